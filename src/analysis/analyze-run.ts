@@ -1,0 +1,197 @@
+import { dnsFlip } from './dns-flip.ts';
+import { downtime } from './downtime.ts';
+import { errorCounts, firstAndLastError } from './error-counts.ts';
+import { latencySummary } from './latency.ts';
+import { type OutageWindow, outageWindows, windowLowerMs, windowUpperMs } from './outage-windows.ts';
+import {
+  type EndpointResult,
+  type ErrorMoment,
+  type OutageWindowResult,
+  type ProbeKindResult,
+  RESULTS_API_VERSION,
+  RESULTS_KIND,
+  type Results,
+  type TimePoint,
+  WINDOWS_LIMIT,
+} from './results.ts';
+import type { ProbeKind, Sample } from './sample.ts';
+import { serverFlip } from './server-flip.ts';
+import { type CommittedRow, serverSideGap } from './server-side-gap.ts';
+import { isoTime, roundSeconds, secondsSinceT0 } from './time-point.ts';
+import { type EndpointMeasurement, type Slo, verdict } from './verdict.ts';
+import { auditWrites } from './write-audit.ts';
+
+export interface RunPhasesMs {
+  baselineStartMs: number;
+  /** T0: the failover API call (for an observe-only run: when observation started). */
+  triggerMs: number;
+  observeEndMs: number;
+}
+
+export interface TriggerEventInput {
+  atMs: number;
+  source?: string;
+  message: string;
+}
+
+export interface EndpointInput {
+  name: string;
+  role?: string;
+  dialect?: string;
+  connectionMode?: string;
+  probes: ProbeKind[];
+  /** Overrides the run's default SLO field by field. */
+  slo?: Slo;
+}
+
+/** A probe row found after recovery, read back from the new writer. */
+export interface AuditRow extends Partial<CommittedRow> {
+  endpoint: string;
+  key: string;
+}
+
+export interface RunInput {
+  experiment: { name: string; namespace?: string; runId: string };
+  phases: RunPhasesMs;
+  trigger: { type: string; action?: string | null; target?: string | null; events: TriggerEventInput[] };
+  endpoints: EndpointInput[];
+  samples: readonly Sample[];
+  /** Rows read back after recovery; absent when no audit ran (lost writes are then null). */
+  auditRows?: readonly AuditRow[];
+  defaultSlo?: Slo;
+}
+
+function analyzeKind(samples: readonly Sample[], input: RunInput, at: (ms: number) => TimePoint): ProbeKindResult {
+  const { phases } = input;
+  const counted = downtime(outageWindows(samples), { startMs: phases.triggerMs, endMs: phases.observeEndMs });
+  const errors = firstAndLastError(samples);
+  const moment = (e: { atMs: number; class: string; code?: string; message?: string }): ErrorMoment => {
+    const result: ErrorMoment = { ...at(e.atMs), class: e.class };
+    if (e.code !== undefined) result.code = e.code;
+    if (e.message !== undefined) result.message = e.message;
+    return result;
+  };
+  const lastWindow = counted.windows.at(-1);
+  return {
+    attempts: samples.length,
+    okAttempts: samples.filter((sample) => sample.class === 'ok').length,
+    downtimeSeconds: roundSeconds(counted.downtimeMs / 1000),
+    lowerBoundSeconds: roundSeconds(counted.lowerBoundMs / 1000),
+    upperBoundSeconds: roundSeconds(counted.upperBoundMs / 1000),
+    recovered: counted.recovered,
+    recoveredAt: lastWindow?.endMs != null ? at(lastWindow.endMs) : null,
+    windows: counted.windows.slice(0, WINDOWS_LIMIT).map((window) => windowResult(window, phases, at)),
+    windowsOmitted: Math.max(0, counted.windows.length - WINDOWS_LIMIT),
+    errors: errorCounts(samples),
+    firstError: errors ? moment(errors.first) : null,
+    lastError: errors ? moment(errors.last) : null,
+    latency: latencySummary(samples),
+  };
+}
+
+function windowResult(window: OutageWindow, phases: RunPhasesMs, at: (ms: number) => TimePoint): OutageWindowResult {
+  const upperSeconds = roundSeconds(windowUpperMs(window, phases.observeEndMs) / 1000);
+  return {
+    start: at(window.startMs),
+    end: window.endMs === null ? null : at(window.endMs),
+    durationSeconds: upperSeconds,
+    lowerBoundSeconds: roundSeconds(windowLowerMs(window) / 1000),
+    upperBoundSeconds: upperSeconds,
+    open: window.open,
+    badAttempts: window.badAttempts,
+    errors: window.classes,
+  };
+}
+
+function analyzeEndpoint(endpoint: EndpointInput, samples: readonly Sample[], input: RunInput): EndpointResult {
+  const t0 = input.phases.triggerMs;
+  const at = (ms: number): TimePoint => ({ seconds: secondsSinceT0(ms, t0), time: isoTime(ms) });
+  const ofKind = (kind: ProbeKind) => samples.filter((sample) => sample.kind === kind);
+  const hasKind = (kind: ProbeKind) => endpoint.probes.includes(kind) || samples.some((s) => s.kind === kind);
+  const write = hasKind('write') ? analyzeKind(ofKind('write'), input, at) : null;
+  const read = hasKind('read') ? analyzeKind(ofKind('read'), input, at) : null;
+  const dns = dnsFlip(samples, t0);
+  const role = serverFlip(samples, 'write', t0);
+  const readFlip = serverFlip(samples, 'read', t0);
+  const rows = input.auditRows?.filter((row) => row.endpoint === endpoint.name);
+  const audit = rows ? auditWrites(samples, rows.map((row) => row.key)) : null;
+  const gap = rows
+    ? serverSideGap(rows.flatMap((row) => (row.serverMs === undefined ? [] : [{ key: row.key, serverMs: row.serverMs }])))
+    : null;
+  const result: EndpointResult = {
+    name: endpoint.name,
+    probes: endpoint.probes,
+    write,
+    read,
+    errors: errorCounts(samples),
+    dnsFlipSeconds: dns ? secondsSinceT0(dns.atMs, t0) : null,
+    dnsFlip: dns ? { ...at(dns.atMs), from: dns.from, to: dns.to } : null,
+    roleFlipSeconds: role ? secondsSinceT0(role.atMs, t0) : null,
+    roleFlip: role ? { ...at(role.atMs), fromServer: role.fromServer, toServer: role.toServer } : null,
+    readServerFlip: readFlip ? { ...at(readFlip.atMs), fromServer: readFlip.fromServer, toServer: readFlip.toServer } : null,
+    lostWrites: audit && write ? audit.lostWrites : null,
+    ambiguousWrites: audit && write ? audit.ambiguousWrites : null,
+    lostWriteKeys: audit?.lostKeys ?? [],
+    ambiguousWriteKeys: audit?.ambiguousKeys ?? [],
+    serverSideGapSeconds: gap ? roundSeconds(gap.gapMs / 1000) : null,
+    serverSideGap: gap ? { from: at(gap.fromMs), to: at(gap.toMs) } : null,
+    verdict: { result: 'Pass', reasons: [] },
+  };
+  if (endpoint.role !== undefined) result.role = endpoint.role;
+  if (endpoint.dialect !== undefined) result.dialect = endpoint.dialect;
+  if (endpoint.connectionMode !== undefined) result.connectionMode = endpoint.connectionMode;
+  return result;
+}
+
+function measurementOf(result: EndpointResult): EndpointMeasurement {
+  const unrecoveredKinds: string[] = [];
+  if (result.write && !result.write.recovered) unrecoveredKinds.push('write');
+  if (result.read && !result.read.recovered) unrecoveredKinds.push('read');
+  return {
+    name: result.name,
+    writeDowntimeSeconds: result.write?.downtimeSeconds ?? null,
+    readDowntimeSeconds: result.read?.downtimeSeconds ?? null,
+    unrecoveredKinds,
+    writes: result.write !== null,
+    lostWrites: result.lostWrites,
+  };
+}
+
+/** Assembles the results document of one run from its samples, phases, events and audit. */
+export function analyzeRun(input: RunInput): Results {
+  const { phases } = input;
+  const t0 = phases.triggerMs;
+  const at = (ms: number): TimePoint => ({ seconds: secondsSinceT0(ms, t0), time: isoTime(ms) });
+  const byEndpoint = new Map<string, Sample[]>(input.endpoints.map((endpoint) => [endpoint.name, []]));
+  for (const sample of input.samples) byEndpoint.get(sample.endpoint)?.push(sample);
+  const endpoints = input.endpoints.map((endpoint) => analyzeEndpoint(endpoint, byEndpoint.get(endpoint.name)!, input));
+  const sloOf = (name: string): Slo => ({
+    ...input.defaultSlo,
+    ...input.endpoints.find((endpoint) => endpoint.name === name)?.slo,
+  });
+  const overall = verdict(endpoints.map(measurementOf), sloOf);
+  for (const endpoint of endpoints) {
+    const reasons = overall.checks.flatMap((check) =>
+      check.endpoint === endpoint.name && check.reason ? [check.reason] : [],
+    );
+    endpoint.verdict = { result: reasons.length === 0 ? 'Pass' : 'Fail', reasons };
+  }
+  return {
+    apiVersion: RESULTS_API_VERSION,
+    kind: RESULTS_KIND,
+    experiment: { ...input.experiment },
+    baseline: { start: at(phases.baselineStartMs), end: at(t0) },
+    observation: { start: at(t0), end: at(phases.observeEndMs) },
+    trigger: {
+      type: input.trigger.type,
+      action: input.trigger.action ?? null,
+      target: input.trigger.target ?? null,
+      time: isoTime(t0),
+      events: [...input.trigger.events]
+        .sort((a, b) => a.atMs - b.atMs)
+        .map((event) => ({ ...at(event.atMs), ...(event.source ? { source: event.source } : {}), message: event.message })),
+    },
+    endpoints,
+    verdict: overall,
+  };
+}

@@ -1,0 +1,117 @@
+// The results.json format, `failwatch.io/results/v1`. Documented field by field in
+// docs/results.md; users gate CI on it, so change it only compatibly (add fields) within v1.
+import type { ClassCounts } from './error-counts.ts';
+import type { ProbeKind } from './sample.ts';
+import type { Verdict } from './verdict.ts';
+
+export const RESULTS_API_VERSION = 'failwatch.io/results/v1';
+export const RESULTS_KIND = 'FailoverResults';
+/** At most this many outage windows are listed per endpoint and probe kind. */
+export const WINDOWS_LIMIT = 50;
+
+/** A moment, relative to T0 in seconds and absolute in UTC. */
+export interface TimePoint {
+  seconds: number;
+  time: string;
+}
+
+export interface OutageWindowResult {
+  /** End of the last good attempt before the run of bad attempts. */
+  start: TimePoint;
+  /** End of the first good attempt after it; null while still open. */
+  end: TimePoint | null;
+  /** The window's length (its upper bound); an open window counts until observation ended. */
+  durationSeconds: number;
+  /** First bad start to last bad end. */
+  lowerBoundSeconds: number;
+  upperBoundSeconds: number;
+  open: boolean;
+  badAttempts: number;
+  errors: ClassCounts;
+}
+
+export interface ErrorMoment extends TimePoint {
+  class: string;
+  code?: string;
+  message?: string;
+}
+
+export interface LatencyResult {
+  count: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+export interface ProbeKindResult {
+  attempts: number;
+  okAttempts: number;
+  /** Total length of the outage windows that overlap the observation phase. */
+  downtimeSeconds: number;
+  lowerBoundSeconds: number;
+  upperBoundSeconds: number;
+  /** False when an outage was still open when observation ended. */
+  recovered: boolean;
+  /** When the last counted window ended (null without windows or when unrecovered). */
+  recoveredAt: TimePoint | null;
+  windows: OutageWindowResult[];
+  /** Windows not listed because of WINDOWS_LIMIT. */
+  windowsOmitted: number;
+  errors: ClassCounts;
+  firstError: ErrorMoment | null;
+  lastError: ErrorMoment | null;
+  /** Latency of the `ok` attempts. */
+  latency: LatencyResult | null;
+}
+
+export interface EndpointResult {
+  name: string;
+  role?: string;
+  dialect?: string;
+  connectionMode?: string;
+  probes: ProbeKind[];
+  write: ProbeKindResult | null;
+  read: ProbeKindResult | null;
+  /** Attempts per class (all probe kinds, every class except ok). */
+  errors: ClassCounts;
+  dnsFlipSeconds: number | null;
+  dnsFlip: (TimePoint & { from: string[]; to: string[] }) | null;
+  roleFlipSeconds: number | null;
+  roleFlip: (TimePoint & { fromServer: string; toServer: string }) | null;
+  /** First read answered by a different server than before T0. */
+  readServerFlip: (TimePoint & { fromServer: string; toServer: string }) | null;
+  /** Null when no read-back audit ran. */
+  lostWrites: number | null;
+  ambiguousWrites: number | null;
+  lostWriteKeys: string[];
+  ambiguousWriteKeys: string[];
+  serverSideGapSeconds: number | null;
+  serverSideGap: { from: TimePoint; to: TimePoint } | null;
+  verdict: Pick<Verdict, 'result' | 'reasons'>;
+}
+
+export interface TriggerEventResult extends TimePoint {
+  source?: string;
+  message: string;
+}
+
+export interface TriggerResult {
+  type: string;
+  action: string | null;
+  target: string | null;
+  /** T0: the failover API call (for `none`: when observation started). */
+  time: string;
+  events: TriggerEventResult[];
+}
+
+export interface Results {
+  apiVersion: typeof RESULTS_API_VERSION;
+  kind: typeof RESULTS_KIND;
+  experiment: { name: string; namespace?: string; runId: string };
+  baseline: { start: TimePoint; end: TimePoint };
+  observation: { start: TimePoint; end: TimePoint };
+  trigger: TriggerResult;
+  endpoints: EndpointResult[];
+  verdict: Verdict;
+}

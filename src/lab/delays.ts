@@ -1,0 +1,39 @@
+// Step delays of a lab failover. The default profile is close to what the field reports saw
+// on Aurora (cluster endpoint errors ~11 s, endpoint DNS update ~12-14 s after the call);
+// the fast profile runs a whole failover in about 3 s for tests.
+
+export interface FailoverDelays {
+  /** From the API call (T0) to the old writer going away. */
+  stopOldWriterMs: number;
+  /** From the old writer going away to the target's restart as writer. */
+  promoteMs: number;
+  /** From the new writer accepting writes to the old writer's restart as a reader. */
+  demoteMs: number;
+  /** From T0 to the cluster endpoint's DNS record moving to the new writer. */
+  clusterEndpointMs: number;
+  /** From the cluster endpoint update to the reader endpoint update. */
+  readerEndpointMs: number;
+  /** From the reader endpoint update to "Completed failover" and Status available. */
+  completeMs: number;
+}
+
+export const DELAY_PROFILES: Record<'default' | 'fast', FailoverDelays> = {
+  default: {
+    stopOldWriterMs: 1000,
+    promoteMs: 3000,
+    demoteMs: 2000,
+    clusterEndpointMs: 12_000,
+    readerEndpointMs: 2000,
+    completeMs: 1000,
+  },
+  fast: {
+    stopOldWriterMs: 200,
+    promoteMs: 400,
+    demoteMs: 300,
+    clusterEndpointMs: 2000,
+    readerEndpointMs: 300,
+    completeMs: 200,
+  },
+};
+
+export type DelayProfile = keyof typeof DELAY_PROFILES;

@@ -1,0 +1,115 @@
+// What a lab failover does to real servers, per engine, behind one interface so that the
+// orchestrator (lab.ts) describes the Aurora sequence once.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LabError } from './exec.ts';
+import * as maria from './mariadb.ts';
+import * as pgsrv from './postgres.ts';
+
+export interface ServerHandle {
+  dataDir: string;
+  runDir: string;
+  host: string;
+  port: number;
+  serverId: number;
+}
+
+export interface EngineOps {
+  initWriter(s: ServerHandle): Promise<void>;
+  initReader(s: ServerHandle, writer: ServerHandle): Promise<void>;
+  /** Takes the writer away. `clean`: nothing committed is lost; `crash`: SIGKILL-like. */
+  stopWriter(s: ServerHandle, mode: 'clean' | 'crash'): Promise<void>;
+  /** Restarts a reader as the writer; resolves once it accepts writes. `onRestart` fires when it is down. */
+  promote(s: ServerHandle, onRestart: () => void): Promise<void>;
+  /** Restarts a former writer as a reader of `writer`. */
+  demote(s: ServerHandle, writer: ServerHandle): Promise<void>;
+  /** Makes a running reader follow `writer`. */
+  follow(s: ServerHandle, writer: ServerHandle): Promise<void>;
+  /** Stops (or restarts) a reader's replication: the lab's replication-lag knob. */
+  setReplicationPaused(s: ServerHandle, writer: ServerHandle, paused: boolean): Promise<void>;
+  /** Restarts an instance in place (RebootDBInstance without failover). */
+  restart(s: ServerHandle, asWriter: boolean): Promise<void>;
+  stop(s: ServerHandle): Promise<void>;
+  isRunning(s: ServerHandle): boolean;
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await sleep(20);
+  }
+  throw new LabError(`timed out waiting for ${what}`);
+}
+
+export const postgresOps: EngineOps = {
+  initWriter: (s) => pgsrv.initPrimary(s),
+  initReader: (s, w) => pgsrv.initReplica(s, w),
+  stopWriter: (s, mode) => pgsrv.stop(s, mode === 'clean' ? 'fast' : 'immediate'),
+  async promote(s, onRestart) {
+    // Aurora restarts the promoted replica: clients see it go away, then "starting up".
+    await pgsrv.stop(s, 'fast');
+    onRestart();
+    pgsrv.removeStandbySignal(s);
+    await pgsrv.startNoWait(s);
+    await waitUntil(
+      `${s.host} to accept writes`,
+      async () => (await pgsrv.psqlLocal(s, 'SELECT pg_is_in_recovery()')) === 'f',
+      60_000,
+    );
+  },
+  async demote(s, w) {
+    await pgsrv.stop(s, 'fast');
+    await pgsrv.rewindAsStandbyOf(s, w);
+    await pgsrv.start(s);
+  },
+  follow: (s, w) => pgsrv.setStreamingSource(s, w),
+  setReplicationPaused: (s, w, paused) => pgsrv.setStreamingSource(s, paused ? undefined : w),
+  async restart(s) {
+    await pgsrv.stop(s, 'fast');
+    await pgsrv.start(s);
+  },
+  stop: (s) => pgsrv.stop(s, 'immediate'),
+  isRunning: (s) => pgsrv.isRunning(s),
+};
+
+export const mariadbOps: EngineOps = {
+  initWriter: (s) => maria.initPrimary(s),
+  initReader: (s, w) => maria.initReplica(s, w),
+  async stopWriter(s, mode) {
+    if (mode === 'crash') throw new LabError('crash failovers are supported for aurora-postgresql only');
+    await maria.stop(s, 'fast');
+  },
+  async promote(s, onRestart) {
+    // The caller made sure the reader applied everything the old writer committed.
+    await maria.stopReplication(s);
+    await maria.stop(s, 'fast');
+    onRestart();
+    await maria.start(s, { readOnly: false });
+  },
+  async demote(s, w) {
+    await maria.stop(s, 'fast');
+    await maria.start(s, { readOnly: true });
+    await maria.replicateFrom(s, w);
+  },
+  follow: (s, w) => maria.replicateFrom(s, w),
+  setReplicationPaused: (s, _w, paused) => maria.setReplicationPaused(s, paused),
+  async restart(s, asWriter) {
+    await maria.stop(s, 'fast');
+    await maria.start(s, { readOnly: !asWriter });
+    if (!asWriter) await maria.sqlLocal(s, 'START SLAVE');
+  },
+  stop: (s) => maria.stop(s, 'immediate'),
+  isRunning: (s) => maria.isRunning(s),
+};
+
+/**
+ * MariaDB replicas are asynchronous and a stopped primary's last transactions may not have
+ * reached the reader yet. Aurora's shared storage loses nothing, so before a clean failover
+ * the lab fences the old writer (read_only) and waits for the target to apply its position.
+ */
+export async function fenceAndDrainMariadb(writer: ServerHandle, target: ServerHandle): Promise<void> {
+  await maria.sqlLocal(writer, 'SET GLOBAL read_only = ON');
+  const pos = await maria.gtidCurrentPos(writer);
+  if (!(await maria.waitForGtid(target, pos, 30)))
+    throw new LabError(`reader ${target.host} did not catch up with ${pos} within 30 s`);
+}

@@ -1,0 +1,440 @@
+// The local Aurora-like lab: real PostgreSQL / MariaDB clusters on loopback addresses,
+// endpoint names in a real DNS server, PgBouncer as the proxy, and the Aurora failover
+// sequence performed step by step with its ground-truth timeline recorded.
+import { appendFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DELAY_PROFILES, type DelayProfile, type FailoverDelays } from './delays.ts';
+import { LAB_ZONE, type DnsRecord, type DnsServer, startDns, stopDns, updateCname } from './dns.ts';
+import { type EngineOps, fenceAndDrainMariadb, mariadbOps, postgresOps, type ServerHandle } from './engines.ts';
+import { LabError, tcpReachable } from './exec.ts';
+import {
+  type GroundTruthStep,
+  type LabCluster,
+  type LabControl,
+  type LabEngine,
+  type LabEvent,
+  type LabInstance,
+  RdsFault,
+} from './model.ts';
+import { type Bouncer, pause, retargetAndResume, startBouncer, stopBouncer } from './pgbouncer.ts';
+import { LAB_DB_NAME, LAB_DB_USER } from './postgres.ts';
+
+export type LabEngineName = 'postgresql' | 'mysql';
+
+export interface LabOptions {
+  dir: string;
+  engines: LabEngineName[];
+  /** Readers per cluster (the writer comes on top). */
+  readers: number;
+  /** First three octets of the lab's loopback addresses, e.g. `127.0.10`. */
+  addressBase: string;
+  /** Port of the DNS server on 127.0.0.1 (BIND listens only on interface addresses). */
+  dnsPort: number;
+  /** Port of the RDS API on `<addressBase>.1`. */
+  apiPort: number;
+  profile: DelayProfile;
+  delays?: Partial<FailoverDelays>;
+}
+
+export const DEFAULT_LAB_OPTIONS: Omit<LabOptions, 'dir'> = {
+  engines: ['postgresql', 'mysql'],
+  readers: 1,
+  addressBase: '127.0.10',
+  dnsPort: 10053,
+  apiPort: 10080,
+  profile: 'default',
+};
+
+/** Aurora-style random-looking part of endpoint names, fixed for the lab. */
+export const LAB_DOMAIN_ID = 'cfwlab0';
+const REGION = 'us-east-1';
+const ACCOUNT = '000000000000';
+
+interface ClusterRuntime {
+  model: LabCluster;
+  ops: EngineOps;
+  servers: Map<string, ServerHandle>;
+  /** Held while a failover or reboot runs, so no two overlap. */
+  busy: boolean;
+}
+
+export interface FailoverRequest {
+  clusterId: string;
+  targetInstanceId?: string;
+  /** `crash`: the writer is killed (SIGKILL-like) and nothing waits for the reader. */
+  mode?: 'clean' | 'crash';
+}
+
+export class Lab implements LabControl {
+  readonly region = REGION;
+  readonly accountId = ACCOUNT;
+  readonly options: LabOptions;
+  readonly delays: FailoverDelays;
+  readonly dns: DnsServer;
+  private readonly runtimes = new Map<string, ClusterRuntime>();
+  private readonly eventLog: LabEvent[] = [];
+  readonly groundTruth: GroundTruthStep[] = [];
+  private failoverCount = 0;
+  private running: Promise<void>[] = [];
+  pids: { dns?: number } = {};
+  onChange: () => void = () => {};
+
+  constructor(options: LabOptions) {
+    this.options = options;
+    this.delays = { ...DELAY_PROFILES[options.profile], ...options.delays };
+    this.dns = { dir: join(options.dir, 'dns'), host: '127.0.0.1', port: options.dnsPort };
+  }
+
+  addr(octet: number): string {
+    return `${this.options.addressBase}.${octet}`;
+  }
+
+  get apiHost(): string {
+    return this.addr(1);
+  }
+
+  /** Every address:port the lab will listen on, for the "already taken" preflight. */
+  plannedListeners(): { host: string; port: number; what: string }[] {
+    const out = [
+      { host: this.dns.host, port: this.dns.port, what: 'DNS server' },
+      { host: this.apiHost, port: this.options.apiPort, what: 'RDS API' },
+    ];
+    for (const c of this.plannedClusters())
+      for (const i of c.instances) out.push({ host: i.host, port: i.port, what: `instance ${i.id}` });
+    for (const c of this.plannedClusters())
+      if (c.proxy) out.push({ host: c.proxy.host, port: c.proxy.port, what: `proxy ${c.proxy.name}` });
+    return out;
+  }
+
+  private plannedClusters(): LabCluster[] {
+    return this.options.engines.map((engine) => this.planCluster(engine));
+  }
+
+  private planCluster(name: LabEngineName): LabCluster {
+    const engine: LabEngine = name === 'postgresql' ? 'aurora-postgresql' : 'aurora-mysql';
+    const id = name === 'postgresql' ? 'lab-pg' : 'lab-my';
+    const firstOctet = name === 'postgresql' ? 11 : 31;
+    const port = name === 'postgresql' ? 5432 : 3306;
+    const instances: LabInstance[] = [];
+    for (let i = 0; i <= this.options.readers; i++) {
+      const instId = `${id}-${i + 1}`;
+      instances.push({
+        id: instId,
+        host: this.addr(firstOctet + i),
+        port,
+        dnsName: `${instId}.${LAB_DOMAIN_ID}.${LAB_ZONE}`,
+        availabilityZone: `${REGION}${'abc'[i % 3]}`,
+        status: 'creating',
+      });
+    }
+    const cluster: LabCluster = {
+      id,
+      engine,
+      engineVersion: name === 'postgresql' ? '15.lab' : '10.11.lab',
+      status: 'creating',
+      endpoint: `${id}.cluster-${LAB_DOMAIN_ID}.${LAB_ZONE}`,
+      readerEndpoint: `${id}.cluster-ro-${LAB_DOMAIN_ID}.${LAB_ZONE}`,
+      port,
+      instances,
+      writerId: instances[0]!.id,
+      masterUsername: LAB_DB_USER,
+      databaseName: LAB_DB_NAME,
+      clusterCreateTime: new Date().toISOString(),
+    };
+    if (name === 'postgresql')
+      cluster.proxy = {
+        name: `${id}-proxy`,
+        endpoint: `${id}-proxy.proxy-${LAB_DOMAIN_ID}.${LAB_ZONE}`,
+        host: this.addr(20),
+        port: 6432,
+        targetInstanceId: instances[0]!.id,
+        targetState: 'AVAILABLE',
+      };
+    return cluster;
+  }
+
+  private serverFor(cluster: LabCluster, inst: LabInstance, index: number): ServerHandle {
+    const runDir = join(this.options.dir, inst.id);
+    return { dataDir: join(runDir, 'data'), runDir, host: inst.host, port: inst.port, serverId: index + 1 };
+  }
+
+  /** Fails with one clear line if something the lab needs is already listening. */
+  async checkListenersFree(): Promise<void> {
+    for (const l of this.plannedListeners())
+      if (await tcpReachable(l.host, l.port))
+        throw new LabError(
+          `${l.host}:${l.port} (${l.what}) is already in use: stop what listens there, or choose other addresses with --address-base / --dns-port / --api-port`,
+        );
+  }
+
+  /** Starts every cluster, its proxy and the DNS server. Steps are persisted as they happen. */
+  async up(): Promise<void> {
+    mkdirSync(this.options.dir, { recursive: true, mode: 0o755 });
+    const clusters = this.plannedClusters();
+    for (const model of clusters) {
+      const ops = model.engine === 'aurora-postgresql' ? postgresOps : mariadbOps;
+      this.runtimes.set(model.id, { model, ops, servers: new Map(), busy: false });
+    }
+    this.onChange();
+    // Clusters are independent: bring them up in parallel (the 2-core budget is the limit).
+    await Promise.all([...this.runtimes.values()].map((rt) => this.upCluster(rt)));
+    this.pids.dns = await startDns(this.dns, this.dnsRecords());
+    for (const rt of this.runtimes.values()) rt.model.status = 'available';
+    this.onChange();
+  }
+
+  private async upCluster(rt: ClusterRuntime): Promise<void> {
+    const { model, ops } = rt;
+    const [writer, ...readers] = model.instances;
+    const ws = this.serverFor(model, writer!, 0);
+    rt.servers.set(writer!.id, ws);
+    await ops.initWriter(ws);
+    writer!.status = 'available';
+    this.onChange();
+    await Promise.all(
+      readers.map(async (r, i) => {
+        const rs = this.serverFor(model, r, i + 1);
+        rt.servers.set(r.id, rs);
+        await ops.initReader(rs, ws);
+        r.status = 'available';
+        this.onChange();
+      }),
+    );
+    if (model.proxy) await startBouncer(this.bouncer(model), writer!);
+  }
+
+  bouncer(model: LabCluster): Bouncer {
+    return { dir: join(this.options.dir, model.proxy!.name), host: model.proxy!.host, port: model.proxy!.port };
+  }
+
+  private dnsRecords(): DnsRecord[] {
+    const out: DnsRecord[] = [];
+    for (const { model } of this.runtimes.values()) {
+      for (const i of model.instances) out.push({ name: i.dnsName, type: 'A', value: i.host });
+      out.push({ name: model.endpoint, type: 'CNAME', value: this.instance(model, model.writerId).dnsName });
+      out.push({ name: model.readerEndpoint, type: 'CNAME', value: this.readerTarget(model).dnsName });
+      if (model.proxy) out.push({ name: model.proxy.endpoint, type: 'A', value: model.proxy.host });
+    }
+    return out;
+  }
+
+  /** The instance the reader endpoint names: the first reader (Aurora rotates among them). */
+  private readerTarget(model: LabCluster): LabInstance {
+    return model.instances.find((i) => i.id !== model.writerId) ?? this.instance(model, model.writerId);
+  }
+
+  private instance(model: LabCluster, id: string): LabInstance {
+    const inst = model.instances.find((i) => i.id === id);
+    if (!inst) throw new RdsFault('DBInstanceNotFound', `DBInstance ${id} not found.`, 404);
+    return inst;
+  }
+
+  clusters(): LabCluster[] {
+    return [...this.runtimes.values()].map((rt) => rt.model);
+  }
+
+  events(): LabEvent[] {
+    return this.eventLog;
+  }
+
+  private runtime(clusterId: string): ClusterRuntime {
+    const rt = this.runtimes.get(clusterId);
+    if (!rt) throw new RdsFault('DBClusterNotFoundFault', `DBCluster ${clusterId} not found.`, 404);
+    return rt;
+  }
+
+  private emit(model: LabCluster, source: 'db-cluster' | 'db-instance', id: string, message: string, category: string) {
+    const kind = source === 'db-cluster' ? 'cluster' : 'db';
+    this.eventLog.push({
+      sourceIdentifier: id,
+      sourceType: source,
+      message,
+      eventCategories: [category],
+      date: new Date().toISOString(),
+      sourceArn: `arn:aws:rds:${REGION}:${ACCOUNT}:${kind}:${id}`,
+    });
+    void model;
+    this.onChange();
+  }
+
+  private record(cluster: string, failover: number, step: GroundTruthStep['step'], detail?: string): void {
+    const atMs = Date.now();
+    const entry: GroundTruthStep = { cluster, failover, step, at: new Date(atMs).toISOString(), atMs, detail };
+    this.groundTruth.push(entry);
+    appendFileSync(join(this.options.dir, 'ground-truth.jsonl'), `${JSON.stringify(entry)}\n`);
+    this.onChange();
+  }
+
+  failoverCluster(clusterId: string, targetInstanceId?: string): LabCluster {
+    return this.startFailover({ clusterId, targetInstanceId });
+  }
+
+  /** Validates like RDS, then runs the sequence in the background (the API call returns at once). */
+  startFailover(req: FailoverRequest): LabCluster {
+    const rt = this.runtime(req.clusterId);
+    const { model } = rt;
+    if (rt.busy || model.status !== 'available')
+      throw new RdsFault(
+        'InvalidDBClusterStateFault',
+        `DB cluster ${model.id} is not in an available state (current status: ${model.status}).`,
+      );
+    let target: LabInstance | undefined;
+    if (req.targetInstanceId) {
+      target = model.instances.find((i) => i.id === req.targetInstanceId);
+      if (!target)
+        throw new RdsFault(
+          'InvalidParameterValue',
+          `The target instance ${req.targetInstanceId} is not a member of DB cluster ${model.id}.`,
+        );
+      if (target.id === model.writerId)
+        throw new RdsFault('InvalidParameterValue', `The target instance ${target.id} is already the writer.`);
+    } else target = model.instances.find((i) => i.id !== model.writerId);
+    if (!target)
+      throw new RdsFault('InvalidDBClusterStateFault', `DB cluster ${model.id} has no reader to fail over to.`);
+    rt.busy = true;
+    model.status = 'failing-over';
+    const n = ++this.failoverCount;
+    this.record(model.id, n, 'failover-requested', `target ${target.id}, mode ${req.mode ?? 'clean'}`);
+    this.emit(model, 'db-cluster', model.id, `Started cross AZ failover to DB instance: ${target.id}`, 'failover');
+    const done = this.runFailover(rt, target, n, req.mode ?? 'clean')
+      .catch((err: Error) => {
+        model.status = 'available';
+        this.record(model.id, n, 'failover-failed', err.message);
+        this.emit(model, 'db-cluster', model.id, `Failover failed: ${err.message}`, 'failure');
+      })
+      .finally(() => {
+        rt.busy = false;
+        this.onChange();
+      });
+    this.running.push(done);
+    return model;
+  }
+
+  private async runFailover(rt: ClusterRuntime, target: LabInstance, n: number, mode: 'clean' | 'crash') {
+    const { model, ops } = rt;
+    const d = this.delays;
+    const t0 = Date.now();
+    const oldWriter = this.instance(model, model.writerId);
+    const oldWs = rt.servers.get(oldWriter.id)!;
+    const newWs = rt.servers.get(target.id)!;
+    await sleep(d.stopOldWriterMs);
+
+    if (model.proxy) {
+      await pause(this.bouncer(model));
+      model.proxy.targetState = 'UNAVAILABLE';
+      this.record(model.id, n, 'proxy-paused');
+    }
+    if (mode === 'clean' && model.engine === 'aurora-mysql') await fenceAndDrainMariadb(oldWs, newWs);
+    oldWriter.status = 'rebooting';
+    await ops.stopWriter(oldWs, mode);
+    this.record(model.id, n, 'old-writer-stopped', oldWriter.id);
+
+    await sleep(d.promoteMs);
+    target.status = 'rebooting';
+    await ops.promote(newWs, () => this.record(model.id, n, 'new-writer-promoted', `${target.id} restarting as writer`));
+    model.writerId = target.id;
+    target.status = 'available';
+    this.record(model.id, n, 'new-writer-accepting-writes', target.id);
+    for (const other of model.instances)
+      if (other.id !== target.id && other.id !== oldWriter.id) await ops.follow(rt.servers.get(other.id)!, newWs);
+    if (model.proxy) {
+      await retargetAndResume(this.bouncer(model), target);
+      model.proxy.targetInstanceId = target.id;
+      model.proxy.targetState = 'AVAILABLE';
+      this.record(model.id, n, 'proxy-resumed', target.id);
+    }
+
+    await sleep(d.demoteMs);
+    await ops.demote(oldWs, newWs);
+    oldWriter.status = 'available';
+    this.record(model.id, n, 'old-writer-restarted-as-reader', oldWriter.id);
+    this.emit(model, 'db-instance', oldWriter.id, 'A new writer was promoted. Restarting database as a reader.', 'failover');
+
+    await sleep(Math.max(0, t0 + d.clusterEndpointMs - Date.now()));
+    await updateCname(this.dns, model.endpoint, target.dnsName);
+    this.record(model.id, n, 'cluster-endpoint-updated', target.dnsName);
+
+    await sleep(d.readerEndpointMs);
+    const reader = this.readerTarget(model);
+    await updateCname(this.dns, model.readerEndpoint, reader.dnsName);
+    this.record(model.id, n, 'reader-endpoint-updated', reader.dnsName);
+
+    await sleep(d.completeMs);
+    this.emit(model, 'db-cluster', model.id, `Completed failover to DB instance: ${target.id}`, 'failover');
+    model.status = 'available';
+    this.record(model.id, n, 'failover-completed', target.id);
+  }
+
+  rebootInstance(instanceId: string, forceFailover: boolean): LabInstance {
+    for (const rt of this.runtimes.values()) {
+      const inst = rt.model.instances.find((i) => i.id === instanceId);
+      if (!inst) continue;
+      if (forceFailover && inst.id === rt.model.writerId) {
+        this.startFailover({ clusterId: rt.model.id });
+        return inst;
+      }
+      if (rt.busy || inst.status !== 'available')
+        throw new RdsFault('InvalidDBInstanceState', `DB instance ${instanceId} is not in an available state.`);
+      rt.busy = true;
+      inst.status = 'rebooting';
+      const asWriter = inst.id === rt.model.writerId;
+      const done = rt.ops
+        .restart(rt.servers.get(inst.id)!, asWriter)
+        .then(() => this.emit(rt.model, 'db-instance', inst.id, 'DB instance restarted', 'availability'))
+        .finally(() => {
+          inst.status = 'available';
+          rt.busy = false;
+          this.onChange();
+        });
+      this.running.push(done);
+      return inst;
+    }
+    throw new RdsFault('DBInstanceNotFound', `DBInstance ${instanceId} not found.`, 404);
+  }
+
+  /** Replication-lag knob for lost-write tests: a paused reader receives nothing new. */
+  async setReplicationPaused(clusterId: string, instanceId: string, paused: boolean): Promise<void> {
+    const rt = this.runtime(clusterId);
+    const writer = rt.servers.get(rt.model.writerId)!;
+    const s = rt.servers.get(instanceId);
+    if (!s || instanceId === rt.model.writerId)
+      throw new RdsFault('InvalidParameterValue', `${instanceId} is not a reader of ${clusterId}.`);
+    await rt.ops.setReplicationPaused(s, writer, paused);
+  }
+
+  /** Resolves when every failover and reboot started so far has finished. */
+  async idle(): Promise<void> {
+    while (this.running.length > 0) {
+      const batch = this.running;
+      this.running = [];
+      await Promise.allSettled(batch);
+    }
+  }
+
+  /** Stops everything this lab started (best effort, never throws). */
+  async down(): Promise<void> {
+    await Promise.allSettled([...this.runtimes.values()].filter((rt) => rt.model.proxy).map((rt) => stopBouncer(this.bouncer(rt.model))));
+    await Promise.allSettled(
+      [...this.runtimes.values()].flatMap((rt) => [...rt.servers.values()].map((s) => rt.ops.stop(s))),
+    );
+    if (this.pids.dns) await stopDns(this.pids.dns);
+  }
+
+  /** The state file `lab status` reads; written atomically. */
+  writeState(extra: Record<string, unknown>): void {
+    if (!existsSync(this.options.dir)) return;
+    const file = join(this.options.dir, 'lab.json');
+    const state = {
+      ...extra,
+      options: this.options,
+      delays: this.delays,
+      dns: { host: this.dns.host, port: this.dns.port, zone: LAB_ZONE },
+      clusters: this.clusters(),
+      events: this.eventLog,
+      groundTruth: this.groundTruth,
+    };
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
+    renameSync(`${file}.tmp`, file);
+  }
+}

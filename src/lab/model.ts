@@ -1,0 +1,111 @@
+// The lab's view of itself, shaped after the RDS API so that the RDS Query API endpoint
+// (rds-api.ts) only has to render it. The lab orchestrator (lab.ts) owns the state; the
+// API server reads it and asks the orchestrator to act through LabControl.
+
+export type LabEngine = 'aurora-postgresql' | 'aurora-mysql';
+
+export interface LabInstance {
+  /** DBInstanceIdentifier, e.g. `lab-pg-1`. */
+  id: string;
+  /** Loopback address the instance listens on, e.g. 127.0.10.11. */
+  host: string;
+  port: number;
+  /** DNS name of the instance, e.g. `lab-pg-1.abc123.lab.failwatch.local`. */
+  dnsName: string;
+  availabilityZone: string;
+  /** RDS DBInstanceStatus: `available`, `rebooting`, ... */
+  status: string;
+}
+
+export interface LabCluster {
+  /** DBClusterIdentifier, e.g. `lab-pg`. */
+  id: string;
+  engine: LabEngine;
+  engineVersion: string;
+  /** RDS cluster Status: `available`, `failing-over`, `rebooting`, ... */
+  status: string;
+  /** Cluster (writer) endpoint DNS name. */
+  endpoint: string;
+  /** Reader endpoint DNS name. */
+  readerEndpoint: string;
+  port: number;
+  instances: LabInstance[];
+  /** DBInstanceIdentifier of the current writer. */
+  writerId: string;
+  /** The proxy endpoint (PgBouncer), if the cluster has one. */
+  proxy?: LabProxy;
+  masterUsername: string;
+  databaseName: string;
+  clusterCreateTime: string;
+}
+
+export interface LabProxy {
+  /** DBProxyName. */
+  name: string;
+  endpoint: string;
+  host: string;
+  port: number;
+  /** Instance the proxy currently sends traffic to. */
+  targetInstanceId: string;
+  /** RDS ProxyTarget TargetHealth.State: AVAILABLE | UNAVAILABLE | REGISTERING. */
+  targetState: 'AVAILABLE' | 'UNAVAILABLE' | 'REGISTERING';
+}
+
+/** An RDS event as DescribeEvents returns it. */
+export interface LabEvent {
+  sourceIdentifier: string;
+  sourceType: 'db-cluster' | 'db-instance';
+  message: string;
+  eventCategories: string[];
+  /** ISO-8601 UTC with milliseconds. */
+  date: string;
+  sourceArn: string;
+}
+
+/** One step the lab really took, with the wall-clock time it completed (ground truth). */
+export interface GroundTruthStep {
+  cluster: string;
+  /** Sequence number of the failover this step belongs to (1-based). */
+  failover: number;
+  step:
+    | 'failover-requested'
+    | 'old-writer-stopped'
+    | 'new-writer-promoted'
+    | 'new-writer-accepting-writes'
+    | 'old-writer-restarted-as-reader'
+    | 'proxy-paused'
+    | 'proxy-resumed'
+    | 'cluster-endpoint-updated'
+    | 'reader-endpoint-updated'
+    | 'failover-completed'
+    | 'failover-failed';
+  /** ISO-8601 UTC with milliseconds. */
+  at: string;
+  /** Milliseconds since the epoch (same instant as `at`). */
+  atMs: number;
+  detail?: string;
+}
+
+/** Errors the RDS API maps to its fault codes. */
+export class RdsFault extends Error {
+  readonly code: string;
+  readonly httpStatus: number;
+  constructor(code: string, message: string, httpStatus = 400) {
+    super(message);
+    this.name = 'RdsFault';
+    this.code = code;
+    this.httpStatus = httpStatus;
+  }
+}
+
+/** What the RDS API endpoint can ask of the lab. Methods throw RdsFault for API errors. */
+export interface LabControl {
+  clusters(): LabCluster[];
+  events(): LabEvent[];
+  /** Starts a failover and returns at once (the RDS call is asynchronous too). */
+  failoverCluster(clusterId: string, targetInstanceId?: string): LabCluster;
+  /** RebootDBInstance; with forceFailover on a writer this is a failover to any reader. */
+  rebootInstance(instanceId: string, forceFailover: boolean): LabInstance;
+  region: string;
+  accountId: string;
+}

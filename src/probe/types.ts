@@ -1,0 +1,92 @@
+// The probe module's own types: what an endpoint to probe looks like (until src/api defines
+// the experiment spec, which the engine maps onto this), and the small interfaces the
+// drivers implement.
+import type { ErrorClass } from '../analysis/error-class.ts';
+import type { ProbeKind, Sample, ServerIdentity } from '../analysis/sample.ts';
+
+export const DIALECTS = ['aurora-postgresql', 'postgresql', 'aurora-mysql', 'mysql'] as const;
+export type Dialect = (typeof DIALECTS)[number];
+
+/** `fresh`: a new connection per attempt, closed after it; `pooled`: a few persistent connections. */
+export type ConnectionMode = 'fresh' | 'pooled';
+
+export type TlsMode = 'disable' | 'require' | 'verify-full';
+
+export interface TlsSettings {
+  mode: TlsMode;
+  /** PEM bundle of trusted CAs; required for `verify-full`. */
+  caFile?: string;
+}
+
+/** One endpoint to probe, with everything the probes need and nothing else. */
+export interface ProbeEndpointConfig {
+  /** Endpoint name from the experiment spec; goes into every sample and probe row. */
+  name: string;
+  dialect: Dialect;
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+  connectionMode: ConnectionMode;
+  /** Fixed-rate interval between attempt starts (10 ms .. ). */
+  intervalMs: number;
+  /** Deadline for DNS + TCP + TLS + authentication of one connection. */
+  connectTimeoutMs: number;
+  /** Deadline for the probe statement once connected. */
+  queryTimeoutMs: number;
+  /** A success slower than this (connect + query) is class `slow`. */
+  slowThresholdMs: number;
+  tls: TlsSettings;
+  /** `ip:port` of a DNS server to resolve `host` with (each attempt / new connection). */
+  dnsServer?: string;
+  kinds: ProbeKind[];
+  /** DNS probe interval; defaults to `intervalMs`. */
+  dnsIntervalMs?: number;
+  /** Pooled mode: idle connections kept (default 4). */
+  poolSize?: number;
+  /** Cap on concurrent attempts per probe kind (default ceil(attempt deadline / interval) + 1). */
+  maxInFlight?: number;
+}
+
+/** An error reduced to the taxonomy, raw code and message kept. */
+export interface ClassifiedError {
+  class: ErrorClass;
+  code?: string;
+  message: string;
+}
+
+/** What one database attempt produced, before the prober applies the slow threshold. */
+export interface AttemptOutcome {
+  /** `ok` on success; never `slow` (timing is the prober's business). */
+  class: ErrorClass;
+  code?: string;
+  message?: string;
+  server?: ServerIdentity;
+  /** The address the client connected to (after DNS resolution), when known. */
+  connectAddr?: string;
+  dnsAnswer?: string[];
+}
+
+export type DbProbeKind = Exclude<ProbeKind, 'dns'>;
+
+export interface AttemptContext {
+  seq: number;
+  /** Wall-clock start of the attempt, epoch ms; stored as the row's client_ts. */
+  clientMs: number;
+}
+
+/** One endpoint's database probes behind one interface; `attempt` never rejects. */
+export interface ProbeDriver {
+  /** Creates the probe table when missing (write kind) and detects dialect features. */
+  setup(withWriteTable: boolean): Promise<void>;
+  attempt(kind: DbProbeKind, ctx: AttemptContext): Promise<AttemptOutcome>;
+  close(): Promise<void>;
+}
+
+/** A sample as the probe emits it: the analysis Sample plus where the client connected. */
+export interface ProbeSample extends Sample {
+  connectAddr?: string;
+}
+
+export type SampleSink = (sample: ProbeSample) => void;

@@ -1,0 +1,475 @@
+// The lab's RDS Query API driven by the real @aws-sdk/client-rds, against an in-memory lab.
+
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import {
+  DBClusterNotFoundFault,
+  DBInstanceNotFoundFault,
+  DBProxyNotFoundFault,
+  DescribeDBClustersCommand,
+  DescribeDBInstancesCommand,
+  DescribeDBProxyTargetsCommand,
+  DescribeDBSnapshotsCommand,
+  DescribeEventsCommand,
+  type DescribeEventsCommandInput,
+  FailoverDBClusterCommand,
+  InvalidDBClusterStateFault,
+  RDSClient,
+  RDSServiceException,
+  RebootDBInstanceCommand,
+} from '@aws-sdk/client-rds';
+import type { LabCluster, LabControl, LabEvent, LabInstance } from '../../src/lab/model.ts';
+import { RdsFault } from '../../src/lab/model.ts';
+import { startRdsApi } from '../../src/lab/rds-api.ts';
+
+const REGION = 'us-east-1';
+const ACCOUNT = '123456789012';
+const MIN = 60_000;
+const CREATED = '2024-05-01T12:00:00.123Z';
+const ESCAPED = 'odd message <tag attr="v"> & \'quotes\'';
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** A two-instance cluster with a proxy and a few events, failing over the way the lab does. */
+class MemoryLab implements LabControl {
+  region = REGION;
+  accountId = ACCOUNT;
+  cluster!: LabCluster;
+  eventList: LabEvent[] = [];
+  now = Date.now();
+
+  constructor() {
+    this.reset();
+  }
+
+  reset(): void {
+    const instance = (n: number, az: string): LabInstance => ({
+      id: `lab-pg-${n}`,
+      host: `127.0.10.1${n}`,
+      port: 5432,
+      dnsName: `lab-pg-${n}.abc123.lab.failwatch.local`,
+      availabilityZone: az,
+      status: 'available',
+    });
+    this.cluster = {
+      id: 'lab-pg',
+      engine: 'aurora-postgresql',
+      engineVersion: '15.4',
+      status: 'available',
+      endpoint: 'lab-pg.cluster-abc123.lab.failwatch.local',
+      readerEndpoint: 'lab-pg.cluster-ro-abc123.lab.failwatch.local',
+      port: 5432,
+      instances: [instance(1, 'us-east-1a'), instance(2, 'us-east-1b')],
+      writerId: 'lab-pg-1',
+      proxy: {
+        name: 'lab-pg-proxy',
+        endpoint: 'lab-pg-proxy.proxy-abc123.lab.failwatch.local',
+        host: '127.0.10.20',
+        port: 6432,
+        targetInstanceId: 'lab-pg-1',
+        targetState: 'AVAILABLE',
+      },
+      masterUsername: 'postgres',
+      databaseName: 'failwatch',
+      clusterCreateTime: CREATED,
+    };
+    const at = (minutesAgo: number) => iso(this.now - minutesAgo * MIN);
+    // Ages off the whole minute, so a window computed from a later `now` never cuts an event.
+    this.eventList = [
+      this.event(
+        'db-cluster',
+        'lab-pg',
+        'Started cross AZ failover to DB instance: lab-pg-2',
+        ['failover'],
+        at(10.5),
+      ),
+      this.event(
+        'db-instance',
+        'lab-pg-1',
+        'A new writer was promoted. Restarting database as a reader.',
+        ['availability'],
+        at(9.5),
+      ),
+      this.event(
+        'db-cluster',
+        'lab-pg',
+        'Completed failover to DB instance: lab-pg-2',
+        ['failover'],
+        at(8.5),
+      ),
+      this.event('db-instance', 'lab-pg-2', ESCAPED, ['notification', 'configuration change'], at(7.5)),
+      // Outside the default 60-minute window: an old failover and 25 maintenance events.
+      this.event(
+        'db-cluster',
+        'lab-pg',
+        'Completed failover to DB instance: lab-pg-1',
+        ['failover'],
+        at(120),
+      ),
+      ...Array.from({ length: 25 }, (_, k) =>
+        this.event('db-instance', 'lab-pg-2', `maintenance ${k}`, ['maintenance'], at(200 - k)),
+      ),
+    ];
+  }
+
+  event(
+    sourceType: LabEvent['sourceType'],
+    sourceIdentifier: string,
+    message: string,
+    eventCategories: string[],
+    date: string,
+  ): LabEvent {
+    const kind = sourceType === 'db-cluster' ? 'cluster' : 'db';
+    const sourceArn = `arn:aws:rds:${REGION}:${ACCOUNT}:${kind}:${sourceIdentifier}`;
+    return { sourceIdentifier, sourceType, message, eventCategories, date, sourceArn };
+  }
+
+  clusters(): LabCluster[] {
+    return [this.cluster];
+  }
+
+  events(): LabEvent[] {
+    return this.eventList;
+  }
+
+  failoverCluster(clusterId: string, targetInstanceId?: string): LabCluster {
+    const c = this.cluster;
+    if (clusterId !== c.id)
+      throw new RdsFault('DBClusterNotFoundFault', `DBCluster ${clusterId} not found.`, 404);
+    if (c.status !== 'available') {
+      throw new RdsFault(
+        'InvalidDBClusterStateFault',
+        `DBCluster ${clusterId} is in ${c.status} state.`,
+        400,
+      );
+    }
+    if (targetInstanceId !== undefined && !c.instances.some((i) => i.id === targetInstanceId)) {
+      throw new RdsFault('InvalidParameterValue', `${targetInstanceId} is not a member of ${clusterId}.`);
+    }
+    const target = targetInstanceId ?? c.instances.find((i) => i.id !== c.writerId)!.id;
+    c.status = 'failing-over';
+    c.writerId = target;
+    if (c.proxy) c.proxy.targetState = 'UNAVAILABLE';
+    return c;
+  }
+
+  rebootInstance(instanceId: string, forceFailover: boolean): LabInstance {
+    const instance = this.cluster.instances.find((i) => i.id === instanceId);
+    if (!instance) throw new RdsFault('DBInstanceNotFoundFault', `DBInstance ${instanceId} not found.`, 404);
+    if (forceFailover && instanceId === this.cluster.writerId) this.failoverCluster(this.cluster.id);
+    instance.status = 'rebooting';
+    return instance;
+  }
+}
+
+const lab = new MemoryLab();
+let server: { url: string; close(): Promise<void> };
+let rds: RDSClient;
+
+before(async () => {
+  server = await startRdsApi(lab, { host: '127.0.0.1', port: 0 });
+  rds = new RDSClient({
+    endpoint: server.url,
+    region: REGION,
+    credentials: { accessKeyId: 'AKIDLAB', secretAccessKey: 'lab-secret' },
+    maxAttempts: 1,
+  });
+});
+
+after(async () => {
+  rds.destroy();
+  await server.close();
+});
+
+beforeEach(() => lab.reset());
+
+/** Runs `call`, expects it to fail with an error of class `type`, and returns that error. */
+async function rejects<T>(call: Promise<unknown>, type: abstract new (...args: never[]) => T): Promise<T> {
+  try {
+    await call;
+  } catch (err) {
+    assert.ok(err instanceof type, `expected ${type.name}, got ${String(err)}`);
+    return err;
+  }
+  assert.fail(`expected ${type.name}, but the call succeeded`);
+}
+
+describe('DescribeDBClusters', () => {
+  test('renders the cluster with its members', async () => {
+    const out = await rds.send(new DescribeDBClustersCommand({}));
+    assert.equal(out.DBClusters?.length, 1);
+    const c = out.DBClusters![0]!;
+    assert.equal(c.DBClusterIdentifier, 'lab-pg');
+    assert.equal(c.DBClusterArn, `arn:aws:rds:${REGION}:${ACCOUNT}:cluster:lab-pg`);
+    assert.equal(c.Status, 'available');
+    assert.equal(c.Engine, 'aurora-postgresql');
+    assert.equal(c.EngineVersion, '15.4');
+    assert.equal(c.Endpoint, 'lab-pg.cluster-abc123.lab.failwatch.local');
+    assert.equal(c.ReaderEndpoint, 'lab-pg.cluster-ro-abc123.lab.failwatch.local');
+    assert.equal(c.Port, 5432);
+    assert.equal(c.MasterUsername, 'postgres');
+    assert.equal(c.DatabaseName, 'failwatch');
+    assert.ok(c.ClusterCreateTime instanceof Date);
+    assert.equal(c.ClusterCreateTime.toISOString(), CREATED);
+    assert.equal(c.MultiAZ, true);
+    assert.deepEqual(c.AvailabilityZones, ['us-east-1a', 'us-east-1b']);
+    assert.deepEqual(c.DBClusterMembers, [
+      {
+        DBInstanceIdentifier: 'lab-pg-1',
+        IsClusterWriter: true,
+        DBClusterParameterGroupStatus: 'in-sync',
+        PromotionTier: 1,
+      },
+      {
+        DBInstanceIdentifier: 'lab-pg-2',
+        IsClusterWriter: false,
+        DBClusterParameterGroupStatus: 'in-sync',
+        PromotionTier: 1,
+      },
+    ]);
+    assert.match(out.$metadata.requestId ?? '', /^[0-9a-f-]{36}$/);
+  });
+
+  test('by identifier or ARN; unknown is DBClusterNotFoundFault (404)', async () => {
+    const byId = await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'lab-pg' }));
+    assert.equal(byId.DBClusters?.[0]?.DBClusterIdentifier, 'lab-pg');
+    const arn = `arn:aws:rds:${REGION}:${ACCOUNT}:cluster:lab-pg`;
+    const byArn = await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: arn }));
+    assert.equal(byArn.DBClusters?.length, 1);
+    const err = await rejects(
+      rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'nope' })),
+      DBClusterNotFoundFault,
+    );
+    assert.equal(err.name, 'DBClusterNotFoundFault');
+    assert.equal(err.message, 'DBCluster nope not found.');
+    assert.equal(err.$metadata.httpStatusCode, 404);
+    assert.equal(err.$fault, 'client');
+  });
+});
+
+describe('DescribeDBInstances', () => {
+  test('renders every instance', async () => {
+    const out = await rds.send(new DescribeDBInstancesCommand({}));
+    assert.equal(out.DBInstances?.length, 2);
+    const i = out.DBInstances![1]!;
+    assert.equal(i.DBInstanceIdentifier, 'lab-pg-2');
+    assert.equal(i.DBInstanceArn, `arn:aws:rds:${REGION}:${ACCOUNT}:db:lab-pg-2`);
+    assert.equal(i.DBInstanceClass, 'db.r6g.large');
+    assert.equal(i.Engine, 'aurora-postgresql');
+    assert.equal(i.DBInstanceStatus, 'available');
+    assert.deepEqual(i.Endpoint, { Address: 'lab-pg-2.abc123.lab.failwatch.local', Port: 5432 });
+    assert.equal(i.AvailabilityZone, 'us-east-1b');
+    assert.equal(i.DBClusterIdentifier, 'lab-pg');
+    assert.equal(i.PubliclyAccessible, false);
+  });
+
+  test('by identifier and by db-cluster-id filter; unknown is DBInstanceNotFoundFault', async () => {
+    const one = await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'lab-pg-1' }));
+    assert.deepEqual(
+      one.DBInstances?.map((i) => i.DBInstanceIdentifier),
+      ['lab-pg-1'],
+    );
+    const filtered = await rds.send(
+      new DescribeDBInstancesCommand({ Filters: [{ Name: 'db-cluster-id', Values: ['other', 'lab-pg'] }] }),
+    );
+    assert.equal(filtered.DBInstances?.length, 2);
+    const none = await rds.send(
+      new DescribeDBInstancesCommand({ Filters: [{ Name: 'db-cluster-id', Values: ['other'] }] }),
+    );
+    assert.deepEqual(none.DBInstances, []);
+    const err = await rejects(
+      rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'nope' })),
+      DBInstanceNotFoundFault,
+    );
+    assert.equal(err.name, 'DBInstanceNotFoundFault');
+    assert.equal(err.$metadata.httpStatusCode, 404);
+    const bad = await rejects(
+      rds.send(new DescribeDBInstancesCommand({ Filters: [{ Name: 'colour', Values: ['red'] }] })),
+      RDSServiceException,
+    );
+    assert.equal(bad.name, 'InvalidParameterValue');
+  });
+});
+
+describe('FailoverDBCluster', () => {
+  test('starts a failover and returns the cluster', async () => {
+    const out = await rds.send(
+      new FailoverDBClusterCommand({ DBClusterIdentifier: 'lab-pg', TargetDBInstanceIdentifier: 'lab-pg-2' }),
+    );
+    assert.equal(out.DBCluster?.Status, 'failing-over');
+    const writer = out.DBCluster?.DBClusterMembers?.find((m) => m.IsClusterWriter);
+    assert.equal(writer?.DBInstanceIdentifier, 'lab-pg-2');
+    const again = await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'lab-pg' }));
+    assert.equal(again.DBClusters?.[0]?.Status, 'failing-over');
+  });
+
+  test('typed errors: wrong state, unknown cluster, foreign target, missing identifier', async () => {
+    await rds.send(new FailoverDBClusterCommand({ DBClusterIdentifier: 'lab-pg' }));
+    const busy = await rejects(
+      rds.send(new FailoverDBClusterCommand({ DBClusterIdentifier: 'lab-pg' })),
+      InvalidDBClusterStateFault,
+    );
+    assert.equal(busy.name, 'InvalidDBClusterStateFault');
+    assert.equal(busy.message, 'DBCluster lab-pg is in failing-over state.');
+    assert.equal(busy.$metadata.httpStatusCode, 400);
+
+    lab.reset();
+    const unknown = await rejects(
+      rds.send(new FailoverDBClusterCommand({ DBClusterIdentifier: 'nope' })),
+      DBClusterNotFoundFault,
+    );
+    assert.equal(unknown.$metadata.httpStatusCode, 404);
+
+    const foreign = await rejects(
+      rds.send(
+        new FailoverDBClusterCommand({ DBClusterIdentifier: 'lab-pg', TargetDBInstanceIdentifier: 'x' }),
+      ),
+      RDSServiceException,
+    );
+    assert.equal(foreign.name, 'InvalidParameterValue');
+    assert.equal(foreign.message, 'x is not a member of lab-pg.');
+    assert.equal(lab.cluster.status, 'available');
+
+    const missing = await rejects(
+      rds.send(new FailoverDBClusterCommand({} as { DBClusterIdentifier: string })),
+      RDSServiceException,
+    );
+    assert.equal(missing.name, 'MissingParameter');
+    assert.equal(missing.$metadata.httpStatusCode, 400);
+  });
+});
+
+describe('RebootDBInstance', () => {
+  test('ForceFailover on the writer fails over; unknown instance is DBInstanceNotFoundFault', async () => {
+    const out = await rds.send(
+      new RebootDBInstanceCommand({ DBInstanceIdentifier: 'lab-pg-1', ForceFailover: true }),
+    );
+    assert.equal(out.DBInstance?.DBInstanceIdentifier, 'lab-pg-1');
+    assert.equal(out.DBInstance?.DBInstanceStatus, 'rebooting');
+    assert.equal(out.DBInstance?.DBClusterIdentifier, 'lab-pg');
+    assert.equal(lab.cluster.writerId, 'lab-pg-2');
+    // The lab threw RdsFault('DBInstanceNotFoundFault'); on the wire it is RDS's `DBInstanceNotFound`.
+    const err = await rejects(
+      rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: 'nope' })),
+      DBInstanceNotFoundFault,
+    );
+    assert.equal(err.$metadata.httpStatusCode, 404);
+  });
+});
+
+describe('DescribeEvents', () => {
+  const count = async (input: DescribeEventsCommandInput) =>
+    (await rds.send(new DescribeEventsCommand(input))).Events?.length;
+
+  test('renders events, oldest first, within the default hour', async () => {
+    const out = await rds.send(new DescribeEventsCommand({}));
+    assert.equal(out.Events?.length, 4);
+    assert.equal(out.Marker, undefined);
+    const [first, , , last] = out.Events!;
+    assert.deepEqual(first, {
+      SourceIdentifier: 'lab-pg',
+      SourceType: 'db-cluster',
+      Message: 'Started cross AZ failover to DB instance: lab-pg-2',
+      EventCategories: ['failover'],
+      Date: new Date(lab.eventList[0]!.date),
+      SourceArn: `arn:aws:rds:${REGION}:${ACCOUNT}:cluster:lab-pg`,
+    });
+    // XML escaping survives the round trip.
+    assert.equal(last?.Message, ESCAPED);
+    assert.deepEqual(last?.EventCategories, ['notification', 'configuration change']);
+  });
+
+  test('filters by source, categories and time window', async () => {
+    assert.equal(await count({ SourceType: 'db-cluster' }), 2);
+    assert.equal(await count({ SourceType: 'db-instance' }), 2);
+    assert.equal(await count({ SourceType: 'db-instance', SourceIdentifier: 'lab-pg-2' }), 1);
+    assert.equal(await count({ SourceType: 'db-proxy' }), 0);
+    assert.equal(await count({ EventCategories: ['failover'] }), 2);
+    assert.equal(await count({ EventCategories: ['failover', 'availability'] }), 3);
+    assert.equal(await count({ Duration: 9 }), 2);
+    assert.equal(await count({ Duration: 300 }), 30);
+    const t = (minutesAgo: number) => new Date(lab.now - minutesAgo * MIN);
+    assert.equal(await count({ StartTime: t(10), EndTime: t(8) }), 2);
+    assert.equal(await count({ StartTime: t(10) }), 3);
+    assert.equal(await count({ StartTime: t(130), Duration: 15 }), 1);
+    assert.equal(await count({ StartTime: t(300), EndTime: t(100), EventCategories: ['failover'] }), 1);
+  });
+
+  test('pages with MaxRecords and Marker', async () => {
+    const StartTime = new Date(lab.now - 300 * MIN);
+    const p1 = await rds.send(new DescribeEventsCommand({ StartTime, MaxRecords: 20 }));
+    assert.equal(p1.Events?.length, 20);
+    assert.ok(p1.Marker);
+    const p2 = await rds.send(new DescribeEventsCommand({ StartTime, MaxRecords: 20, Marker: p1.Marker }));
+    assert.equal(p2.Events?.length, 10);
+    assert.equal(p2.Marker, undefined);
+    assert.equal(p2.Events?.at(-1)?.Message, ESCAPED);
+  });
+
+  test('rejects what RDS rejects', async () => {
+    const combo = await rejects(
+      rds.send(new DescribeEventsCommand({ SourceIdentifier: 'lab-pg' })),
+      RDSServiceException,
+    );
+    assert.equal(combo.name, 'InvalidParameterCombination');
+    assert.equal(combo.$metadata.httpStatusCode, 400);
+    for (const input of [
+      { SourceType: 'db-table' },
+      { MaxRecords: 5 },
+      { Marker: 'garbage' },
+    ] as DescribeEventsCommandInput[]) {
+      const err = await rejects(rds.send(new DescribeEventsCommand(input)), RDSServiceException);
+      assert.equal(err.name, 'InvalidParameterValue', JSON.stringify(input));
+    }
+  });
+});
+
+describe('DescribeDBProxyTargets', () => {
+  test('renders the proxy target and its health', async () => {
+    const out = await rds.send(new DescribeDBProxyTargetsCommand({ DBProxyName: 'lab-pg-proxy' }));
+    assert.equal(out.Targets?.length, 1);
+    const t = out.Targets![0]!;
+    assert.equal(t.Endpoint, 'lab-pg-1.abc123.lab.failwatch.local');
+    assert.equal(t.Port, 5432);
+    assert.equal(t.Type, 'RDS_INSTANCE');
+    assert.equal(t.RdsResourceId, 'lab-pg-1');
+    assert.equal(t.Role, 'READ_WRITE');
+    assert.equal(t.TrackedClusterId, 'lab-pg');
+    assert.equal(t.TargetArn, `arn:aws:rds:${REGION}:${ACCOUNT}:target:lab-pg-proxy-lab-pg-1`);
+    assert.deepEqual(t.TargetHealth, { State: 'AVAILABLE' });
+
+    await rds.send(new FailoverDBClusterCommand({ DBClusterIdentifier: 'lab-pg' }));
+    const during = await rds.send(new DescribeDBProxyTargetsCommand({ DBProxyName: 'lab-pg-proxy' }));
+    assert.equal(during.Targets?.[0]?.TargetHealth?.State, 'UNAVAILABLE');
+    assert.equal(during.Targets?.[0]?.TargetHealth?.Reason, 'CONNECTION_FAILED');
+  });
+
+  test('unknown proxy is DBProxyNotFoundFault (404)', async () => {
+    const err = await rejects(
+      rds.send(new DescribeDBProxyTargetsCommand({ DBProxyName: 'nope' })),
+      DBProxyNotFoundFault,
+    );
+    assert.equal(err.name, 'DBProxyNotFoundFault');
+    assert.equal(err.$metadata.httpStatusCode, 404);
+  });
+});
+
+test('an action the lab does not implement is InvalidAction', async () => {
+  const err = await rejects(rds.send(new DescribeDBSnapshotsCommand({})), RDSServiceException);
+  assert.equal(err.name, 'InvalidAction');
+  assert.equal(err.$metadata.httpStatusCode, 400);
+});
+
+test('GET with a query string and /healthz', async () => {
+  const res = await fetch(
+    `${server.url}/?Action=DescribeDBClusters&Version=2014-10-31&DBClusterIdentifier=lab-pg`,
+  );
+  assert.equal(res.status, 200);
+  const body = await res.text();
+  assert.match(body, /<DescribeDBClustersResponse xmlns="http:\/\/rds\.amazonaws\.com\/doc\/2014-10-31\/">/);
+  assert.match(body, /<DBClusterIdentifier>lab-pg<\/DBClusterIdentifier>/);
+  const health = await fetch(`${server.url}/healthz`);
+  assert.equal(await health.text(), 'ok');
+});
