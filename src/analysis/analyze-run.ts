@@ -61,7 +61,11 @@ export interface RunInput {
   defaultSlo?: Slo;
 }
 
-function analyzeKind(samples: readonly Sample[], input: RunInput, at: (ms: number) => TimePoint): ProbeKindResult {
+function analyzeKind(
+  samples: readonly Sample[],
+  input: RunInput,
+  at: (ms: number) => TimePoint,
+): ProbeKindResult {
   const { phases } = input;
   const counted = downtime(outageWindows(samples), { startMs: phases.triggerMs, endMs: phases.observeEndMs });
   const errors = firstAndLastError(samples);
@@ -89,7 +93,11 @@ function analyzeKind(samples: readonly Sample[], input: RunInput, at: (ms: numbe
   };
 }
 
-function windowResult(window: OutageWindow, phases: RunPhasesMs, at: (ms: number) => TimePoint): OutageWindowResult {
+function windowResult(
+  window: OutageWindow,
+  phases: RunPhasesMs,
+  at: (ms: number) => TimePoint,
+): OutageWindowResult {
   const upperSeconds = roundSeconds(windowUpperMs(window, phases.observeEndMs) / 1000);
   return {
     start: at(window.startMs),
@@ -103,7 +111,11 @@ function windowResult(window: OutageWindow, phases: RunPhasesMs, at: (ms: number
   };
 }
 
-function analyzeEndpoint(endpoint: EndpointInput, samples: readonly Sample[], input: RunInput): EndpointResult {
+function analyzeEndpoint(
+  endpoint: EndpointInput,
+  samples: readonly Sample[],
+  input: RunInput,
+): EndpointResult {
   const t0 = input.phases.triggerMs;
   const at = (ms: number): TimePoint => ({ seconds: secondsSinceT0(ms, t0), time: isoTime(ms) });
   const ofKind = (kind: ProbeKind) => samples.filter((sample) => sample.kind === kind);
@@ -114,9 +126,16 @@ function analyzeEndpoint(endpoint: EndpointInput, samples: readonly Sample[], in
   const role = serverFlip(samples, 'write', t0);
   const readFlip = serverFlip(samples, 'read', t0);
   const rows = input.auditRows?.filter((row) => row.endpoint === endpoint.name);
-  const audit = rows ? auditWrites(samples, rows.map((row) => row.key)) : null;
+  const audit = rows
+    ? auditWrites(
+        samples,
+        rows.map((row) => row.key),
+      )
+    : null;
   const gap = rows
-    ? serverSideGap(rows.flatMap((row) => (row.serverMs === undefined ? [] : [{ key: row.key, serverMs: row.serverMs }])))
+    ? serverSideGap(
+        rows.flatMap((row) => (row.serverMs === undefined ? [] : [{ key: row.key, serverMs: row.serverMs }])),
+      )
     : null;
   const result: EndpointResult = {
     name: endpoint.name,
@@ -128,7 +147,9 @@ function analyzeEndpoint(endpoint: EndpointInput, samples: readonly Sample[], in
     dnsFlip: dns ? { ...at(dns.atMs), from: dns.from, to: dns.to } : null,
     roleFlipSeconds: role ? secondsSinceT0(role.atMs, t0) : null,
     roleFlip: role ? { ...at(role.atMs), fromServer: role.fromServer, toServer: role.toServer } : null,
-    readServerFlip: readFlip ? { ...at(readFlip.atMs), fromServer: readFlip.fromServer, toServer: readFlip.toServer } : null,
+    readServerFlip: readFlip
+      ? { ...at(readFlip.atMs), fromServer: readFlip.fromServer, toServer: readFlip.toServer }
+      : null,
     lostWrites: audit && write ? audit.lostWrites : null,
     ambiguousWrites: audit && write ? audit.ambiguousWrites : null,
     lostWriteKeys: audit?.lostKeys ?? [],
@@ -164,7 +185,9 @@ export function analyzeRun(input: RunInput): Results {
   const at = (ms: number): TimePoint => ({ seconds: secondsSinceT0(ms, t0), time: isoTime(ms) });
   const byEndpoint = new Map<string, Sample[]>(input.endpoints.map((endpoint) => [endpoint.name, []]));
   for (const sample of input.samples) byEndpoint.get(sample.endpoint)?.push(sample);
-  const endpoints = input.endpoints.map((endpoint) => analyzeEndpoint(endpoint, byEndpoint.get(endpoint.name)!, input));
+  const endpoints = input.endpoints.map((endpoint) =>
+    analyzeEndpoint(endpoint, byEndpoint.get(endpoint.name)!, input),
+  );
   const sloOf = (name: string): Slo => ({
     ...input.defaultSlo,
     ...input.endpoints.find((endpoint) => endpoint.name === name)?.slo,
@@ -189,7 +212,11 @@ export function analyzeRun(input: RunInput): Results {
       time: isoTime(t0),
       events: [...input.trigger.events]
         .sort((a, b) => a.atMs - b.atMs)
-        .map((event) => ({ ...at(event.atMs), ...(event.source ? { source: event.source } : {}), message: event.message })),
+        .map((event) => ({
+          ...at(event.atMs),
+          ...(event.source ? { source: event.source } : {}),
+          message: event.message,
+        })),
     },
     endpoints,
     verdict: overall,

@@ -13,7 +13,11 @@ export interface ServerFlip {
  * First attempt of `kind` acknowledged (ok or slow) by a different server than the last one
  * that acknowledged before the trigger. Null when there is no pre-trigger server or no change.
  */
-export function serverFlip(samples: readonly Sample[], kind: ProbeKind, triggerMs: number): ServerFlip | null {
+export function serverFlip(
+  samples: readonly Sample[],
+  kind: ProbeKind,
+  triggerMs: number,
+): ServerFlip | null {
   const answered = samples
     .filter((sample) => sample.kind === kind && isAcknowledgedClass(sample.class) && sample.server)
     .sort(byStart);
@@ -25,7 +29,8 @@ export function serverFlip(samples: readonly Sample[], kind: ProbeKind, triggerM
   let flip: ServerFlip | null = null;
   for (const sample of answered) {
     if (sample.endMs <= triggerMs || sample.server!.id === before) continue;
-    if (!flip || sample.endMs < flip.atMs) flip = { atMs: sample.endMs, fromServer: before, toServer: sample.server!.id };
+    if (!flip || sample.endMs < flip.atMs)
+      flip = { atMs: sample.endMs, fromServer: before, toServer: sample.server!.id };
   }
   return flip;
 }

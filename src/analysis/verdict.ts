@@ -64,7 +64,13 @@ export function endpointChecks(measurement: EndpointMeasurement, slo: Slo): SloC
   if (slo.maxLostWrites !== undefined && measurement.writes) {
     const measured = measurement.lostWrites;
     // An audit that did not run cannot show the SLO was met.
-    checks.push({ endpoint: name, objective: 'maxLostWrites', limit: slo.maxLostWrites, measured, passed: measured !== null && measured <= slo.maxLostWrites });
+    checks.push({
+      endpoint: name,
+      objective: 'maxLostWrites',
+      limit: slo.maxLostWrites,
+      measured,
+      passed: measured !== null && measured <= slo.maxLostWrites,
+    });
   }
   checks.push({
     endpoint: name,
@@ -93,7 +99,10 @@ export function describeFailedCheck(check: SloCheck, measurement?: EndpointMeasu
 }
 
 /** Verdict against the SLOs: Pass only when every check of every endpoint passes. */
-export function verdict(measurements: readonly EndpointMeasurement[], sloOf: (endpoint: string) => Slo): Verdict {
+export function verdict(
+  measurements: readonly EndpointMeasurement[],
+  sloOf: (endpoint: string) => Slo,
+): Verdict {
   const checks: SloCheck[] = [];
   const reasons: string[] = [];
   for (const measurement of measurements) {

@@ -1,10 +1,11 @@
 // The lab's endpoint names, served by a real DNS server: BIND 9 (`named`) with a dynamic
 // zone. Endpoint moves are RFC 2136 updates sent with `nsupdate`, so an update never
 // restarts the server and clients never see it go away — like Route 53 behind Aurora.
+
+import { Resolver } from 'node:dns/promises';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Resolver } from 'node:dns/promises';
-import { LabError, killAndWait, pidAlive, run, spawnDetached, waitFor } from './exec.ts';
+import { killAndWait, LabError, pidAlive, run, spawnDetached, waitFor } from './exec.ts';
 
 export const LAB_ZONE = 'lab.failwatch.local';
 /** Aurora's endpoint TTL. */
@@ -81,9 +82,17 @@ zone "${LAB_ZONE}" { type primary; file "${zoneFile}"; allow-update { 127.0.0.0/
     );
   } catch {
     await killAndWait(pid, 1000);
-    const log = existsSync(join(server.dir, 'named.log')) ? readFileSync(join(server.dir, 'named.log'), 'utf8') : '';
-    const reason = log.split('\n').filter((l) => /fail|error|denied|in use/i.test(l)).slice(-2).join(' | ');
-    throw new LabError(`DNS server on ${server.host}:${server.port} did not start: ${reason || 'see named.log'}`);
+    const log = existsSync(join(server.dir, 'named.log'))
+      ? readFileSync(join(server.dir, 'named.log'), 'utf8')
+      : '';
+    const reason = log
+      .split('\n')
+      .filter((l) => /fail|error|denied|in use/i.test(l))
+      .slice(-2)
+      .join(' | ');
+    throw new LabError(
+      `DNS server on ${server.host}:${server.port} did not start: ${reason || 'see named.log'}`,
+    );
   }
   return pid;
 }

@@ -1,7 +1,7 @@
 // Small process helpers for the lab: run a command to completion, spawn a detached
 // server, wait for a TCP port. Errors carry the command's stderr so a user can act on them.
 import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -125,12 +125,18 @@ export async function waitFor(
   throw new LabError(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
+/** True while the process runs; a zombie (exited, not yet reaped) counts as gone. */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 

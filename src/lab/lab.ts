@@ -5,8 +5,14 @@ import { appendFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DELAY_PROFILES, type DelayProfile, type FailoverDelays } from './delays.ts';
-import { LAB_ZONE, type DnsRecord, type DnsServer, startDns, stopDns, updateCname } from './dns.ts';
-import { type EngineOps, fenceAndDrainMariadb, mariadbOps, postgresOps, type ServerHandle } from './engines.ts';
+import { type DnsRecord, type DnsServer, LAB_ZONE, startDns, stopDns, updateCname } from './dns.ts';
+import {
+  type EngineOps,
+  fenceAndDrainMariadb,
+  mariadbOps,
+  postgresOps,
+  type ServerHandle,
+} from './engines.ts';
 import { LabError, tcpReachable } from './exec.ts';
 import {
   type GroundTruthStep,
@@ -154,7 +160,7 @@ export class Lab implements LabControl {
     return cluster;
   }
 
-  private serverFor(cluster: LabCluster, inst: LabInstance, index: number): ServerHandle {
+  private serverFor(inst: LabInstance, index: number): ServerHandle {
     const runDir = join(this.options.dir, inst.id);
     return { dataDir: join(runDir, 'data'), runDir, host: inst.host, port: inst.port, serverId: index + 1 };
   }
@@ -187,14 +193,14 @@ export class Lab implements LabControl {
   private async upCluster(rt: ClusterRuntime): Promise<void> {
     const { model, ops } = rt;
     const [writer, ...readers] = model.instances;
-    const ws = this.serverFor(model, writer!, 0);
+    const ws = this.serverFor(writer!, 0);
     rt.servers.set(writer!.id, ws);
     await ops.initWriter(ws);
     writer!.status = 'available';
     this.onChange();
     await Promise.all(
       readers.map(async (r, i) => {
-        const rs = this.serverFor(model, r, i + 1);
+        const rs = this.serverFor(r, i + 1);
         rt.servers.set(r.id, rs);
         await ops.initReader(rs, ws);
         r.status = 'available';
@@ -205,7 +211,11 @@ export class Lab implements LabControl {
   }
 
   bouncer(model: LabCluster): Bouncer {
-    return { dir: join(this.options.dir, model.proxy!.name), host: model.proxy!.host, port: model.proxy!.port };
+    return {
+      dir: join(this.options.dir, model.proxy!.name),
+      host: model.proxy!.host,
+      port: model.proxy!.port,
+    };
   }
 
   private dnsRecords(): DnsRecord[] {
@@ -244,7 +254,7 @@ export class Lab implements LabControl {
     return rt;
   }
 
-  private emit(model: LabCluster, source: 'db-cluster' | 'db-instance', id: string, message: string, category: string) {
+  private emit(source: 'db-cluster' | 'db-instance', id: string, message: string, category: string) {
     const kind = source === 'db-cluster' ? 'cluster' : 'db';
     this.eventLog.push({
       sourceIdentifier: id,
@@ -254,13 +264,19 @@ export class Lab implements LabControl {
       date: new Date().toISOString(),
       sourceArn: `arn:aws:rds:${REGION}:${ACCOUNT}:${kind}:${id}`,
     });
-    void model;
     this.onChange();
   }
 
   private record(cluster: string, failover: number, step: GroundTruthStep['step'], detail?: string): void {
     const atMs = Date.now();
-    const entry: GroundTruthStep = { cluster, failover, step, at: new Date(atMs).toISOString(), atMs, detail };
+    const entry: GroundTruthStep = {
+      cluster,
+      failover,
+      step,
+      at: new Date(atMs).toISOString(),
+      atMs,
+      detail,
+    };
     this.groundTruth.push(entry);
     appendFileSync(join(this.options.dir, 'ground-truth.jsonl'), `${JSON.stringify(entry)}\n`);
     this.onChange();
@@ -288,20 +304,26 @@ export class Lab implements LabControl {
           `The target instance ${req.targetInstanceId} is not a member of DB cluster ${model.id}.`,
         );
       if (target.id === model.writerId)
-        throw new RdsFault('InvalidParameterValue', `The target instance ${target.id} is already the writer.`);
+        throw new RdsFault(
+          'InvalidParameterValue',
+          `The target instance ${target.id} is already the writer.`,
+        );
     } else target = model.instances.find((i) => i.id !== model.writerId);
     if (!target)
-      throw new RdsFault('InvalidDBClusterStateFault', `DB cluster ${model.id} has no reader to fail over to.`);
+      throw new RdsFault(
+        'InvalidDBClusterStateFault',
+        `DB cluster ${model.id} has no reader to fail over to.`,
+      );
     rt.busy = true;
     model.status = 'failing-over';
     const n = ++this.failoverCount;
     this.record(model.id, n, 'failover-requested', `target ${target.id}, mode ${req.mode ?? 'clean'}`);
-    this.emit(model, 'db-cluster', model.id, `Started cross AZ failover to DB instance: ${target.id}`, 'failover');
+    this.emit('db-cluster', model.id, `Started cross AZ failover to DB instance: ${target.id}`, 'failover');
     const done = this.runFailover(rt, target, n, req.mode ?? 'clean')
       .catch((err: Error) => {
         model.status = 'available';
         this.record(model.id, n, 'failover-failed', err.message);
-        this.emit(model, 'db-cluster', model.id, `Failover failed: ${err.message}`, 'failure');
+        this.emit('db-cluster', model.id, `Failover failed: ${err.message}`, 'failure');
       })
       .finally(() => {
         rt.busy = false;
@@ -332,12 +354,15 @@ export class Lab implements LabControl {
 
     await sleep(d.promoteMs);
     target.status = 'rebooting';
-    await ops.promote(newWs, () => this.record(model.id, n, 'new-writer-promoted', `${target.id} restarting as writer`));
+    await ops.promote(newWs, () =>
+      this.record(model.id, n, 'new-writer-promoted', `${target.id} restarting as writer`),
+    );
     model.writerId = target.id;
     target.status = 'available';
     this.record(model.id, n, 'new-writer-accepting-writes', target.id);
     for (const other of model.instances)
-      if (other.id !== target.id && other.id !== oldWriter.id) await ops.follow(rt.servers.get(other.id)!, newWs);
+      if (other.id !== target.id && other.id !== oldWriter.id)
+        await ops.follow(rt.servers.get(other.id)!, newWs);
     if (model.proxy) {
       await retargetAndResume(this.bouncer(model), target);
       model.proxy.targetInstanceId = target.id;
@@ -349,7 +374,12 @@ export class Lab implements LabControl {
     await ops.demote(oldWs, newWs);
     oldWriter.status = 'available';
     this.record(model.id, n, 'old-writer-restarted-as-reader', oldWriter.id);
-    this.emit(model, 'db-instance', oldWriter.id, 'A new writer was promoted. Restarting database as a reader.', 'failover');
+    this.emit(
+      'db-instance',
+      oldWriter.id,
+      'A new writer was promoted. Restarting database as a reader.',
+      'failover',
+    );
 
     await sleep(Math.max(0, t0 + d.clusterEndpointMs - Date.now()));
     await updateCname(this.dns, model.endpoint, target.dnsName);
@@ -361,7 +391,7 @@ export class Lab implements LabControl {
     this.record(model.id, n, 'reader-endpoint-updated', reader.dnsName);
 
     await sleep(d.completeMs);
-    this.emit(model, 'db-cluster', model.id, `Completed failover to DB instance: ${target.id}`, 'failover');
+    this.emit('db-cluster', model.id, `Completed failover to DB instance: ${target.id}`, 'failover');
     model.status = 'available';
     this.record(model.id, n, 'failover-completed', target.id);
   }
@@ -375,13 +405,16 @@ export class Lab implements LabControl {
         return inst;
       }
       if (rt.busy || inst.status !== 'available')
-        throw new RdsFault('InvalidDBInstanceState', `DB instance ${instanceId} is not in an available state.`);
+        throw new RdsFault(
+          'InvalidDBInstanceState',
+          `DB instance ${instanceId} is not in an available state.`,
+        );
       rt.busy = true;
       inst.status = 'rebooting';
       const asWriter = inst.id === rt.model.writerId;
       const done = rt.ops
         .restart(rt.servers.get(inst.id)!, asWriter)
-        .then(() => this.emit(rt.model, 'db-instance', inst.id, 'DB instance restarted', 'availability'))
+        .then(() => this.emit('db-instance', inst.id, 'DB instance restarted', 'availability'))
         .finally(() => {
           inst.status = 'available';
           rt.busy = false;
@@ -414,7 +447,11 @@ export class Lab implements LabControl {
 
   /** Stops everything this lab started (best effort, never throws). */
   async down(): Promise<void> {
-    await Promise.allSettled([...this.runtimes.values()].filter((rt) => rt.model.proxy).map((rt) => stopBouncer(this.bouncer(rt.model))));
+    await Promise.allSettled(
+      [...this.runtimes.values()]
+        .filter((rt) => rt.model.proxy)
+        .map((rt) => stopBouncer(this.bouncer(rt.model))),
+    );
     await Promise.allSettled(
       [...this.runtimes.values()].flatMap((rt) => [...rt.servers.values()].map((s) => rt.ops.stop(s))),
     );

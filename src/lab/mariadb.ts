@@ -2,7 +2,7 @@
 // Settings go on the command line (--no-defaults) so the machine's own my.cnf never applies.
 import { chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LabError, run, spawnDetached, tcpReachable, waitFor, killAndWait, pidAlive } from './exec.ts';
+import { killAndWait, LabError, pidAlive, run, spawnDetached, tcpReachable, waitFor } from './exec.ts';
 import { LAB_DB_NAME, LAB_DB_PASSWORD, LAB_DB_USER, userIds } from './postgres.ts';
 
 const MYSQL_USER = 'mysql';
@@ -116,7 +116,14 @@ export async function start(inst: MariaInstance, opts: { readOnly: boolean }): P
 function logTail(file: string): string {
   if (!existsSync(file)) return '(no log)';
   const lines = readFileSync(file, 'utf8').trim().split('\n');
-  return lines.filter((l) => /\[ERROR\]/.test(l)).slice(-2).join(' | ') || lines.slice(-1)[0] || '';
+  return (
+    lines
+      .filter((l) => /\[ERROR\]/.test(l))
+      .slice(-2)
+      .join(' | ') ||
+    lines.slice(-1)[0] ||
+    ''
+  );
 }
 
 export function serverPid(inst: MariaInstance): number | undefined {
@@ -138,7 +145,11 @@ export async function stop(inst: MariaInstance, mode: 'fast' | 'immediate'): Pro
 }
 
 /** Makes `inst` replicate from `source` using GTIDs; read-only is the caller's business. */
-export async function replicateFrom(inst: MariaInstance, source: MariaInstance, gtidPos?: string): Promise<void> {
+export async function replicateFrom(
+  inst: MariaInstance,
+  source: MariaInstance,
+  gtidPos?: string,
+): Promise<void> {
   const setPos = gtidPos === undefined ? '' : `SET GLOBAL gtid_slave_pos = '${gtidPos}';`;
   await sqlLocal(
     inst,
@@ -164,7 +175,11 @@ export async function gtidCurrentPos(inst: MariaInstance): Promise<string> {
 }
 
 /** Waits until `inst` has applied every transaction up to `gtid` (MASTER_GTID_WAIT). */
-export async function waitForGtid(inst: MariaInstance, gtid: string, timeoutSeconds: number): Promise<boolean> {
+export async function waitForGtid(
+  inst: MariaInstance,
+  gtid: string,
+  timeoutSeconds: number,
+): Promise<boolean> {
   if (!gtid) return true;
   const r = await sqlLocal(inst, `SELECT MASTER_GTID_WAIT('${gtid}', ${timeoutSeconds})`);
   return r === '0';

@@ -5,7 +5,7 @@
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { LabError, killAndWait, pidAlive, spawnDetached, tcpReachable, waitFor } from './exec.ts';
+import { killAndWait, LabError, pidAlive, spawnDetached, tcpReachable, waitFor } from './exec.ts';
 import { LAB_DB_PASSWORD, LAB_DB_USER, PG_USER, userIds } from './postgres.ts';
 
 const ADMIN_USER = 'fwadmin';
@@ -60,12 +60,19 @@ export async function startBouncer(b: Bouncer, target: { host: string; port: num
     chownSync(b.dir, uid, gid);
   }
   // PgBouncer refuses to run as root; it runs as the postgres user like the servers.
-  spawnDetached('/usr/sbin/pgbouncer', [iniPath(b)], { user: PG_USER, logFile: join(b.dir, 'pgbouncer.log') });
+  spawnDetached('/usr/sbin/pgbouncer', [iniPath(b)], {
+    user: PG_USER,
+    logFile: join(b.dir, 'pgbouncer.log'),
+  });
   try {
     await waitFor(`PgBouncer on ${b.host}:${b.port}`, () => tcpReachable(b.host, b.port), 15_000);
   } catch {
-    const log = existsSync(join(b.dir, 'pgbouncer.log')) ? readFileSync(join(b.dir, 'pgbouncer.log'), 'utf8') : '';
-    throw new LabError(`PgBouncer on ${b.host}:${b.port} did not start: ${log.trim().split('\n').slice(-1)[0] ?? ''}`);
+    const log = existsSync(join(b.dir, 'pgbouncer.log'))
+      ? readFileSync(join(b.dir, 'pgbouncer.log'), 'utf8')
+      : '';
+    throw new LabError(
+      `PgBouncer on ${b.host}:${b.port} did not start: ${log.trim().split('\n').slice(-1)[0] ?? ''}`,
+    );
   }
   const pid = bouncerPid(b);
   if (pid === undefined) throw new LabError('PgBouncer started but wrote no pid file');

@@ -31,7 +31,9 @@ export function pgBinDir(): string {
         .sort((a, b) => Number(b) - Number(a))
     : [];
   if (versions.length === 0)
-    throw new LabError('PostgreSQL server binaries not found under /usr/lib/postgresql: run `bash scripts/setup`');
+    throw new LabError(
+      'PostgreSQL server binaries not found under /usr/lib/postgresql: run `bash scripts/setup`',
+    );
   cachedBinDir = join(root, versions[0]!, 'bin');
   return cachedBinDir;
 }
@@ -54,7 +56,8 @@ export function userIds(user: string): { uid: number; gid: number } {
   const line = readFileSync('/etc/passwd', 'utf8')
     .split('\n')
     .find((l) => l.startsWith(`${user}:`));
-  if (!line) throw new LabError(`system user ${user} does not exist: install the server package that creates it`);
+  if (!line)
+    throw new LabError(`system user ${user} does not exist: install the server package that creates it`);
   const [, , uid, gid] = line.split(':');
   const ids = { uid: Number(uid), gid: Number(gid) };
   idCache.set(user, ids);
@@ -105,7 +108,18 @@ export async function initPrimary(inst: PgInstance): Promise<void> {
   ownedDir(inst.dataDir, PG_USER);
   await run(
     bin('initdb'),
-    ['-D', inst.dataDir, '-U', PG_USER, '--auth-local=trust', '--auth-host=scram-sha-256', '--data-checksums', '-E', 'UTF8', '--locale=C'],
+    [
+      '-D',
+      inst.dataDir,
+      '-U',
+      PG_USER,
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      '--data-checksums',
+      '-E',
+      'UTF8',
+      '--locale=C',
+    ],
     { user: PG_USER, timeoutMs: 120_000 },
   );
   writeFileSync(
@@ -134,7 +148,17 @@ export async function initReplica(inst: PgInstance, primary: PgInstance): Promis
   ownedDir(inst.dataDir, PG_USER);
   await run(
     bin('pg_basebackup'),
-    ['-D', inst.dataDir, '-d', connInfo(primary, REPL_USER, REPL_PASSWORD), '-R', '-X', 'stream', '-c', 'fast'],
+    [
+      '-D',
+      inst.dataDir,
+      '-d',
+      connInfo(primary, REPL_USER, REPL_PASSWORD),
+      '-R',
+      '-X',
+      'stream',
+      '-c',
+      'fast',
+    ],
     { user: PG_USER, timeoutMs: 120_000 },
   );
   await start(inst);
@@ -143,11 +167,15 @@ export async function initReplica(inst: PgInstance, primary: PgInstance): Promis
 export async function start(inst: PgInstance): Promise<void> {
   const log = join(inst.runDir, 'postgres.log');
   try {
-    await run(bin('pg_ctl'), ['start', '-w', '-t', '60', '-D', inst.dataDir, '-l', log, '-o', serverOptions(inst)], {
-      user: PG_USER,
-      timeoutMs: 70_000,
-    });
-  } catch (err) {
+    await run(
+      bin('pg_ctl'),
+      ['start', '-w', '-t', '60', '-D', inst.dataDir, '-l', log, '-o', serverOptions(inst)],
+      {
+        user: PG_USER,
+        timeoutMs: 70_000,
+      },
+    );
+  } catch {
     throw new LabError(`PostgreSQL ${inst.host}:${inst.port} did not start: ${logTail(log)}`);
   }
 }
@@ -155,7 +183,14 @@ export async function start(inst: PgInstance): Promise<void> {
 function logTail(file: string): string {
   if (!existsSync(file)) return '(no log)';
   const lines = readFileSync(file, 'utf8').trim().split('\n');
-  return lines.filter((l) => /FATAL|ERROR|could not|invalid/i.test(l)).slice(-2).join(' | ') || lines.slice(-1)[0] || '';
+  return (
+    lines
+      .filter((l) => /FATAL|ERROR|could not|invalid/i.test(l))
+      .slice(-2)
+      .join(' | ') ||
+    lines.slice(-1)[0] ||
+    ''
+  );
 }
 
 /** Starts without waiting: the caller watches clients see "the database system is starting up". */
@@ -191,7 +226,10 @@ export function removeStandbySignal(inst: PgInstance): void {
 
 /** Promotes a running standby without a restart. */
 export async function promote(inst: PgInstance): Promise<void> {
-  await run(bin('pg_ctl'), ['promote', '-w', '-t', '60', '-D', inst.dataDir], { user: PG_USER, timeoutMs: 70_000 });
+  await run(bin('pg_ctl'), ['promote', '-w', '-t', '60', '-D', inst.dataDir], {
+    user: PG_USER,
+    timeoutMs: 70_000,
+  });
 }
 
 /**

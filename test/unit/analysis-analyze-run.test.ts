@@ -28,7 +28,12 @@ describe('analyzeRun on a seed-shaped failover', () => {
     assert.equal(cluster.write!.windows.length, 1);
     assert.deepEqual(cluster.write!.windows[0]!.start, { seconds: 4.902, time: '2024-05-01T12:00:04.902Z' });
     assert.equal(cluster.write!.windows[0]!.end!.seconds, 11.002);
-    assert.deepEqual(cluster.write!.errors, { connection_lost: 5, connection_refused: 5, starting_up: 20, read_only: 30 });
+    assert.deepEqual(cluster.write!.errors, {
+      connection_lost: 5,
+      connection_refused: 5,
+      starting_up: 20,
+      read_only: 30,
+    });
     assert.equal(cluster.write!.firstError!.seconds, 5);
     assert.equal(cluster.write!.firstError!.class, 'connection_lost');
     assert.equal(cluster.write!.lastError!.seconds, 10.903);
@@ -50,7 +55,12 @@ describe('analyzeRun on a seed-shaped failover', () => {
     assert.equal(cluster.ambiguousWrites, 0);
     assert.equal(cluster.serverSideGapSeconds, 6.3);
     assert.equal(cluster.serverSideGap!.from.seconds, 4.701);
-    assert.deepEqual(cluster.errors, { connection_lost: 5, connection_refused: 25, starting_up: 20, read_only: 30 });
+    assert.deepEqual(cluster.errors, {
+      connection_lost: 5,
+      connection_refused: 25,
+      starting_up: 20,
+      read_only: 30,
+    });
   });
 
   it('measures the proxy stall as downtime with only slow attempts', () => {

@@ -7,7 +7,9 @@ import type { Sample } from '../../src/analysis/sample.ts';
 import { attempt, fixedRateLane } from './analysis-synthetic-run.ts';
 
 /** 100 ms fixed-rate attempts from 0 to 3000 ms with 2 ms latency unless `bad` says otherwise. */
-function lane(outcome: (startMs: number) => { class: ErrorClass; durationMs?: number; endMs?: number } | undefined) {
+function lane(
+  outcome: (startMs: number) => { class: ErrorClass; durationMs?: number; endMs?: number } | undefined,
+) {
   return fixedRateLane({
     endpoint: 'e',
     kind: 'write',
@@ -20,7 +22,9 @@ function lane(outcome: (startMs: number) => { class: ErrorClass; durationMs?: nu
 
 describe('outageWindows', () => {
   it('spans from the end of the last good attempt to the end of the first good one after the run', () => {
-    const samples = lane((s) => (s >= 1000 && s < 2000 ? { class: 'connection_refused', durationMs: 1 } : undefined));
+    const samples = lane((s) =>
+      s >= 1000 && s < 2000 ? { class: 'connection_refused', durationMs: 1 } : undefined,
+    );
     const windows = outageWindows(samples);
     assert.equal(windows.length, 1);
     const [w] = windows;
@@ -68,7 +72,9 @@ describe('outageWindows', () => {
 
   it('does not stretch a window by deadlines of attempts hung past recovery (blackhole)', () => {
     // Attempts started 1000-1900 hang until their 1 s connect deadline; the path is back at 2000.
-    const samples = lane((s) => (s >= 1000 && s < 2000 ? { class: 'connect_timeout', durationMs: 1000 } : undefined));
+    const samples = lane((s) =>
+      s >= 1000 && s < 2000 ? { class: 'connect_timeout', durationMs: 1000 } : undefined,
+    );
     const [w] = outageWindows(samples);
     assert.equal(w!.endMs, 2002);
     assert.equal(windowUpperMs(w!, 3000), 1100);
@@ -76,7 +82,9 @@ describe('outageWindows', () => {
   });
 
   it('orders attempts by start even when they arrive in completion order', () => {
-    const samples = lane((s) => (s >= 1000 && s < 2000 ? { class: 'connection_lost', durationMs: 1 } : undefined));
+    const samples = lane((s) =>
+      s >= 1000 && s < 2000 ? { class: 'connection_lost', durationMs: 1 } : undefined,
+    );
     const shuffled = [...samples].sort((a, b) => b.endMs - a.endMs);
     assert.deepEqual(outageWindows(shuffled), outageWindows(samples));
   });
@@ -104,7 +112,11 @@ describe('outageWindows', () => {
   });
 
   it('starts at the first bad start when the preceding good attempt finished after it', () => {
-    const samples: Sample[] = [attempt(0, 300, 'ok', 0), attempt(100, 101, 'connection_refused', 1), attempt(200, 202, 'ok', 2)];
+    const samples: Sample[] = [
+      attempt(0, 300, 'ok', 0),
+      attempt(100, 101, 'connection_refused', 1),
+      attempt(200, 202, 'ok', 2),
+    ];
     const [w] = outageWindows(samples);
     assert.equal(w!.startMs, 100);
     assert.equal(w!.endMs, 202);

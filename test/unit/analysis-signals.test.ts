@@ -35,7 +35,12 @@ describe('errorCounts and firstAndLastError', () => {
   ];
 
   it('counts every class except ok', () => {
-    assert.deepEqual(errorCounts(samples), { connection_lost: 1, connection_refused: 1, connect_timeout: 1, read_only: 2 });
+    assert.deepEqual(errorCounts(samples), {
+      connection_lost: 1,
+      connection_refused: 1,
+      connect_timeout: 1,
+      read_only: 2,
+    });
   });
 
   it('reports the first bad start and the last bad end', () => {
@@ -81,7 +86,11 @@ describe('dnsFlip', () => {
     outcomeAt: (s) =>
       s === 12_000
         ? { class: 'dns_error', durationMs: 5 }
-        : { class: 'ok', durationMs: 3, dnsAnswer: s < 14_000 ? ['pg-1.example.', '10.0.0.1'] : ['pg-2.example', '10.0.0.2'] },
+        : {
+            class: 'ok',
+            durationMs: 3,
+            dnsAnswer: s < 14_000 ? ['pg-1.example.', '10.0.0.1'] : ['pg-2.example', '10.0.0.2'],
+          },
   });
 
   it('finds the first answer naming another target than before the trigger', () => {

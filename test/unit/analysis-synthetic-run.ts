@@ -39,7 +39,8 @@ export function fixedRateLane(spec: LaneSpec): Sample[] {
       class: outcome.class,
     };
     if (outcome.code) sample.code = outcome.code;
-    if (outcome.server) sample.server = { id: outcome.server, role: spec.kind === 'write' ? 'writer' : 'reader' };
+    if (outcome.server)
+      sample.server = { id: outcome.server, role: spec.kind === 'write' ? 'writer' : 'reader' };
     if (outcome.dnsAnswer) sample.dnsAnswer = outcome.dnsAnswer;
     if (spec.kind === 'write') sample.writeKey = `${spec.endpoint}:${sample.seq}`;
     samples.push(sample);
@@ -87,7 +88,9 @@ export function syntheticRun(): RunInput {
     toMs: at(30),
     intervalMs: 100,
     outcomeAt: (startMs) =>
-      startMs >= at(5) && startMs < at(7) ? { class: 'connection_refused', durationMs: 1 } : { class: 'ok', durationMs: 1 },
+      startMs >= at(5) && startMs < at(7)
+        ? { class: 'connection_refused', durationMs: 1 }
+        : { class: 'ok', durationMs: 1 },
   });
   const clusterDns = fixedRateLane({
     endpoint: 'cluster',
@@ -109,7 +112,8 @@ export function syntheticRun(): RunInput {
     intervalMs: 100,
     outcomeAt: (startMs) => {
       if (startMs < at(5)) return { class: 'ok', server: 'pg-1' };
-      if (startMs < at(7.3)) return { class: at(7.3) - startMs > 500 ? 'slow' : 'ok', endMs: at(7.3), server: 'pg-2' };
+      if (startMs < at(7.3))
+        return { class: at(7.3) - startMs > 500 ? 'slow' : 'ok', endMs: at(7.3), server: 'pg-2' };
       return { class: 'ok', server: 'pg-2' };
     },
   });
@@ -120,7 +124,9 @@ export function syntheticRun(): RunInput {
     toMs: at(30),
     intervalMs: 100,
     outcomeAt: (startMs) =>
-      startMs >= at(12) && startMs < at(13) ? { class: 'connection_refused', durationMs: 1 } : { class: 'ok', server: 'pg-2' },
+      startMs >= at(12) && startMs < at(13)
+        ? { class: 'connection_refused', durationMs: 1 }
+        : { class: 'ok', server: 'pg-2' },
   });
   const samples = [...clusterWrite, ...clusterRead, ...clusterDns, ...proxyWrite, ...readerRead];
   const acknowledged = samples.filter((s) => s.kind === 'write' && (s.class === 'ok' || s.class === 'slow'));
@@ -138,13 +144,29 @@ export function syntheticRun(): RunInput {
       target: 'lab-pg',
       events: [
         { atMs: at(0.4), source: 'lab-pg', message: 'Started cross AZ failover to DB instance: pg-2' },
-        { atMs: at(9), source: 'pg-1', message: 'A new writer was promoted. Restarting database as a reader.' },
+        {
+          atMs: at(9),
+          source: 'pg-1',
+          message: 'A new writer was promoted. Restarting database as a reader.',
+        },
         { atMs: at(24), source: 'lab-pg', message: 'Completed failover to DB instance: pg-2' },
       ],
     },
     endpoints: [
-      { name: 'cluster', role: 'cluster', probes: ['write', 'read', 'dns'], dialect: 'aurora-postgresql', connectionMode: 'fresh' },
-      { name: 'proxy', role: 'proxy', probes: ['write'], connectionMode: 'pooled', slo: { maxWriteDowntimeSeconds: 5 } },
+      {
+        name: 'cluster',
+        role: 'cluster',
+        probes: ['write', 'read', 'dns'],
+        dialect: 'aurora-postgresql',
+        connectionMode: 'fresh',
+      },
+      {
+        name: 'proxy',
+        role: 'proxy',
+        probes: ['write'],
+        connectionMode: 'pooled',
+        slo: { maxWriteDowntimeSeconds: 5 },
+      },
       { name: 'reader', role: 'reader', probes: ['read'] },
     ],
     samples,

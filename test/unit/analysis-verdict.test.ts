@@ -13,7 +13,11 @@ const cluster: EndpointMeasurement = {
 
 describe('verdict', () => {
   it('passes when every measurement is within its SLO', () => {
-    const result = verdict([cluster], () => ({ maxWriteDowntimeSeconds: 15, maxReadDowntimeSeconds: 5, maxLostWrites: 0 }));
+    const result = verdict([cluster], () => ({
+      maxWriteDowntimeSeconds: 15,
+      maxReadDowntimeSeconds: 5,
+      maxLostWrites: 0,
+    }));
     assert.equal(result.result, 'Pass');
     assert.deepEqual(result.reasons, []);
     assert.equal(result.checks.length, 4);

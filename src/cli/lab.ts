@@ -1,0 +1,324 @@
+// `failwatch lab up | status | failover | down` — the local Aurora-like lab.
+import { spawn } from 'node:child_process';
+import { existsSync as exists, existsSync, mkdirSync, openSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DescribeDBClustersCommand, FailoverDBClusterCommand, RDSClient } from '@aws-sdk/client-rds';
+import {
+  daemonAlive,
+  defaultLabDir,
+  downLab,
+  type LabState,
+  readLabState,
+  waitForPhase,
+} from '../lab/control.ts';
+import { runDaemon } from '../lab/daemon.ts';
+import { namedBinary } from '../lab/dns.ts';
+import { LabError } from '../lab/exec.ts';
+import { DEFAULT_LAB_OPTIONS, Lab, type LabEngineName, type LabOptions } from '../lab/lab.ts';
+import type { GroundTruthStep } from '../lab/model.ts';
+import { pgBinDir } from '../lab/postgres.ts';
+import { UsageError } from './usage.ts';
+
+export const LAB_HELP = `Usage: failwatch lab <command> [options]
+
+The local Aurora-like lab: real PostgreSQL and MariaDB clusters on loopback addresses,
+endpoint names in a real DNS server (BIND, TTL 5 s), PgBouncer as the RDS Proxy stand-in
+and an RDS Query API endpoint for @aws-sdk/client-rds.
+
+Commands:
+  up         start a lab in the background and print its endpoints
+  status     show the lab's clusters, writers, endpoints and ground-truth timeline
+  failover   fail a cluster over through the lab's RDS API (FailoverDBCluster)
+  down       stop everything the lab started and remove its directory
+
+Options:
+  --dir DIR            lab directory (default $FAILWATCH_LAB_DIR or /tmp/failwatch-lab)
+  --json               machine-readable output
+up:
+  --engines LIST       postgresql,mysql (default both)
+  --readers N          readers per cluster (default 1)
+  --profile NAME       step delays: default (close to Aurora) or fast (~3 s failover)
+  --address-base A.B.C first three octets of the lab's loopback addresses (default 127.0.10)
+  --dns-port N         DNS server port on 127.0.0.1 (default 10053)
+  --api-port N         RDS API port on <address-base>.1 (default 10080; control on N+1)
+failover:
+  --cluster ID         lab-pg (default) or lab-my
+  --target ID          target instance (TargetDBInstanceIdentifier)
+  --crash              kill the writer instead of a clean stop (aurora-postgresql only)
+  --wait               wait until the cluster is available and print the timeline
+`;
+
+const REQUIRED_BINARIES: [string, () => string][] = [
+  ['PostgreSQL server (Debian postgresql)', () => pgBinDir()],
+  ['MariaDB server (Debian mariadb-server)', () => need('/usr/sbin/mariadbd')],
+  ['mariadb-install-db (Debian mariadb-server)', () => need('/usr/bin/mariadb-install-db')],
+  ['PgBouncer (Debian pgbouncer)', () => need('/usr/sbin/pgbouncer')],
+  ['BIND named (Debian bind9)', () => namedBinary()],
+  ['nsupdate (Debian bind9-dnsutils)', () => need('/usr/bin/nsupdate')],
+];
+
+function need(path: string): string {
+  if (!exists(path)) throw new LabError(`${path} is missing`);
+  return path;
+}
+
+function parseEngines(value: string): LabEngineName[] {
+  const list = value.split(',').map((s) => s.trim());
+  for (const e of list)
+    if (e !== 'postgresql' && e !== 'mysql')
+      throw new UsageError(`--engines: unknown engine "${e}" (use postgresql,mysql)`);
+  return list as LabEngineName[];
+}
+
+function intOption(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+export function labOptionsFrom(values: Record<string, string | boolean | undefined>): LabOptions {
+  const base = (values['address-base'] as string | undefined) ?? DEFAULT_LAB_OPTIONS.addressBase;
+  if (!/^127\.\d{1,3}\.\d{1,3}$/.test(base))
+    throw new UsageError(
+      '--address-base must be the first three octets of a loopback address, e.g. 127.0.10',
+    );
+  const profile = (values.profile as string | undefined) ?? DEFAULT_LAB_OPTIONS.profile;
+  if (profile !== 'default' && profile !== 'fast') throw new UsageError('--profile must be default or fast');
+  return {
+    dir: resolve((values.dir as string | undefined) ?? defaultLabDir()),
+    engines: values.engines ? parseEngines(values.engines as string) : DEFAULT_LAB_OPTIONS.engines,
+    readers: intOption('readers', values.readers as string | undefined, 1, 1, 5),
+    addressBase: base,
+    dnsPort: intOption(
+      'dns-port',
+      values['dns-port'] as string | undefined,
+      DEFAULT_LAB_OPTIONS.dnsPort,
+      1,
+      65535,
+    ),
+    apiPort: intOption(
+      'api-port',
+      values['api-port'] as string | undefined,
+      DEFAULT_LAB_OPTIONS.apiPort,
+      1,
+      65534,
+    ),
+    profile,
+  };
+}
+
+const OPTIONS = {
+  dir: { type: 'string' },
+  json: { type: 'boolean' },
+  engines: { type: 'string' },
+  readers: { type: 'string' },
+  profile: { type: 'string' },
+  'address-base': { type: 'string' },
+  'dns-port': { type: 'string' },
+  'api-port': { type: 'string' },
+  cluster: { type: 'string' },
+  target: { type: 'string' },
+  crash: { type: 'boolean' },
+  wait: { type: 'boolean' },
+  'options-json': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function labCommand(argv: string[], mainScript: string): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: OPTIONS,
+    allowPositionals: true,
+    strict: true,
+  });
+  const command = positionals[0];
+  if (values.help || !command) {
+    process.stdout.write(LAB_HELP);
+    return command ? 0 : 2;
+  }
+  switch (command) {
+    case 'up':
+      return labUp(labOptionsFrom(values), values.json === true, mainScript);
+    case 'daemon':
+      await runDaemon(JSON.parse(values['options-json'] ?? '{}') as LabOptions);
+      return -1; // keeps running
+    case 'status':
+      return labStatus(labOptionsFrom(values).dir, values.json === true);
+    case 'failover':
+      return labFailover(labOptionsFrom(values).dir, values);
+    case 'down':
+      return labDown(labOptionsFrom(values).dir, values.json === true);
+    default:
+      throw new UsageError(`unknown lab command "${command}" (use up, status, failover, down)`);
+  }
+}
+
+async function labUp(options: LabOptions, json: boolean, mainScript: string): Promise<number> {
+  const existing = readLabState(options.dir);
+  if (existing && daemonAlive(existing))
+    throw new LabError(
+      `a lab is already running in ${options.dir} (pid ${existing.daemonPid}): run \`failwatch lab down\` first`,
+    );
+  if (existing || (existsSync(options.dir) && readdirSync(options.dir).length > 0))
+    throw new LabError(
+      `${options.dir} holds a lab from a crashed run (or other files): run \`failwatch lab down${options.dir === defaultLabDir() ? '' : ` --dir ${options.dir}`}\` to clean it up`,
+    );
+  for (const [what, check] of REQUIRED_BINARIES) {
+    try {
+      check();
+    } catch {
+      throw new LabError(`${what} is not installed: run \`bash scripts/setup\` (or apt-get install it)`);
+    }
+  }
+  await new Lab(options).checkListenersFree();
+  mkdirSync(options.dir, { recursive: true, mode: 0o755 });
+  const log = openSync(`${options.dir}/daemon.log`, 'a');
+  const child = spawn(
+    process.execPath,
+    [mainScript, 'lab', 'daemon', '--dir', options.dir, '--options-json', JSON.stringify(options)],
+    { detached: true, stdio: ['ignore', log, log] },
+  );
+  child.unref();
+  const result = await waitForPhase(options.dir, child.pid!, 180_000);
+  if (result.phase !== 'ready') {
+    await downLab(options.dir);
+    throw new LabError(`lab up failed: ${result.error}`);
+  }
+  const state = result as LabState;
+  if (json) process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
+  else process.stdout.write(`${describeLab(state)}\nlab up took ${state.upSeconds?.toFixed(1)} s\n`);
+  return 0;
+}
+
+export function describeLab(state: LabState): string {
+  const lines = [
+    `lab in ${state.options.dir} (daemon pid ${state.daemonPid}, failover profile ${state.options.profile})`,
+    `  RDS API   ${state.apiUrl}   (any credentials, region us-east-1)`,
+    `  DNS       ${state.dns.host}:${state.dns.port}   zone ${state.dns.zone}, TTL 5 s   e.g. dig @${state.dns.host} -p ${state.dns.port} <name>`,
+  ];
+  for (const c of state.clusters) {
+    lines.push(`  cluster ${c.id} (${c.engine}) status ${c.status}, writer ${c.writerId}`);
+    lines.push(`    cluster endpoint  ${c.endpoint}:${c.port}`);
+    lines.push(`    reader endpoint   ${c.readerEndpoint}:${c.port}`);
+    if (c.proxy)
+      lines.push(`    proxy endpoint    ${c.proxy.endpoint}:${c.proxy.port} (${c.proxy.host}, PgBouncer)`);
+    for (const i of c.instances)
+      lines.push(
+        `    ${i.id.padEnd(10)} ${i.host}:${i.port} ${i.id === c.writerId ? 'writer' : 'reader'} ${i.status}`,
+      );
+  }
+  lines.push(
+    `  user ${state.clusters[0]?.masterUsername ?? 'failwatch'}, password failwatch-lab, database app`,
+  );
+  return lines.join('\n');
+}
+
+function requireRunning(dir: string): LabState {
+  const state = readLabState(dir);
+  if (!state) throw new LabError(`no lab in ${dir}: start one with \`failwatch lab up\``);
+  if (!daemonAlive(state))
+    throw new LabError(
+      `the lab in ${dir} is not running (crashed?): run \`failwatch lab down\` to clean it up`,
+    );
+  return state;
+}
+
+async function labStatus(dir: string, json: boolean): Promise<number> {
+  const state = requireRunning(dir);
+  if (json) {
+    process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
+    return 0;
+  }
+  process.stdout.write(`${describeLab(state)}\n`);
+  if (state.groundTruth.length > 0) process.stdout.write(`${formatTimeline(state.groundTruth)}\n`);
+  return 0;
+}
+
+export function formatTimeline(steps: GroundTruthStep[]): string {
+  const lines: string[] = [];
+  let t0 = 0;
+  for (const s of steps) {
+    if (s.step === 'failover-requested') {
+      t0 = s.atMs;
+      lines.push(`failover #${s.failover} of ${s.cluster} at ${s.at} (T0)`);
+    }
+    lines.push(
+      `  T0+${((s.atMs - t0) / 1000).toFixed(3).padStart(7)} s  ${s.step}${s.detail ? `  (${s.detail})` : ''}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function labRdsClient(state: LabState): RDSClient {
+  return new RDSClient({
+    endpoint: state.apiUrl,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'lab', secretAccessKey: 'lab' },
+    maxAttempts: 1,
+  });
+}
+
+async function labFailover(
+  dir: string,
+  values: Record<string, string | boolean | undefined>,
+): Promise<number> {
+  const state = requireRunning(dir);
+  const clusterId = (values.cluster as string | undefined) ?? state.clusters[0]?.id ?? 'lab-pg';
+  const target = values.target as string | undefined;
+  const before = state.groundTruth.length;
+  if (values.crash) {
+    const res = await fetch(`${state.controlUrl}/failover`, {
+      method: 'POST',
+      body: JSON.stringify({ clusterId, targetInstanceId: target, mode: 'crash' }),
+    });
+    if (!res.ok) throw new LabError(`failover refused: ${((await res.json()) as { error: string }).error}`);
+  } else {
+    const rds = labRdsClient(state);
+    try {
+      await rds.send(
+        new FailoverDBClusterCommand({ DBClusterIdentifier: clusterId, TargetDBInstanceIdentifier: target }),
+      );
+    } catch (err) {
+      const e = err as Error;
+      throw new LabError(`failover refused: ${e.name}: ${e.message}`);
+    }
+  }
+  if (!values.wait) {
+    process.stdout.write(`failover of ${clusterId} started\n`);
+    return 0;
+  }
+  const rds = labRdsClient(state);
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const out = await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: clusterId }));
+    const now = readLabState(dir);
+    const finished = now?.groundTruth
+      .slice(before)
+      .some((s) => s.step === 'failover-completed' || s.step === 'failover-failed');
+    if (out.DBClusters?.[0]?.Status === 'available' && finished) {
+      const steps = now!.groundTruth.slice(before);
+      if (values.json) process.stdout.write(`${JSON.stringify(steps, null, 2)}\n`);
+      else process.stdout.write(`${formatTimeline(steps)}\n`);
+      return steps.some((s) => s.step === 'failover-failed') ? 1 : 0;
+    }
+    if (Date.now() > deadline) throw new LabError('the failover did not finish within 180 s');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function labDown(dir: string, json: boolean): Promise<number> {
+  const { forced } = await downLab(dir);
+  if (json) process.stdout.write(`${JSON.stringify({ dir, removed: true, forcedKills: forced })}\n`);
+  else
+    process.stdout.write(`lab in ${dir} is down${forced ? ` (${forced} leftover processes killed)` : ''}\n`);
+  return 0;
+}

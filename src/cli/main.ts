@@ -1,0 +1,53 @@
+// The `failwatch` command: one entry point, a subcommand per job.
+import { fileURLToPath } from 'node:url';
+import { LabError } from '../lab/exec.ts';
+import { labCommand } from './lab.ts';
+import { UsageError } from './usage.ts';
+
+const HELP = `Usage: failwatch <command> [options]
+
+Measures how long a database is really unavailable during a failover, per endpoint.
+
+Commands:
+  lab        the local Aurora-like lab (up, status, failover, down)
+  help       this text
+
+Run \`failwatch <command> --help\` for a command's options.
+`;
+
+const mainScript = fileURLToPath(import.meta.url);
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'lab':
+      return labCommand(rest, mainScript);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${command}"; run \`failwatch --help\``);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    const e = err as Error & { code?: string };
+    if (err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`failwatch: ${e.message}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof LabError) {
+      process.stderr.write(`failwatch: ${e.message}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`failwatch: unexpected error: ${e.stack ?? e.message}\n`);
+      process.exitCode = 1;
+    }
+  },
+);
