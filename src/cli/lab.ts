@@ -1,7 +1,7 @@
 // `failwatch lab up | status | failover | down` — the local Aurora-like lab.
 import { spawn } from 'node:child_process';
-import { existsSync as exists, existsSync, mkdirSync, openSync, readdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DescribeDBClustersCommand, FailoverDBClusterCommand, RDSClient } from '@aws-sdk/client-rds';
 import {
@@ -59,7 +59,7 @@ const REQUIRED_BINARIES: [string, () => string][] = [
 ];
 
 function need(path: string): string {
-  if (!exists(path)) throw new LabError(`${path} is missing`);
+  if (!existsSync(path)) throw new LabError(`${path} is missing`);
   return path;
 }
 
@@ -175,10 +175,11 @@ async function labUp(options: LabOptions, json: boolean, mainScript: string): Pr
   for (const [what, check] of REQUIRED_BINARIES) {
     try {
       check();
-    } catch {
-      throw new LabError(`${what} is not installed: run \`bash scripts/setup\` (or apt-get install it)`);
+    } catch (err) {
+      throw new LabError(`${what} is not installed (${(err as Error).message}): run \`bash scripts/setup\``);
     }
   }
+  checkTraversable(options.dir);
   await new Lab(options).checkListenersFree();
   mkdirSync(options.dir, { recursive: true, mode: 0o755 });
   const log = openSync(`${options.dir}/daemon.log`, 'a');
@@ -197,6 +198,18 @@ async function labUp(options: LabOptions, json: boolean, mainScript: string): Pr
   if (json) process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
   else process.stdout.write(`${describeLab(state)}\nlab up took ${state.upSeconds?.toFixed(1)} s\n`);
   return 0;
+}
+
+/** The servers run as the postgres and mysql users: every ancestor must let them through. */
+function checkTraversable(dir: string): void {
+  if (process.getuid?.() !== 0) return;
+  for (let d = dirname(dir); ; d = dirname(d)) {
+    if (existsSync(d) && (statSync(d).mode & 0o001) === 0)
+      throw new LabError(
+        `${d} is not traversable by other users, and the lab's servers run as postgres/mysql: choose a --dir under /tmp or chmod o+x ${d}`,
+      );
+    if (d === dirname(d)) break;
+  }
 }
 
 export function describeLab(state: LabState): string {

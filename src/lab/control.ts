@@ -66,8 +66,8 @@ function processesUsing(dir: string): number[] {
     const pid = Number(entry);
     if (!Number.isInteger(pid) || pid === process.pid) continue;
     try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      if (cmdline.includes(dir)) out.push(pid);
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (args.some((a) => a === dir || a.includes(`${dir}/`)) && pidAlive(pid)) out.push(pid);
     } catch {}
   }
   return out;
@@ -97,8 +97,16 @@ export async function downLab(dir: string): Promise<{ forced: number }> {
         }).catch(() => {});
     }
   }
-  const leftovers = processesUsing(dir);
-  await Promise.all(leftovers.map((pid) => killAndWait(pid, 2000)));
+  // Sweep until two passes in a row find nothing: a half-started lab may still be spawning.
+  let forced = 0;
+  for (let quiet = 0; quiet < 2; ) {
+    const leftovers = processesUsing(dir);
+    if (leftovers.length === 0) quiet++;
+    else quiet = 0;
+    forced += leftovers.length;
+    await Promise.all(leftovers.map((pid) => killAndWait(pid, 2000)));
+    await sleep(200);
+  }
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-  return { forced: leftovers.length };
+  return { forced };
 }

@@ -24,6 +24,13 @@ export interface PgInstance {
 let cachedBinDir: string | undefined;
 export function pgBinDir(): string {
   if (cachedBinDir) return cachedBinDir;
+  const override = process.env.FAILWATCH_PG_BINDIR;
+  if (override) {
+    if (!existsSync(join(override, 'postgres')))
+      throw new LabError(`PostgreSQL server binaries not found in FAILWATCH_PG_BINDIR=${override}`);
+    cachedBinDir = override;
+    return override;
+  }
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root)
     ? readdirSync(root)

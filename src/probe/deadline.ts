@@ -3,7 +3,7 @@
 // does afterwards.
 import type { ErrorClass } from '../analysis/error-class.ts';
 
-export type DeadlinePhase = 'connect' | 'query';
+export type DeadlinePhase = 'connect' | 'query' | 'resolve';
 
 export class DeadlineError extends Error {
   readonly phase: DeadlinePhase;
@@ -16,6 +16,7 @@ export class DeadlineError extends Error {
   }
 
   get errorClass(): ErrorClass {
+    if (this.phase === 'resolve') return 'dns_error';
     return this.phase === 'connect' ? 'connect_timeout' : 'query_timeout';
   }
 }

@@ -4,7 +4,7 @@ import type { ServerIdentity } from '../analysis/sample.ts';
 import { classifyMysqlError, isRecoverableMysqlError } from './classify-mysql.ts';
 import { type MysqlSession, openMysqlSession } from './mysql-session.ts';
 import { type DialectFeatures, PROBE_TABLE, type SqlDialect } from './sql-dialect.ts';
-import type { MysqlSsl } from './tls-options.ts';
+import { mysqlSslOptions, type TlsPlan } from './tls-options.ts';
 import { writeKeyOf } from './write-key.ts';
 
 const identitySelect = (f: DialectFeatures) =>
@@ -41,7 +41,8 @@ function identity(row: IdentityRow | undefined, connectAddr: string | undefined)
   return server;
 }
 
-export function mysqlDialect(ssl: MysqlSsl): SqlDialect<MysqlSession> {
+export function mysqlDialect(tls: TlsPlan): SqlDialect<MysqlSession> {
+  const ssl = mysqlSslOptions(tls);
   return {
     open: (target, signal) => openMysqlSession(target, ssl, signal),
     classify: classifyMysqlError,

@@ -1,10 +1,10 @@
 // PostgreSQL probing (dialects postgresql and aurora-postgresql): one round trip per attempt
 // returns the identity and role of the server that answered.
-import type { ConnectionOptions } from 'node:tls';
 import type { ServerIdentity } from '../analysis/sample.ts';
 import { classifyPgError, isRecoverablePgError } from './classify-pg.ts';
 import { openPgSession, type PgSession } from './pg-session.ts';
 import { type DialectFeatures, PROBE_TABLE, type SqlDialect } from './sql-dialect.ts';
+import { pgSslOptions, type TlsPlan } from './tls-options.ts';
 import { writeKeyOf } from './write-key.ts';
 
 // Plain PostgreSQL has no instance identifier: cluster_name when set, else address:port.
@@ -37,9 +37,9 @@ function identity(row: IdentityRow | undefined): ServerIdentity {
   return server;
 }
 
-export function pgDialect(ssl: false | ConnectionOptions): SqlDialect<PgSession> {
+export function pgDialect(tls: TlsPlan): SqlDialect<PgSession> {
   return {
-    open: (target, signal) => openPgSession(target, ssl, signal),
+    open: (target, signal) => openPgSession(target, pgSslOptions(tls, target.host), signal),
     classify: classifyPgError,
     isRecoverable: isRecoverablePgError,
 

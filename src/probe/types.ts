@@ -3,6 +3,7 @@
 // drivers implement.
 import type { ErrorClass } from '../analysis/error-class.ts';
 import type { ProbeKind, Sample, ServerIdentity } from '../analysis/sample.ts';
+import type { CommittedRow } from '../analysis/server-side-gap.ts';
 
 export const DIALECTS = ['aurora-postgresql', 'postgresql', 'aurora-mysql', 'mysql'] as const;
 export type Dialect = (typeof DIALECTS)[number];
@@ -81,6 +82,8 @@ export interface ProbeDriver {
   /** Creates the probe table when missing (write kind) and detects dialect features. */
   setup(withWriteTable: boolean): Promise<void>;
   attempt(kind: DbProbeKind, ctx: AttemptContext): Promise<AttemptOutcome>;
+  /** The run's rows for `endpoint`, read from `from` (default: the endpoint itself). */
+  readBack(endpoint: string, from?: { host: string; port: number }): Promise<CommittedRow[]>;
   close(): Promise<void>;
 }
 

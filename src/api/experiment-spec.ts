@@ -1,0 +1,596 @@
+// The FailoverExperiment spec (failwatch.io/v1alpha1), defined once. It gives:
+// - the TS types: FailoverExperimentSpecInput (what a user writes) and FailoverExperimentSpec
+//   (after defaults), with the types of its parts;
+// - the runtime validation (validate-experiment.ts);
+// - the CRD's structural OpenAPI schema (openapi-schema.ts).
+// Every property carries a description: it is what `kubectl explain` shows.
+import Type, { type Static } from 'typebox';
+import { isDuration, parseDurationMs } from './duration.ts';
+import { celIsDuration, defaulted, durationString, stringEnum, withRules } from './schema-builders.ts';
+
+export const API_GROUP = 'failwatch.io';
+export const API_VERSION = 'v1alpha1';
+export const EXPERIMENT_API_VERSION = `${API_GROUP}/${API_VERSION}`;
+export const EXPERIMENT_KIND = 'FailoverExperiment';
+
+export const DIALECTS = ['aurora-postgresql', 'postgresql', 'aurora-mysql', 'mysql'] as const;
+export const ENDPOINT_ROLES = ['cluster', 'reader', 'proxy', 'instance', 'custom'] as const;
+export const PROBE_KIND_NAMES = ['write', 'read', 'dns'] as const;
+export const CONNECTION_MODES = ['fresh', 'pooled'] as const;
+export const TLS_MODES = ['disable', 'require', 'verify-full'] as const;
+export const TARGET_KINDS = ['aurora-cluster', 'rds-instance'] as const;
+export const TRIGGER_TYPES = ['aws-rds', 'none'] as const;
+export const TRIGGER_ACTIONS = ['failover-db-cluster', 'reboot-db-instance-force-failover'] as const;
+
+/** Lowercase DNS label: endpoint names end up in pod names, labels and metric labels. */
+export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+/** RDS DBClusterIdentifier / DBInstanceIdentifier. */
+export const RDS_IDENTIFIER_PATTERN = '^[a-zA-Z][a-zA-Z0-9-]{0,62}$';
+export const SQL_IDENTIFIER_PATTERN = '^[a-zA-Z_][a-zA-Z0-9_]{0,62}$';
+export const HOST_PORT_PATTERN = '^[^:\\s]+:[0-9]{1,5}$|^\\[[0-9a-fA-F:.]+\\]:[0-9]{1,5}$';
+export const HTTP_URL_PATTERN = '^https?://[^\\s]+$';
+export const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
+
+export const MAX_ENDPOINTS = 16;
+
+function sloSchema(description: string) {
+  return Type.Object(
+    {
+      maxWriteDowntime: Type.Optional(
+        durationString({
+          description: "Fail the run when an endpoint's write downtime is longer than this.",
+        }),
+      ),
+      maxReadDowntime: Type.Optional(
+        durationString({ description: "Fail the run when an endpoint's read downtime is longer than this." }),
+      ),
+      maxLostWrites: Type.Optional(
+        Type.Integer({
+          minimum: 0,
+          description:
+            'Fail the run when more acknowledged writes than this are missing after recovery (lost writes).',
+        }),
+      ),
+    },
+    { description, additionalProperties: false },
+  );
+}
+
+function targetSchema() {
+  const schema = Type.Object(
+    {
+      kind: stringEnum(TARGET_KINDS, {
+        default: 'aurora-cluster',
+        description: 'What fails over: an Aurora DB cluster, or a Multi-AZ RDS DB instance.',
+      }),
+      clusterIdentifier: Type.Optional(
+        Type.String({
+          pattern: RDS_IDENTIFIER_PATTERN,
+          maxLength: 63,
+          description: 'DBClusterIdentifier of the Aurora cluster (kind aurora-cluster).',
+        }),
+      ),
+      instanceIdentifier: Type.Optional(
+        Type.String({
+          pattern: RDS_IDENTIFIER_PATTERN,
+          maxLength: 63,
+          description: 'DBInstanceIdentifier of the Multi-AZ instance (kind rds-instance).',
+        }),
+      ),
+      region: Type.Optional(
+        Type.String({
+          pattern: '^[a-z]{2}(-[a-z]+)+-[0-9]+$',
+          maxLength: 32,
+          description:
+            'AWS region, e.g. ap-northeast-1. Defaults to the region of the AWS SDK configuration.',
+        }),
+      ),
+      rdsEndpoint: Type.Optional(
+        Type.String({
+          pattern: HTTP_URL_PATTERN,
+          maxLength: 2048,
+          description: "Override of the RDS API URL, e.g. the local lab's http://127.0.0.1:4599.",
+        }),
+      ),
+    },
+    { additionalProperties: false, description: 'The database that fails over.' },
+  );
+  return withRules<typeof schema, { kind?: string; clusterIdentifier?: string; instanceIdentifier?: string }>(
+    schema,
+    [
+      {
+        cel: "self.kind != 'aurora-cluster' || has(self.clusterIdentifier)",
+        fieldPath: '.clusterIdentifier',
+        message: 'clusterIdentifier is required when kind is aurora-cluster',
+        check: (self) =>
+          (self.kind ?? 'aurora-cluster') !== 'aurora-cluster' || self.clusterIdentifier !== undefined,
+      },
+      {
+        cel: "self.kind != 'rds-instance' || has(self.instanceIdentifier)",
+        fieldPath: '.instanceIdentifier',
+        message: 'instanceIdentifier is required when kind is rds-instance',
+        check: (self) => self.kind !== 'rds-instance' || self.instanceIdentifier !== undefined,
+      },
+    ],
+  );
+}
+
+function triggerSchema<R extends boolean>(resolved: R) {
+  const schema = Type.Object(
+    {
+      type: stringEnum(TRIGGER_TYPES, {
+        description:
+          'aws-rds: failwatch calls the RDS API once, after a healthy baseline. none: observe only; the failover is done by hand or by something else.',
+      }),
+      action: defaulted(
+        resolved,
+        stringEnum(TRIGGER_ACTIONS, {
+          default: 'failover-db-cluster',
+          description:
+            'aws-rds call: failover-db-cluster (FailoverDBCluster, Aurora) or reboot-db-instance-force-failover (RebootDBInstance with ForceFailover, Multi-AZ instance).',
+        }),
+      ),
+      targetInstanceIdentifier: Type.Optional(
+        Type.String({
+          pattern: RDS_IDENTIFIER_PATTERN,
+          maxLength: 63,
+          description:
+            'failover-db-cluster only: the reader instance to promote (TargetDBInstanceIdentifier).',
+        }),
+      ),
+    },
+    {
+      additionalProperties: false,
+      description: 'How the failover is started. It fires at most once per experiment.',
+    },
+  );
+  return withRules<typeof schema, { action?: string; targetInstanceIdentifier?: string }>(schema, [
+    {
+      cel: "!has(self.targetInstanceIdentifier) || self.action == 'failover-db-cluster'",
+      fieldPath: '.targetInstanceIdentifier',
+      message: 'targetInstanceIdentifier applies only to action failover-db-cluster',
+      check: (self) =>
+        self.targetInstanceIdentifier === undefined ||
+        (self.action ?? 'failover-db-cluster') === 'failover-db-cluster',
+    },
+  ]);
+}
+
+function tlsSchema<R extends boolean>(resolved: R) {
+  const schema = Type.Object(
+    {
+      mode: defaulted(
+        resolved,
+        stringEnum(TLS_MODES, {
+          default: 'require',
+          description:
+            'disable: plain TCP. require: TLS without certificate checks. verify-full: TLS, CA and host name checked.',
+        }),
+      ),
+      caSecretRef: Type.Optional(
+        Type.Object(
+          {
+            name: Type.String({
+              minLength: 1,
+              maxLength: 253,
+              description: "Secret in the experiment's namespace.",
+            }),
+            key: defaulted(
+              resolved,
+              Type.String({ default: 'ca.crt', maxLength: 253, description: 'Key of the PEM CA bundle.' }),
+            ),
+          },
+          {
+            additionalProperties: false,
+            description: 'Kubernetes: Secret holding the CA bundle for verify-full.',
+          },
+        ),
+      ),
+      caFile: Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 4096,
+          description: 'failwatch run: path of the PEM CA bundle for verify-full.',
+        }),
+      ),
+    },
+    { additionalProperties: false, default: {}, description: 'TLS to the database.' },
+  );
+  return withRules<typeof schema, { caSecretRef?: unknown; caFile?: string }>(schema, [
+    {
+      cel: '!(has(self.caSecretRef) && has(self.caFile))',
+      fieldPath: '.caFile',
+      message: 'set caSecretRef or caFile, not both',
+      check: (self) => !(self.caSecretRef !== undefined && self.caFile !== undefined),
+    },
+  ]);
+}
+
+function credentialsSchema<R extends boolean>(resolved: R) {
+  const schema = Type.Object(
+    {
+      secretRef: Type.Optional(
+        Type.Object(
+          {
+            name: Type.String({
+              minLength: 1,
+              maxLength: 253,
+              description: "Secret in the experiment's namespace.",
+            }),
+            usernameKey: defaulted(
+              resolved,
+              Type.String({
+                default: 'username',
+                maxLength: 253,
+                description: 'Key of the user name in the Secret.',
+              }),
+            ),
+            passwordKey: defaulted(
+              resolved,
+              Type.String({
+                default: 'password',
+                maxLength: 253,
+                description: 'Key of the password in the Secret.',
+              }),
+            ),
+          },
+          {
+            additionalProperties: false,
+            description: "Kubernetes: the Secret with the probe user's credentials.",
+          },
+        ),
+      ),
+      username: Type.Optional(
+        Type.String({ minLength: 1, maxLength: 128, description: "failwatch run: the probe user's name." }),
+      ),
+      passwordEnv: Type.Optional(
+        Type.String({
+          pattern: ENV_NAME_PATTERN,
+          maxLength: 128,
+          description:
+            'failwatch run: environment variable holding the password (never the password itself).',
+        }),
+      ),
+    },
+    {
+      additionalProperties: false,
+      description:
+        'Database credentials: a secretRef in Kubernetes, or username and passwordEnv with failwatch run.',
+    },
+  );
+  return withRules<typeof schema, { secretRef?: unknown; username?: string; passwordEnv?: string }>(schema, [
+    {
+      cel: 'has(self.secretRef) != has(self.username)',
+      message: 'set either secretRef (Kubernetes) or username with passwordEnv (failwatch run), exactly one',
+      check: (self) => (self.secretRef !== undefined) !== (self.username !== undefined),
+    },
+    {
+      cel: '!has(self.passwordEnv) || has(self.username)',
+      fieldPath: '.passwordEnv',
+      message: 'passwordEnv needs username',
+      check: (self) => self.passwordEnv === undefined || self.username !== undefined,
+    },
+  ]);
+}
+
+function dnsSchema<R extends boolean>(resolved: R) {
+  return Type.Object(
+    {
+      server: Type.Optional(
+        Type.String({
+          pattern: HOST_PORT_PATTERN,
+          maxLength: 64,
+          description: 'DNS server as ip:port for the dns probe; default: the system resolver.',
+        }),
+      ),
+      interval: defaulted(
+        resolved,
+        durationString({ default: '500ms', min: '10ms', description: 'Time between dns probe attempts.' }),
+      ),
+    },
+    {
+      additionalProperties: false,
+      default: {},
+      description: 'The dns probe: resolves host (CNAME chain and addresses).',
+    },
+  );
+}
+
+interface EndpointRuleView {
+  role?: string;
+  probes?: string[];
+  slowThreshold?: string;
+  connectTimeout?: string;
+  queryTimeout?: string;
+}
+
+function endpointSchema<R extends boolean>(resolved: R) {
+  const schema = Type.Object(
+    {
+      name: Type.String({
+        pattern: DNS_LABEL_PATTERN,
+        maxLength: 63,
+        description:
+          'Unique name of the endpoint in this experiment (a lowercase DNS label), e.g. cluster, reader, proxy.',
+      }),
+      dialect: stringEnum(DIALECTS, {
+        description: 'Database engine and flavour; decides the driver and the server-identity queries.',
+      }),
+      host: Type.String({
+        minLength: 1,
+        maxLength: 253,
+        description: 'Host name or address the applications use, e.g. the cluster endpoint DNS name.',
+      }),
+      port: Type.Optional(
+        Type.Integer({
+          minimum: 1,
+          maximum: 65535,
+          description: 'TCP port; default 5432 for PostgreSQL dialects, 3306 for MySQL.',
+        }),
+      ),
+      database: Type.String({
+        minLength: 1,
+        maxLength: 63,
+        description: 'Database that holds the probe table.',
+      }),
+      probeTable: defaulted(
+        resolved,
+        Type.String({
+          default: 'failwatch_probe',
+          pattern: SQL_IDENTIFIER_PATTERN,
+          maxLength: 63,
+          description: 'Table the write probe inserts into (created if missing).',
+        }),
+      ),
+      role: defaulted(
+        resolved,
+        stringEnum(ENDPOINT_ROLES, {
+          default: 'custom',
+          description:
+            'What the endpoint is: cluster (writer) endpoint, reader endpoint, proxy (RDS Proxy), instance endpoint or a custom endpoint.',
+        }),
+      ),
+      probes: defaulted(
+        resolved,
+        Type.Array(stringEnum(PROBE_KIND_NAMES, { description: 'A probe kind.' }), {
+          minItems: 1,
+          maxItems: 3,
+          uniqueItems: true,
+          default: ['write', 'read'],
+          description: 'Probe kinds: write (insert a row), read (a trivial query), dns (resolve host).',
+        }),
+      ),
+      connectionMode: defaulted(
+        resolved,
+        stringEnum(CONNECTION_MODES, {
+          default: 'fresh',
+          description:
+            'fresh: a new connection per attempt (like short-lived clients). pooled: persistent connections (like an application pool).',
+        }),
+      ),
+      interval: defaulted(
+        resolved,
+        durationString({
+          default: '100ms',
+          min: '10ms',
+          description: 'Time between attempt starts (fixed rate; attempts may overlap).',
+        }),
+      ),
+      connectTimeout: defaulted(
+        resolved,
+        durationString({
+          default: '1s',
+          min: '1ms',
+          max: '5m',
+          description: 'Deadline to connect, per attempt.',
+        }),
+      ),
+      queryTimeout: defaulted(
+        resolved,
+        durationString({
+          default: '1s',
+          min: '1ms',
+          max: '5m',
+          description: 'Deadline for the query, per attempt.',
+        }),
+      ),
+      slowThreshold: defaulted(
+        resolved,
+        durationString({
+          default: '500ms',
+          min: '1ms',
+          description:
+            'A successful attempt slower than this is classed slow (a stall) and counts as unavailable.',
+        }),
+      ),
+      tls: defaulted(resolved, tlsSchema(resolved)),
+      credentials: credentialsSchema(resolved),
+      dns: defaulted(resolved, dnsSchema(resolved)),
+      slo: Type.Optional(sloSchema('Objectives for this endpoint; each field overrides spec.slo.')),
+    },
+    {
+      additionalProperties: false,
+      description: 'One endpoint to probe, as the applications reach the database.',
+    },
+  );
+  return withRules<typeof schema, EndpointRuleView>(schema, [
+    {
+      cel: "!has(self.role) || !has(self.probes) || self.role != 'reader' || !('write' in self.probes)",
+      fieldPath: '.probes',
+      message: 'a reader endpoint cannot take writes: list probes without write, e.g. [read, dns]',
+      check: (self) => self.role !== 'reader' || !(self.probes ?? ['write', 'read']).includes('write'),
+    },
+    {
+      cel: `!has(self.slowThreshold) || !has(self.queryTimeout) || !${celIsDuration('self.slowThreshold')} || !${celIsDuration('self.queryTimeout')} || duration(self.slowThreshold) < duration(self.queryTimeout)`,
+      fieldPath: '.slowThreshold',
+      message: 'slowThreshold must be shorter than queryTimeout, or no attempt could be slow',
+      check: (self) => {
+        const slow = self.slowThreshold ?? '500ms';
+        const query = self.queryTimeout ?? '1s';
+        return !isDuration(slow) || !isDuration(query) || parseDurationMs(slow) < parseDurationMs(query);
+      },
+    },
+  ]);
+}
+
+function endpointsSchema<R extends boolean>(resolved: R) {
+  const schema = Type.Array(endpointSchema(resolved), {
+    minItems: 1,
+    maxItems: MAX_ENDPOINTS,
+    description: 'The endpoints to probe, all on one time axis.',
+  });
+  return withRules<typeof schema, { name?: string }[]>(schema, [
+    {
+      cel: 'self.all(e, self.filter(f, f.name == e.name).size() == 1)',
+      message: 'endpoint names must be unique',
+      check: (self) => new Set(self.map((endpoint) => endpoint.name)).size === self.length,
+    },
+  ]);
+}
+
+function baselineSchema<R extends boolean>(resolved: R) {
+  return Type.Object(
+    {
+      duration: defaulted(
+        resolved,
+        durationString({
+          default: '10s',
+          min: '1s',
+          max: '1h',
+          description: 'How long to probe before the trigger.',
+        }),
+      ),
+      maxErrorRatio: defaulted(
+        resolved,
+        Type.Number({
+          default: 0,
+          minimum: 0,
+          maximum: 1,
+          description:
+            'Largest share of failed attempts per endpoint that still counts as healthy; above it the run aborts without a failover.',
+        }),
+      ),
+    },
+    {
+      additionalProperties: false,
+      default: {},
+      description: 'The steady state that must hold before the failover is triggered.',
+    },
+  );
+}
+
+function observeSchema<R extends boolean>(resolved: R) {
+  const schema = Type.Object(
+    {
+      recoveredFor: defaulted(
+        resolved,
+        durationString({
+          default: '10s',
+          min: '1s',
+          max: '1h',
+          description: 'Observation ends once every endpoint has had no error for this long.',
+        }),
+      ),
+      maxDuration: defaulted(
+        resolved,
+        durationString({
+          default: '5m',
+          min: '1s',
+          max: '24h',
+          description: 'Observation ends after this long in any case.',
+        }),
+      ),
+    },
+    { additionalProperties: false, default: {}, description: 'Watching the recovery after the trigger.' },
+  );
+  return withRules<typeof schema, { recoveredFor?: string; maxDuration?: string }>(schema, [
+    {
+      cel: `!has(self.recoveredFor) || !has(self.maxDuration) || !${celIsDuration('self.recoveredFor')} || !${celIsDuration('self.maxDuration')} || duration(self.recoveredFor) < duration(self.maxDuration)`,
+      fieldPath: '.recoveredFor',
+      message: 'recoveredFor must be shorter than maxDuration',
+      check: (self) => {
+        const recovered = self.recoveredFor ?? '10s';
+        const max = self.maxDuration ?? '5m';
+        return (
+          !isDuration(recovered) || !isDuration(max) || parseDurationMs(recovered) < parseDurationMs(max)
+        );
+      },
+    },
+  ]);
+}
+
+function auditSchema<R extends boolean>(resolved: R) {
+  return Type.Object(
+    {
+      lostWrites: defaulted(
+        resolved,
+        Type.Boolean({
+          default: true,
+          description:
+            'After recovery, read the probe rows back from the new writer to count lost and ambiguous writes.',
+        }),
+      ),
+    },
+    { additionalProperties: false, default: {}, description: 'Checks after recovery.' },
+  );
+}
+
+interface SpecRuleView {
+  trigger?: { type?: string; action?: string };
+  target?: { kind?: string };
+}
+
+function buildSpecSchema<R extends boolean>(resolved: R) {
+  const schema = Type.Object(
+    {
+      target: Type.Optional(targetSchema()),
+      trigger: triggerSchema(resolved),
+      endpoints: endpointsSchema(resolved),
+      baseline: defaulted(resolved, baselineSchema(resolved)),
+      observe: defaulted(resolved, observeSchema(resolved)),
+      audit: defaulted(resolved, auditSchema(resolved)),
+      slo: Type.Optional(
+        sloSchema("Objectives for every endpoint; an endpoint's own slo overrides them field by field."),
+      ),
+    },
+    {
+      additionalProperties: false,
+      description: 'What to fail over, how, which endpoints to probe, and what counts as a pass.',
+    },
+  );
+  return withRules<typeof schema, SpecRuleView>(schema, [
+    {
+      cel: "self.trigger.type != 'aws-rds' || has(self.target)",
+      fieldPath: '.target',
+      message: 'target is required when trigger.type is aws-rds',
+      check: (self) => self.trigger?.type !== 'aws-rds' || self.target !== undefined,
+    },
+    {
+      cel: "self.trigger.type != 'aws-rds' || !has(self.target) || ((!has(self.trigger.action) || self.trigger.action == 'failover-db-cluster') == (!has(self.target.kind) || self.target.kind == 'aurora-cluster'))",
+      fieldPath: '.trigger.action',
+      message:
+        'trigger.action must match target.kind: failover-db-cluster for aurora-cluster, reboot-db-instance-force-failover for rds-instance',
+      check: (self) =>
+        self.trigger?.type !== 'aws-rds' ||
+        self.target === undefined ||
+        ((self.trigger.action ?? 'failover-db-cluster') === 'failover-db-cluster') ===
+          ((self.target.kind ?? 'aurora-cluster') === 'aurora-cluster'),
+    },
+  ]);
+}
+
+/** What a user writes (defaults not applied). */
+export const FailoverExperimentSpecInputSchema = buildSpecSchema(false);
+/** The same schema, typed as it is after defaults were applied. */
+export const FailoverExperimentSpecSchema = buildSpecSchema(true);
+
+export type FailoverExperimentSpecInput = Static<typeof FailoverExperimentSpecInputSchema>;
+export type FailoverExperimentSpec = Static<typeof FailoverExperimentSpecSchema>;
+export type EndpointSpec = FailoverExperimentSpec['endpoints'][number];
+export type TargetSpec = NonNullable<FailoverExperimentSpec['target']>;
+export type TriggerSpec = FailoverExperimentSpec['trigger'];
+export type SloSpec = NonNullable<FailoverExperimentSpec['slo']>;
+export type Dialect = (typeof DIALECTS)[number];
+export type EndpointRole = (typeof ENDPOINT_ROLES)[number];
+export type ConnectionMode = (typeof CONNECTION_MODES)[number];
+export type TlsMode = (typeof TLS_MODES)[number];

@@ -1,0 +1,99 @@
+// The CRD's structural OpenAPI v3 schema, derived from the TypeBox definitions so the CRD, the
+// TS types and `failwatch run`'s validation cannot drift. crds/*.yaml is generated from this.
+import type { TSchema } from 'typebox';
+import { API_GROUP, API_VERSION, EXPERIMENT_KIND, FailoverExperimentSpecInputSchema } from './experiment-spec.ts';
+import { FailoverExperimentStatusSchema } from './experiment-status.ts';
+
+type Json = Record<string, unknown>;
+
+/** Keywords the apiextensions structural-schema rules forbid or we never emit. */
+const DROPPED_KEYWORDS = ['$id', '$schema', 'examples', '$defs', 'definitions'];
+const FORBIDDEN_KEYWORDS = ['anyOf', 'oneOf', 'allOf', 'not', 'patternProperties', 'if', 'then', 'else', '$ref'];
+
+/**
+ * Rewrites a JSON schema into the structural form apiextensions.k8s.io/v1 accepts:
+ * no `additionalProperties: false` (unknown fields are pruned or rejected by field validation),
+ * `uniqueItems` becomes `x-kubernetes-list-type: set`, `const` becomes a one-value enum.
+ */
+export function toStructuralSchema(schema: TSchema | Json, path = '#'): Json {
+  const node: Json = JSON.parse(JSON.stringify(schema));
+  for (const keyword of FORBIDDEN_KEYWORDS) {
+    if (keyword in node) throw new Error(`${path}: \`${keyword}\` is not allowed in a structural schema`);
+  }
+  for (const keyword of DROPPED_KEYWORDS) delete node[keyword];
+  if (node.additionalProperties === false) delete node.additionalProperties;
+  if (node.uniqueItems === true) {
+    delete node.uniqueItems;
+    node['x-kubernetes-list-type'] = 'set';
+  }
+  if ('const' in node) {
+    node.enum = [node.const];
+    delete node.const;
+  }
+  if (node.properties) {
+    const properties: Json = {};
+    for (const [key, child] of Object.entries(node.properties as Json)) {
+      properties[key] = toStructuralSchema(child as Json, `${path}/properties/${key}`);
+    }
+    node.properties = properties;
+  }
+  if (node.items) node.items = toStructuralSchema(node.items as Json, `${path}/items`);
+  if (node.additionalProperties && typeof node.additionalProperties === 'object') {
+    node.additionalProperties = toStructuralSchema(node.additionalProperties as Json, `${path}/additionalProperties`);
+  }
+  return node;
+}
+
+/** openAPIV3Schema of FailoverExperiment v1alpha1. */
+export function experimentOpenApiSchema(): Json {
+  return toStructuralSchema({
+    type: 'object',
+    description:
+      'A FailoverExperiment fails a database over once and measures, per endpoint, how long it was really unavailable.',
+    required: ['spec'],
+    properties: {
+      apiVersion: { type: 'string', description: 'APIVersion of this object: failwatch.io/v1alpha1.' },
+      kind: { type: 'string', description: 'Kind of this object: FailoverExperiment.' },
+      metadata: { type: 'object' },
+      spec: FailoverExperimentSpecInputSchema,
+      status: FailoverExperimentStatusSchema,
+    },
+  });
+}
+
+/** The whole CustomResourceDefinition object for FailoverExperiment. */
+export function failoverExperimentCrd(): Json {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `failoverexperiments.${API_GROUP}` },
+    spec: {
+      group: API_GROUP,
+      scope: 'Namespaced',
+      names: {
+        kind: EXPERIMENT_KIND,
+        listKind: `${EXPERIMENT_KIND}List`,
+        plural: 'failoverexperiments',
+        singular: 'failoverexperiment',
+        shortNames: ['fx'],
+        categories: ['failwatch'],
+      },
+      versions: [
+        {
+          name: API_VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+            { name: 'Verdict', type: 'string', jsonPath: '.status.verdict' },
+            { name: 'Target', type: 'string', jsonPath: '.status.target' },
+            { name: 'Worst downtime', type: 'number', jsonPath: '.status.worstDowntimeSeconds', description: 'Seconds' },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+          schema: { openAPIV3Schema: experimentOpenApiSchema() },
+        },
+      ],
+    },
+  };
+}

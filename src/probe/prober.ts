@@ -1,0 +1,128 @@
+// Runs all probes of one endpoint from start() to stop(): one fixed-rate scheduler per probe
+// kind, sharing t0, each attempt turned into a Sample for the sink.
+import type { ProbeKind } from '../analysis/sample.ts';
+import type { CommittedRow } from '../analysis/server-side-gap.ts';
+import { monotonicNow, wallClockMs } from './clock.ts';
+import { DnsProbe } from './dns-probe.ts';
+import { FixedRateScheduler, type SchedulerStats, type SkipReason, type Tick } from './scheduler.ts';
+import { createProbeDriver } from './sql-driver.ts';
+import type { AttemptOutcome, ProbeDriver, ProbeEndpointConfig, ProbeSample, SampleSink } from './types.ts';
+import { writeKeyOf } from './write-key.ts';
+
+export interface ProberOptions {
+  /** Identifies this experiment run; stored in every probe row. */
+  runId: string;
+  endpoint: ProbeEndpointConfig;
+  sink: SampleSink;
+  /** Called for every skipped tick (also counted in stats()). */
+  onSkip?: (kind: ProbeKind, seq: number, reason: SkipReason) => void;
+  /** Replaces the database driver (tests, benchmarks). */
+  driver?: ProbeDriver;
+}
+
+/** Default in-flight cap: every attempt that can still be running when the next one is due, plus one. */
+export function defaultMaxInFlight(attemptDeadlineMs: number, intervalMs: number): number {
+  return Math.ceil(attemptDeadlineMs / intervalMs) + 1;
+}
+
+export class Prober {
+  readonly endpoint: ProbeEndpointConfig;
+  readonly #runId: string;
+  readonly #sink: SampleSink;
+  readonly #onSkip: ProberOptions['onSkip'];
+  readonly #driver: ProbeDriver;
+  readonly #dns: DnsProbe | undefined;
+  readonly #schedulers = new Map<ProbeKind, FixedRateScheduler>();
+
+  /** Throws TlsConfigError when the endpoint's CA bundle cannot be read. */
+  constructor(options: ProberOptions) {
+    this.endpoint = options.endpoint;
+    this.#runId = options.runId;
+    this.#sink = options.sink;
+    this.#onSkip = options.onSkip;
+    this.#driver = options.driver ?? createProbeDriver(options.endpoint, options.runId);
+    const e = this.endpoint;
+    if (e.kinds.includes('dns')) this.#dns = new DnsProbe(e.host, e.dnsServer, e.connectTimeoutMs);
+  }
+
+  get runId(): string {
+    return this.#runId;
+  }
+
+  /** Creates the probe table (write kind) and detects dialect features; throws ProbeSetupError. */
+  async setup(): Promise<void> {
+    const e = this.endpoint;
+    if (e.kinds.includes('write') || e.kinds.includes('read')) await this.#driver.setup(e.kinds.includes('write'));
+  }
+
+  /** Starts every probe kind on a shared clock (t0 = now). */
+  start(): void {
+    if (this.#schedulers.size > 0) return;
+    const e = this.endpoint;
+    const t0 = monotonicNow();
+    for (const kind of new Set(e.kinds)) {
+      const intervalMs = kind === 'dns' ? (e.dnsIntervalMs ?? e.intervalMs) : e.intervalMs;
+      const deadlineMs = kind === 'dns' ? e.connectTimeoutMs : e.connectTimeoutMs + e.queryTimeoutMs;
+      const scheduler = new FixedRateScheduler(
+        {
+          intervalMs,
+          maxInFlight: e.maxInFlight ?? defaultMaxInFlight(deadlineMs, intervalMs),
+          startAtMs: t0,
+          onSkip: (seq, reason) => this.#onSkip?.(kind, seq, reason),
+        },
+        (tick) => this.#attempt(kind, tick),
+      );
+      this.#schedulers.set(kind, scheduler);
+      scheduler.start();
+    }
+  }
+
+  /** Stops scheduling, waits for attempts in flight (bounded by their deadlines), closes connections. */
+  async stop(): Promise<void> {
+    await Promise.all([...this.#schedulers.values()].map((s) => s.stop()));
+    await this.#driver.close();
+  }
+
+  stats(): Partial<Record<ProbeKind, SchedulerStats>> {
+    const stats: Partial<Record<ProbeKind, SchedulerStats>> = {};
+    for (const [kind, scheduler] of this.#schedulers) stats[kind] = scheduler.stats();
+    return stats;
+  }
+
+  /** The schedulers, e.g. to merge their lag histograms across endpoints. */
+  schedulers(): ReadonlyMap<ProbeKind, FixedRateScheduler> {
+    return this.#schedulers;
+  }
+
+  /**
+   * Lost-write audit: every row this run wrote for this endpoint, read back after recovery
+   * from `from` (e.g. the new writer instance) or the endpoint itself. Throws ProbeSetupError.
+   */
+  readBack(from?: { host: string; port: number }): Promise<CommittedRow[]> {
+    return this.#driver.readBack(this.endpoint.name, from);
+  }
+
+  async #attempt(kind: ProbeKind, tick: Tick): Promise<void> {
+    const startMs = wallClockMs(tick.startedMs);
+    const outcome: AttemptOutcome =
+      kind === 'dns'
+        ? await this.#dns!.attempt()
+        : await this.#driver.attempt(kind, { seq: tick.seq, clientMs: startMs });
+    const endedMs = monotonicNow();
+    const sample: ProbeSample = {
+      endpoint: this.endpoint.name,
+      kind,
+      seq: tick.seq,
+      startMs,
+      endMs: wallClockMs(endedMs),
+      class: outcome.class === 'ok' && endedMs - tick.startedMs > this.endpoint.slowThresholdMs ? 'slow' : outcome.class,
+    };
+    if (outcome.code !== undefined) sample.code = outcome.code;
+    if (outcome.message !== undefined) sample.message = outcome.message;
+    if (outcome.server) sample.server = outcome.server;
+    if (outcome.dnsAnswer) sample.dnsAnswer = outcome.dnsAnswer;
+    if (outcome.connectAddr) sample.connectAddr = outcome.connectAddr;
+    if (kind === 'write') sample.writeKey = writeKeyOf(this.endpoint.name, tick.seq);
+    this.#sink(sample);
+  }
+}

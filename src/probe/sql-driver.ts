@@ -1,0 +1,167 @@
+// The database probe driver for all four dialects: gets a connection (fresh or pooled),
+// runs the dialect's write or read statement under the query deadline and turns whatever
+// happened into an AttemptOutcome. `attempt` never rejects and never outlives its deadlines.
+import type { CommittedRow } from '../analysis/server-side-gap.ts';
+import type { DbSession, SessionTarget } from './db-session.ts';
+import { onAbort } from './db-session.ts';
+import { withDeadline } from './deadline.ts';
+import { mysqlDialect } from './mysql-dialect.ts';
+import { pgDialect } from './pg-dialect.ts';
+import { HostResolver } from './resolve-host.ts';
+import { FreshSessions, PooledSessions, type SessionSource } from './session-source.ts';
+import { type DialectFeatures, PLAIN_FEATURES, type SqlDialect } from './sql-dialect.ts';
+import { loadTls } from './tls-options.ts';
+import type {
+  AttemptContext,
+  AttemptOutcome,
+  DbProbeKind,
+  ProbeDriver,
+  ProbeEndpointConfig,
+} from './types.ts';
+
+export const DEFAULT_POOL_SIZE = 4;
+
+/** Thrown by setup/readBack with the attempt's classification, so callers can say why. */
+export class ProbeSetupError extends Error {
+  readonly outcome: AttemptOutcome;
+  constructor(endpoint: string, what: string, outcome: AttemptOutcome) {
+    super(`endpoint \`${endpoint}\`: ${what} failed (${outcome.class}): ${outcome.message ?? ''}`.trim());
+    this.name = 'ProbeSetupError';
+    this.outcome = outcome;
+  }
+}
+
+export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
+  readonly #config: ProbeEndpointConfig;
+  readonly #runId: string;
+  readonly #dialect: SqlDialect<S>;
+  readonly #resolver: HostResolver;
+  readonly #sessions: SessionSource<S>;
+  #features: DialectFeatures = PLAIN_FEATURES;
+
+  constructor(config: ProbeEndpointConfig, runId: string, dialect: SqlDialect<S>) {
+    this.#config = config;
+    this.#runId = runId;
+    this.#dialect = dialect;
+    this.#resolver = new HostResolver(config.dnsServer, config.connectTimeoutMs);
+    const open = (signal: AbortSignal) => this.#open(signal);
+    this.#sessions =
+      config.connectionMode === 'pooled'
+        ? new PooledSessions(open, config.connectTimeoutMs, config.poolSize ?? DEFAULT_POOL_SIZE)
+        : new FreshSessions(open, config.connectTimeoutMs);
+  }
+
+  get features(): DialectFeatures {
+    return this.#features;
+  }
+
+  async #open(signal: AbortSignal, override?: { host: string; port: number }): Promise<S> {
+    const host = override?.host ?? this.#config.host;
+    const resolved = await this.#resolver.resolve(host);
+    if (signal.aborted) throw new Error('aborted');
+    const target: SessionTarget = {
+      host,
+      connectHost: resolved ?? host,
+      port: override?.port ?? this.#config.port,
+      database: this.#config.database,
+      user: this.#config.user,
+      password: this.#config.password,
+    };
+    return this.#dialect.open(target, signal);
+  }
+
+  /** Runs `work` on a new dedicated connection under both deadlines; throws ProbeSetupError. */
+  async #withOwnSession<T>(
+    what: string,
+    work: (session: S) => Promise<T>,
+    override?: { host: string; port: number },
+  ): Promise<T> {
+    let session: S | undefined;
+    try {
+      session = await withDeadline('connect', this.#config.connectTimeoutMs, (signal) =>
+        this.#open(signal, override),
+      );
+      const s = session;
+      return await withDeadline('query', Math.max(this.#config.queryTimeoutMs, 10_000), (signal) => {
+        onAbort(signal, () => s.destroy());
+        return work(s);
+      });
+    } catch (err) {
+      const c = this.#dialect.classify(session ? session.explain(err) : err);
+      throw new ProbeSetupError(this.#config.name, what, {
+        class: c.class,
+        code: c.code,
+        message: c.message,
+      });
+    } finally {
+      if (session) await session.close(1000).catch(() => session?.destroy());
+    }
+  }
+
+  async setup(withWriteTable: boolean): Promise<void> {
+    const wantAurora = this.#config.dialect.startsWith('aurora-');
+    this.#features = await this.#withOwnSession('probe setup', (s) =>
+      this.#dialect.setup(s, withWriteTable, wantAurora),
+    );
+  }
+
+  /** Rows this run wrote for `endpoint`, read from `from` (default: the endpoint itself). */
+  readBack(endpoint: string, from?: { host: string; port: number }): Promise<CommittedRow[]> {
+    return this.#withOwnSession(
+      'write read-back',
+      (s) => this.#dialect.readBack(s, this.#runId, endpoint),
+      from,
+    );
+  }
+
+  async attempt(kind: DbProbeKind, ctx: AttemptContext): Promise<AttemptOutcome> {
+    let session: S | undefined;
+    try {
+      const acquired = await this.#sessions.acquire();
+      if ('diedIdle' in acquired)
+        return this.#failed(acquired.diedIdle, acquired.connectAddr, ' [pooled connection, died while idle]');
+      session = acquired.session;
+      const s = session;
+      const server = await withDeadline('query', this.#config.queryTimeoutMs, (signal) => {
+        onAbort(signal, () => s.destroy());
+        return kind === 'write'
+          ? this.#dialect.write(s, this.#features, {
+              runId: this.#runId,
+              endpoint: this.#config.name,
+              seq: ctx.seq,
+              clientMs: ctx.clientMs,
+            })
+          : this.#dialect.read(s, this.#features);
+      });
+      this.#sessions.release(s, true);
+      const outcome: AttemptOutcome = { class: 'ok', server };
+      if (s.connectAddr) outcome.connectAddr = s.connectAddr;
+      return outcome;
+    } catch (err) {
+      if (!session) return this.#failed(err, undefined, '');
+      const explained = session.explain(err);
+      this.#sessions.release(session, !session.dead && this.#dialect.isRecoverable(explained));
+      return this.#failed(explained, session.connectAddr, '');
+    }
+  }
+
+  #failed(err: unknown, connectAddr: string | undefined, note: string): AttemptOutcome {
+    const c = this.#dialect.classify(err);
+    const outcome: AttemptOutcome = { class: c.class, message: c.message + note };
+    if (c.code !== undefined) outcome.code = c.code;
+    if (connectAddr) outcome.connectAddr = connectAddr;
+    return outcome;
+  }
+
+  close(): Promise<void> {
+    return this.#sessions.close();
+  }
+}
+
+/** The driver for an endpoint's dialect. Throws TlsConfigError when the CA bundle is unreadable. */
+export function createProbeDriver(config: ProbeEndpointConfig, runId: string): ProbeDriver {
+  const tls = loadTls(config.tls);
+  return config.dialect === 'postgresql' || config.dialect === 'aurora-postgresql'
+    ? new SqlProbeDriver(config, runId, pgDialect(tls))
+    : new SqlProbeDriver(config, runId, mysqlDialect(tls));
+}

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Prober } from '../../src/probe/prober.ts';
+import { FixedRateScheduler, type Tick } from '../../src/probe/scheduler.ts';
+import type { AttemptOutcome, ProbeDriver, ProbeEndpointConfig, ProbeSample } from '../../src/probe/types.ts';
+
+async function runFor(scheduler: FixedRateScheduler, ms: number): Promise<void> {
+  scheduler.start();
+  await sleep(ms);
+  await scheduler.stop();
+}
+
+describe('FixedRateScheduler', () => {
+  it('keeps starting attempts every 10 ms while one attempt hangs for 500 ms', async () => {
+    const ticks: Tick[] = [];
+    const ends = new Map<number, number>();
+    const scheduler = new FixedRateScheduler({ intervalMs: 10, maxInFlight: 100 }, async (tick) => {
+      ticks.push(tick);
+      await sleep(tick.seq === 5 ? 500 : 1);
+      ends.set(tick.seq, performance.now());
+    });
+    await runFor(scheduler, 1000);
+
+    const hung = ticks.find((t) => t.seq === 5)!;
+    assert.ok(ends.get(5)! - hung.startedMs >= 499, 'the hanging attempt really hung');
+    const duringHang = ticks.filter((t) => t.startedMs > hung.startedMs && t.startedMs < ends.get(5)!);
+    assert.ok(duringHang.length >= 47 && duringHang.length <= 51, `${duringHang.length} attempts started during the hang`);
+
+    const stats = scheduler.stats();
+    assert.ok(stats.started >= 95 && stats.started <= 101, `${stats.started} attempts in 1 s`);
+    assert.ok(stats.maxInFlightSeen >= 2, 'the hung attempt overlapped the others');
+    for (let i = 1; i < ticks.length; i++) {
+      const [a, b] = [ticks[i - 1]!, ticks[i]!];
+      assert.ok(b.seq > a.seq, 'seq increases with start');
+      assert.ok(Math.abs(b.scheduledMs - a.scheduledMs - 10 * (b.seq - a.seq)) < 1e-6, 'due times on the 10 ms grid');
+      assert.ok(b.startedMs - b.scheduledMs >= 0, 'never starts before it is due');
+    }
+    const gaps = ticks.slice(1).map((t, i) => t.startedMs - ticks[i]!.startedMs);
+    const spacedNormally = gaps.filter((g) => g >= 5 && g <= 15).length;
+    assert.ok(spacedNormally / gaps.length >= 0.95, `${spacedNormally}/${gaps.length} starts spaced 5..15 ms`);
+    assert.ok(stats.lag.p99Ms < 5, `lag p99 ${stats.lag.p99Ms} ms`);
+    console.log('lag', stats.lag);
+    assert.equal(stats.skippedInFlightCap + stats.skippedLate, 0);
+  });
+
+  it('counts the ticks skipped at the in-flight cap and uses up their seq', async () => {
+    const seqs: number[] = [];
+    const skipped: number[] = [];
+    const scheduler = new FixedRateScheduler(
+      { intervalMs: 10, maxInFlight: 3, onSkip: (seq, reason) => reason === 'in-flight-cap' && skipped.push(seq) },
+      async (tick) => {
+        seqs.push(tick.seq);
+        await sleep(95);
+      },
+    );
+    await runFor(scheduler, 500);
+    const stats = scheduler.stats();
+    assert.equal(stats.maxInFlightSeen, 3);
+    assert.ok(stats.started >= 14 && stats.started <= 18, `${stats.started} started`);
+    assert.equal(stats.skippedInFlightCap, skipped.length);
+    const total = stats.started + stats.skippedInFlightCap + stats.skippedLate;
+    assert.ok(total >= 48 && total <= 52, `${total} ticks accounted for in 500 ms`);
+    const all = [...seqs, ...skipped].sort((a, b) => a - b);
+    assert.deepEqual(
+      all,
+      all.map((_, i) => i),
+      'every seq was either started or skipped',
+    );
+  });
+
+  it('skips and counts ticks missed while the event loop was blocked', async () => {
+    const ticks: Tick[] = [];
+    const scheduler = new FixedRateScheduler({ intervalMs: 10, maxInFlight: 10 }, (tick) => {
+      ticks.push(tick);
+    });
+    scheduler.start();
+    await sleep(50);
+    const until = performance.now() + 55;
+    while (performance.now() < until) {
+      // block the event loop for 55 ms
+    }
+    await sleep(50);
+    await scheduler.stop();
+    const stats = scheduler.stats();
+    assert.ok(stats.skippedLate >= 4 && stats.skippedLate <= 6, `${stats.skippedLate} late ticks skipped`);
+    for (const t of ticks) assert.ok(t.startedMs - t.scheduledMs < 10, 'a started tick is less than one interval late');
+  });
+});
+
+function endpoint(overrides: Partial<ProbeEndpointConfig> = {}): ProbeEndpointConfig {
+  return {
+    name: 'cluster',
+    dialect: 'postgresql',
+    host: '127.0.0.1',
+    port: 1,
+    database: 'app',
+    user: 'u',
+    password: 'p',
+    connectionMode: 'pooled',
+    intervalMs: 10,
+    connectTimeoutMs: 1000,
+    queryTimeoutMs: 1000,
+    slowThresholdMs: 20,
+    tls: { mode: 'disable' },
+    kinds: ['write', 'read'],
+    ...overrides,
+  };
+}
+
+/** A driver whose attempts take a given time; the seq decides how long. */
+function timedDriver(durationMs: (seq: number) => number): ProbeDriver {
+  return {
+    setup: async () => {},
+    attempt: async (_kind, ctx): Promise<AttemptOutcome> => {
+      await sleep(durationMs(ctx.seq));
+      return { class: 'ok', server: { id: 'pg-1', role: 'writer' } };
+    },
+    readBack: async () => [],
+    close: async () => {},
+  };
+}
+
+describe('Prober', () => {
+  it('emits one sample per attempt with wall-clock times, write keys and the slow class', async () => {
+    const samples: ProbeSample[] = [];
+    const prober = new Prober({
+      runId: 'r1',
+      endpoint: endpoint(),
+      sink: (s) => samples.push(s),
+      driver: timedDriver((seq) => (seq >= 10 && seq < 15 ? 40 : 1)),
+    });
+    const before = Date.now();
+    prober.start();
+    await sleep(300);
+    await prober.stop();
+    const after = Date.now();
+
+    const writes = samples.filter((s) => s.kind === 'write').sort((a, b) => a.seq - b.seq);
+    const reads = samples.filter((s) => s.kind === 'read');
+    assert.ok(writes.length >= 28 && writes.length <= 31, `${writes.length} writes in 300 ms`);
+    assert.equal(reads.length, writes.length);
+    assert.deepEqual(
+      writes.filter((s) => s.class === 'slow').map((s) => s.seq),
+      [10, 11, 12, 13, 14],
+    );
+    for (const s of writes) {
+      assert.equal(s.writeKey, `cluster#${s.seq}`);
+      assert.ok(s.startMs >= before - 1 && s.endMs <= after + 1, 'wall-clock epoch ms');
+      assert.ok(s.endMs >= s.startMs);
+      assert.equal(s.server?.id, 'pg-1');
+    }
+    for (const s of reads) assert.equal(s.writeKey, undefined);
+    const starts = writes.map((s) => s.startMs);
+    const spacing = (starts.at(-1)! - starts[0]!) / (starts.length - 1);
+    assert.ok(Math.abs(spacing - 10) < 0.5, `mean start spacing ${spacing} ms`);
+    const stats = prober.stats();
+    assert.equal(stats.write?.started, writes.length);
+    assert.equal(stats.write?.inFlight, 0);
+  });
+});
