@@ -101,16 +101,20 @@ export class FixedRateScheduler {
   #arm(): void {
     if (!this.#running) return;
     const delay = this.#t0 + this.#next * this.#intervalMs - this.#now();
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, delay));
+    // Timers have whole-millisecond resolution on a cached loop clock and fire up to ~1.5 ms
+    // early for fractional delays; rounding up makes early wake-ups rare and small.
+    this.#timer = setTimeout(() => this.#fire(), Math.max(0, Math.ceil(delay)));
   }
 
   #fire(): void {
     if (!this.#running) return;
     const now = this.#now();
     const due = this.#t0 + this.#next * this.#intervalMs;
-    // Timers may fire a little early on the monotonic clock: never start before the tick is due.
+    // Never start before the tick is due. A sub-2 ms early wake-up polls with setImmediate
+    // instead of a new timer, which could not fire sooner than 1 ms.
     if (now < due) {
-      this.#arm();
+      if (due - now <= 2) setImmediate(() => this.#fire());
+      else this.#arm();
       return;
     }
     const latest = Math.floor((now - this.#t0) / this.#intervalMs);

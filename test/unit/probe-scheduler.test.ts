@@ -25,7 +25,10 @@ describe('FixedRateScheduler', () => {
     const hung = ticks.find((t) => t.seq === 5)!;
     assert.ok(ends.get(5)! - hung.startedMs >= 499, 'the hanging attempt really hung');
     const duringHang = ticks.filter((t) => t.startedMs > hung.startedMs && t.startedMs < ends.get(5)!);
-    assert.ok(duringHang.length >= 47 && duringHang.length <= 51, `${duringHang.length} attempts started during the hang`);
+    assert.ok(
+      duringHang.length >= 47 && duringHang.length <= 51,
+      `${duringHang.length} attempts started during the hang`,
+    );
 
     const stats = scheduler.stats();
     assert.ok(stats.started >= 95 && stats.started <= 101, `${stats.started} attempts in 1 s`);
@@ -33,12 +36,18 @@ describe('FixedRateScheduler', () => {
     for (let i = 1; i < ticks.length; i++) {
       const [a, b] = [ticks[i - 1]!, ticks[i]!];
       assert.ok(b.seq > a.seq, 'seq increases with start');
-      assert.ok(Math.abs(b.scheduledMs - a.scheduledMs - 10 * (b.seq - a.seq)) < 1e-6, 'due times on the 10 ms grid');
+      assert.ok(
+        Math.abs(b.scheduledMs - a.scheduledMs - 10 * (b.seq - a.seq)) < 1e-6,
+        'due times on the 10 ms grid',
+      );
       assert.ok(b.startedMs - b.scheduledMs >= 0, 'never starts before it is due');
     }
     const gaps = ticks.slice(1).map((t, i) => t.startedMs - ticks[i]!.startedMs);
     const spacedNormally = gaps.filter((g) => g >= 5 && g <= 15).length;
-    assert.ok(spacedNormally / gaps.length >= 0.95, `${spacedNormally}/${gaps.length} starts spaced 5..15 ms`);
+    assert.ok(
+      spacedNormally / gaps.length >= 0.95,
+      `${spacedNormally}/${gaps.length} starts spaced 5..15 ms`,
+    );
     assert.ok(stats.lag.p99Ms < 5, `lag p99 ${stats.lag.p99Ms} ms`);
     console.log('lag', stats.lag);
     assert.equal(stats.skippedInFlightCap + stats.skippedLate, 0);
@@ -48,7 +57,11 @@ describe('FixedRateScheduler', () => {
     const seqs: number[] = [];
     const skipped: number[] = [];
     const scheduler = new FixedRateScheduler(
-      { intervalMs: 10, maxInFlight: 3, onSkip: (seq, reason) => reason === 'in-flight-cap' && skipped.push(seq) },
+      {
+        intervalMs: 10,
+        maxInFlight: 3,
+        onSkip: (seq, reason) => reason === 'in-flight-cap' && skipped.push(seq),
+      },
       async (tick) => {
         seqs.push(tick.seq);
         await sleep(95);
@@ -84,7 +97,8 @@ describe('FixedRateScheduler', () => {
     await scheduler.stop();
     const stats = scheduler.stats();
     assert.ok(stats.skippedLate >= 4 && stats.skippedLate <= 6, `${stats.skippedLate} late ticks skipped`);
-    for (const t of ticks) assert.ok(t.startedMs - t.scheduledMs < 10, 'a started tick is less than one interval late');
+    for (const t of ticks)
+      assert.ok(t.startedMs - t.scheduledMs < 10, 'a started tick is less than one interval late');
   });
 });
 

@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import type { FailoverExperimentSpec } from '../../src/api/experiment-spec.ts';
+import { ExperimentValidationError, type FieldError } from '../../src/api/field-errors.ts';
+import { loadExperimentFile, parseExperimentManifest } from '../../src/api/load-experiment.ts';
+import { endpointPort, endpointSloSeconds, targetIdentifier } from '../../src/api/spec-accessors.ts';
+import { validateExperimentManifest } from '../../src/api/validate-experiment.ts';
+
+function manifest(): Record<string, unknown> {
+  return {
+    apiVersion: 'failwatch.io/v1alpha1',
+    kind: 'FailoverExperiment',
+    metadata: { name: 'lab-failover', namespace: 'db' },
+    spec: {
+      target: { kind: 'aurora-cluster', clusterIdentifier: 'lab-pg', rdsEndpoint: 'http://127.0.0.1:4599' },
+      trigger: { type: 'aws-rds', action: 'failover-db-cluster' },
+      endpoints: [
+        {
+          name: 'cluster',
+          dialect: 'aurora-postgresql',
+          host: 'cluster.lab.failwatch.local',
+          database: 'postgres',
+          role: 'cluster',
+          probes: ['write', 'read', 'dns'],
+          tls: { mode: 'disable' },
+          credentials: { username: 'probe', passwordEnv: 'PGPASSWORD' },
+          slo: { maxWriteDowntime: '20s' },
+        },
+        {
+          name: 'reader',
+          dialect: 'aurora-postgresql',
+          host: 'reader.lab.failwatch.local',
+          port: 6432,
+          database: 'postgres',
+          role: 'reader',
+          probes: ['read'],
+          connectionMode: 'pooled',
+          interval: '10ms',
+          credentials: { secretRef: { name: 'pg-creds' } },
+        },
+      ],
+      slo: { maxWriteDowntime: '30s', maxReadDowntime: '15s', maxLostWrites: 0 },
+    },
+  };
+}
+
+/** Applies `edit` to a fresh valid manifest and returns the errors. */
+function errorsOf(edit: (doc: any) => void): FieldError[] {
+  const doc = manifest();
+  edit(doc);
+  const result = validateExperimentManifest(doc);
+  assert.equal(result.ok, false, 'expected the manifest to be rejected');
+  return result.ok ? [] : result.errors;
+}
+
+describe('validateExperimentManifest on a valid manifest', () => {
+  const result = validateExperimentManifest(manifest());
+  assert.ok(result.ok, result.ok ? '' : JSON.stringify(result.errors));
+  const spec: FailoverExperimentSpec = result.value.spec;
+  const [cluster, reader] = spec.endpoints;
+
+  it('applies every default', () => {
+    assert.equal(cluster!.interval, '100ms');
+    assert.equal(cluster!.connectTimeout, '1s');
+    assert.equal(cluster!.queryTimeout, '1s');
+    assert.equal(cluster!.slowThreshold, '500ms');
+    assert.equal(cluster!.connectionMode, 'fresh');
+    assert.equal(cluster!.probeTable, 'failwatch_probe');
+    assert.deepEqual(cluster!.dns, { interval: '500ms' });
+    assert.deepEqual(reader!.tls, { mode: 'require' });
+    assert.deepEqual(reader!.credentials.secretRef, { name: 'pg-creds', usernameKey: 'username', passwordKey: 'password' });
+    assert.deepEqual(spec.baseline, { duration: '10s', maxErrorRatio: 0 });
+    assert.deepEqual(spec.observe, { recoveredFor: '10s', maxDuration: '5m' });
+    assert.deepEqual(spec.audit, { lostWrites: true });
+    assert.equal(spec.trigger.action, 'failover-db-cluster');
+  });
+
+  it('keeps what the user wrote and derives ports, target and SLOs', () => {
+    assert.equal(result.ok && result.value.metadata.namespace, 'db');
+    assert.equal(reader!.interval, '10ms');
+    assert.equal(endpointPort(cluster!), 5432);
+    assert.equal(endpointPort(reader!), 6432);
+    assert.equal(targetIdentifier(spec), 'lab-pg');
+    assert.deepEqual(endpointSloSeconds(spec, cluster!), {
+      maxWriteDowntimeSeconds: 20,
+      maxReadDowntimeSeconds: 15,
+      maxLostWrites: 0,
+    });
+  });
+
+  it('does not modify its input', () => {
+    const doc = manifest();
+    const before = JSON.stringify(doc);
+    validateExperimentManifest(doc);
+    assert.equal(JSON.stringify(doc), before);
+  });
+});
+
+describe('validateExperimentManifest rejects bad manifests with the field and a reason', () => {
+  const cases: [string, (doc: any) => void, string, RegExp][] = [
+    ['missing endpoints', (d) => delete d.spec.endpoints, 'spec.endpoints', /is required/],
+    ['empty endpoints', (d) => (d.spec.endpoints = []), 'spec.endpoints', /at least one/],
+    ['bad duration', (d) => (d.spec.endpoints[0].interval = '100 millis'), 'spec.endpoints[0].interval', /duration like 100ms/],
+    ['interval below 10ms', (d) => (d.spec.endpoints[0].interval = '5ms'), 'spec.endpoints[0].interval', /at least 10ms \(got `5ms`\)/],
+    ['negative interval', (d) => (d.spec.endpoints[0].interval = '-100ms'), 'spec.endpoints[0].interval', /duration like/],
+    ['unknown dialect', (d) => (d.spec.endpoints[0].dialect = 'postgres'), 'spec.endpoints[0].dialect', /one of aurora-postgresql, postgresql, aurora-mysql, mysql \(got `postgres`\)/],
+    ['duplicate endpoint names', (d) => (d.spec.endpoints[1].name = 'cluster'), 'spec.endpoints', /names must be unique/],
+    ['aws-rds without target', (d) => delete d.spec.target, 'spec.target', /required when trigger.type is aws-rds/],
+    ['cluster without identifier', (d) => delete d.spec.target.clusterIdentifier, 'spec.target.clusterIdentifier', /required when kind is aurora-cluster/],
+    ['action does not fit target', (d) => (d.spec.trigger.action = 'reboot-db-instance-force-failover'), 'spec.trigger.action', /must match target.kind/],
+    ['unknown trigger type', (d) => (d.spec.trigger.type = 'chaos'), 'spec.trigger.type', /one of aws-rds, none/],
+    ['port out of range', (d) => (d.spec.endpoints[0].port = 70000), 'spec.endpoints[0].port', /<= 65535/],
+    ['port as text', (d) => (d.spec.endpoints[0].port = 'pg'), 'spec.endpoints[0].port', /must be an integer \(got string `pg`\)/],
+    ['bad endpoint name', (d) => (d.spec.endpoints[0].name = 'Cluster_1'), 'spec.endpoints[0].name', /lowercase DNS label/],
+    ['misspelt field', (d) => (d.spec.endpoints[0].intervall = '1s'), 'spec.endpoints[0].intervall', /not a known field \(did you mean `interval`\?\)/],
+    ['writes on a reader', (d) => d.spec.endpoints[1].probes.push('write'), 'spec.endpoints[1].probes', /reader endpoint cannot take writes/],
+    ['no credentials', (d) => (d.spec.endpoints[0].credentials = {}), 'spec.endpoints[0].credentials', /either secretRef .* or username/],
+    ['both credentials', (d) => (d.spec.endpoints[1].credentials.username = 'x'), 'spec.endpoints[1].credentials', /exactly one/],
+    ['probe listed twice', (d) => (d.spec.endpoints[0].probes = ['read', 'read']), 'spec.endpoints[0].probes', /same value twice/],
+    ['unknown probe', (d) => (d.spec.endpoints[0].probes = ['ping']), 'spec.endpoints[0].probes[0]', /one of write, read, dns/],
+    ['slow threshold above query timeout', (d) => (d.spec.endpoints[0].slowThreshold = '2s'), 'spec.endpoints[0].slowThreshold', /shorter than queryTimeout/],
+    ['error ratio above 1', (d) => (d.spec.baseline = { maxErrorRatio: 1.5 }), 'spec.baseline.maxErrorRatio', /<= 1/],
+    ['recoveredFor longer than maxDuration', (d) => (d.spec.observe = { recoveredFor: '10m' }), 'spec.observe.recoveredFor', /shorter than maxDuration/],
+    ['negative lost writes', (d) => (d.spec.slo.maxLostWrites = -1), 'spec.slo.maxLostWrites', />= 0/],
+    ['target instance with reboot', (d) => {
+      d.spec.target = { kind: 'rds-instance', instanceIdentifier: 'db-1' };
+      d.spec.trigger = { type: 'aws-rds', action: 'reboot-db-instance-force-failover', targetInstanceIdentifier: 'db-2' };
+    }, 'spec.trigger.targetInstanceIdentifier', /only to action failover-db-cluster/],
+    ['wrong kind', (d) => (d.kind = 'Experiment'), 'kind', /must be FailoverExperiment/],
+    ['wrong apiVersion', (d) => (d.apiVersion = 'failwatch.io/v1'), 'apiVersion', /must be failwatch.io\/v1alpha1/],
+    ['missing name', (d) => delete d.metadata.name, 'metadata.name', /lowercase DNS name/],
+    ['rds endpoint not a URL', (d) => (d.spec.target.rdsEndpoint = '127.0.0.1:4599'), 'spec.target.rdsEndpoint', /http:\/\/ or https:\/\//],
+  ];
+
+  for (const [title, edit, path, message] of cases) {
+    it(`${title}: ${path}`, () => {
+      const errors = errorsOf(edit);
+      const match = errors.find((error) => error.path === path && message.test(error.message));
+      assert.ok(match, `no error at ${path} matching ${message}; got:\n${JSON.stringify(errors, null, 2)}`);
+      assert.equal(errors.length, 1, `expected exactly one error, got:\n${JSON.stringify(errors, null, 2)}`);
+    });
+  }
+
+  it('lists every bad field at once, including rules on objects with other bad fields', () => {
+    const errors = errorsOf((d) => {
+      d.spec.endpoints[0].interval = '5ms';
+      d.spec.endpoints[0].dialect = 'pg';
+      d.spec.endpoints[1].name = 'cluster';
+      d.spec.endpoints[1].probes = ['write'];
+      delete d.spec.target;
+      d.spec.baseline = { duration: 'soon' };
+    });
+    assert.deepEqual(
+      errors.map((error) => error.path),
+      [
+        'spec.baseline.duration',
+        'spec.endpoints',
+        'spec.endpoints[0].dialect',
+        'spec.endpoints[0].interval',
+        'spec.endpoints[1].probes',
+        'spec.target',
+      ],
+    );
+  });
+});
+
+describe('loadExperimentFile', () => {
+  it('reads a YAML manifest and applies defaults', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'failwatch-api-'));
+    const path = join(dir, 'experiment.yaml');
+    await writeFile(path, stringify(manifest()));
+    const loaded = await loadExperimentFile(path);
+    assert.equal(loaded.metadata.name, 'lab-failover');
+    assert.equal(loaded.spec.endpoints[0]!.interval, '100ms');
+  });
+
+  it('throws one error listing every bad field, naming the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'failwatch-api-'));
+    const path = join(dir, 'bad.yaml');
+    const doc = manifest() as any;
+    doc.spec.endpoints[0].interval = '1 second';
+    doc.spec.endpoints[1].port = 0;
+    await writeFile(path, stringify(doc));
+    await assert.rejects(loadExperimentFile(path), (error: unknown) => {
+      assert.ok(error instanceof ExperimentValidationError);
+      assert.equal(error.code, 'INVALID_EXPERIMENT');
+      assert.deepEqual(error.errors.map((e) => e.path), ['spec.endpoints[0].interval', 'spec.endpoints[1].port']);
+      assert.match(error.message, /bad\.yaml: invalid FailoverExperiment/);
+      assert.match(error.message, /- spec\.endpoints\[1\]\.port: must be >= 1 \(got `0`\)/);
+      return true;
+    });
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    assert.throws(() => parseExperimentManifest('spec:\n  endpoints: [\n', 'x.yaml'), (error: unknown) => {
+      assert.ok(error instanceof ExperimentValidationError);
+      assert.match(error.errors[0]!.path, /^line \d+, column \d+$/);
+      return true;
+    });
+  });
+
+  it('rejects a file with two documents', () => {
+    const text = `${stringify(manifest())}---\n${stringify(manifest())}`;
+    assert.throws(() => parseExperimentManifest(text), /exactly one YAML document, found 2/);
+  });
+});
