@@ -139,6 +139,9 @@ function analyzeEndpoint(
     : null;
   const result: EndpointResult = {
     name: endpoint.name,
+    ...(endpoint.role !== undefined ? { role: endpoint.role } : {}),
+    ...(endpoint.dialect !== undefined ? { dialect: endpoint.dialect } : {}),
+    ...(endpoint.connectionMode !== undefined ? { connectionMode: endpoint.connectionMode } : {}),
     probes: endpoint.probes,
     write,
     read,
@@ -158,9 +161,6 @@ function analyzeEndpoint(
     serverSideGap: gap ? { from: at(gap.fromMs), to: at(gap.toMs) } : null,
     verdict: { result: 'Pass', reasons: [] },
   };
-  if (endpoint.role !== undefined) result.role = endpoint.role;
-  if (endpoint.dialect !== undefined) result.dialect = endpoint.dialect;
-  if (endpoint.connectionMode !== undefined) result.connectionMode = endpoint.connectionMode;
   return result;
 }
 

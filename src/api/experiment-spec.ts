@@ -56,13 +56,16 @@ function sloSchema(description: string) {
   );
 }
 
-function targetSchema() {
+function targetSchema<R extends boolean>(resolved: R) {
   const schema = Type.Object(
     {
-      kind: stringEnum(TARGET_KINDS, {
-        default: 'aurora-cluster',
-        description: 'What fails over: an Aurora DB cluster, or a Multi-AZ RDS DB instance.',
-      }),
+      kind: defaulted(
+        resolved,
+        stringEnum(TARGET_KINDS, {
+          default: 'aurora-cluster',
+          description: 'What fails over: an Aurora DB cluster, or a Multi-AZ RDS DB instance.',
+        }),
+      ),
       clusterIdentifier: Type.Optional(
         Type.String({
           pattern: RDS_IDENTIFIER_PATTERN,
@@ -543,7 +546,7 @@ interface SpecRuleView {
 function buildSpecSchema<R extends boolean>(resolved: R) {
   const schema = Type.Object(
     {
-      target: Type.Optional(targetSchema()),
+      target: Type.Optional(targetSchema(resolved)),
       trigger: triggerSchema(resolved),
       endpoints: endpointsSchema(resolved),
       baseline: defaulted(resolved, baselineSchema(resolved)),

@@ -40,16 +40,29 @@ const ERROR_CLASS_NAMES = [
 ] as const;
 
 const time = (description: string) => Type.String({ format: 'date-time', maxLength: 64, description });
-const seconds = (description: string) => Type.Number({ description: `${description} Seconds relative to T0 (the failover API call).` });
+const seconds = (description: string) =>
+  Type.Number({ description: `${description} Seconds relative to T0 (the failover API call).` });
 
 /** metav1.Condition. */
 export const ConditionSchema = Type.Object(
   {
-    type: Type.String({ maxLength: 316, pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$', description: 'Condition type in CamelCase, e.g. Ready, Blocked, Triggered.' }),
+    type: Type.String({
+      maxLength: 316,
+      pattern:
+        '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
+      description: 'Condition type in CamelCase, e.g. Ready, Blocked, Triggered.',
+    }),
     status: stringEnum(['True', 'False', 'Unknown'], { description: 'True, False or Unknown.' }),
-    reason: Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$', description: 'Machine-readable CamelCase reason.' }),
+    reason: Type.String({
+      minLength: 1,
+      maxLength: 1024,
+      pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$',
+      description: 'Machine-readable CamelCase reason.',
+    }),
     message: Type.String({ maxLength: 32768, description: 'Human-readable details.' }),
-    observedGeneration: Type.Optional(Type.Integer({ minimum: 0, description: 'metadata.generation the condition was set for.' })),
+    observedGeneration: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'metadata.generation the condition was set for.' }),
+    ),
     lastTransitionTime: time('When the status last changed.'),
   },
   { description: 'A metav1.Condition.' },
@@ -57,8 +70,14 @@ export const ConditionSchema = Type.Object(
 
 const errorCountsSchema = Type.Object(
   Object.fromEntries(
-    ERROR_CLASS_NAMES.map((name) => [name, Type.Optional(Type.Integer({ minimum: 0, description: `Attempts classed ${name}.` }))]),
-  ) as Record<(typeof ERROR_CLASS_NAMES)[number], ReturnType<typeof Type.Optional<ReturnType<typeof Type.Integer>>>>,
+    ERROR_CLASS_NAMES.map((name) => [
+      name,
+      Type.Optional(Type.Integer({ minimum: 0, description: `Attempts classed ${name}.` })),
+    ]),
+  ) as Record<
+    (typeof ERROR_CLASS_NAMES)[number],
+    ReturnType<typeof Type.Optional<ReturnType<typeof Type.Integer>>>
+  >,
   { description: 'Failed or slow attempts per error class (all probe kinds).' },
 );
 
@@ -66,8 +85,13 @@ const windowSchema = Type.Object(
   {
     kind: stringEnum(PROBE_KIND_NAMES, { description: 'Probe kind.' }),
     startSeconds: seconds('Window start: end of the last good attempt before the failures.'),
-    endSeconds: Type.Optional(seconds('Window end: end of the first good attempt after them; absent while open.')),
-    lowerBoundSeconds: Type.Number({ minimum: 0, description: 'First bad start to last bad end, in seconds.' }),
+    endSeconds: Type.Optional(
+      seconds('Window end: end of the first good attempt after them; absent while open.'),
+    ),
+    lowerBoundSeconds: Type.Number({
+      minimum: 0,
+      description: 'First bad start to last bad end, in seconds.',
+    }),
     upperBoundSeconds: Type.Number({ minimum: 0, description: 'Window length in seconds.' }),
   },
   { description: 'One outage window.' },
@@ -76,19 +100,44 @@ const windowSchema = Type.Object(
 const endpointSummarySchema = Type.Object(
   {
     name: Type.String({ maxLength: 63, description: 'Endpoint name.' }),
-    writeDowntimeSeconds: Type.Optional(Type.Number({ minimum: 0, description: 'Write downtime (outage windows overlapping the observation), seconds.' })),
-    writeLowerBoundSeconds: Type.Optional(Type.Number({ minimum: 0, description: 'Lower bound of the write downtime, seconds.' })),
+    writeDowntimeSeconds: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        description: 'Write downtime (outage windows overlapping the observation), seconds.',
+      }),
+    ),
+    writeLowerBoundSeconds: Type.Optional(
+      Type.Number({ minimum: 0, description: 'Lower bound of the write downtime, seconds.' }),
+    ),
     readDowntimeSeconds: Type.Optional(Type.Number({ minimum: 0, description: 'Read downtime, seconds.' })),
-    readLowerBoundSeconds: Type.Optional(Type.Number({ minimum: 0, description: 'Lower bound of the read downtime, seconds.' })),
+    readLowerBoundSeconds: Type.Optional(
+      Type.Number({ minimum: 0, description: 'Lower bound of the read downtime, seconds.' }),
+    ),
     recovered: Type.Boolean({ description: 'False when an outage was still open when observation ended.' }),
     errors: Type.Optional(errorCountsSchema),
-    dnsFlipSeconds: Type.Optional(seconds('First DNS answer naming a different target than before the trigger.')),
-    roleFlipSeconds: Type.Optional(seconds('First write acknowledged by a different server than before the trigger.')),
-    lostWrites: Type.Optional(Type.Integer({ minimum: 0, description: 'Acknowledged writes missing after recovery.' })),
-    ambiguousWrites: Type.Optional(Type.Integer({ minimum: 0, description: 'Failed writes whose row exists after recovery.' })),
-    serverSideGapSeconds: Type.Optional(Type.Number({ minimum: 0, description: 'Largest gap between consecutive committed rows\' server timestamps.' })),
+    dnsFlipSeconds: Type.Optional(
+      seconds('First DNS answer naming a different target than before the trigger.'),
+    ),
+    roleFlipSeconds: Type.Optional(
+      seconds('First write acknowledged by a different server than before the trigger.'),
+    ),
+    lostWrites: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Acknowledged writes missing after recovery.' }),
+    ),
+    ambiguousWrites: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Failed writes whose row exists after recovery.' }),
+    ),
+    serverSideGapSeconds: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        description: "Largest gap between consecutive committed rows' server timestamps.",
+      }),
+    ),
     windows: Type.Optional(
-      Type.Array(windowSchema, { maxItems: STATUS_WINDOWS_LIMIT, description: `The first ${STATUS_WINDOWS_LIMIT} outage windows.` }),
+      Type.Array(windowSchema, {
+        maxItems: STATUS_WINDOWS_LIMIT,
+        description: `The first ${STATUS_WINDOWS_LIMIT} outage windows.`,
+      }),
     ),
     verdict: Type.Optional(stringEnum(['Pass', 'Fail'], { description: 'This endpoint against its SLOs.' })),
   },
@@ -97,28 +146,46 @@ const endpointSummarySchema = Type.Object(
 
 export const FailoverExperimentStatusSchema = Type.Object(
   {
-    phase: Type.Optional(stringEnum(EXPERIMENT_PHASES, { description: 'Where the run is: Pending, Preflight, Baseline, Triggering, Observing, Analyzing, Completed, Failed or Aborted.' })),
-    observedGeneration: Type.Optional(Type.Integer({ minimum: 0, description: 'metadata.generation this status is for.' })),
+    phase: Type.Optional(
+      stringEnum(EXPERIMENT_PHASES, {
+        description:
+          'Where the run is: Pending, Preflight, Baseline, Triggering, Observing, Analyzing, Completed, Failed or Aborted.',
+      }),
+    ),
+    observedGeneration: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'metadata.generation this status is for.' }),
+    ),
     conditions: Type.Optional(
       Type.Array(ConditionSchema, {
         maxItems: STATUS_CONDITIONS_LIMIT,
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],
-        description: 'Latest observations of the experiment\'s state.',
+        description: "Latest observations of the experiment's state.",
       }),
     ),
-    target: Type.Optional(Type.String({ maxLength: 128, description: 'The failover target (cluster or instance identifier), for display.' })),
-    runId: Type.Optional(Type.String({ maxLength: 64, description: 'Identifier of the run (also in the probe table rows).' })),
+    target: Type.Optional(
+      Type.String({
+        maxLength: 128,
+        description: 'The failover target (cluster or instance identifier), for display.',
+      }),
+    ),
+    runId: Type.Optional(
+      Type.String({ maxLength: 64, description: 'Identifier of the run (also in the probe table rows).' }),
+    ),
     startTime: Type.Optional(time('When the run started (preflight).')),
     triggerTime: Type.Optional(time('T0: when the failover API was called.')),
     completionTime: Type.Optional(time('When the run ended.')),
     trigger: Type.Optional(
       Type.Object(
         {
-          intentTime: Type.Optional(time('When the intent to trigger was recorded, before the call (at most once).')),
+          intentTime: Type.Optional(
+            time('When the intent to trigger was recorded, before the call (at most once).'),
+          ),
           calledTime: Type.Optional(time('When the call returned.')),
           action: Type.Optional(Type.String({ maxLength: 64, description: 'The RDS action called.' })),
-          outcome: Type.Optional(stringEnum(['Pending', 'Succeeded', 'Failed', 'Skipped'], { description: 'What the call did.' })),
+          outcome: Type.Optional(
+            stringEnum(['Pending', 'Succeeded', 'Failed', 'Skipped'], { description: 'What the call did.' }),
+          ),
           message: Type.Optional(Type.String({ maxLength: 1024, description: 'RDS error or details.' })),
         },
         { description: 'The trigger record that makes it fire at most once.' },
@@ -138,14 +205,18 @@ export const FailoverExperimentStatusSchema = Type.Object(
         { maxItems: STATUS_EVENTS_LIMIT, description: 'RDS events around the failover (DescribeEvents).' },
       ),
     ),
-    verdict: Type.Optional(stringEnum(['Pass', 'Fail'], { description: 'Pass when every endpoint met its SLOs and recovered.' })),
+    verdict: Type.Optional(
+      stringEnum(['Pass', 'Fail'], { description: 'Pass when every endpoint met its SLOs and recovered.' }),
+    ),
     verdictReasons: Type.Optional(
       Type.Array(Type.String({ maxLength: 1024, description: 'A failed objective.' }), {
         maxItems: STATUS_REASONS_LIMIT,
         description: 'Why the verdict is Fail.',
       }),
     ),
-    worstDowntimeSeconds: Type.Optional(Type.Number({ minimum: 0, description: 'Largest write or read downtime of any endpoint, seconds.' })),
+    worstDowntimeSeconds: Type.Optional(
+      Type.Number({ minimum: 0, description: 'Largest write or read downtime of any endpoint, seconds.' }),
+    ),
     endpoints: Type.Optional(
       Type.Array(endpointSummarySchema, { maxItems: MAX_ENDPOINTS, description: 'Per-endpoint results.' }),
     ),

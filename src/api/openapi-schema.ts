@@ -1,14 +1,29 @@
 // The CRD's structural OpenAPI v3 schema, derived from the TypeBox definitions so the CRD, the
 // TS types and `failwatch run`'s validation cannot drift. crds/*.yaml is generated from this.
 import type { TSchema } from 'typebox';
-import { API_GROUP, API_VERSION, EXPERIMENT_KIND, FailoverExperimentSpecInputSchema } from './experiment-spec.ts';
+import {
+  API_GROUP,
+  API_VERSION,
+  EXPERIMENT_KIND,
+  FailoverExperimentSpecInputSchema,
+} from './experiment-spec.ts';
 import { FailoverExperimentStatusSchema } from './experiment-status.ts';
 
 type Json = Record<string, unknown>;
 
 /** Keywords the apiextensions structural-schema rules forbid or we never emit. */
 const DROPPED_KEYWORDS = ['$id', '$schema', 'examples', '$defs', 'definitions'];
-const FORBIDDEN_KEYWORDS = ['anyOf', 'oneOf', 'allOf', 'not', 'patternProperties', 'if', 'then', 'else', '$ref'];
+const FORBIDDEN_KEYWORDS = [
+  'anyOf',
+  'oneOf',
+  'allOf',
+  'not',
+  'patternProperties',
+  'if',
+  'then',
+  'else',
+  '$ref',
+];
 
 /**
  * Rewrites a JSON schema into the structural form apiextensions.k8s.io/v1 accepts:
@@ -39,7 +54,10 @@ export function toStructuralSchema(schema: TSchema | Json, path = '#'): Json {
   }
   if (node.items) node.items = toStructuralSchema(node.items as Json, `${path}/items`);
   if (node.additionalProperties && typeof node.additionalProperties === 'object') {
-    node.additionalProperties = toStructuralSchema(node.additionalProperties as Json, `${path}/additionalProperties`);
+    node.additionalProperties = toStructuralSchema(
+      node.additionalProperties as Json,
+      `${path}/additionalProperties`,
+    );
   }
   return node;
 }
@@ -88,7 +106,12 @@ export function failoverExperimentCrd(): Json {
             { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
             { name: 'Verdict', type: 'string', jsonPath: '.status.verdict' },
             { name: 'Target', type: 'string', jsonPath: '.status.target' },
-            { name: 'Worst downtime', type: 'number', jsonPath: '.status.worstDowntimeSeconds', description: 'Seconds' },
+            {
+              name: 'Worst downtime',
+              type: 'number',
+              jsonPath: '.status.worstDowntimeSeconds',
+              description: 'Seconds',
+            },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: { openAPIV3Schema: experimentOpenApiSchema() },

@@ -27,8 +27,10 @@ export interface SloSeconds {
 
 export function sloSeconds(slo: SloSpec | undefined): SloSeconds {
   const result: SloSeconds = {};
-  if (slo?.maxWriteDowntime !== undefined) result.maxWriteDowntimeSeconds = parseDurationMs(slo.maxWriteDowntime) / 1000;
-  if (slo?.maxReadDowntime !== undefined) result.maxReadDowntimeSeconds = parseDurationMs(slo.maxReadDowntime) / 1000;
+  if (slo?.maxWriteDowntime !== undefined)
+    result.maxWriteDowntimeSeconds = parseDurationMs(slo.maxWriteDowntime) / 1000;
+  if (slo?.maxReadDowntime !== undefined)
+    result.maxReadDowntimeSeconds = parseDurationMs(slo.maxReadDowntime) / 1000;
   if (slo?.maxLostWrites !== undefined) result.maxLostWrites = slo.maxLostWrites;
   return result;
 }

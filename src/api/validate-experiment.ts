@@ -34,6 +34,15 @@ const PATTERN_MESSAGES: Record<string, string> = {
   [ENV_NAME_PATTERN]: 'must be an environment variable name, e.g. PGPASSWORD',
 };
 
+const TYPE_WORDS: Record<string, string> = {
+  object: 'a map',
+  array: 'a list',
+  string: 'a string',
+  number: 'a number',
+  integer: 'an integer',
+  boolean: 'true or false',
+};
+
 export interface ExperimentManifest {
   apiVersion: typeof EXPERIMENT_API_VERSION;
   kind: typeof EXPERIMENT_KIND;
@@ -138,12 +147,14 @@ function fieldErrors(schema: TSchema, raw: RawError, root: unknown, base: string
       return [at(`must be one of ${(params.allowedValues as string[]).join(', ')} (got \`${show(value)}\`)`)];
     case 'pattern':
       return [at(`${PATTERN_MESSAGES[params.pattern as string] ?? raw.message} (got \`${show(value)}\`)`)];
-    case 'type':
+    case 'type': {
+      if (schemaAt(schema, raw.schemaPath)?.pattern === DURATION_PATTERN) {
+        return [at(`${PATTERN_MESSAGES[DURATION_PATTERN]} (got ${describeType(value)}; add a unit)`)];
+      }
       return [
-        at(
-          `must be ${params.type === 'integer' ? 'an integer' : `a ${params.type}`} (got ${describeType(value)})`,
-        ),
+        at(`must be ${TYPE_WORDS[params.type as string] ?? `a ${params.type}`} (got ${describeType(value)})`),
       ];
+    }
     case 'uniqueItems':
       return [at('must not list the same value twice')];
     case 'minItems':
@@ -171,8 +182,22 @@ function ruleError(refinement: Refinement, value: unknown, segments: string[]): 
  * Cross-field rules (TypeBox refinements) of every object present, even where a child field is
  * bad, so one pass lists every problem (the apiserver evaluates CEL rules the same way).
  */
+function hasSchemaType(schema: Record<string, unknown>, value: unknown): boolean {
+  switch (schema.type) {
+    case 'object':
+      return value !== null && typeof value === 'object' && !Array.isArray(value);
+    case 'array':
+      return Array.isArray(value);
+    case 'string':
+      return typeof value === 'string';
+    default:
+      return true;
+  }
+}
+
 function ruleErrors(schema: Record<string, unknown>, value: unknown, segments: string[]): FieldError[] {
   const errors: FieldError[] = [];
+  if (!hasSchemaType(schema, value)) return errors; // the type error says it all
   for (const refinement of (schema['~refine'] as Refinement[] | undefined) ?? []) {
     if (!refinement.check(value)) errors.push(ruleError(refinement, value, segments));
   }

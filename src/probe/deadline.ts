@@ -22,12 +22,13 @@ export class DeadlineError extends Error {
 }
 
 /**
- * Runs `work` with a deadline. At the deadline the signal aborts (the work destroys its
+ * Runs `work` with a deadline. `phase` may be a function, asked at the deadline (a connect
+ * deadline that passes while the name is still being resolved is a DNS failure). At the deadline the signal aborts (the work destroys its
  * socket) and the returned promise rejects with a DeadlineError at once. A late rejection of
  * the work is swallowed: it belongs to an attempt that already ended.
  */
 export function withDeadline<T>(
-  phase: DeadlinePhase,
+  phase: DeadlinePhase | (() => DeadlinePhase),
   timeoutMs: number,
   work: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
@@ -37,7 +38,7 @@ export function withDeadline<T>(
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
-      reject(new DeadlineError(phase, timeoutMs));
+      reject(new DeadlineError(typeof phase === 'function' ? phase() : phase, timeoutMs));
       controller.abort();
     }, timeoutMs);
     let pending: Promise<T>;

@@ -9,7 +9,7 @@
 //   that kills the whole pool is one error, not one error per connection smeared over later
 //   attempts.
 import type { DbSession } from './db-session.ts';
-import { withDeadline } from './deadline.ts';
+import { type DeadlinePhase, withDeadline } from './deadline.ts';
 
 const CLOSE_GRACE_MS = 1000;
 
@@ -25,7 +25,8 @@ export interface SessionSource<S extends DbSession> {
   close(): Promise<void>;
 }
 
-export type Opener<S extends DbSession> = (signal: AbortSignal) => Promise<S>;
+/** Opens a connection; sets `progress.phase` to 'resolve' while it resolves the name. */
+export type Opener<S extends DbSession> = (signal: AbortSignal, progress: { phase: DeadlinePhase }) => Promise<S>;
 
 abstract class BaseSource<S extends DbSession> implements SessionSource<S> {
   protected readonly open: Opener<S>;
@@ -38,7 +39,12 @@ abstract class BaseSource<S extends DbSession> implements SessionSource<S> {
   }
 
   protected async openNew(): Promise<{ session: S; opened: true }> {
-    const session = await withDeadline('connect', this.connectTimeoutMs, this.open);
+    const progress: { phase: DeadlinePhase } = { phase: 'connect' };
+    const session = await withDeadline(
+      () => progress.phase,
+      this.connectTimeoutMs,
+      (signal) => this.open(signal, progress),
+    );
     return { session, opened: true };
   }
 

@@ -4,7 +4,7 @@
 import type { CommittedRow } from '../analysis/server-side-gap.ts';
 import type { DbSession, SessionTarget } from './db-session.ts';
 import { onAbort } from './db-session.ts';
-import { withDeadline } from './deadline.ts';
+import { type DeadlinePhase, withDeadline } from './deadline.ts';
 import { mysqlDialect } from './mysql-dialect.ts';
 import { pgDialect } from './pg-dialect.ts';
 import { HostResolver } from './resolve-host.ts';
@@ -44,7 +44,7 @@ export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
     this.#runId = runId;
     this.#dialect = dialect;
     this.#resolver = new HostResolver(config.dnsServer, config.connectTimeoutMs);
-    const open = (signal: AbortSignal) => this.#open(signal);
+    const open = (signal: AbortSignal, progress: { phase: DeadlinePhase }) => this.#open(signal, progress);
     this.#sessions =
       config.connectionMode === 'pooled'
         ? new PooledSessions(open, config.connectTimeoutMs, config.poolSize ?? DEFAULT_POOL_SIZE)
@@ -55,9 +55,15 @@ export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
     return this.#features;
   }
 
-  async #open(signal: AbortSignal, override?: { host: string; port: number }): Promise<S> {
+  async #open(
+    signal: AbortSignal,
+    progress: { phase: DeadlinePhase },
+    override?: { host: string; port: number },
+  ): Promise<S> {
     const host = override?.host ?? this.#config.host;
+    progress.phase = 'resolve';
     const resolved = await this.#resolver.resolve(host);
+    progress.phase = 'connect';
     if (signal.aborted) throw new Error('aborted');
     const target: SessionTarget = {
       host,
@@ -78,8 +84,11 @@ export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
   ): Promise<T> {
     let session: S | undefined;
     try {
-      session = await withDeadline('connect', this.#config.connectTimeoutMs, (signal) =>
-        this.#open(signal, override),
+      const progress: { phase: DeadlinePhase } = { phase: 'connect' };
+      session = await withDeadline(
+        () => progress.phase,
+        this.#config.connectTimeoutMs,
+        (signal) => this.#open(signal, progress, override),
       );
       const s = session;
       return await withDeadline('query', Math.max(this.#config.queryTimeoutMs, 10_000), (signal) => {

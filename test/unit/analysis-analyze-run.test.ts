@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import Value from 'typebox/value';
 import { analyzeRun } from '../../src/analysis/analyze-run.ts';
 import { RESULTS_API_VERSION } from '../../src/analysis/results.ts';
+import { statusSummary } from '../../src/analysis/status-summary.ts';
+import { FailoverExperimentStatusSchema } from '../../src/api/experiment-status.ts';
 import { syntheticRun } from './analysis-synthetic-run.ts';
 
 describe('analyzeRun on a seed-shaped failover', () => {
@@ -103,5 +106,22 @@ describe('analyzeRun on a seed-shaped failover', () => {
 
   it('survives a JSON round trip unchanged', () => {
     assert.deepEqual(JSON.parse(JSON.stringify(results)), results);
+  });
+});
+
+describe('statusSummary', () => {
+  it('is a bounded summary that the status schema accepts', () => {
+    const status = statusSummary(analyzeRun(syntheticRun()));
+    assert.equal(status.verdict, 'Fail');
+    assert.equal(status.worstDowntimeSeconds, 6.1);
+    assert.deepEqual(
+      status.endpoints![0]!.windows!.map((w) => [w.kind, w.startSeconds, w.endSeconds]),
+      [
+        ['write', 4.902, 11.002],
+        ['read', 4.951, 7.051],
+      ],
+    );
+    assert.equal(status.endpoints![2]!.lostWrites, undefined);
+    assert.equal(Value.Check(FailoverExperimentStatusSchema, { phase: 'Completed', ...status }), true);
   });
 });

@@ -16,7 +16,10 @@ describe('parseDurationMs', () => {
   it('rejects anything else with a message that shows the syntax', () => {
     for (const bad of ['', '10', '10 seconds', '-1s', '1d', 's', '1.s', '5 ms', '1S']) {
       assert.equal(isDuration(bad), false, bad);
-      assert.throws(() => parseDurationMs(bad), { name: 'RangeError', message: /like 100ms, 30s, 2m or 1h30m/ });
+      assert.throws(() => parseDurationMs(bad), {
+        name: 'RangeError',
+        message: /like 100ms, 30s, 2m or 1h30m/,
+      });
     }
   });
 });

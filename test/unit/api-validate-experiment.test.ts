@@ -10,6 +10,9 @@ import { loadExperimentFile, parseExperimentManifest } from '../../src/api/load-
 import { endpointPort, endpointSloSeconds, targetIdentifier } from '../../src/api/spec-accessors.ts';
 import { validateExperimentManifest } from '../../src/api/validate-experiment.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: the tests break manifests in arbitrary ways
+type Doc = any;
+
 function manifest(): Record<string, unknown> {
   return {
     apiVersion: 'failwatch.io/v1alpha1',
@@ -49,7 +52,7 @@ function manifest(): Record<string, unknown> {
 }
 
 /** Applies `edit` to a fresh valid manifest and returns the errors. */
-function errorsOf(edit: (doc: any) => void): FieldError[] {
+function errorsOf(edit: (doc: Doc) => void): FieldError[] {
   const doc = manifest();
   edit(doc);
   const result = validateExperimentManifest(doc);
@@ -72,7 +75,11 @@ describe('validateExperimentManifest on a valid manifest', () => {
     assert.equal(cluster!.probeTable, 'failwatch_probe');
     assert.deepEqual(cluster!.dns, { interval: '500ms' });
     assert.deepEqual(reader!.tls, { mode: 'require' });
-    assert.deepEqual(reader!.credentials.secretRef, { name: 'pg-creds', usernameKey: 'username', passwordKey: 'password' });
+    assert.deepEqual(reader!.credentials.secretRef, {
+      name: 'pg-creds',
+      usernameKey: 'username',
+      passwordKey: 'password',
+    });
     assert.deepEqual(spec.baseline, { duration: '10s', maxErrorRatio: 0 });
     assert.deepEqual(spec.observe, { recoveredFor: '10s', maxDuration: '5m' });
     assert.deepEqual(spec.audit, { lostWrites: true });
@@ -92,6 +99,14 @@ describe('validateExperimentManifest on a valid manifest', () => {
     });
   });
 
+  it('types defaulted fields as present after validation', () => {
+    const interval: string = cluster!.interval;
+    const mode: 'disable' | 'require' | 'verify-full' = reader!.tls.mode;
+    const probes: ('write' | 'read' | 'dns')[] = reader!.probes;
+    const recoveredFor: string = spec.observe.recoveredFor;
+    assert.deepEqual([interval, mode, probes, recoveredFor], ['100ms', 'require', ['read'], '10s']);
+  });
+
   it('does not modify its input', () => {
     const doc = manifest();
     const before = JSON.stringify(doc);
@@ -101,39 +116,170 @@ describe('validateExperimentManifest on a valid manifest', () => {
 });
 
 describe('validateExperimentManifest rejects bad manifests with the field and a reason', () => {
-  const cases: [string, (doc: any) => void, string, RegExp][] = [
+  const cases: [string, (doc: Doc) => void, string, RegExp][] = [
     ['missing endpoints', (d) => delete d.spec.endpoints, 'spec.endpoints', /is required/],
     ['empty endpoints', (d) => (d.spec.endpoints = []), 'spec.endpoints', /at least one/],
-    ['bad duration', (d) => (d.spec.endpoints[0].interval = '100 millis'), 'spec.endpoints[0].interval', /duration like 100ms/],
-    ['interval below 10ms', (d) => (d.spec.endpoints[0].interval = '5ms'), 'spec.endpoints[0].interval', /at least 10ms \(got `5ms`\)/],
-    ['negative interval', (d) => (d.spec.endpoints[0].interval = '-100ms'), 'spec.endpoints[0].interval', /duration like/],
-    ['unknown dialect', (d) => (d.spec.endpoints[0].dialect = 'postgres'), 'spec.endpoints[0].dialect', /one of aurora-postgresql, postgresql, aurora-mysql, mysql \(got `postgres`\)/],
-    ['duplicate endpoint names', (d) => (d.spec.endpoints[1].name = 'cluster'), 'spec.endpoints', /names must be unique/],
-    ['aws-rds without target', (d) => delete d.spec.target, 'spec.target', /required when trigger.type is aws-rds/],
-    ['cluster without identifier', (d) => delete d.spec.target.clusterIdentifier, 'spec.target.clusterIdentifier', /required when kind is aurora-cluster/],
-    ['action does not fit target', (d) => (d.spec.trigger.action = 'reboot-db-instance-force-failover'), 'spec.trigger.action', /must match target.kind/],
-    ['unknown trigger type', (d) => (d.spec.trigger.type = 'chaos'), 'spec.trigger.type', /one of aws-rds, none/],
+    [
+      'bad duration',
+      (d) => (d.spec.endpoints[0].interval = '100 millis'),
+      'spec.endpoints[0].interval',
+      /duration like 100ms/,
+    ],
+    [
+      'interval below 10ms',
+      (d) => (d.spec.endpoints[0].interval = '5ms'),
+      'spec.endpoints[0].interval',
+      /at least 10ms \(got `5ms`\)/,
+    ],
+    [
+      'negative interval',
+      (d) => (d.spec.endpoints[0].interval = '-100ms'),
+      'spec.endpoints[0].interval',
+      /duration like/,
+    ],
+    [
+      'unknown dialect',
+      (d) => (d.spec.endpoints[0].dialect = 'postgres'),
+      'spec.endpoints[0].dialect',
+      /one of aurora-postgresql, postgresql, aurora-mysql, mysql \(got `postgres`\)/,
+    ],
+    [
+      'duplicate endpoint names',
+      (d) => (d.spec.endpoints[1].name = 'cluster'),
+      'spec.endpoints',
+      /names must be unique/,
+    ],
+    [
+      'aws-rds without target',
+      (d) => delete d.spec.target,
+      'spec.target',
+      /required when trigger.type is aws-rds/,
+    ],
+    [
+      'cluster without identifier',
+      (d) => delete d.spec.target.clusterIdentifier,
+      'spec.target.clusterIdentifier',
+      /required when kind is aurora-cluster/,
+    ],
+    [
+      'action does not fit target',
+      (d) => (d.spec.trigger.action = 'reboot-db-instance-force-failover'),
+      'spec.trigger.action',
+      /must match target.kind/,
+    ],
+    [
+      'unknown trigger type',
+      (d) => (d.spec.trigger.type = 'chaos'),
+      'spec.trigger.type',
+      /one of aws-rds, none/,
+    ],
     ['port out of range', (d) => (d.spec.endpoints[0].port = 70000), 'spec.endpoints[0].port', /<= 65535/],
-    ['port as text', (d) => (d.spec.endpoints[0].port = 'pg'), 'spec.endpoints[0].port', /must be an integer \(got string `pg`\)/],
-    ['bad endpoint name', (d) => (d.spec.endpoints[0].name = 'Cluster_1'), 'spec.endpoints[0].name', /lowercase DNS label/],
-    ['misspelt field', (d) => (d.spec.endpoints[0].intervall = '1s'), 'spec.endpoints[0].intervall', /not a known field \(did you mean `interval`\?\)/],
-    ['writes on a reader', (d) => d.spec.endpoints[1].probes.push('write'), 'spec.endpoints[1].probes', /reader endpoint cannot take writes/],
-    ['no credentials', (d) => (d.spec.endpoints[0].credentials = {}), 'spec.endpoints[0].credentials', /either secretRef .* or username/],
-    ['both credentials', (d) => (d.spec.endpoints[1].credentials.username = 'x'), 'spec.endpoints[1].credentials', /exactly one/],
-    ['probe listed twice', (d) => (d.spec.endpoints[0].probes = ['read', 'read']), 'spec.endpoints[0].probes', /same value twice/],
-    ['unknown probe', (d) => (d.spec.endpoints[0].probes = ['ping']), 'spec.endpoints[0].probes[0]', /one of write, read, dns/],
-    ['slow threshold above query timeout', (d) => (d.spec.endpoints[0].slowThreshold = '2s'), 'spec.endpoints[0].slowThreshold', /shorter than queryTimeout/],
-    ['error ratio above 1', (d) => (d.spec.baseline = { maxErrorRatio: 1.5 }), 'spec.baseline.maxErrorRatio', /<= 1/],
-    ['recoveredFor longer than maxDuration', (d) => (d.spec.observe = { recoveredFor: '10m' }), 'spec.observe.recoveredFor', /shorter than maxDuration/],
+    [
+      'port as text',
+      (d) => (d.spec.endpoints[0].port = 'pg'),
+      'spec.endpoints[0].port',
+      /must be an integer \(got string `pg`\)/,
+    ],
+    [
+      'bad endpoint name',
+      (d) => (d.spec.endpoints[0].name = 'Cluster_1'),
+      'spec.endpoints[0].name',
+      /lowercase DNS label/,
+    ],
+    [
+      'misspelt field',
+      (d) => (d.spec.endpoints[0].intervall = '1s'),
+      'spec.endpoints[0].intervall',
+      /not a known field \(did you mean `interval`\?\)/,
+    ],
+    [
+      'writes on a reader',
+      (d) => d.spec.endpoints[1].probes.push('write'),
+      'spec.endpoints[1].probes',
+      /reader endpoint cannot take writes/,
+    ],
+    [
+      'no credentials',
+      (d) => (d.spec.endpoints[0].credentials = {}),
+      'spec.endpoints[0].credentials',
+      /either secretRef .* or username/,
+    ],
+    [
+      'both credentials',
+      (d) => (d.spec.endpoints[1].credentials.username = 'x'),
+      'spec.endpoints[1].credentials',
+      /exactly one/,
+    ],
+    [
+      'probe listed twice',
+      (d) => (d.spec.endpoints[0].probes = ['read', 'read']),
+      'spec.endpoints[0].probes',
+      /same value twice/,
+    ],
+    [
+      'unknown probe',
+      (d) => (d.spec.endpoints[0].probes = ['ping']),
+      'spec.endpoints[0].probes[0]',
+      /one of write, read, dns/,
+    ],
+    [
+      'slow threshold above query timeout',
+      (d) => (d.spec.endpoints[0].slowThreshold = '2s'),
+      'spec.endpoints[0].slowThreshold',
+      /shorter than queryTimeout/,
+    ],
+    [
+      'error ratio above 1',
+      (d) => (d.spec.baseline = { maxErrorRatio: 1.5 }),
+      'spec.baseline.maxErrorRatio',
+      /<= 1/,
+    ],
+    [
+      'recoveredFor longer than maxDuration',
+      (d) => (d.spec.observe = { recoveredFor: '10m' }),
+      'spec.observe.recoveredFor',
+      /shorter than maxDuration/,
+    ],
     ['negative lost writes', (d) => (d.spec.slo.maxLostWrites = -1), 'spec.slo.maxLostWrites', />= 0/],
-    ['target instance with reboot', (d) => {
-      d.spec.target = { kind: 'rds-instance', instanceIdentifier: 'db-1' };
-      d.spec.trigger = { type: 'aws-rds', action: 'reboot-db-instance-force-failover', targetInstanceIdentifier: 'db-2' };
-    }, 'spec.trigger.targetInstanceIdentifier', /only to action failover-db-cluster/],
+    [
+      'target instance with reboot',
+      (d) => {
+        d.spec.target = { kind: 'rds-instance', instanceIdentifier: 'db-1' };
+        d.spec.trigger = {
+          type: 'aws-rds',
+          action: 'reboot-db-instance-force-failover',
+          targetInstanceIdentifier: 'db-2',
+        };
+      },
+      'spec.trigger.targetInstanceIdentifier',
+      /only to action failover-db-cluster/,
+    ],
+    [
+      'duration without a unit',
+      (d) => (d.spec.slo.maxWriteDowntime = 30),
+      'spec.slo.maxWriteDowntime',
+      /duration like 100ms, 30s, 2m or 1h30m \(got number `30`; add a unit\)/,
+    ],
+    [
+      'credentials not a map',
+      (d) => (d.spec.endpoints[0].credentials = 'probe'),
+      'spec.endpoints[0].credentials',
+      /must be a map \(got string `probe`\)/,
+    ],
     ['wrong kind', (d) => (d.kind = 'Experiment'), 'kind', /must be FailoverExperiment/],
-    ['wrong apiVersion', (d) => (d.apiVersion = 'failwatch.io/v1'), 'apiVersion', /must be failwatch.io\/v1alpha1/],
+    [
+      'wrong apiVersion',
+      (d) => (d.apiVersion = 'failwatch.io/v1'),
+      'apiVersion',
+      /must be failwatch.io\/v1alpha1/,
+    ],
     ['missing name', (d) => delete d.metadata.name, 'metadata.name', /lowercase DNS name/],
-    ['rds endpoint not a URL', (d) => (d.spec.target.rdsEndpoint = '127.0.0.1:4599'), 'spec.target.rdsEndpoint', /http:\/\/ or https:\/\//],
+    [
+      'rds endpoint not a URL',
+      (d) => (d.spec.target.rdsEndpoint = '127.0.0.1:4599'),
+      'spec.target.rdsEndpoint',
+      /http:\/\/ or https:\/\//,
+    ],
   ];
 
   for (const [title, edit, path, message] of cases) {
@@ -181,14 +327,17 @@ describe('loadExperimentFile', () => {
   it('throws one error listing every bad field, naming the file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'failwatch-api-'));
     const path = join(dir, 'bad.yaml');
-    const doc = manifest() as any;
+    const doc = manifest() as Doc;
     doc.spec.endpoints[0].interval = '1 second';
     doc.spec.endpoints[1].port = 0;
     await writeFile(path, stringify(doc));
     await assert.rejects(loadExperimentFile(path), (error: unknown) => {
       assert.ok(error instanceof ExperimentValidationError);
       assert.equal(error.code, 'INVALID_EXPERIMENT');
-      assert.deepEqual(error.errors.map((e) => e.path), ['spec.endpoints[0].interval', 'spec.endpoints[1].port']);
+      assert.deepEqual(
+        error.errors.map((e) => e.path),
+        ['spec.endpoints[0].interval', 'spec.endpoints[1].port'],
+      );
       assert.match(error.message, /bad\.yaml: invalid FailoverExperiment/);
       assert.match(error.message, /- spec\.endpoints\[1\]\.port: must be >= 1 \(got `0`\)/);
       return true;
@@ -196,11 +345,14 @@ describe('loadExperimentFile', () => {
   });
 
   it('reports YAML syntax errors with their line', () => {
-    assert.throws(() => parseExperimentManifest('spec:\n  endpoints: [\n', 'x.yaml'), (error: unknown) => {
-      assert.ok(error instanceof ExperimentValidationError);
-      assert.match(error.errors[0]!.path, /^line \d+, column \d+$/);
-      return true;
-    });
+    assert.throws(
+      () => parseExperimentManifest('spec:\n  endpoints: [\n', 'x.yaml'),
+      (error: unknown) => {
+        assert.ok(error instanceof ExperimentValidationError);
+        assert.match(error.errors[0]!.path, /^line \d+, column \d+$/);
+        return true;
+      },
+    );
   });
 
   it('rejects a file with two documents', () => {

@@ -1,0 +1,65 @@
+// The bounded summary of a run's results that goes into FailoverExperiment.status.
+import type { EndpointStatusSummary, FailoverExperimentStatus } from '../api/experiment-status.ts';
+import { STATUS_EVENTS_LIMIT, STATUS_REASONS_LIMIT, STATUS_WINDOWS_LIMIT } from '../api/experiment-status.ts';
+import type { EndpointResult, Results } from './results.ts';
+
+type StatusSummary = Pick<
+  FailoverExperimentStatus,
+  'verdict' | 'verdictReasons' | 'worstDowntimeSeconds' | 'endpoints' | 'events' | 'triggerTime'
+>;
+
+function endpointSummary(endpoint: EndpointResult): EndpointStatusSummary {
+  const summary: EndpointStatusSummary = {
+    name: endpoint.name,
+    recovered: (endpoint.write?.recovered ?? true) && (endpoint.read?.recovered ?? true),
+    verdict: endpoint.verdict.result,
+  };
+  if (endpoint.write) {
+    summary.writeDowntimeSeconds = endpoint.write.downtimeSeconds;
+    summary.writeLowerBoundSeconds = endpoint.write.lowerBoundSeconds;
+  }
+  if (endpoint.read) {
+    summary.readDowntimeSeconds = endpoint.read.downtimeSeconds;
+    summary.readLowerBoundSeconds = endpoint.read.lowerBoundSeconds;
+  }
+  if (Object.keys(endpoint.errors).length > 0)
+    summary.errors = { ...endpoint.errors } as EndpointStatusSummary['errors'];
+  if (endpoint.dnsFlipSeconds !== null) summary.dnsFlipSeconds = endpoint.dnsFlipSeconds;
+  if (endpoint.roleFlipSeconds !== null) summary.roleFlipSeconds = endpoint.roleFlipSeconds;
+  if (endpoint.lostWrites !== null) summary.lostWrites = endpoint.lostWrites;
+  if (endpoint.ambiguousWrites !== null) summary.ambiguousWrites = endpoint.ambiguousWrites;
+  if (endpoint.serverSideGapSeconds !== null) summary.serverSideGapSeconds = endpoint.serverSideGapSeconds;
+  const windows = (['write', 'read'] as const).flatMap((kind) =>
+    (endpoint[kind]?.windows ?? []).map((window) => ({
+      kind,
+      startSeconds: window.start.seconds,
+      ...(window.end ? { endSeconds: window.end.seconds } : {}),
+      lowerBoundSeconds: window.lowerBoundSeconds,
+      upperBoundSeconds: window.upperBoundSeconds,
+    })),
+  );
+  if (windows.length > 0) {
+    summary.windows = windows.sort((a, b) => a.startSeconds - b.startSeconds).slice(0, STATUS_WINDOWS_LIMIT);
+  }
+  return summary;
+}
+
+/** Status fields from a run's results: small and bounded, never raw samples. */
+export function statusSummary(results: Results): StatusSummary {
+  const downtimes = results.endpoints.flatMap((endpoint) =>
+    [endpoint.write, endpoint.read].flatMap((kind) => (kind ? [kind.downtimeSeconds] : [])),
+  );
+  return {
+    triggerTime: results.trigger.time,
+    verdict: results.verdict.result,
+    verdictReasons: results.verdict.reasons.slice(0, STATUS_REASONS_LIMIT),
+    worstDowntimeSeconds: downtimes.length > 0 ? Math.max(...downtimes) : 0,
+    endpoints: results.endpoints.map(endpointSummary),
+    events: results.trigger.events.slice(0, STATUS_EVENTS_LIMIT).map((event) => ({
+      seconds: event.seconds,
+      time: event.time,
+      ...(event.source ? { source: event.source } : {}),
+      message: event.message,
+    })),
+  };
+}
