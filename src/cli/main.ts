@@ -1,7 +1,9 @@
 // The `failwatch` command: one entry point, a subcommand per job.
 import { fileURLToPath } from 'node:url';
+import { ExperimentValidationError } from '../api/field-errors.ts';
 import { LabError } from '../lab/exec.ts';
 import { labCommand } from './lab.ts';
+import { runCommand } from './run.ts';
 import { UsageError } from './usage.ts';
 
 const HELP = `Usage: failwatch <command> [options]
@@ -9,6 +11,7 @@ const HELP = `Usage: failwatch <command> [options]
 Measures how long a database is really unavailable during a failover, per endpoint.
 
 Commands:
+  run        run one FailoverExperiment from this machine (no Kubernetes needed)
   lab        the local Aurora-like lab (up, status, failover, down)
   help       this text
 
@@ -20,6 +23,8 @@ const mainScript = fileURLToPath(import.meta.url);
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'run':
+      return runCommand(rest);
     case 'lab':
       return labCommand(rest, mainScript);
     case undefined:
@@ -39,7 +44,10 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const e = err as Error & { code?: string };
-    if (err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof ExperimentValidationError) {
+      process.stderr.write(`failwatch: ${e.message}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`failwatch: ${e.message}\n`);
       process.exitCode = 2;
     } else if (err instanceof LabError) {

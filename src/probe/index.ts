@@ -7,7 +7,13 @@ export { DnsProbe } from './dns-probe.ts';
 export { LagHistogram, type LagSummary } from './lag-histogram.ts';
 export { defaultMaxInFlight, Prober, type ProberOptions } from './prober.ts';
 export { type ReadBackOptions, readBackWrites } from './read-back.ts';
-export { FixedRateScheduler, MIN_INTERVAL_MS, type SchedulerStats, type SkipReason, type Tick } from './scheduler.ts';
+export {
+  FixedRateScheduler,
+  MIN_INTERVAL_MS,
+  type SchedulerStats,
+  type SkipReason,
+  type Tick,
+} from './scheduler.ts';
 export { createProbeDriver, DEFAULT_POOL_SIZE, ProbeSetupError } from './sql-driver.ts';
 export { TlsConfigError } from './tls-options.ts';
 export type * from './types.ts';

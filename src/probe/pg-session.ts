@@ -7,6 +7,9 @@ import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { errorFacts } from './classify-network.ts';
 import { type DbSession, onAbort, type SessionTarget } from './db-session.ts';
+import { enableScramKeyCache } from './pg-scram-cache.ts';
+
+enableScramKeyCache();
 
 const NOTICE_CAUSES = new Set(['57P01', '57P02']);
 const LOST = new Set(['Connection terminated unexpectedly', 'Connection terminated']);

@@ -52,7 +52,8 @@ export class Prober {
   /** Creates the probe table (write kind) and detects dialect features; throws ProbeSetupError. */
   async setup(): Promise<void> {
     const e = this.endpoint;
-    if (e.kinds.includes('write') || e.kinds.includes('read')) await this.#driver.setup(e.kinds.includes('write'));
+    if (e.kinds.includes('write') || e.kinds.includes('read'))
+      await this.#driver.setup(e.kinds.includes('write'));
   }
 
   /** Starts every probe kind on a shared clock (t0 = now). */
@@ -115,7 +116,10 @@ export class Prober {
       seq: tick.seq,
       startMs,
       endMs: wallClockMs(endedMs),
-      class: outcome.class === 'ok' && endedMs - tick.startedMs > this.endpoint.slowThresholdMs ? 'slow' : outcome.class,
+      class:
+        outcome.class === 'ok' && endedMs - tick.startedMs > this.endpoint.slowThresholdMs
+          ? 'slow'
+          : outcome.class,
     };
     if (outcome.code !== undefined) sample.code = outcome.code;
     if (outcome.message !== undefined) sample.message = outcome.message;

@@ -26,7 +26,10 @@ export interface SessionSource<S extends DbSession> {
 }
 
 /** Opens a connection; sets `progress.phase` to 'resolve' while it resolves the name. */
-export type Opener<S extends DbSession> = (signal: AbortSignal, progress: { phase: DeadlinePhase }) => Promise<S>;
+export type Opener<S extends DbSession> = (
+  signal: AbortSignal,
+  progress: { phase: DeadlinePhase },
+) => Promise<S>;
 
 abstract class BaseSource<S extends DbSession> implements SessionSource<S> {
   protected readonly open: Opener<S>;

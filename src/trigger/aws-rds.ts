@@ -6,8 +6,8 @@ import {
   DescribeDBInstancesCommand,
   DescribeEventsCommand,
   FailoverDBClusterCommand,
-  type Event as RdsEvent,
   RDSClient,
+  type Event as RdsEvent,
   RebootDBInstanceCommand,
   type SourceType,
 } from '@aws-sdk/client-rds';
@@ -40,19 +40,46 @@ export function classifyRdsError(err: unknown, what: string): TriggerError {
   const name = e.name ?? '';
   const table: [RegExp, TriggerFailureReason, string][] = [
     [/^DBClusterNotFoundFault$/, 'TargetNotFound', 'the DB cluster does not exist in this account/region'],
-    [/^DBInstanceNotFound(Fault)?$/, 'TargetNotFound', 'the DB instance does not exist in this account/region'],
-    [/^InvalidDBClusterStateFault$/, 'InvalidState', 'the DB cluster is not in a state that allows a failover'],
-    [/^InvalidDBInstanceState(Fault)?$/, 'InvalidState', 'the DB instance is not in a state that allows a reboot'],
+    [
+      /^DBInstanceNotFound(Fault)?$/,
+      'TargetNotFound',
+      'the DB instance does not exist in this account/region',
+    ],
+    [
+      /^InvalidDBClusterStateFault$/,
+      'InvalidState',
+      'the DB cluster is not in a state that allows a failover',
+    ],
+    [
+      /^InvalidDBInstanceState(Fault)?$/,
+      'InvalidState',
+      'the DB instance is not in a state that allows a reboot',
+    ],
     [/^InvalidParameterValue$/, 'TargetInstanceNotMember', 'the request was rejected'],
-    [/Throttl|TooManyRequests|RequestLimitExceeded/, 'Throttled', 'the RDS API is throttling requests; retry later'],
-    [/CredentialsProviderError|CredentialsError|ExpiredToken|InvalidClientTokenId|SignatureDoesNotMatch|UnrecognizedClient/, 'NoCredentials', 'no valid AWS credentials: configure IRSA / Pod Identity or the credentials Secret'],
-    [/AccessDenied|UnauthorizedOperation|NotAuthorized/, 'AccessDenied', 'the IAM policy does not allow this call'],
+    [
+      /Throttl|TooManyRequests|RequestLimitExceeded/,
+      'Throttled',
+      'the RDS API is throttling requests; retry later',
+    ],
+    [
+      /CredentialsProviderError|CredentialsError|ExpiredToken|InvalidClientTokenId|SignatureDoesNotMatch|UnrecognizedClient/,
+      'NoCredentials',
+      'no valid AWS credentials: configure IRSA / Pod Identity or the credentials Secret',
+    ],
+    [
+      /AccessDenied|UnauthorizedOperation|NotAuthorized/,
+      'AccessDenied',
+      'the IAM policy does not allow this call',
+    ],
   ];
   for (const [pattern, reason, hint] of table)
     if (pattern.test(name)) return new TriggerError(reason, `${what}: ${hint} (${name}: ${e.message})`);
   const network = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|TimeoutError|socket hang up/;
   if (network.test(`${e.code ?? ''} ${name} ${e.message}`))
-    return new TriggerError('RdsUnreachable', `${what}: the RDS API endpoint cannot be reached (${e.message})`);
+    return new TriggerError(
+      'RdsUnreachable',
+      `${what}: the RDS API endpoint cannot be reached (${e.message})`,
+    );
   return new TriggerError('RdsError', `${what}: ${name || 'error'}: ${e.message}`);
 }
 
@@ -116,11 +143,17 @@ export class AwsRdsTrigger implements FailoverTrigger {
   async preflight(): Promise<TargetState> {
     const s = await this.state();
     if (s.status !== 'available')
-      throw new TriggerError('TargetNotAvailable', `${this.description} is ${s.status}, not available: wait and retry`);
+      throw new TriggerError(
+        'TargetNotAvailable',
+        `${this.description} is ${s.status}, not available: wait and retry`,
+      );
     if (this.config.action === 'failover-db-cluster') {
       const readers = s.members.filter((m) => !m.isWriter);
       if (!s.writerId || readers.length === 0)
-        throw new TriggerError('NoReader', `${this.description} needs a writer and at least one reader to fail over`);
+        throw new TriggerError(
+          'NoReader',
+          `${this.description} needs a writer and at least one reader to fail over`,
+        );
       const target = this.config.targetInstanceIdentifier;
       if (target && !readers.some((r) => r.id === target))
         throw new TriggerError(
@@ -138,9 +171,15 @@ export class AwsRdsTrigger implements FailoverTrigger {
       const id = this.config.clusterIdentifier!;
       const target = this.config.targetInstanceIdentifier;
       await this.send(`FailoverDBCluster ${id}`, () =>
-        this.client.send(new FailoverDBClusterCommand({ DBClusterIdentifier: id, TargetDBInstanceIdentifier: target })),
+        this.client.send(
+          new FailoverDBClusterCommand({ DBClusterIdentifier: id, TargetDBInstanceIdentifier: target }),
+        ),
       );
-      return { t0Ms, action: `FailoverDBCluster ${id}${target ? ` (target ${target})` : ''}`, writerBefore: before.writerId };
+      return {
+        t0Ms,
+        action: `FailoverDBCluster ${id}${target ? ` (target ${target})` : ''}`,
+        writerBefore: before.writerId,
+      };
     }
     const id = this.config.instanceIdentifier!;
     await this.send(`RebootDBInstance ${id}`, () =>
@@ -151,7 +190,8 @@ export class AwsRdsTrigger implements FailoverTrigger {
 
   async events(fromMs: number, toMs: number): Promise<TriggerEvent[]> {
     const sources: { type: SourceType; id: string }[] = [];
-    if (this.config.clusterIdentifier) sources.push({ type: 'db-cluster', id: this.config.clusterIdentifier });
+    if (this.config.clusterIdentifier)
+      sources.push({ type: 'db-cluster', id: this.config.clusterIdentifier });
     const s = await this.state().catch(() => undefined);
     for (const m of s?.members ?? []) sources.push({ type: 'db-instance', id: m.id });
     if (this.config.instanceIdentifier && !sources.some((x) => x.id === this.config.instanceIdentifier))

@@ -30,8 +30,10 @@ function driver(config: ProbeEndpointConfig): ProbeDriver {
   return d;
 }
 type Target = { host: string; port: number };
-const pgDrv = (target: Target = primary, o: Partial<ProbeEndpointConfig> = {}) => driver(labEndpoint('postgresql', target, o));
-const myDrv = (target: Target = myPrimary, o: Partial<ProbeEndpointConfig> = {}) => driver(labEndpoint('mysql', target, o));
+const pgDrv = (target: Target = primary, o: Partial<ProbeEndpointConfig> = {}) =>
+  driver(labEndpoint('postgresql', target, o));
+const myDrv = (target: Target = myPrimary, o: Partial<ProbeEndpointConfig> = {}) =>
+  driver(labEndpoint('mysql', target, o));
 
 async function timed(p: Promise<AttemptOutcome>): Promise<AttemptOutcome & { ms: number }> {
   const t0 = performance.now();
@@ -54,7 +56,12 @@ async function labClient(inst = primary): Promise<pgDriver.Client> {
 }
 
 const failwatchPids = async (inst = primary) =>
-  (await pg.psqlLocal(inst, "SELECT pid FROM pg_stat_activity WHERE application_name = 'failwatch' ORDER BY backend_start"))
+  (
+    await pg.psqlLocal(
+      inst,
+      "SELECT pid FROM pg_stat_activity WHERE application_name = 'failwatch' ORDER BY backend_start",
+    )
+  )
     .split('\n')
     .filter(Boolean)
     .map(Number);
@@ -147,7 +154,12 @@ describe('PostgreSQL errors', () => {
 
   it('connect_timeout: a server that accepts and never answers is cut at the connect deadline', async () => {
     for (const connectionMode of ['fresh', 'pooled'] as const) {
-      const o = await timed(pgDrv({ host: '127.0.40.8', port: 5432 }, { connectionMode, connectTimeoutMs: 300 }).attempt('write', ctx()));
+      const o = await timed(
+        pgDrv({ host: '127.0.40.8', port: 5432 }, { connectionMode, connectTimeoutMs: 300 }).attempt(
+          'write',
+          ctx(),
+        ),
+      );
       assert.equal(o.class, 'connect_timeout');
       assert.ok(o.ms >= 299 && o.ms < 360, `${connectionMode}: ended after ${o.ms} ms`);
     }
@@ -181,7 +193,9 @@ describe('PostgreSQL errors', () => {
     const o = await d.attempt('read', ctx());
     assert.deepEqual([o.class, o.code], ['admin_shutdown', '57P01']);
     assert.match(o.message ?? '', /terminating connection due to administrator command/);
-    const replacement = await newBackend(async () => assert.equal((await d.attempt('read', ctx())).class, 'ok'));
+    const replacement = await newBackend(async () =>
+      assert.equal((await d.attempt('read', ctx())).class, 'ok'),
+    );
     assert.notEqual(replacement, pid);
   });
 
@@ -203,7 +217,9 @@ describe('PostgreSQL errors', () => {
   it("connection_lost and crash_shutdown: kill -9 of one backend drops it and the postmaster's crash restart ends the others with 57P02", async () => {
     const victim = pgDrv(primary, { connectionMode: 'pooled', name: 'victim' });
     const bystander = pgDrv(primary, { connectionMode: 'pooled', name: 'bystander' });
-    const victimPid = await newBackend(async () => assert.equal((await victim.attempt('read', ctx())).class, 'ok'));
+    const victimPid = await newBackend(async () =>
+      assert.equal((await victim.attempt('read', ctx())).class, 'ok'),
+    );
     assert.equal((await bystander.attempt('read', ctx())).class, 'ok');
     process.kill(victimPid, 'SIGKILL');
     const fresh = hammer(pgDrv(primary), 20_000); // connects through the crash recovery
@@ -220,7 +236,11 @@ describe('PostgreSQL errors', () => {
   });
 
   it('starting_up: connections while PostgreSQL replays WAL after an immediate stop get 57P03', async () => {
-    await pg.psqlLocal(primary, 'CREATE TABLE IF NOT EXISTS filler AS SELECT g, md5(g::text) AS t FROM generate_series(1, 600000) g', 'app');
+    await pg.psqlLocal(
+      primary,
+      'CREATE TABLE IF NOT EXISTS filler AS SELECT g, md5(g::text) AS t FROM generate_series(1, 600000) g',
+      'app',
+    );
     await pg.stop(primary, 'immediate');
     const d = pgDrv(primary);
     await pg.startNoWait(primary);
@@ -284,7 +304,10 @@ describe('errors before any database answers', () => {
   });
 
   it('dns_error: the configured DNS server is down', async () => {
-    const o = await pgDrv({ host: 'cluster.example.test', port: 5432 }, { dnsServer: '127.0.40.9:5399' }).attempt('read', ctx());
+    const o = await pgDrv(
+      { host: 'cluster.example.test', port: 5432 },
+      { dnsServer: '127.0.40.9:5399' },
+    ).attempt('read', ctx());
     assert.deepEqual([o.class, o.code], ['dns_error', 'ECONNREFUSED']);
   });
 
@@ -292,7 +315,10 @@ describe('errors before any database answers', () => {
     const silentDns = createSocket('udp4');
     await new Promise<void>((resolve) => silentDns.bind(5399, '127.0.40.8', resolve));
     try {
-      const d = pgDrv({ host: 'cluster.example.test', port: 5432 }, { dnsServer: '127.0.40.8:5399', connectTimeoutMs: 300 });
+      const d = pgDrv(
+        { host: 'cluster.example.test', port: 5432 },
+        { dnsServer: '127.0.40.8:5399', connectTimeoutMs: 300 },
+      );
       const o = await timed(d.attempt('read', ctx()));
       assert.equal(o.class, 'dns_error', o.message);
       assert.ok(o.ms >= 299 && o.ms < 360, `${o.ms} ms`);
@@ -333,7 +359,9 @@ describe('MariaDB errors', () => {
   it('connection_refused and connect_timeout', async () => {
     const refused = await myDrv(CLOSED_MY).attempt('read', ctx());
     assert.deepEqual([refused.class, refused.code], ['connection_refused', 'ECONNREFUSED']);
-    const silent = await timed(myDrv({ host: '127.0.40.8', port: 5432 }, { connectTimeoutMs: 300 }).attempt('read', ctx()));
+    const silent = await timed(
+      myDrv({ host: '127.0.40.8', port: 5432 }, { connectTimeoutMs: 300 }).attempt('read', ctx()),
+    );
     assert.equal(silent.class, 'connect_timeout');
     assert.ok(silent.ms >= 299 && silent.ms < 360, `${silent.ms} ms`);
   });
@@ -348,7 +376,9 @@ describe('MariaDB errors', () => {
     });
     await locker.query('LOCK TABLES failwatch_probe WRITE');
     try {
-      const o = await timed(myDrv(myPrimary, { connectionMode: 'pooled', queryTimeoutMs: 400 }).attempt('write', ctx()));
+      const o = await timed(
+        myDrv(myPrimary, { connectionMode: 'pooled', queryTimeoutMs: 400 }).attempt('write', ctx()),
+      );
       assert.equal(o.class, 'query_timeout');
       assert.ok(o.ms >= 399 && o.ms < 460, `${o.ms} ms`);
     } finally {

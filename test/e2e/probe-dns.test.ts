@@ -40,8 +40,14 @@ after(async () => {
 describe('DNS probe', () => {
   it('answers with the CNAME chain and the addresses', async () => {
     const probe = new DnsProbe(CLUSTER, DNS_SERVER, 1000);
-    assert.deepEqual(await probe.attempt(), { class: 'ok', dnsAnswer: [`cname:${PG1}`, `a:${primary.host}`] });
-    assert.deepEqual(await new DnsProbe(PG2, DNS_SERVER, 1000).attempt(), { class: 'ok', dnsAnswer: [`a:${standby.host}`] });
+    assert.deepEqual(await probe.attempt(), {
+      class: 'ok',
+      dnsAnswer: [`cname:${PG1}`, `a:${primary.host}`],
+    });
+    assert.deepEqual(await new DnsProbe(PG2, DNS_SERVER, 1000).attempt(), {
+      class: 'ok',
+      dnsAnswer: [`a:${standby.host}`],
+    });
   });
 
   it('reports a name that does not exist as dns_error', async () => {
@@ -50,7 +56,10 @@ describe('DNS probe', () => {
   });
 
   it('an IP address needs no lookup', async () => {
-    assert.deepEqual(await new DnsProbe('127.0.40.21', undefined, 1000).attempt(), { class: 'ok', dnsAnswer: ['a:127.0.40.21'] });
+    assert.deepEqual(await new DnsProbe('127.0.40.21', undefined, 1000).attempt(), {
+      class: 'ok',
+      dnsAnswer: ['a:127.0.40.21'],
+    });
   });
 });
 
@@ -60,12 +69,22 @@ describe('a CNAME flip under fresh and pooled probers', () => {
     const common = { host: CLUSTER, port: 5432, dnsServer: DNS_SERVER, intervalMs: 25 };
     const fresh = new Prober({
       runId: 'dns-flip',
-      endpoint: labEndpoint('postgresql', primary, { ...common, name: 'fresh', connectionMode: 'fresh', kinds: ['write', 'dns'] }),
+      endpoint: labEndpoint('postgresql', primary, {
+        ...common,
+        name: 'fresh',
+        connectionMode: 'fresh',
+        kinds: ['write', 'dns'],
+      }),
       sink: (s) => samples.push(s),
     });
     const pooled = new Prober({
       runId: 'dns-flip',
-      endpoint: labEndpoint('postgresql', primary, { ...common, name: 'pooled', connectionMode: 'pooled', kinds: ['write'] }),
+      endpoint: labEndpoint('postgresql', primary, {
+        ...common,
+        name: 'pooled',
+        connectionMode: 'pooled',
+        kinds: ['write'],
+      }),
       sink: (s) => samples.push(s),
     });
     await fresh.setup();
@@ -84,7 +103,10 @@ describe('a CNAME flip under fresh and pooled probers', () => {
     const dnsSamples = of('fresh', 'dns');
     const before = dnsSamples.filter((s) => s.endMs < flipStart);
     const afterFlip = dnsSamples.filter((s) => s.startMs > flipDone);
-    assert.ok(before.length >= 15 && afterFlip.length >= 15, `${before.length} / ${afterFlip.length} DNS answers`);
+    assert.ok(
+      before.length >= 15 && afterFlip.length >= 15,
+      `${before.length} / ${afterFlip.length} DNS answers`,
+    );
     for (const s of before) assert.deepEqual(s.dnsAnswer, [`cname:${PG1}`, `a:${primary.host}`]);
     for (const s of afterFlip) assert.deepEqual(s.dnsAnswer, [`cname:${PG2}`, `a:${standby.host}`]);
 

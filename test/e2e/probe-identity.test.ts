@@ -46,7 +46,10 @@ describe('PostgreSQL server identity and role', () => {
       await standby.setup(false);
       try {
         for (let seq = 0; seq < 3; seq++) {
-          const write = await primary.attempt('write', { seq: seq + (connectionMode === 'pooled' ? 100 : 0), clientMs: Date.now() });
+          const write = await primary.attempt('write', {
+            seq: seq + (connectionMode === 'pooled' ? 100 : 0),
+            clientMs: Date.now(),
+          });
           assert.deepEqual(write, {
             class: 'ok',
             server: { id: '127.0.40.11:5432', addr: '127.0.40.11', role: 'writer' },
@@ -70,35 +73,54 @@ describe('PostgreSQL server identity and role', () => {
 
   it('a pooled prober at 20 ms keeps one connection and writes rows that replicate to the standby', async () => {
     const samples: ProbeSample[] = [];
-    const endpoint = labEndpoint('postgresql', pgPrimary, { connectionMode: 'pooled', intervalMs: 20, name: 'pooled-pg' });
+    const endpoint = labEndpoint('postgresql', pgPrimary, {
+      connectionMode: 'pooled',
+      intervalMs: 20,
+      name: 'pooled-pg',
+    });
     const prober = new Prober({ runId: 'identity-run', endpoint, sink: (s) => samples.push(s) });
     await prober.setup();
-    const before = Number(await pg.psqlLocal(pgPrimary, 'SELECT count(*) FROM pg_stat_activity WHERE application_name = $$failwatch$$'));
+    const before = Number(
+      await pg.psqlLocal(
+        pgPrimary,
+        'SELECT count(*) FROM pg_stat_activity WHERE application_name = $$failwatch$$',
+      ),
+    );
     const startedAt = performance.now();
     prober.start();
     await sleep(500);
-    const during = Number(await pg.psqlLocal(pgPrimary, 'SELECT count(*) FROM pg_stat_activity WHERE application_name = $$failwatch$$'));
+    const during = Number(
+      await pg.psqlLocal(
+        pgPrimary,
+        'SELECT count(*) FROM pg_stat_activity WHERE application_name = $$failwatch$$',
+      ),
+    );
     const ranMs = performance.now() - startedAt;
     await prober.stop();
 
     const writes = samples.filter((s) => s.kind === 'write');
     const expected = Math.floor(ranMs / 20) + 1;
-    assert.ok(Math.abs(writes.length - expected) <= 1, `${writes.length} writes in ${ranMs.toFixed(0)} ms at 20 ms`);
+    assert.ok(
+      Math.abs(writes.length - expected) <= 1,
+      `${writes.length} writes in ${ranMs.toFixed(0)} ms at 20 ms`,
+    );
     assert.equal(writes.filter((s) => s.class === 'ok').length, writes.length);
     assert.ok(samples.every((s) => s.server?.id === '127.0.40.11:5432' && s.server.role === 'writer'));
     assert.equal(before, 0);
     assert.ok(during >= 1 && during <= 4, `${during} pooled connections (write + read)`);
 
     await sleep(300); // streaming replication
-    const rows = await readBackWrites(endpoint, 'identity-run', { from: { host: pgReplica.host, port: pgReplica.port } });
-    assert.deepEqual(
-      rows.map((r) => r.key).sort(),
-      writes.map((s) => s.writeKey).sort(),
-    );
+    const rows = await readBackWrites(endpoint, 'identity-run', {
+      from: { host: pgReplica.host, port: pgReplica.port },
+    });
+    assert.deepEqual(rows.map((r) => r.key).sort(), writes.map((s) => s.writeKey).sort());
     for (const row of rows) {
       const sample = writes.find((s) => s.writeKey === row.key)!;
       // The server stamped the row between the attempt's start and end (same machine clock).
-      assert.ok(row.serverMs >= sample.startMs - 5 && row.serverMs <= sample.endMs + 5, `${row.key} stamped in its attempt`);
+      assert.ok(
+        row.serverMs >= sample.startMs - 5 && row.serverMs <= sample.endMs + 5,
+        `${row.key} stamped in its attempt`,
+      );
     }
   });
 });
@@ -111,7 +133,10 @@ describe('MariaDB server identity and role', () => {
       await primary.setup(true);
       try {
         for (let seq = 0; seq < 3; seq++) {
-          const write = await primary.attempt('write', { seq: seq + (connectionMode === 'pooled' ? 100 : 0), clientMs: Date.now() });
+          const write = await primary.attempt('write', {
+            seq: seq + (connectionMode === 'pooled' ? 100 : 0),
+            clientMs: Date.now(),
+          });
           assert.equal(write.class, 'ok', write.message);
           assert.equal(write.server?.role, 'writer');
           assert.match(write.server?.id ?? '', /:3306\/11$/);
@@ -133,14 +158,18 @@ describe('MariaDB server identity and role', () => {
     const driver = createProbeDriver(endpoint, 'my-run');
     await driver.setup(true);
     const started = Date.now();
-    for (let seq = 0; seq < 5; seq++) assert.equal((await driver.attempt('write', { seq, clientMs: Date.now() })).class, 'ok');
+    for (let seq = 0; seq < 5; seq++)
+      assert.equal((await driver.attempt('write', { seq, clientMs: Date.now() })).class, 'ok');
     await driver.close();
     await maria.waitForGtid(myReplica, await maria.gtidCurrentPos(myPrimary), 10);
-    const rows = await readBackWrites(endpoint, 'my-run', { from: { host: myReplica.host, port: myReplica.port } });
+    const rows = await readBackWrites(endpoint, 'my-run', {
+      from: { host: myReplica.host, port: myReplica.port },
+    });
     assert.deepEqual(
       rows.map((r) => r.key),
       [0, 1, 2, 3, 4].map((seq) => `my-cluster#${seq}`),
     );
-    for (const row of rows) assert.ok(Math.abs(row.serverMs - started) < 5000, 'server timestamps are epoch ms');
+    for (const row of rows)
+      assert.ok(Math.abs(row.serverMs - started) < 5000, 'server timestamps are epoch ms');
   });
 });

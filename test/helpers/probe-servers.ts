@@ -61,10 +61,7 @@ export function labEndpoint(
   };
 }
 
-export async function stopAll(
-  pgs: pg.PgInstance[],
-  marias: maria.MariaInstance[],
-): Promise<void> {
+export async function stopAll(pgs: pg.PgInstance[], marias: maria.MariaInstance[]): Promise<void> {
   await Promise.all([
     ...pgs.map((i) => pg.stop(i, 'immediate').catch(() => {})),
     ...marias.map((i) => maria.stop(i, 'immediate').catch(() => {})),

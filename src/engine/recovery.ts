@@ -1,0 +1,87 @@
+// When has an endpoint recovered? Pure functions over the samples seen so far, so the
+// observe loop's stopping rule is testable without servers.
+import type { ProbeKind, Sample } from '../analysis/sample.ts';
+
+export interface LaneState {
+  /** End of the last bad attempt (epoch ms), or undefined if none was bad. */
+  lastBadEndMs?: number;
+  /** End of the last attempt of any class. */
+  lastEndMs?: number;
+  /** Attempts since the trigger, and bad ones among them. */
+  attempts: number;
+  bad: number;
+}
+
+/** Tracks, per endpoint and probe kind, the last bad and last good attempt after T0. */
+export class RecoveryTracker {
+  private readonly lanes = new Map<string, LaneState>();
+  private readonly t0Ms: number;
+
+  constructor(lanes: { endpoint: string; kind: ProbeKind }[], t0Ms: number) {
+    this.t0Ms = t0Ms;
+    for (const l of lanes) this.lanes.set(`${l.endpoint}/${l.kind}`, { attempts: 0, bad: 0 });
+  }
+
+  add(sample: Sample): void {
+    if (sample.startMs < this.t0Ms) return;
+    const lane = this.lanes.get(`${sample.endpoint}/${sample.kind}`);
+    if (!lane) return;
+    lane.attempts++;
+    lane.lastEndMs = Math.max(lane.lastEndMs ?? 0, sample.endMs);
+    if (sample.class !== 'ok') {
+      lane.bad++;
+      lane.lastBadEndMs = Math.max(lane.lastBadEndMs ?? 0, sample.endMs);
+    }
+  }
+
+  /** Whether any lane has seen a bad attempt since T0. */
+  sawOutage(): boolean {
+    return [...this.lanes.values()].some((l) => l.bad > 0);
+  }
+
+  /**
+   * Every lane has answered well for `forMs` up to `nowMs`: its last bad attempt ended at
+   * least `forMs` ago (or there was none) and it has attempts since then.
+   */
+  allRecovered(nowMs: number, forMs: number): boolean {
+    for (const lane of this.lanes.values()) {
+      const since = Math.max(lane.lastBadEndMs ?? this.t0Ms, this.t0Ms);
+      if (nowMs - since < forMs) return false;
+      if ((lane.lastEndMs ?? 0) <= since) return false;
+    }
+    return true;
+  }
+
+  /** Lanes still failing, for progress output. */
+  summary(): Record<string, LaneState> {
+    return Object.fromEntries(this.lanes);
+  }
+}
+
+/** Share of bad attempts per lane in the baseline, and the worst lane. */
+export function baselineHealth(
+  samples: readonly Sample[],
+): { lane: string; attempts: number; bad: number; ratio: number; topClass?: string; topMessage?: string }[] {
+  const byLane = new Map<string, Sample[]>();
+  for (const s of samples) {
+    const key = `${s.endpoint}/${s.kind}`;
+    const list = byLane.get(key) ?? [];
+    list.push(s);
+    byLane.set(key, list);
+  }
+  return [...byLane.entries()].map(([lane, list]) => {
+    const bad = list.filter((s) => s.class !== 'ok');
+    const counts = new Map<string, number>();
+    for (const s of bad) counts.set(s.class, (counts.get(s.class) ?? 0) + 1);
+    const top = [...counts.entries()].sort((a, b) => b[1] - a[1])[0];
+    const example = bad.find((s) => s.class === top?.[0]);
+    return {
+      lane,
+      attempts: list.length,
+      bad: bad.length,
+      ratio: list.length === 0 ? 1 : bad.length / list.length,
+      topClass: top?.[0],
+      topMessage: example?.message,
+    };
+  });
+}

@@ -1,0 +1,211 @@
+// One experiment run as a state machine: preflight -> baseline -> trigger -> observe ->
+// audit -> analyze. It knows nothing of Kubernetes or terminals: the CLI and the controller
+// are shells that pass in credentials, a trigger and hooks.
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type AuditRow, analyzeRun } from '../analysis/analyze-run.ts';
+import type { Results } from '../analysis/results.ts';
+import { parseDurationMs } from '../api/duration.ts';
+import type { EndpointSpec } from '../api/experiment-spec.ts';
+import { endpointSloSeconds, sloSeconds, targetIdentifier } from '../api/spec-accessors.ts';
+import type { ExperimentManifest } from '../api/validate-experiment.ts';
+import { Prober } from '../probe/prober.ts';
+import { ProbeSetupError } from '../probe/sql-driver.ts';
+import type { ProbeSample } from '../probe/types.ts';
+import { type FailoverTrigger, type FiredTrigger, TriggerError } from '../trigger/types.ts';
+import { type EndpointCredentials, EngineConfigError, probeConfigFor } from './endpoint-config.ts';
+import { baselineHealth, RecoveryTracker } from './recovery.ts';
+
+export type EnginePhase = 'Preflight' | 'Baseline' | 'Triggering' | 'Observing' | 'Analyzing';
+export type EngineEnd = 'Completed' | 'Failed' | 'Aborted';
+
+export interface EngineHooks {
+  onPhase?(phase: EnginePhase, message: string): void;
+  onSample?(sample: ProbeSample): void;
+  /** Called right before the trigger fires; it must durably record the intent (at-most-once). */
+  beforeTrigger?(): Promise<void>;
+  afterTrigger?(fired: FiredTrigger): Promise<void>;
+}
+
+export interface RunOptions {
+  manifest: ExperimentManifest;
+  trigger: FailoverTrigger;
+  credentials(endpoint: EndpointSpec): EndpointCredentials;
+  hooks?: EngineHooks;
+  /** Aborting stops the run cleanly; what was measured is still analyzed. */
+  signal?: AbortSignal;
+  runId?: string;
+  /** How often the observe loop checks recovery and the target's state. */
+  pollMs?: number;
+}
+
+export interface RunOutcome {
+  end: EngineEnd;
+  runId: string;
+  /** Machine-readable reason for Failed/Aborted (e.g. BaselineUnhealthy, TargetNotAvailable). */
+  reason?: string;
+  message: string;
+  triggered: boolean;
+  results?: Results;
+  samples: ProbeSample[];
+}
+
+class RunFailure extends Error {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+/** Reasons for a probe that could not be set up, by error class. */
+function setupReason(err: ProbeSetupError): string {
+  const byClass: Record<string, string> = {
+    auth_error: 'AuthenticationFailed',
+    tls_error: 'TlsFailed',
+    dns_error: 'EndpointNotResolvable',
+    connection_refused: 'EndpointUnreachable',
+    connect_timeout: 'EndpointUnreachable',
+    connection_lost: 'EndpointUnreachable',
+    read_only: 'EndpointReadOnly',
+  };
+  return byClass[err.outcome.class] ?? 'ProbeSetupFailed';
+}
+
+export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
+  const { manifest, trigger, hooks = {}, signal } = options;
+  const spec = manifest.spec;
+  const runId = options.runId ?? randomUUID();
+  const pollMs = options.pollMs ?? 100;
+  const samples: ProbeSample[] = [];
+  const probers: Prober[] = [];
+  let fired: FiredTrigger | undefined;
+  let baselineStartMs = Date.now();
+  let tracker: RecoveryTracker | undefined;
+  const sink = (s: ProbeSample) => {
+    samples.push(s);
+    tracker?.add(s);
+    hooks.onSample?.(s);
+  };
+  const phase = (p: EnginePhase, message: string) => hooks.onPhase?.(p, message);
+  const aborted = () => signal?.aborted === true;
+
+  const finish = async (end: EngineEnd, message: string, reason?: string): Promise<RunOutcome> => {
+    await Promise.allSettled(probers.map((p) => p.stop()));
+    const outcome: RunOutcome = { end, runId, message, triggered: fired !== undefined, samples };
+    if (reason) outcome.reason = reason;
+    if (fired) {
+      phase('Analyzing', 'auditing writes and analyzing samples');
+      const audit = spec.audit.lostWrites && !aborted() ? await auditRows(probers) : undefined;
+      const events = await trigger
+        .events(baselineStartMs - 60_000, Date.now() + 1000)
+        .catch(() => [] as Awaited<ReturnType<FailoverTrigger['events']>>);
+      outcome.results = analyzeRun({
+        experiment: { name: manifest.metadata.name, namespace: manifest.metadata.namespace, runId },
+        phases: { baselineStartMs, triggerMs: fired.t0Ms, observeEndMs: Date.now() },
+        trigger: {
+          type: spec.trigger.type,
+          action: fired.action,
+          target: targetIdentifier(spec),
+          events: events.map((e) => ({ atMs: e.atMs, source: e.sourceIdentifier, message: e.message })),
+        },
+        endpoints: spec.endpoints.map((e) => ({
+          name: e.name,
+          role: e.role,
+          dialect: e.dialect,
+          connectionMode: e.connectionMode,
+          probes: [...e.probes],
+          slo: endpointSloSeconds(spec, e),
+        })),
+        samples,
+        auditRows: audit,
+        defaultSlo: sloSeconds(spec.slo),
+      });
+    }
+    return outcome;
+  };
+
+  try {
+    // Preflight: every endpoint answers with the given credentials, the target can fail over.
+    phase('Preflight', 'checking endpoints and the failover target');
+    for (const endpoint of spec.endpoints) {
+      const prober = new Prober({
+        runId,
+        endpoint: probeConfigFor(endpoint, options.credentials(endpoint)),
+        sink,
+      });
+      probers.push(prober);
+    }
+    // One at a time: several endpoints usually reach the same database, and concurrent
+    // CREATE TABLE IF NOT EXISTS races in PostgreSQL's catalog.
+    for (const p of probers) await p.setup();
+    await trigger.preflight();
+    if (aborted()) return await finish('Aborted', 'stopped before the baseline');
+
+    // Baseline: the endpoints must be healthy before anything is triggered.
+    const baselineMs = parseDurationMs(spec.baseline.duration);
+    phase('Baseline', `probing for ${spec.baseline.duration} before the trigger`);
+    baselineStartMs = Date.now();
+    for (const p of probers) p.start();
+    await sleep(baselineMs, undefined, { signal }).catch(() => {});
+    if (aborted()) return await finish('Aborted', 'stopped during the baseline; nothing was triggered');
+    const unhealthy = baselineHealth(samples).filter((l) => l.ratio > spec.baseline.maxErrorRatio);
+    if (unhealthy.length > 0) {
+      const worst = unhealthy.sort((a, b) => b.ratio - a.ratio)[0]!;
+      throw new RunFailure(
+        'BaselineUnhealthy',
+        `baseline not healthy, nothing was triggered: ${unhealthy.map((l) => `${l.lane} ${l.bad}/${l.attempts} bad`).join(', ')}; e.g. ${worst.topClass}: ${worst.topMessage ?? ''}`.trim(),
+      );
+    }
+
+    // Trigger, at most once: the intent is recorded before the call.
+    phase('Triggering', `failing over ${trigger.description}`);
+    await hooks.beforeTrigger?.();
+    fired = await trigger.fire();
+    await hooks.afterTrigger?.(fired);
+
+    // Observe until every lane has been good for recoveredFor and the target has settled.
+    const recoveredForMs = parseDurationMs(spec.observe.recoveredFor);
+    const maxMs = parseDurationMs(spec.observe.maxDuration);
+    tracker = new RecoveryTracker(
+      spec.endpoints.flatMap((e) => e.probes.map((kind) => ({ endpoint: e.name, kind }))),
+      fired.t0Ms,
+    );
+    for (const s of samples) tracker.add(s);
+    phase(
+      'Observing',
+      `watching recovery (recovered for ${spec.observe.recoveredFor}, at most ${spec.observe.maxDuration})`,
+    );
+    const observeOnly = spec.trigger.type === 'none';
+    let settled = false;
+    while (!aborted()) {
+      const now = Date.now();
+      if (now - fired.t0Ms >= maxMs) break;
+      if (!settled) settled = observeOnly ? tracker.sawOutage() : await trigger.settled().catch(() => false);
+      if (settled && tracker.allRecovered(now, recoveredForMs)) break;
+      await sleep(pollMs);
+    }
+    if (aborted())
+      return await finish('Aborted', 'stopped during observation; the measured part was analyzed');
+    return await finish('Completed', 'the run completed');
+  } catch (err) {
+    if (err instanceof RunFailure || err instanceof TriggerError || err instanceof EngineConfigError)
+      return await finish('Failed', err.message, (err as { reason: string }).reason);
+    if (err instanceof ProbeSetupError) return await finish('Failed', err.message, setupReason(err));
+    return await finish('Failed', (err as Error).message, 'InternalError');
+  }
+}
+
+/** Rows of this run read back after recovery, per endpoint with a write probe. */
+async function auditRows(probers: Prober[]): Promise<AuditRow[] | undefined> {
+  const rows: AuditRow[] = [];
+  for (const p of probers) {
+    if (!p.endpoint.kinds.includes('write')) continue;
+    try {
+      for (const r of await p.readBack()) rows.push({ ...r, endpoint: p.endpoint.name });
+    } catch {
+      return undefined;
+    }
+  }
+  return rows;
+}
