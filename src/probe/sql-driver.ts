@@ -149,7 +149,10 @@ export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
     } catch (err) {
       if (!session) return this.#failed(err, undefined, '');
       const explained = session.explain(err);
-      this.#sessions.release(session, !session.dead && this.#dialect.isRecoverable(explained));
+      // A pooled connection answering read_only sits on a reader (the demoted writer): retire
+      // it, as a pool that checks the writer role does; otherwise it would stay there forever.
+      const onReader = this.#dialect.classify(explained).class === 'read_only';
+      this.#sessions.release(session, !session.dead && !onReader && this.#dialect.isRecoverable(explained));
       return this.#failed(explained, session.connectAddr, '');
     }
   }

@@ -1,0 +1,61 @@
+// A lab for end-to-end tests, through the CLI like a user's, on its own addresses.
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LabState } from '../../src/lab/control.ts';
+import { failwatch } from './cli.ts';
+
+export interface TestLab {
+  dir: string;
+  base: string;
+  dnsPort: number;
+  apiPort: number;
+  state(): LabState;
+  down(): Promise<void>;
+}
+
+export async function startTestLab(opts: {
+  base: string;
+  dnsPort: number;
+  apiPort: number;
+  engines?: string;
+}): Promise<TestLab> {
+  const parent = mkdtempSync(join(tmpdir(), 'fw-e2e-'));
+  chmodSync(parent, 0o755);
+  const dir = join(parent, 'lab');
+  const up = await failwatch([
+    'lab',
+    'up',
+    '--dir',
+    dir,
+    '--profile',
+    'fast',
+    '--engines',
+    opts.engines ?? 'postgresql',
+    '--address-base',
+    opts.base,
+    '--dns-port',
+    String(opts.dnsPort),
+    '--api-port',
+    String(opts.apiPort),
+  ]);
+  assert.equal(up.code, 0, up.stderr);
+  return {
+    dir,
+    ...opts,
+    state: () => JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8')) as LabState,
+    down: async () => {
+      const r = await failwatch(['lab', 'down', '--dir', dir]);
+      assert.equal(r.code, 0, r.stderr);
+    },
+  };
+}
+
+/** The lab example manifest, rewritten for a test lab's addresses and ports. */
+export function labManifest(lab: TestLab, edit: (text: string) => string = (t) => t): string {
+  const text = readFileSync(new URL('../../examples/lab-aurora-postgresql.yaml', import.meta.url), 'utf8')
+    .replaceAll('127.0.10.1:10080', `${lab.base}.1:${lab.apiPort}`)
+    .replaceAll('127.0.0.1:10053', `127.0.0.1:${lab.dnsPort}`);
+  return edit(text);
+}
