@@ -81,6 +81,10 @@ export async function runDaemon(options: LabOptions): Promise<void> {
     })();
     return stopping;
   };
+  // The daemon owns real processes: a stray error is logged, never a reason to orphan them.
+  process.on('uncaughtException', (err) =>
+    console.error(`lab daemon: unexpected error: ${err.stack ?? err}`),
+  );
   process.on('SIGTERM', () => void stop(0));
   process.on('SIGINT', () => void stop(0));
 

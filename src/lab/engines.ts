@@ -41,16 +41,42 @@ async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs:
   throw new LabError(`timed out waiting for ${what}`);
 }
 
+/**
+ * After pg_rewind the standby's control file still points at a checkpoint from before the
+ * divergence, which may sit in a WAL segment only the primary has (as `.partial`). A
+ * standby is fine streaming, but could not restart on its own as the next writer. A
+ * checkpoint on the primary, replayed here, followed by a restartpoint makes it independent.
+ */
+async function makeSelfContained(standby: ServerHandle, primary: ServerHandle): Promise<void> {
+  await pgsrv.psqlLocal(primary, 'CHECKPOINT');
+  const lsn = await pgsrv.psqlLocal(primary, 'SELECT pg_current_wal_lsn()');
+  await waitUntil(
+    `${standby.host} to replay ${lsn}`,
+    async () =>
+      (await pgsrv.psqlLocal(standby, `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn`)) === 't',
+    30_000,
+  );
+  await pgsrv.psqlLocal(standby, 'CHECKPOINT');
+}
+
 export const postgresOps: EngineOps = {
   initWriter: (s) => pgsrv.initPrimary(s),
   initReader: (s, w) => pgsrv.initReplica(s, w),
   stopWriter: (s, mode) => pgsrv.stop(s, mode === 'clean' ? 'fast' : 'immediate'),
   async promote(s, onRestart) {
     // Aurora restarts the promoted replica: clients see it go away, then "starting up".
+    // It restarts as a standby and is then promoted, so that it switches to a new timeline:
+    // a plain restart without standby.signal would stay on the old writer's timeline and
+    // make a diverged old writer look like it needs no rewind.
     await pgsrv.stop(s, 'fast');
     onRestart();
-    pgsrv.removeStandbySignal(s);
     await pgsrv.startNoWait(s);
+    await waitUntil(
+      `${s.host} to accept connections`,
+      async () => (await pgsrv.psqlLocal(s, 'SELECT 1')) === '1',
+      60_000,
+    );
+    await pgsrv.promote(s);
     await waitUntil(
       `${s.host} to accept writes`,
       async () => (await pgsrv.psqlLocal(s, 'SELECT pg_is_in_recovery()')) === 'f',
@@ -61,6 +87,7 @@ export const postgresOps: EngineOps = {
     await pgsrv.stop(s, 'fast');
     await pgsrv.rewindAsStandbyOf(s, w);
     await pgsrv.start(s);
+    await makeSelfContained(s, w);
   },
   follow: (s, w) => pgsrv.setStreamingSource(s, w),
   setReplicationPaused: (s, w, paused) => pgsrv.setStreamingSource(s, paused ? undefined : w),

@@ -70,6 +70,8 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
           ),
         );
     });
+    // A command that exits without reading its input must not crash us with EPIPE.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }

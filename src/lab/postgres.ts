@@ -1,7 +1,16 @@
 // Real PostgreSQL instances for the lab: initdb, streaming replicas, promotion, pg_rewind.
 // Per-instance settings (address, port, socket dir) go on the command line, never into the
 // data directory: pg_rewind copies postgresql.conf from the source instance.
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { LabError, run } from './exec.ts';
 
@@ -71,29 +80,28 @@ export function userIds(user: string): { uid: number; gid: number } {
   return ids;
 }
 
+/**
+ * Settings shared by every instance live in postgresql.conf, where pg_rewind's own
+ * single-user crash recovery sees them too (wal_keep_size: without it that recovery
+ * recycles the WAL the rewind needs). Only the per-instance ones go on the command line.
+ */
+const COMMON_SETTINGS: Record<string, string> = {
+  wal_level: 'replica',
+  hot_standby: 'on',
+  max_wal_senders: '10',
+  max_replication_slots: '10',
+  wal_keep_size: "'256MB'",
+  max_connections: '200',
+  shared_buffers: "'32MB'",
+  // A lab toy: durability against OS crashes is not what it demonstrates.
+  fsync: 'off',
+  wal_log_hints: 'on',
+  recovery_target_timeline: "'latest'",
+  log_line_prefix: "'%m:%p:'",
+};
+
 function serverOptions(inst: PgInstance): string {
-  const settings: Record<string, string> = {
-    listen_addresses: inst.host,
-    port: String(inst.port),
-    unix_socket_directories: inst.runDir,
-    wal_level: 'replica',
-    hot_standby: 'on',
-    max_wal_senders: '10',
-    max_replication_slots: '10',
-    wal_keep_size: '256MB',
-    max_connections: '200',
-    shared_buffers: '32MB',
-    // A lab toy: durability against OS crashes is not what it demonstrates.
-    fsync: 'off',
-    full_page_writes: 'on',
-    wal_log_hints: 'on',
-    recovery_target_timeline: 'latest',
-    log_line_prefix: '%m:%p:',
-    log_connections: 'off',
-  };
-  return Object.entries(settings)
-    .map(([k, v]) => `-c ${k}=${v}`)
-    .join(' ');
+  return `-c listen_addresses=${inst.host} -c port=${inst.port} -c unix_socket_directories=${inst.runDir}`;
 }
 
 function connInfo(inst: PgInstance, user: string, password: string): string {
@@ -137,6 +145,12 @@ export async function initPrimary(inst: PgInstance): Promise<void> {
       'host all all 127.0.0.0/8 scram-sha-256',
       '',
     ].join('\n'),
+  );
+  appendFileSync(
+    join(inst.dataDir, 'postgresql.conf'),
+    `\n# failwatch lab\n${Object.entries(COMMON_SETTINGS)
+      .map(([k, v]) => `${k} = ${v}`)
+      .join('\n')}\n`,
   );
   await start(inst);
   await psqlLocal(
@@ -226,11 +240,6 @@ export function isStandbyConfigured(inst: PgInstance): boolean {
   return existsSync(join(inst.dataDir, 'standby.signal'));
 }
 
-/** Turns a stopped standby into a primary: the next start ends recovery on a new timeline. */
-export function removeStandbySignal(inst: PgInstance): void {
-  rmSync(join(inst.dataDir, 'standby.signal'), { force: true });
-}
-
 /** Promotes a running standby without a restart. */
 export async function promote(inst: PgInstance): Promise<void> {
   await run(bin('pg_ctl'), ['promote', '-w', '-t', '60', '-D', inst.dataDir], {
@@ -244,6 +253,9 @@ export async function promote(inst: PgInstance): Promise<void> {
  * diverge), then a recovery configuration pointing at the source.
  */
 export async function rewindAsStandbyOf(inst: PgInstance, source: PgInstance): Promise<void> {
+  // pg_rewind reads the source's timeline from its last checkpoint: right after a promotion
+  // that is still the old timeline, and pg_rewind would wrongly find "no rewind required".
+  await psqlLocal(source, 'CHECKPOINT');
   await run(
     bin('pg_rewind'),
     ['-D', inst.dataDir, '--source-server', connInfo(source, PG_USER, LAB_DB_PASSWORD), '-R', '--no-sync'],

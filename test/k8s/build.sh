@@ -11,6 +11,8 @@ cd "$(dirname "$0")"
 command -v go >/dev/null || { echo "build.sh: Go is required (https://go.dev/dl/)" >&2; exit 1; }
 
 mkdir -p bin
+exec 9>bin/.lock
+flock 9 # one build at a time (test suites may start together)
 export CGO_ENABLED=0
 kube_version=$(go list -m -f '{{.Version}}' k8s.io/kubernetes)
 go_version=$(go env GOVERSION)
@@ -18,7 +20,7 @@ go_version=$(go env GOVERSION)
 hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 up_to_date() { [ "${FORCE:-0}" != 1 ] && [ -f "bin/.$1.stamp" ] && [ "$(cat "bin/.$1.stamp")" = "$2" ]; }
 
-kube_stamp="$kube_version $go_version $(hash_of go.mod go.sum build.sh)"
+kube_stamp="$kube_version $go_version $(hash_of go.mod go.sum)"
 if up_to_date kube "$kube_stamp" && [ -x bin/kube-apiserver ] && [ -x bin/kube-controller-manager ]; then
   echo "build.sh: kube-apiserver, kube-controller-manager $kube_version up to date"
 else

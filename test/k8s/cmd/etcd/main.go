@@ -19,6 +19,7 @@ func main() {
 	clientURL := flag.String("listen-client-url", "http://127.0.0.1:12379", "client URL")
 	peerURL := flag.String("listen-peer-url", "http://127.0.0.1:12380", "peer URL")
 	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
+	noFsync := flag.Bool("unsafe-no-fsync", true, "skip fsync (fine for a throw-away test store, faster on a busy machine)")
 	flag.Parse()
 	if *dataDir == "" {
 		log.Fatal("etcd: --data-dir is required")
@@ -41,9 +42,10 @@ func main() {
 	cfg.AdvertisePeerUrls = []url.URL{*peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.LogLevel = *logLevel
-	// A throw-away test store: keep it small and don't fsync-bound the tests more than needed.
 	cfg.QuotaBackendBytes = 2 << 30
-	cfg.UnsafeNoFsync = os.Getenv("FAILWATCH_ETCD_UNSAFE_NO_FSYNC") == "1"
+	cfg.UnsafeNoFsync = *noFsync
+	// embed leaves this 0, which logs every request as slow; etcd's own main sets the default.
+	cfg.WarningUnaryRequestDuration = embed.DefaultWarningUnaryRequestDuration
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {

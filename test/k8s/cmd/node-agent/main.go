@@ -1,8 +1,344 @@
+// Command failwatch-node-agent is a test stand-in for a kubelet (and a one-node scheduler) for
+// the development control plane. It registers a Node, binds every unscheduled Pod to it, and
+// runs the containers of the Pods bound to it as local processes. See README.md for what it
+// supports and what it ignores.
 package main
 
 import (
-	_ "k8s.io/client-go/kubernetes"
-	_ "k8s.io/client-go/tools/clientcmd"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/workqueue"
 )
 
-func main() {}
+type agent struct {
+	cs         kubernetes.Interface
+	nodeName   string
+	logDir     string
+	defaultCmd []string
+	pods       corelisters.PodLister
+	queue      workqueue.TypedRateLimitingInterface[string]
+	ips        *ipPool
+
+	mu   sync.Mutex
+	runs map[string]*podRun // by namespace/name
+}
+
+func main() {
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of a user allowed to manage nodes and pods")
+	nodeName := flag.String("node-name", "failwatch-node-1", "name of the Node to register")
+	logDir := flag.String("log-dir", "", "container logs go to DIR/<namespace>_<pod>_<uid>/<container>.log (required)")
+	podCIDR := flag.String("pod-cidr", "127.0.32.0/19", "loopback range the pod IPs are taken from")
+	defaultCmd := flag.String("default-command", os.Getenv("FAILWATCH_NODE_DEFAULT_COMMAND"),
+		"command run with a container's args when it has no command (a JSON array, or words split on spaces); default $FAILWATCH_NODE_DEFAULT_COMMAND")
+	flag.Parse()
+	if *logDir == "" || *kubeconfig == "" {
+		log.Fatal("node-agent: --kubeconfig and --log-dir are required")
+	}
+	cmd, err := parseCommand(*defaultCmd)
+	if err != nil {
+		log.Fatalf("node-agent: --default-command: %v", err)
+	}
+	ips, err := newIPPool(*podCIDR)
+	if err != nil {
+		log.Fatalf("node-agent: --pod-cidr: %v", err)
+	}
+	config, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		log.Fatalf("node-agent: %v", err)
+	}
+	config.QPS, config.Burst = 50, 100
+	cs := kubernetes.NewForConfigOrDie(config)
+
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	if err := registerNode(ctx, cs, *nodeName); err != nil {
+		log.Fatalf("node-agent: registering node %s: %v", *nodeName, err)
+	}
+
+	factory := informers.NewSharedInformerFactory(cs, 0)
+	podInformer := factory.Core().V1().Pods()
+	a := &agent{
+		cs: cs, nodeName: *nodeName, logDir: *logDir, defaultCmd: cmd, ips: ips,
+		pods: podInformer.Lister(),
+		queue: workqueue.NewTypedRateLimitingQueue(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 10*time.Second)),
+		runs: map[string]*podRun{},
+	}
+	enqueue := func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			a.queue.Add(key)
+		}
+	}
+	_, _ = podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueue, UpdateFunc: func(_, obj any) { enqueue(obj) }, DeleteFunc: enqueue,
+	})
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	log.Printf("node-agent: node %s ready, logs in %s, default command %q", *nodeName, *logDir, cmd)
+
+	for range 2 {
+		go func() {
+			for a.processNext(ctx) {
+			}
+		}()
+	}
+	<-ctx.Done()
+	a.queue.ShutDown()
+	a.stopAll(5 * time.Second)
+	log.Print("node-agent: stopped")
+}
+
+func (a *agent) processNext(ctx context.Context) bool {
+	key, quit := a.queue.Get()
+	if quit {
+		return false
+	}
+	defer a.queue.Done(key)
+	if err := a.sync(ctx, key); err != nil {
+		log.Printf("node-agent: %s: %v (retrying)", key, err)
+		a.queue.AddRateLimited(key)
+		return true
+	}
+	a.queue.Forget(key)
+	return true
+}
+
+// sync brings one pod key to the state its object asks for. It never blocks on processes:
+// starting and stopping them happens in goroutines.
+func (a *agent) sync(ctx context.Context, key string) error {
+	ns, name, _ := cache.SplitMetaNamespaceKey(key)
+	pod, err := a.pods.Pods(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		// Gone without waiting for us (force deletion): kill at once.
+		if run := a.takeRun(key, ""); run != nil {
+			go run.stop(0)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+
+	if pod.Spec.NodeName == "" {
+		if pod.DeletionTimestamp != nil || !isDefaultScheduler(pod) {
+			return nil
+		}
+		binding := &corev1.Binding{
+			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
+			Target:     corev1.ObjectReference{Kind: "Node", Name: a.nodeName},
+		}
+		err := a.cs.CoreV1().Pods(ns).Bind(ctx, binding, metav1.CreateOptions{})
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			return nil // bound or deleted meanwhile
+		}
+		return err
+	}
+	if pod.Spec.NodeName != a.nodeName {
+		return nil
+	}
+	// A run under this key from an earlier pod of the same name is stale.
+	if stale := a.takeRun(key, pod.UID); stale != nil {
+		go stale.stop(0)
+	}
+
+	a.mu.Lock()
+	run := a.runs[key]
+	a.mu.Unlock()
+	if pod.DeletionTimestamp != nil {
+		go a.finishDeletion(ctx, key, pod, run)
+		return nil
+	}
+	if run != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return nil
+	}
+	ip, err := a.ips.allocate(pod.Status.PodIP)
+	if err != nil {
+		return err
+	}
+	run = newPodRun(a, pod, ip)
+	a.mu.Lock()
+	a.runs[key] = run
+	a.mu.Unlock()
+	log.Printf("node-agent: starting pod %s (uid %s) with IP %s", key, pod.UID, ip)
+	run.start(ctx)
+	return nil
+}
+
+// finishDeletion stops the pod's processes within its grace period, then removes the object
+// (what a kubelet does for a pod with a deletionTimestamp).
+func (a *agent) finishDeletion(ctx context.Context, key string, pod *corev1.Pod, run *podRun) {
+	if run != nil {
+		grace := 30 * time.Second
+		if pod.DeletionGracePeriodSeconds != nil {
+			grace = time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second
+		}
+		if !run.stop(grace) {
+			return // another sync is already stopping it
+		}
+		a.takeRun(key, "")
+	}
+	zero := int64(0)
+	err := a.cs.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &pod.UID},
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		log.Printf("node-agent: deleting pod %s: %v", key, err)
+		a.queue.AddRateLimited(key)
+	}
+}
+
+// takeRun removes and returns the run under key, unless its pod has the given UID.
+func (a *agent) takeRun(key string, keepUID types.UID) *podRun {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	run := a.runs[key]
+	if run == nil || (keepUID != "" && run.pod.UID == keepUID) {
+		return nil
+	}
+	delete(a.runs, key)
+	a.ips.release(run.ip)
+	return run
+}
+
+func (a *agent) stopAll(grace time.Duration) {
+	a.mu.Lock()
+	runs := a.runs
+	a.runs = map[string]*podRun{}
+	a.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, run := range runs {
+		wg.Go(func() { run.stop(grace) })
+	}
+	wg.Wait()
+}
+
+func isDefaultScheduler(pod *corev1.Pod) bool {
+	return pod.Spec.SchedulerName == "" || pod.Spec.SchedulerName == corev1.DefaultSchedulerName
+}
+
+func parseCommand(s string) ([]string, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "[") {
+		var words []string
+		err := json.Unmarshal([]byte(s), &words)
+		return words, err
+	}
+	return strings.Fields(s), nil
+}
+
+// registerNode creates (or takes over) the Node object, Ready and without the not-ready taint
+// that the TaintNodesByCondition admission plugin puts on new nodes. No node lifecycle
+// controller runs in this cluster, so the node stays Ready until it is deleted.
+func registerNode(ctx context.Context, cs kubernetes.Interface, name string) error {
+	nodes := cs.CoreV1().Nodes()
+	node, err := nodes.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		node, err = nodes.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+			"kubernetes.io/hostname": name, "kubernetes.io/os": runtime.GOOS, "kubernetes.io/arch": runtime.GOARCH,
+			"failwatch.io/node-agent": "true",
+		}}}, metav1.CreateOptions{})
+	}
+	if err != nil {
+		return err
+	}
+	var taints []corev1.Taint
+	for _, t := range node.Spec.Taints {
+		if t.Key != corev1.TaintNodeNotReady {
+			taints = append(taints, t)
+		}
+	}
+	if len(taints) != len(node.Spec.Taints) {
+		node.Spec.Taints = taints
+		if node, err = nodes.Update(ctx, node, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
+	}
+	now := metav1.Now()
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewQuantity(int64(runtime.NumCPU()), resource.DecimalSI),
+		corev1.ResourceMemory: resource.MustParse("16Gi"),
+		corev1.ResourcePods:   resource.MustParse("1000"),
+	}
+	node.Status = corev1.NodeStatus{
+		Capacity: capacity, Allocatable: capacity,
+		Conditions: []corev1.NodeCondition{{
+			Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+			Message: "failwatch node agent is running", LastHeartbeatTime: now, LastTransitionTime: now,
+		}},
+		Addresses: []corev1.NodeAddress{
+			{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}, {Type: corev1.NodeHostName, Address: name},
+		},
+		NodeInfo: corev1.NodeSystemInfo{
+			OperatingSystem: runtime.GOOS, Architecture: runtime.GOARCH,
+			KubeletVersion: "failwatch-node-agent", ContainerRuntimeVersion: "failwatch://local-processes",
+		},
+	}
+	_, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})
+	return err
+}
+
+// ipPool hands out distinct loopback addresses, round robin so that a just-released
+// address is not reused at once. Addresses ending in .0 or .255 are skipped.
+type ipPool struct {
+	mu    sync.Mutex
+	base  uint32
+	size  uint32
+	next  uint32
+	inUse map[string]bool
+}
+
+func newIPPool(cidr string) (*ipPool, error) {
+	var a, b, c, d, bits uint32
+	if _, err := fmt.Sscanf(cidr, "%d.%d.%d.%d/%d", &a, &b, &c, &d, &bits); err != nil || bits > 30 || a != 127 {
+		return nil, errors.New("want a 127.x.y.z/n range with n <= 30")
+	}
+	mask := ^uint32(0) << (32 - bits)
+	return &ipPool{base: (a<<24 | b<<16 | c<<8 | d) & mask, size: 1 << (32 - bits), inUse: map[string]bool{}}, nil
+}
+
+func (p *ipPool) allocate(preferred string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := uint32(0); i < p.size; i++ {
+		ip := p.base + (p.next+i)%p.size
+		s := fmt.Sprintf("%d.%d.%d.%d", ip>>24, ip>>16&255, ip>>8&255, ip&255)
+		if preferred != "" {
+			s = preferred // keep the address a pod had before an agent restart
+		} else if ip&255 == 0 || ip&255 == 255 || p.inUse[s] {
+			continue
+		} else {
+			p.next = (p.next + i + 1) % p.size
+		}
+		p.inUse[s] = true
+		return s, nil
+	}
+	return "", errors.New("no free pod IP")
+}
+
+func (p *ipPool) release(ip string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.inUse, ip)
+}

@@ -1,0 +1,506 @@
+// Accuracy against ground truth: Toxiproxy in front of real PostgreSQL and MariaDB injects
+// outages of known length (refuse, reset, blackhole, latency); the real Prober measures them
+// and the analysis (outageWindows + downtime) turns the samples into a window, which is
+// compared with the injected one.
+//
+// What is compared. The injected window runs from the return of the Toxiproxy API call that
+// started the fault to the return of the call that ended it (the fault is in effect when the
+// call returns). The measured window is the DESIGN's outage window: from the end of the last
+// good attempt before the bad run to the end of the first good attempt after it (downtime's
+// upper bound); its lower bound runs from the first bad start to the last bad end. Both
+// edges have the resolution of one interval (an attempt starts every interval), plus the
+// duration of a normal attempt, so the tolerance is interval + 10 ms, on the window.
+//
+// Latency faults: every chunk the server sends is held L ms (L = slow threshold + 100 ms), so
+// attempts become `slow`. The expected window is the injected duration, not duration + L:
+// Toxiproxy releases the held chunks when the toxic is removed, so attempts started near the
+// end finish right after it, and the window ends with the first good attempt in start order
+// (a slow attempt still pending then counts only until that acknowledgement).
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { downtime } from '../src/analysis/downtime.ts';
+import type { ErrorClass } from '../src/analysis/error-class.ts';
+import { outageWindows } from '../src/analysis/outage-windows.ts';
+import type { Sample } from '../src/analysis/sample.ts';
+import { Prober } from '../src/probe/index.ts';
+import type { ConnectionMode } from '../src/probe/types.ts';
+import {
+  type FaultKind,
+  type InjectedWindow,
+  nowMs,
+  type ToxicProxy,
+  type Toxiproxy,
+} from '../test/helpers/toxiproxy.ts';
+import { type BenchDb, benchEndpoint, type HostPort } from './servers.ts';
+
+export const PROXY_HOST = '127.0.80.1';
+const PROXY_BASE_PORT = 21000;
+export const SLOW_THRESHOLD_MS = 100;
+export const LATENCY_MS = SLOW_THRESHOLD_MS + 100;
+export const ATTEMPT_TIMEOUT_MS = 1000;
+const BASELINE_MS = 700;
+const GOOD_AFTER = 5;
+const RECOVERY_LIMIT_MS = 10_000;
+
+export interface AccuracyCase {
+  db: BenchDb;
+  fault: FaultKind;
+  intervalMs: number;
+  mode: ConnectionMode;
+  injectMs: number;
+}
+
+export interface AccuracyResult {
+  case: AccuracyCase;
+  injected: InjectedWindow;
+  injectedMs: number;
+  /** Point estimate: midpoint of the window's bounds; null when no window was measured. */
+  measuredMs: number | null;
+  /** The outage window of DESIGN.md (= downtime, its upper bound). */
+  upperMs: number | null;
+  lowerMs: number | null;
+  /** measured - injected. */
+  errorMs: number | null;
+  upperErrorMs: number | null;
+  lowerErrorMs: number | null;
+  toleranceMs: number;
+  within: boolean;
+  windows: number;
+  /** Window start/end minus injected start/end. */
+  startErrorMs: number | null;
+  endErrorMs: number | null;
+  attempts: number;
+  badAttempts: number;
+  classes: Partial<Record<ErrorClass, number>>;
+  /** Bad attempts that ended after the window's end (hung past recovery; cut by the analysis). */
+  pendingPastEnd: number;
+  /** Latest end of such an attempt after the window's end, ms. */
+  pendingPastEndMaxMs: number;
+  /** Median duration of a good attempt before the fault. */
+  attemptP50Ms: number | null;
+  /** Ticks skipped (late or in-flight cap). */
+  skipped: number;
+  note?: string;
+}
+
+export const DBS: readonly BenchDb[] = ['postgresql', 'mariadb'];
+export const FAULTS: readonly FaultKind[] = ['refuse', 'reset', 'blackhole', 'latency'];
+export const OUTAGES_MS: readonly number[] = [200, 1000, 5000, 15000];
+export const INTERVALS_MS: readonly number[] = [10, 100];
+
+/** The full matrix: fresh for every fault, pooled for every fault too. */
+export function allCases(): AccuracyCase[] {
+  const cases: AccuracyCase[] = [];
+  for (const db of DBS)
+    for (const fault of FAULTS)
+      for (const mode of ['fresh', 'pooled'] as const)
+        for (const intervalMs of INTERVALS_MS)
+          for (const injectMs of OUTAGES_MS) cases.push({ db, fault, intervalMs, mode, injectMs });
+  return cases;
+}
+
+export function caseLabel(c: AccuracyCase): string {
+  return `${c.db}/${c.fault}/${c.intervalMs}ms/${c.mode}/${c.injectMs / 1000}s`;
+}
+
+async function waitUntil(check: () => boolean, limitMs: number): Promise<boolean> {
+  const deadline = nowMs() + limitMs;
+  while (nowMs() < deadline) {
+    if (check()) return true;
+    await sleep(20);
+  }
+  return check();
+}
+
+/** Runs one case on its own proxy (`slot` picks the proxy's port). */
+export async function runCase(
+  toxiproxy: Toxiproxy,
+  upstream: HostPort,
+  c: AccuracyCase,
+  slot: number,
+  runId: string,
+): Promise<AccuracyResult> {
+  const name = `acc-${slot}-${randomUUID().slice(0, 8)}`;
+  const proxy: ToxicProxy = await toxiproxy.createProxy(
+    name,
+    { host: PROXY_HOST, port: PROXY_BASE_PORT + slot },
+    upstream,
+  );
+  const samples: Sample[] = [];
+  let skipped = 0;
+  const prober = new Prober({
+    runId,
+    endpoint: benchEndpoint(name, c.db, proxy.listen, {
+      connectionMode: c.mode,
+      intervalMs: c.intervalMs,
+      connectTimeoutMs: ATTEMPT_TIMEOUT_MS,
+      queryTimeoutMs: ATTEMPT_TIMEOUT_MS,
+      slowThresholdMs: SLOW_THRESHOLD_MS,
+    }),
+    sink: (s) => samples.push(s),
+    onSkip: () => {
+      skipped++;
+    },
+  });
+  let injected: InjectedWindow;
+  let observationEndMs: number;
+  try {
+    await prober.setup();
+    prober.start();
+    await sleep(BASELINE_MS);
+    injected = await proxy.inject(c.fault, c.injectMs, { latencyMs: LATENCY_MS });
+    const end = injected.endMs;
+    await waitUntil(
+      () => samples.filter((s) => s.startMs > end && s.class === 'ok').length >= GOOD_AFTER,
+      RECOVERY_LIMIT_MS,
+    );
+    observationEndMs = nowMs();
+  } finally {
+    await prober.stop();
+    await toxiproxy.deleteProxy(name).catch(() => {});
+  }
+  const result = analyse(c, injected, samples, observationEndMs, skipped);
+  if (process.env.BENCH_DEBUG) debugEdges(injected, samples, c.intervalMs);
+  return result;
+}
+
+function debugEdges(injected: InjectedWindow, samples: readonly Sample[], intervalMs: number): void {
+  const near = (t: number) =>
+    Math.abs(t - injected.startMs) < 3 * intervalMs + 20 ||
+    Math.abs(t - injected.endMs) < 3 * intervalMs + 20;
+  const rel = (t: number) => (t - injected.startMs).toFixed(1);
+  console.log(
+    `injected: sent ${rel(injected.startSentMs)} start 0 endSent ${rel(injected.endSentMs)} end ${rel(injected.endMs)}`,
+  );
+  for (const s of [...samples].sort((a, b) => a.startMs - b.startMs))
+    if (near(s.startMs) || near(s.endMs))
+      console.log(
+        `  seq ${s.seq} ${rel(s.startMs)} .. ${rel(s.endMs)} ${s.class} ${s.code ?? ''} ${(s.message ?? '').slice(0, 60)}`,
+      );
+}
+
+export function analyse(
+  c: AccuracyCase,
+  injected: InjectedWindow,
+  samples: readonly Sample[],
+  observationEndMs: number,
+  skipped: number,
+): AccuracyResult {
+  const injectedMs = injected.endMs - injected.startMs;
+  const toleranceMs = c.intervalMs + 10;
+  const d = downtime(outageWindows(samples), { startMs: injected.startMs, endMs: observationEndMs });
+  const first = d.windows[0];
+  const last = d.windows.at(-1);
+  const upperMs = first ? d.upperBoundMs : null;
+  const lowerMs = first ? d.lowerBoundMs : null;
+  const measuredMs = upperMs === null || lowerMs === null ? null : (upperMs + lowerMs) / 2;
+  const errorMs = measuredMs === null ? null : measuredMs - injectedMs;
+  const upperErrorMs = upperMs === null ? null : upperMs - injectedMs;
+  const lowerErrorMs = lowerMs === null ? null : lowerMs - injectedMs;
+  const classes: Partial<Record<ErrorClass, number>> = {};
+  let badAttempts = 0;
+  for (const w of d.windows) {
+    badAttempts += w.badAttempts;
+    for (const [k, n] of Object.entries(w.classes) as [ErrorClass, number][])
+      classes[k] = (classes[k] ?? 0) + n;
+  }
+  let pendingPastEnd = 0;
+  let pendingPastEndMaxMs = 0;
+  const windowEnd = last?.endMs ?? null;
+  if (first && windowEnd !== null) {
+    for (const s of samples) {
+      if (s.class === 'ok' || s.startMs < first.startMs || s.startMs > windowEnd) continue;
+      if (s.endMs > windowEnd) {
+        pendingPastEnd++;
+        pendingPastEndMaxMs = Math.max(pendingPastEndMaxMs, s.endMs - windowEnd);
+      }
+    }
+  }
+  const result: AccuracyResult = {
+    case: c,
+    injected,
+    injectedMs,
+    measuredMs,
+    upperMs,
+    lowerMs,
+    errorMs,
+    upperErrorMs,
+    lowerErrorMs,
+    toleranceMs,
+    within: errorMs !== null && Math.abs(errorMs) <= toleranceMs && d.windows.length === 1 && d.recovered,
+    windows: d.windows.length,
+    startErrorMs: first ? first.startMs - injected.startMs : null,
+    endErrorMs: windowEnd === null ? null : windowEnd - injected.endMs,
+    attempts: samples.length,
+    badAttempts,
+    classes,
+    pendingPastEnd,
+    pendingPastEndMaxMs,
+    attemptP50Ms: median(
+      samples
+        .filter((s) => s.class === 'ok' && s.endMs < injected.startSentMs)
+        .map((s) => s.endMs - s.startMs),
+    ),
+    skipped,
+  };
+  if (!first) result.note = 'no outage measured';
+  else if (!d.recovered) result.note = 'not recovered when observation ended';
+  else if (d.windows.length > 1) result.note = `${d.windows.length} windows`;
+  return result;
+}
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+/** Relative CPU cost of a case, for packing cases that run at once. */
+export function caseWeight(c: AccuracyCase): number {
+  if (c.intervalMs < 100) return c.mode === 'fresh' ? 10 : 2;
+  return c.mode === 'fresh' ? 1 : 0.3;
+}
+
+/** Fresh connections every 10 ms load the machine most: such cases run one at a time. */
+function isExclusive(c: AccuracyCase): boolean {
+  return c.intervalMs < 100 && c.mode === 'fresh';
+}
+
+/**
+ * Server connections a case may hold: attempts hang through blackhole and latency faults, up
+ * to the attempt deadline / interval of them, and every one of them is a server connection.
+ */
+function heldConnections(c: AccuracyCase): number {
+  // Blackholed attempts hang in connect (the query phase never starts); latency-slowed ones
+  // take a few delayed round trips; either way at most the connect deadline's worth of them.
+  const hanging = c.fault === 'blackhole' || c.fault === 'latency';
+  return Math.ceil((hanging ? ATTEMPT_TIMEOUT_MS : 50) / c.intervalMs) + 10;
+}
+/** PostgreSQL's max_connections is 200 in the lab's settings, MariaDB's 300; keep a margin. */
+const CONNECTION_LIMIT: Record<BenchDb, number> = { postgresql: 190, mariadb: 290 };
+
+export interface AccuracyOptions {
+  toxiproxy: Toxiproxy;
+  targets: Record<BenchDb, HostPort>;
+  cases: AccuracyCase[];
+  /** Sum of caseWeight of the cases running at once. */
+  budget: number;
+  onResult?: (r: AccuracyResult) => void;
+}
+
+export interface FailedCase {
+  case: AccuracyCase;
+  error: string;
+}
+
+/**
+ * Runs the cases, several at once (one proxy each): fresh 10 ms cases one after another (the
+ * critical path, longest first), the others packed around them within a CPU budget and the
+ * servers' connection limits.
+ */
+export async function runAccuracy(
+  options: AccuracyOptions,
+): Promise<{ results: AccuracyResult[]; failed: FailedCase[] }> {
+  const runId = `bench-${randomUUID().slice(0, 8)}`;
+  // The probe table, created once per server before cases set up concurrently.
+  for (const db of new Set(options.cases.map((c) => c.db))) {
+    const prober = new Prober({
+      runId,
+      endpoint: benchEndpoint('setup', db, options.targets[db], {}),
+      sink: () => {},
+    });
+    await prober.setup();
+    await prober.stop();
+  }
+  const queue = [...options.cases].sort(
+    (a, b) =>
+      Number(isExclusive(b)) - Number(isExclusive(a)) ||
+      b.injectMs - a.injectMs ||
+      caseWeight(b) - caseWeight(a),
+  );
+  const results: AccuracyResult[] = [];
+  const failed: FailedCase[] = [];
+  const freeSlots = Array.from({ length: 100 }, (_, i) => i);
+  const held: Record<BenchDb, number> = { postgresql: 0, mariadb: 0 };
+  let load = 0;
+  let exclusiveRunning = false;
+  const running = new Set<Promise<void>>();
+  const fits = (c: AccuracyCase) =>
+    running.size === 0 ||
+    (load + caseWeight(c) <= options.budget &&
+      !(isExclusive(c) && exclusiveRunning) &&
+      held[c.db] + heldConnections(c) <= CONNECTION_LIMIT[c.db]);
+  while (queue.length > 0 || running.size > 0) {
+    const index = queue.findIndex(fits);
+    if (index < 0) {
+      await Promise.race(running);
+      continue;
+    }
+    const c = queue.splice(index, 1)[0]!;
+    const weight = caseWeight(c);
+    const conns = heldConnections(c);
+    const exclusive = isExclusive(c);
+    const slot = freeSlots.shift()!;
+    load += weight;
+    held[c.db] += conns;
+    if (exclusive) exclusiveRunning = true;
+    const task = (async () => {
+      try {
+        const r = await runCase(options.toxiproxy, options.targets[c.db], c, slot, runId);
+        results.push(r);
+        options.onResult?.(r);
+      } catch (err) {
+        failed.push({ case: c, error: err instanceof Error ? err.message : String(err) });
+      } finally {
+        load -= weight;
+        held[c.db] -= conns;
+        if (exclusive) exclusiveRunning = false;
+        freeSlots.push(slot);
+      }
+    })();
+    running.add(task);
+    void task.finally(() => running.delete(task));
+  }
+  return { results: sortResults(results), failed };
+}
+
+function sortResults(results: AccuracyResult[]): AccuracyResult[] {
+  const order = (r: AccuracyResult) => [
+    DBS.indexOf(r.case.db),
+    FAULTS.indexOf(r.case.fault),
+    r.case.intervalMs,
+    r.case.mode === 'fresh' ? 0 : 1,
+    r.case.injectMs,
+  ];
+  return [...results].sort((a, b) => {
+    const x = order(a);
+    const y = order(b);
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+    return 0;
+  });
+}
+
+const CLASS_ABBREV: Partial<Record<ErrorClass, string>> = {
+  connection_refused: 'refused',
+  connection_lost: 'lost',
+  connect_timeout: 'conn-to',
+  query_timeout: 'query-to',
+  too_many_connections: 'too-many',
+};
+
+function classSummary(classes: Partial<Record<ErrorClass, number>>): string {
+  return (Object.entries(classes) as [ErrorClass, number][])
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${CLASS_ABBREV[k] ?? k} ${n}`)
+    .join(', ');
+}
+
+const sec = (ms: number | null) => (ms === null ? '-' : (ms / 1000).toFixed(3));
+const msSigned = (ms: number | null) => (ms === null ? '-' : `${ms >= 0 ? '+' : ''}${ms.toFixed(1)}`);
+
+export function accuracyHeader(toxiproxyVersion: string): string {
+  return `Accuracy against ground truth (Toxiproxy ${toxiproxyVersion} in front of real PostgreSQL and MariaDB)
+- injected: from the return of the Toxiproxy API call that started the fault to the return of
+  the call that ended it (each change is in effect when its call returns).
+- window: the DESIGN outage window [lower .. upper]: upper = end of the last good attempt before
+  the bad run to the end of the first good attempt after it (= reported downtime); lower = first
+  bad start to last bad end. Each edge has the resolution of one interval, so upper - lower is
+  about two intervals and the injected length lies between them.
+- measured: the point estimate, the midpoint of [lower, upper]; err = measured - injected;
+  within = |err| <= interval + 10 ms, one window, recovered. "upper err" shows how much the
+  upper bound alone (the conservative downtime) exceeds the injected length: one to two intervals.
+- edges: window (upper) start - injected start / window end - injected end.
+- d: median duration of a good attempt before the fault; an edge cannot be placed more
+  precisely than one attempt's duration.
+- faults: refuse = proxy disabled (ECONNREFUSED, live connections closed); reset = reset_peer
+  toxic; blackhole = timeout toxic with timeout 0 (data dropped; attempts hit their own 1 s
+  deadlines); latency = latency toxic of ${LATENCY_MS} ms on the server's data, slow threshold
+  ${SLOW_THRESHOLD_MS} ms. Expected window = injected duration for every fault, latency included:
+  Toxiproxy releases held data when the toxic goes, and the window ends with the first good
+  attempt in start order (a slow attempt still pending then counts only until it).
+- write probes, connect and query deadlines ${ATTEMPT_TIMEOUT_MS} ms each.`;
+}
+
+export function formatAccuracyTable(
+  results: readonly AccuracyResult[],
+  failed: readonly FailedCase[],
+): string {
+  const head = [
+    'db',
+    'fault',
+    'interval',
+    'mode',
+    'injected s',
+    'measured s',
+    '[lower .. upper] s',
+    'err ms',
+    'upper err',
+    'edges ms',
+    'd ms',
+    'within',
+    'classes (bad attempts)',
+  ];
+  const rows = results.map((r) => [
+    r.case.db,
+    r.case.fault,
+    `${r.case.intervalMs} ms`,
+    r.case.mode,
+    sec(r.injectedMs),
+    sec(r.measuredMs),
+    `[${sec(r.lowerMs)} .. ${sec(r.upperMs)}]`,
+    msSigned(r.errorMs),
+    msSigned(r.upperErrorMs),
+    `${msSigned(r.startErrorMs)}/${msSigned(r.endErrorMs)}`,
+    r.attemptP50Ms === null ? '-' : r.attemptP50Ms.toFixed(1),
+    r.within ? 'yes' : `NO${r.note ? ` (${r.note})` : ''}`,
+    classSummary(r.classes),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const right = new Set([4, 5, 7, 8, 9, 10]);
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) =>
+        i === cells.length - 1 ? cell : right.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!),
+      )
+      .join(' | ')
+      .trimEnd();
+  const out = [line(head), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)];
+  for (const f of failed) out.push(`FAILED ${caseLabel(f.case)}: ${f.error}`);
+  return out.join('\n');
+}
+
+export interface AccuracySummary {
+  cases: number;
+  within: number;
+  upperWithin: number;
+  bracketed: number;
+  failed: number;
+  outside: string[];
+}
+
+export function summarizeAccuracy(
+  results: readonly AccuracyResult[],
+  failed: readonly FailedCase[],
+): AccuracySummary {
+  const outside = results
+    .filter((r) => !r.within)
+    .map(
+      (r) =>
+        `${caseLabel(r.case)}: err ${msSigned(r.errorMs)} ms (tolerance ${r.toleranceMs}), window edges ${msSigned(r.startErrorMs)} / ${msSigned(r.endErrorMs)} ms, d ${r.attemptP50Ms?.toFixed(1) ?? '-'} ms${r.note ? `, ${r.note}` : ''}`,
+    );
+  return {
+    cases: results.length + failed.length,
+    within: results.filter((r) => r.within).length,
+    upperWithin: results.filter((r) => r.upperErrorMs !== null && Math.abs(r.upperErrorMs) <= r.toleranceMs)
+      .length,
+    bracketed: results.filter(
+      (r) =>
+        r.lowerMs !== null &&
+        r.upperMs !== null &&
+        r.lowerMs - 10 <= r.injectedMs &&
+        r.injectedMs <= r.upperMs + 10,
+    ).length,
+    failed: failed.length,
+    outside,
+  };
+}

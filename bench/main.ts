@@ -1,0 +1,117 @@
+// `npm run bench`: accuracy against ground truth (Toxiproxy) and efficiency, printed as tables.
+// Options:
+//   --only accuracy|efficiency   run one part
+//   --cases SUBSTRING            accuracy cases whose label (db/fault/interval/mode/length) contains it
+//   --quick                      a small accuracy subset and shorter efficiency runs
+//   --json                       also print the raw results as one JSON document at the end
+//   --budget N                   accuracy concurrency budget (default 16; fresh 10 ms = 10)
+// Figures outside their targets are reported in the tables; the exit code is non-zero only
+// when the benchmark itself could not run.
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Toxiproxy } from '../test/helpers/toxiproxy.ts';
+import {
+  type AccuracyCase,
+  accuracyHeader,
+  allCases,
+  caseLabel,
+  formatAccuracyTable,
+  runAccuracy,
+  summarizeAccuracy,
+} from './accuracy.ts';
+import { formatEfficiency, psqlVersion, runEfficiency } from './efficiency.ts';
+import { type BenchDb, BenchServers, stopOnSignal } from './servers.ts';
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    cases: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    budget: { type: 'string', default: '16' },
+  },
+});
+if (values.only && values.only !== 'accuracy' && values.only !== 'efficiency') {
+  console.error('--only must be accuracy or efficiency');
+  process.exit(2);
+}
+const wantAccuracy = values.only !== 'efficiency';
+const wantEfficiency = values.only !== 'accuracy';
+
+function selectedCases(): AccuracyCase[] {
+  let cases = allCases();
+  if (values.quick)
+    cases = cases.filter((c) => c.injectMs === 1000 && (c.mode === 'fresh' || c.fault === 'refuse'));
+  if (values.cases) cases = cases.filter((c) => caseLabel(c).includes(values.cases!));
+  return cases;
+}
+
+const started = performance.now();
+const elapsed = () => ((performance.now() - started) / 1000).toFixed(1);
+const log = (line: string) => process.stderr.write(`[bench ${elapsed()} s] ${line}\n`);
+const servers = new BenchServers();
+let toxiproxy: Toxiproxy | undefined;
+const cleanup = async () => {
+  await toxiproxy?.stop();
+  await servers.stop();
+};
+stopOnSignal(cleanup);
+
+const report: Record<string, unknown> = {};
+let exitCode = 0;
+try {
+  const dbs: BenchDb[] = ['postgresql', 'mariadb'];
+  log(`starting PostgreSQL and MariaDB (load average ${loadavg()[0]!.toFixed(2)})`);
+  await servers.start(dbs);
+  const targets = { postgresql: servers.target('postgresql'), mariadb: servers.target('mariadb') };
+
+  if (wantAccuracy) {
+    toxiproxy = await Toxiproxy.start({ logFile: servers.dir.sub('toxiproxy.log') });
+    const cases = selectedCases();
+    log(`accuracy: ${cases.length} cases with Toxiproxy ${toxiproxy.version}`);
+    const accuracyStarted = performance.now();
+    const { results, failed } = await runAccuracy({
+      toxiproxy,
+      targets,
+      cases,
+      budget: Number(values.budget),
+      onResult: (r) =>
+        log(
+          `${caseLabel(r.case)}: injected ${(r.injectedMs / 1000).toFixed(3)} s, measured ${r.measuredMs === null ? '-' : (r.measuredMs / 1000).toFixed(3)} s${r.within ? '' : ' OUTSIDE'}`,
+        ),
+    });
+    await toxiproxy.stop();
+    const summary = summarizeAccuracy(results, failed);
+    const accuracySeconds = (performance.now() - accuracyStarted) / 1000;
+    console.log(accuracyHeader(toxiproxy.version));
+    console.log('');
+    console.log(formatAccuracyTable(results, failed));
+    console.log('');
+    console.log(
+      `${summary.within}/${summary.cases} cases within interval + 10 ms (measured = midpoint of the bounds); ` +
+        `upper bound alone within: ${summary.upperWithin}/${summary.cases}; ` +
+        `injected length within [lower - 10 ms, upper + 10 ms]: ${summary.bracketed}/${summary.cases}; ` +
+        `${summary.failed} failed to run; ${accuracySeconds.toFixed(0)} s`,
+    );
+    for (const line of summary.outside) console.log(`  outside: ${line}`);
+    console.log('');
+    report.accuracy = { results, failed, summary };
+  }
+
+  if (wantEfficiency) {
+    log('efficiency: failwatch pooled, fresh, the psql loop, then schedule lag');
+    const efficiency = await runEfficiency({ targets, dir: servers.dir.path, quick: values.quick });
+    console.log(formatEfficiency(efficiency));
+    console.log(`  (${psqlVersion()}; Node ${process.version})`);
+    console.log('');
+    report.efficiency = efficiency;
+  }
+  console.log(`bench finished in ${elapsed()} s (load average now ${loadavg()[0]!.toFixed(2)})`);
+  if (values.json) console.log(JSON.stringify(report));
+} catch (err) {
+  console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  exitCode = 1;
+} finally {
+  await cleanup();
+}
+process.exit(exitCode);
