@@ -49,6 +49,15 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Waits (briefly: an orphan killed with its group may stay a zombie until init reaps it). */
+async function dead(pid: number): Promise<boolean> {
+  return (
+    (await until(`pid ${pid} gone`, async () => (alive(pid) ? undefined : true), 3_000).catch(
+      () => false,
+    )) === true
+  );
+}
+
 async function createNamespace(name: string): Promise<void> {
   await core.createNamespace({ body: { metadata: { name } } });
   // Pods need the namespace's default ServiceAccount (the serviceaccount controller makes it).
@@ -268,13 +277,13 @@ describe('development control plane', () => {
       () => gone(() => core.readNamespacedPod({ namespace, name: 'sleeper' })),
       10_000,
     );
-    assert.equal(alive(-sleeper), false); // the whole process group
+    assert.ok(await dead(-sleeper)); // the whole process group
     await until(
       'stubborn gone',
       () => gone(() => core.readNamespacedPod({ namespace, name: 'stubborn' })),
       15_000,
     );
-    assert.equal(alive(-stubborn), false);
+    assert.ok(await dead(-stubborn));
     const took = Date.now() - deleted;
     assert.ok(took >= 1_800 && took < 10_000, `stubborn took ${took} ms to go`);
   });
@@ -308,6 +317,6 @@ describe('development control plane', () => {
     const pid = pidOf(await podIn(namespace, 'runner', ['Running']));
     await core.deleteNamespace({ name: namespace });
     await until('namespace gone', () => gone(() => core.readNamespace({ name: namespace })), 60_000);
-    assert.equal(alive(pid), false);
+    assert.ok(await dead(pid));
   });
 });

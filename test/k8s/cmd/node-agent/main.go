@@ -198,6 +198,7 @@ func (a *agent) finishDeletion(ctx context.Context, key string, pod *corev1.Pod,
 			return // another sync is already stopping it
 		}
 		a.takeRun(key, "")
+		log.Printf("node-agent: stopped pod %s", key)
 	}
 	zero := int64(0)
 	err := a.cs.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{

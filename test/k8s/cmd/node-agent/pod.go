@@ -96,6 +96,7 @@ func (r *podRun) runContainer(ctx context.Context, c *container) {
 		if exit == nil {
 			break // stopped before it started
 		}
+		log.Printf("node-agent: pod %s/%s container %s exited with %d", r.pod.Namespace, r.pod.Name, c.spec.Name, exit.ExitCode)
 		policy := r.pod.Spec.RestartPolicy
 		if policy == corev1.RestartPolicyNever || (policy == corev1.RestartPolicyOnFailure && exit.ExitCode == 0) {
 			break
