@@ -173,6 +173,7 @@ export const FailoverExperimentStatusSchema = Type.Object(
       Type.String({ maxLength: 64, description: 'Identifier of the run (also in the probe table rows).' }),
     ),
     startTime: Type.Optional(time('When the run started (preflight).')),
+    baselineStartTime: Type.Optional(time('When the baseline started (all prober pods probing).')),
     triggerTime: Type.Optional(time('T0: when the failover API was called.')),
     completionTime: Type.Optional(time('When the run ended.')),
     trigger: Type.Optional(
@@ -182,11 +183,14 @@ export const FailoverExperimentStatusSchema = Type.Object(
             time('When the intent to trigger was recorded, before the call (at most once).'),
           ),
           calledTime: Type.Optional(time('When the call returned.')),
-          action: Type.Optional(Type.String({ maxLength: 64, description: 'The RDS action called.' })),
           outcome: Type.Optional(
             stringEnum(['Pending', 'Succeeded', 'Failed', 'Skipped'], { description: 'What the call did.' }),
           ),
           message: Type.Optional(Type.String({ maxLength: 1024, description: 'RDS error or details.' })),
+          action: Type.Optional(Type.String({ maxLength: 256, description: 'The call that was made.' })),
+          writerBefore: Type.Optional(
+            Type.String({ maxLength: 128, description: 'Writer instance before the call, to detect the change.' }),
+          ),
         },
         { description: 'The trigger record that makes it fire at most once.' },
       ),

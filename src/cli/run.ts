@@ -10,8 +10,7 @@ import { type RunOutcome, runExperiment } from '../engine/run-experiment.ts';
 import type { ProbeSample } from '../probe/types.ts';
 import { renderReportHtml } from '../report/report-html.ts';
 import { formatSummaryTable } from '../report/table.ts';
-import { AwsRdsTrigger, NoneTrigger } from '../trigger/aws-rds.ts';
-import type { FailoverTrigger } from '../trigger/types.ts';
+import { triggerFor } from '../trigger/from-spec.ts';
 
 export const RUN_HELP = `Usage: failwatch run FILE [--output results.json] [--report report.html]
 
@@ -27,25 +26,6 @@ Options:
 Exit codes: 0 verdict Pass, 1 verdict Fail, 2 invalid manifest or options,
             3 the run failed (preflight, baseline, trigger), 130 interrupted.
 `;
-
-export function triggerFor(manifest: ExperimentManifest, env: NodeJS.ProcessEnv): FailoverTrigger {
-  const { trigger, target } = manifest.spec;
-  if (trigger.type === 'none' || !target) return new NoneTrigger();
-  // An endpoint override without AWS credentials is the local lab, which accepts any.
-  const labCredentials =
-    target.rdsEndpoint && !env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE
-      ? { accessKeyId: 'failwatch-lab', secretAccessKey: 'failwatch-lab' }
-      : undefined;
-  return new AwsRdsTrigger({
-    action: trigger.action,
-    clusterIdentifier: target.clusterIdentifier,
-    instanceIdentifier: target.instanceIdentifier,
-    targetInstanceIdentifier: trigger.targetInstanceIdentifier,
-    region: target.region,
-    endpoint: target.rdsEndpoint,
-    credentials: labCredentials,
-  });
-}
 
 /** A compact live line per endpoint: state of the last attempt and errors so far. */
 class Progress {

@@ -12,7 +12,7 @@ import type { ExperimentManifest } from '../api/validate-experiment.ts';
 import { Prober } from '../probe/prober.ts';
 import { ProbeSetupError } from '../probe/sql-driver.ts';
 import type { ProbeSample } from '../probe/types.ts';
-import { type FailoverTrigger, type FiredTrigger, TriggerError } from '../trigger/types.ts';
+import { type FailoverTrigger, type FiredTrigger, TriggerError, type TriggerEvent } from '../trigger/types.ts';
 import { type EndpointCredentials, EngineConfigError, probeConfigFor } from './endpoint-config.ts';
 import { baselineHealth, RecoveryTracker } from './recovery.ts';
 
@@ -59,7 +59,7 @@ class RunFailure extends Error {
 }
 
 /** Reasons for a probe that could not be set up, by error class. */
-function setupReason(err: ProbeSetupError): string {
+export function setupReason(errorClass: string): string {
   const byClass: Record<string, string> = {
     auth_error: 'AuthenticationFailed',
     tls_error: 'TlsFailed',
@@ -69,7 +69,7 @@ function setupReason(err: ProbeSetupError): string {
     connection_lost: 'EndpointUnreachable',
     read_only: 'EndpointReadOnly',
   };
-  return byClass[err.outcome.class] ?? 'ProbeSetupFailed';
+  return byClass[errorClass] ?? 'ProbeSetupFailed';
 }
 
 export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
@@ -99,27 +99,16 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
       const audit = spec.audit.lostWrites && !aborted() ? await auditRows(probers) : undefined;
       const events = await trigger
         .events(baselineStartMs - 60_000, Date.now() + 1000)
-        .catch(() => [] as Awaited<ReturnType<FailoverTrigger['events']>>);
-      outcome.results = analyzeRun({
-        experiment: { name: manifest.metadata.name, namespace: manifest.metadata.namespace, runId },
-        phases: { baselineStartMs, triggerMs: fired.t0Ms, observeEndMs: Date.now() },
-        trigger: {
-          type: spec.trigger.type,
-          action: fired.action,
-          target: targetIdentifier(spec),
-          events: events.map((e) => ({ atMs: e.atMs, source: e.sourceIdentifier, message: e.message })),
-        },
-        endpoints: spec.endpoints.map((e) => ({
-          name: e.name,
-          role: e.role,
-          dialect: e.dialect,
-          connectionMode: e.connectionMode,
-          probes: [...e.probes],
-          slo: endpointSloSeconds(spec, e),
-        })),
+        .catch(() => [] as TriggerEvent[]);
+      outcome.results = analyzeMeasurement({
+        manifest,
+        runId,
+        baselineStartMs,
+        fired,
+        observeEndMs: Date.now(),
+        events,
         samples,
         auditRows: audit,
-        defaultSlo: sloSeconds(spec.slo),
       });
     }
     return outcome;
@@ -191,9 +180,46 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
   } catch (err) {
     if (err instanceof RunFailure || err instanceof TriggerError || err instanceof EngineConfigError)
       return await finish('Failed', err.message, (err as { reason: string }).reason);
-    if (err instanceof ProbeSetupError) return await finish('Failed', err.message, setupReason(err));
+    if (err instanceof ProbeSetupError) return await finish('Failed', err.message, setupReason(err.outcome.class));
     return await finish('Failed', (err as Error).message, 'InternalError');
   }
+}
+
+export interface Measurement {
+  manifest: ExperimentManifest;
+  runId: string;
+  baselineStartMs: number;
+  fired: FiredTrigger;
+  observeEndMs: number;
+  events: TriggerEvent[];
+  samples: readonly ProbeSample[];
+  auditRows: AuditRow[] | undefined;
+}
+
+/** Samples and trigger record -> the results document (shared by the CLI and the controller). */
+export function analyzeMeasurement(m: Measurement): Results {
+  const spec = m.manifest.spec;
+  return analyzeRun({
+    experiment: { name: m.manifest.metadata.name, namespace: m.manifest.metadata.namespace, runId: m.runId },
+    phases: { baselineStartMs: m.baselineStartMs, triggerMs: m.fired.t0Ms, observeEndMs: m.observeEndMs },
+    trigger: {
+      type: spec.trigger.type,
+      action: m.fired.action,
+      target: targetIdentifier(spec),
+      events: m.events.map((e) => ({ atMs: e.atMs, source: e.sourceIdentifier, message: e.message })),
+    },
+    endpoints: spec.endpoints.map((e) => ({
+      name: e.name,
+      role: e.role,
+      dialect: e.dialect,
+      connectionMode: e.connectionMode,
+      probes: [...e.probes],
+      slo: endpointSloSeconds(spec, e),
+    })),
+    samples: m.samples,
+    auditRows: m.auditRows,
+    defaultSlo: sloSeconds(spec.slo),
+  });
 }
 
 /** Rows of this run read back after recovery, per endpoint with a write probe. */

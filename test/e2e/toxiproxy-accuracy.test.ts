@@ -119,7 +119,7 @@ function assertClasses(m: Measured, main: ErrorClass, allowed: ErrorClass[]): vo
     assert.ok(allowed.includes(k as ErrorClass), `unexpected ${k}: ${JSON.stringify(m.classes)}`);
 }
 
-describe('accuracy against Toxiproxy (1 s outages, 100 ms fresh write probes)', () => {
+describe('accuracy against Toxiproxy (1 s outages, write probes every 100 ms)', () => {
   it('PostgreSQL, refuse: connection_refused, window within interval + 10 ms', async () => {
     const m = await measure('postgresql', 'fresh', 'refuse');
     // An attempt in flight when the proxy closes its connections is lost.

@@ -1,0 +1,115 @@
+// A rate-limited work queue keyed by `namespace/name`, in the manner of client-go's: a key
+// is queued at most once, one key is never processed by two workers at once (a key added
+// while it is processed is processed again afterwards), failures come back with per-key
+// exponential backoff, and a reconcile can ask to be called again after a delay.
+
+export interface ReconcileResult {
+  /** Call again after this many ms (polling what Kubernetes does not notify). */
+  requeueAfterMs?: number;
+}
+
+export type Reconcile = (key: string) => Promise<ReconcileResult | undefined>;
+
+export interface WorkQueueOptions {
+  concurrency: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  onResult?: (
+    key: string,
+    outcome: 'success' | 'error' | 'requeue',
+    durationMs: number,
+    err?: unknown,
+  ) => void;
+}
+
+export class WorkQueue {
+  private readonly reconcile: Reconcile;
+  private readonly options: WorkQueueOptions;
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private active = 0;
+  private stopped = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(reconcile: Reconcile, options: WorkQueueOptions) {
+    this.reconcile = reconcile;
+    this.options = options;
+  }
+
+  depth(): number {
+    return this.queue.length;
+  }
+
+  add(key: string): void {
+    if (this.stopped) return;
+    if (this.processing.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    if (this.queued.has(key)) return;
+    this.queued.add(key);
+    this.queue.push(key);
+    this.pump();
+  }
+
+  /** Adds the key after a delay; an earlier pending delay for the key wins. */
+  addAfter(key: string, delayMs: number): void {
+    if (this.stopped) return;
+    if (delayMs <= 0) return this.add(key);
+    if (this.timers.has(key)) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, delayMs);
+    timer.unref();
+    this.timers.set(key, timer);
+  }
+
+  /** Resolves when nothing is queued or running (tests). */
+  idle(): Promise<void> {
+    if (this.active === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.active < this.options.concurrency && this.queue.length > 0) {
+      const key = this.queue.shift()!;
+      this.queued.delete(key);
+      this.processing.add(key);
+      this.active++;
+      void this.process(key);
+    }
+  }
+
+  private async process(key: string): Promise<void> {
+    const started = performance.now();
+    try {
+      const result = await this.reconcile(key);
+      this.failures.delete(key);
+      const after = result?.requeueAfterMs;
+      this.options.onResult?.(key, after === undefined ? 'success' : 'requeue', performance.now() - started);
+      if (after !== undefined) this.addAfter(key, after);
+    } catch (err) {
+      const n = (this.failures.get(key) ?? 0) + 1;
+      this.failures.set(key, n);
+      this.options.onResult?.(key, 'error', performance.now() - started, err);
+      this.addAfter(key, Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** (n - 1)));
+    } finally {
+      this.processing.delete(key);
+      this.active--;
+      if (this.dirty.delete(key)) this.add(key);
+      this.pump();
+      if (this.active === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+}

@@ -1,0 +1,264 @@
+// Every Prometheus metric failwatch exposes, defined here and nowhere else. Conventions:
+// `failwatch_` prefix, base units in the name (`_seconds`), counters end in `_total`.
+// Label values are names from the spec (namespace, experiment, endpoint, probe kind, error
+// class, phase) and never anything read from a Secret.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { ERROR_CLASSES } from '../analysis/error-class.ts';
+import type { Results } from '../analysis/results.ts';
+import type { ProbeKind } from '../analysis/sample.ts';
+import type { VerdictResult } from '../analysis/verdict.ts';
+import { EXPERIMENT_PHASES, type ExperimentPhase } from '../api/experiment-status.ts';
+import type { LagSummary } from '../probe/lag-histogram.ts';
+import type { SkipReason } from '../probe/scheduler.ts';
+import type { ProbeSample } from '../probe/types.ts';
+
+export const METRIC_PREFIX = 'failwatch_';
+
+/** A registry with Node's process metrics (`process_*`, `nodejs_*`) when asked for. */
+export function createRegistry(options: { processMetrics?: boolean } = {}): Registry {
+  const registry = new Registry();
+  if (options.processMetrics) collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+// ---------------------------------------------------------------------------------------
+// Prober (served by each prober pod, scraped by a PodMonitor)
+
+/** 1 ms .. 30 s: fast local answers up to attempts that ran into a long deadline. */
+export const ATTEMPT_DURATION_BUCKETS_SECONDS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
+
+/** Schedule lag quantiles exposed as `quantile` label values ("1" is the maximum). */
+export const SCHEDULE_LAG_QUANTILES = ['0.5', '0.99', '1'] as const;
+
+export interface ProbeMetricLabels {
+  namespace: string;
+  experiment: string;
+  endpoint: string;
+}
+
+export interface ProbeMetrics {
+  /** Counts one finished attempt, observes its duration and sets `up` from its class. */
+  observe(sample: ProbeSample): void;
+  /** Counts one skipped tick (in-flight cap reached or the event loop was late). */
+  skipped(kind: ProbeKind, reason: SkipReason): void;
+}
+
+/**
+ * The live metrics of one prober (one endpoint of one experiment). Every class starts at 0
+ * for the endpoint's kinds, so `rate()` and `increase()` see the first error.
+ * `lag` is read at scrape time (the schedulers keep their own histogram).
+ */
+export function createProbeMetrics(
+  registry: Registry,
+  labels: ProbeMetricLabels,
+  kinds: readonly ProbeKind[],
+  lag: () => Partial<Record<ProbeKind, LagSummary>>,
+): ProbeMetrics {
+  const base = ['experiment', 'namespace', 'endpoint'] as const;
+  const attempts = new Counter({
+    name: 'failwatch_probe_attempts_total',
+    help: 'Probe attempts finished, by probe kind and error class (ok, slow, read_only, ...).',
+    labelNames: [...base, 'kind', 'class'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'failwatch_probe_attempt_duration_seconds',
+    help: 'Duration of probe attempts (connect + query, or DNS resolution), whatever their class.',
+    labelNames: [...base, 'kind'],
+    buckets: ATTEMPT_DURATION_BUCKETS_SECONDS,
+    registers: [registry],
+  });
+  const up = new Gauge({
+    name: 'failwatch_probe_up',
+    help: '1 when the last finished attempt of this probe kind was ok, else 0.',
+    labelNames: [...base, 'kind'],
+    registers: [registry],
+  });
+  const skippedTicks = new Counter({
+    name: 'failwatch_probe_skipped_ticks_total',
+    help: 'Scheduled attempts not started: in-flight cap reached, or the process woke up too late.',
+    labelNames: [...base, 'kind', 'reason'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'failwatch_probe_schedule_lag_seconds',
+    help: 'Delay between the scheduled and the actual start of attempts, as quantiles since start ("1" = max).',
+    labelNames: [...base, 'kind', 'quantile'],
+    registers: [registry],
+    collect() {
+      const summaries = lag();
+      for (const kind of kinds) {
+        const s = summaries[kind];
+        if (!s) continue;
+        const values = { '0.5': s.p50Ms, '0.99': s.p99Ms, '1': s.maxMs };
+        for (const quantile of SCHEDULE_LAG_QUANTILES)
+          this.set({ ...labels, kind, quantile }, values[quantile] / 1000);
+      }
+    },
+  });
+  for (const kind of kinds) {
+    for (const errorClass of ERROR_CLASSES) attempts.inc({ ...labels, kind, class: errorClass }, 0);
+    for (const reason of ['in-flight-cap', 'late'] as const) skippedTicks.inc({ ...labels, kind, reason }, 0);
+  }
+  return {
+    observe(sample) {
+      const kindLabels = { ...labels, kind: sample.kind };
+      attempts.inc({ ...kindLabels, class: sample.class });
+      duration.observe(kindLabels, Math.max(0, sample.endMs - sample.startMs) / 1000);
+      up.set(kindLabels, sample.class === 'ok' ? 1 : 0);
+    },
+    skipped(kind, reason) {
+      skippedTicks.inc({ ...labels, kind, reason });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Controller (served by the operator)
+
+/** Reconcile durations: 1 ms .. 60 s. */
+export const RECONCILE_DURATION_BUCKETS_SECONDS = [
+  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
+
+export type ReconcileResult = 'success' | 'requeue' | 'error';
+
+export interface ControllerMetrics {
+  reconcileTotal: Counter<'controller' | 'result'>;
+  reconcileErrors: Counter<'controller'>;
+  reconcileDuration: Histogram<'controller'>;
+  workqueueDepth: Gauge<'controller'>;
+  experiments: Gauge<'phase'>;
+  /** One finished reconcile: counts it (and its error) and observes its duration. */
+  observeReconcile(controller: string, result: ReconcileResult, seconds: number): void;
+  /** Experiments by phase; every phase is set (absent ones to 0). */
+  setExperimentsByPhase(counts: Partial<Record<ExperimentPhase, number>>): void;
+}
+
+export function createControllerMetrics(registry: Registry): ControllerMetrics {
+  const reconcileTotal = new Counter({
+    name: 'failwatch_reconcile_total',
+    help: 'Reconciles finished, by controller and result (success, requeue, error).',
+    labelNames: ['controller', 'result'],
+    registers: [registry],
+  });
+  const reconcileErrors = new Counter({
+    name: 'failwatch_reconcile_errors_total',
+    help: 'Reconciles that ended in an error (and were requeued with backoff).',
+    labelNames: ['controller'],
+    registers: [registry],
+  });
+  const reconcileDuration = new Histogram({
+    name: 'failwatch_reconcile_duration_seconds',
+    help: 'Time spent in one reconcile.',
+    labelNames: ['controller'],
+    buckets: RECONCILE_DURATION_BUCKETS_SECONDS,
+    registers: [registry],
+  });
+  const workqueueDepth = new Gauge({
+    name: 'failwatch_workqueue_depth',
+    help: 'Keys waiting in the work queue (not counting those being processed).',
+    labelNames: ['controller'],
+    registers: [registry],
+  });
+  const experiments = new Gauge({
+    name: 'failwatch_experiments',
+    help: 'FailoverExperiment objects by phase.',
+    labelNames: ['phase'],
+    registers: [registry],
+  });
+  for (const phase of EXPERIMENT_PHASES) experiments.set({ phase }, 0);
+  return {
+    reconcileTotal,
+    reconcileErrors,
+    reconcileDuration,
+    workqueueDepth,
+    experiments,
+    observeReconcile(controller, result, seconds) {
+      reconcileTotal.inc({ controller, result });
+      if (result === 'error') reconcileErrors.inc({ controller });
+      reconcileDuration.observe({ controller }, seconds);
+    },
+    setExperimentsByPhase(counts) {
+      for (const phase of EXPERIMENT_PHASES) experiments.set({ phase }, counts[phase] ?? 0);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Results of finished runs (served by the operator)
+
+export const VERDICTS: readonly VerdictResult[] = ['Pass', 'Fail'];
+
+export interface ResultMetrics {
+  /** Replaces every series of this experiment with the results of its latest run. */
+  recordResults(namespace: string, name: string, results: Results): void;
+  /** Removes every series of this experiment (deleted, or its results are gone). */
+  forgetExperiment(namespace: string, name: string): void;
+}
+
+type SeriesLabels = Record<string, string>;
+
+export function createResultMetrics(registry: Registry): ResultMetrics {
+  const downtime = new Gauge({
+    name: 'failwatch_experiment_downtime_seconds',
+    help: "Measured downtime of the experiment's latest run, by endpoint and probe kind (write, read).",
+    labelNames: ['namespace', 'experiment', 'endpoint', 'kind'],
+    registers: [registry],
+  });
+  const lostWrites = new Gauge({
+    name: 'failwatch_experiment_lost_writes',
+    help: "Acknowledged writes missing after recovery in the experiment's latest run, by endpoint.",
+    labelNames: ['namespace', 'experiment', 'endpoint'],
+    registers: [registry],
+  });
+  const verdict = new Gauge({
+    name: 'failwatch_experiment_verdict',
+    help: "Verdict of the experiment's latest run: 1 for the current verdict, 0 for the others.",
+    labelNames: ['namespace', 'experiment', 'verdict'],
+    registers: [registry],
+  });
+  const lastRun = new Gauge({
+    name: 'failwatch_experiment_last_run_timestamp_seconds',
+    help: "When the experiment's latest run ended observing, Unix time.",
+    labelNames: ['namespace', 'experiment'],
+    registers: [registry],
+  });
+
+  // prom-client removes series by their full label set only, so remember them per experiment.
+  const series = new Map<string, Array<{ gauge: Gauge<string>; labels: SeriesLabels }>>();
+  const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
+
+  function forgetExperiment(namespace: string, name: string): void {
+    const key = keyOf(namespace, name);
+    for (const { gauge, labels } of series.get(key) ?? []) gauge.remove(labels);
+    series.delete(key);
+  }
+
+  function recordResults(namespace: string, name: string, results: Results): void {
+    forgetExperiment(namespace, name);
+    const written: Array<{ gauge: Gauge<string>; labels: SeriesLabels }> = [];
+    const set = (gauge: Gauge<string>, labels: SeriesLabels, value: number) => {
+      gauge.set(labels, value);
+      written.push({ gauge, labels });
+    };
+    const experiment = { namespace, experiment: name };
+    for (const endpoint of results.endpoints) {
+      for (const kind of ['write', 'read'] as const) {
+        const result = endpoint[kind];
+        if (result)
+          set(downtime, { ...experiment, endpoint: endpoint.name, kind }, result.downtimeSeconds);
+      }
+      if (endpoint.lostWrites !== null)
+        set(lostWrites, { ...experiment, endpoint: endpoint.name }, endpoint.lostWrites);
+    }
+    for (const v of VERDICTS) set(verdict, { ...experiment, verdict: v }, v === results.verdict.result ? 1 : 0);
+    const endedMs = Date.parse(results.observation.end.time);
+    if (Number.isFinite(endedMs)) set(lastRun, experiment, endedMs / 1000);
+    series.set(keyOf(namespace, name), written);
+  }
+
+  return { recordResults, forgetExperiment };
+}

@@ -1,0 +1,171 @@
+// The contract between the controller (which creates prober pods) and `failwatch probe`
+// (which runs in them): environment variable names and how they are read. Credentials come
+// from a Secret, as env (secretKeyRef; fixed for the life of the container) or as mounted
+// files (*_FILE; re-read before every setup attempt, so a fixed Secret recovers in place).
+import { readFileSync } from 'node:fs';
+import { parseDurationMs } from '../api/duration.ts';
+import type { EndpointSpec } from '../api/experiment-spec.ts';
+import { validateExperimentSpec } from '../api/validate-experiment.ts';
+import type { EndpointCredentials } from '../engine/endpoint-config.ts';
+import { parseListenAddress } from './http.ts';
+import { DEFAULT_MAX_SAMPLES } from './sample-store.ts';
+
+export const PROBE_POD_ENV = {
+  /** Identifies the experiment run; stored in every probe row. */
+  runId: 'FAILWATCH_RUN_ID',
+  /** `namespace/name` of the FailoverExperiment. */
+  experiment: 'FAILWATCH_EXPERIMENT',
+  /** JSON of the endpoint from the spec (after defaults); its credentials field is ignored. */
+  endpoint: 'FAILWATCH_ENDPOINT',
+  username: 'FAILWATCH_DB_USERNAME',
+  password: 'FAILWATCH_DB_PASSWORD',
+  /** Alternatives to the two above: paths of files holding them (a mounted Secret). */
+  usernameFile: 'FAILWATCH_DB_USERNAME_FILE',
+  passwordFile: 'FAILWATCH_DB_PASSWORD_FILE',
+  /** PEM CA bundle for tls.mode verify-full (a mounted Secret key). */
+  caFile: 'FAILWATCH_CA_FILE',
+  /** `host:port` to serve on; default `${POD_IP or 0.0.0.0}:${FAILWATCH_LISTEN_PORT or 9090}`. */
+  listen: 'FAILWATCH_LISTEN',
+  listenPort: 'FAILWATCH_LISTEN_PORT',
+  /** Downward API status.podIP: on a shared-network test node every pod has its own address. */
+  podIp: 'POD_IP',
+  /** Cap on samples held in memory (default 2,000,000, about 60 MB). */
+  maxSamples: 'FAILWATCH_MAX_SAMPLES',
+  /** Time between setup attempts after a failure (duration, default 5s). */
+  setupRetry: 'FAILWATCH_SETUP_RETRY',
+  /** pino level (default info). */
+  logLevel: 'FAILWATCH_LOG_LEVEL',
+} as const;
+
+export const PROBE_POD_PORT = 9090;
+export const DEFAULT_SETUP_RETRY_MS = 5000;
+
+export interface ProbePodConfig {
+  runId: string;
+  namespace: string;
+  experiment: string;
+  endpoint: EndpointSpec;
+  /** Read at every setup attempt (files may change when the Secret is fixed). */
+  credentials: () => EndpointCredentials;
+  caFile?: string;
+  listen: { host: string; port: number };
+  maxSamples: number;
+  setupRetryMs: number;
+  logLevel: string;
+}
+
+/** The pod's environment is wrong: a bug in whatever created the pod, not a database problem. */
+export class ProbePodConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`failwatch probe: bad environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ProbePodConfigError';
+    this.problems = problems;
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Reads and checks the whole environment; every problem is listed at once. */
+export function parseProbePodEnv(env: NodeJS.ProcessEnv): ProbePodConfig {
+  const E = PROBE_POD_ENV;
+  const problems: string[] = [];
+  const required = (name: string): string => {
+    const value = env[name];
+    if (value === undefined || value === '') problems.push(`${name} is required`);
+    return value ?? '';
+  };
+
+  const runId = required(E.runId);
+  const experimentRef = required(E.experiment);
+  const [namespace = '', experiment = ''] = experimentRef.split('/');
+  if (experimentRef && !/^[^/\s]+\/[^/\s]+$/.test(experimentRef))
+    problems.push(`${E.experiment} must be namespace/name (got \`${experimentRef}\`)`);
+
+  const endpoint = parseEndpoint(required(E.endpoint), problems);
+
+  const credentials = credentialSource(env, problems);
+
+  let listen = { host: env[E.podIp] || '0.0.0.0', port: PROBE_POD_PORT };
+  if (env[E.listen]) {
+    try {
+      listen = parseListenAddress(env[E.listen]);
+    } catch (err) {
+      problems.push(`${E.listen}: ${(err as Error).message}`);
+    }
+  } else if (env[E.listenPort]) {
+    listen.port = Number(env[E.listenPort]);
+    if (!(Number.isInteger(listen.port) && listen.port > 0 && listen.port <= 65535))
+      problems.push(`${E.listenPort} must be a TCP port (got \`${env[E.listenPort]}\`)`);
+  }
+
+  const maxSamples = env[E.maxSamples] ? Number(env[E.maxSamples]) : DEFAULT_MAX_SAMPLES;
+  if (!(Number.isInteger(maxSamples) && maxSamples > 0))
+    problems.push(`${E.maxSamples} must be a positive integer (got \`${env[E.maxSamples]}\`)`);
+
+  let setupRetryMs = DEFAULT_SETUP_RETRY_MS;
+  if (env[E.setupRetry]) {
+    try {
+      setupRetryMs = parseDurationMs(env[E.setupRetry]);
+    } catch {
+      problems.push(`${E.setupRetry} must be a duration like 5s (got \`${env[E.setupRetry]}\`)`);
+    }
+  }
+
+  const logLevel = env[E.logLevel] || 'info';
+  if (!LOG_LEVELS.includes(logLevel))
+    problems.push(`${E.logLevel} must be one of ${LOG_LEVELS.join(', ')} (got \`${logLevel}\`)`);
+
+  if (problems.length > 0 || !endpoint) throw new ProbePodConfigError(problems);
+  const config: ProbePodConfig = {
+    runId,
+    namespace,
+    experiment,
+    endpoint,
+    credentials,
+    listen,
+    maxSamples,
+    setupRetryMs,
+    logLevel,
+  };
+  if (env[E.caFile]) config.caFile = env[E.caFile];
+  return config;
+}
+
+function parseEndpoint(text: string, problems: string[]): EndpointSpec | undefined {
+  if (!text) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    problems.push(`${PROBE_POD_ENV.endpoint} is not JSON: ${(err as Error).message}`);
+    return undefined;
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    problems.push(`${PROBE_POD_ENV.endpoint} must be a JSON object (an endpoint of the spec)`);
+    return undefined;
+  }
+  // The pod's credentials come from its own environment; the spec's are only where they were.
+  const endpoint = { ...json, credentials: { secretRef: { name: 'from-environment' } } };
+  const result = validateExperimentSpec({ trigger: { type: 'none' }, endpoints: [endpoint] }, '');
+  if (!result.ok) {
+    for (const e of result.errors)
+      problems.push(`${PROBE_POD_ENV.endpoint}${e.path.replace(/^endpoints\[0\]/, '')}: ${e.message}`);
+    return undefined;
+  }
+  return result.value.endpoints[0];
+}
+
+function credentialSource(env: NodeJS.ProcessEnv, problems: string[]): () => EndpointCredentials {
+  const E = PROBE_POD_ENV;
+  const one = (valueName: string, fileName: string): (() => string) => {
+    const file = env[fileName];
+    if (file) return () => readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    const value = env[valueName];
+    if (value === undefined) problems.push(`${valueName} (or ${fileName}) is required`);
+    return () => value ?? '';
+  };
+  const user = one(E.username, E.usernameFile);
+  const password = one(E.password, E.passwordFile);
+  return () => ({ user: user(), password: password() });
+}

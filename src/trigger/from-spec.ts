@@ -1,0 +1,24 @@
+// The trigger an experiment's spec asks for.
+import type { ExperimentManifest } from '../api/validate-experiment.ts';
+import { AwsRdsTrigger, NoneTrigger } from './aws-rds.ts';
+import type { FailoverTrigger } from './types.ts';
+
+export function triggerFor(manifest: ExperimentManifest, env: NodeJS.ProcessEnv): FailoverTrigger {
+  const { trigger, target } = manifest.spec;
+  if (trigger.type === 'none' || !target) return new NoneTrigger();
+  // An endpoint override without AWS credentials is the local lab, which accepts any.
+  const labCredentials =
+    target.rdsEndpoint && !env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE
+      ? { accessKeyId: 'failwatch-lab', secretAccessKey: 'failwatch-lab' }
+      : undefined;
+  return new AwsRdsTrigger({
+    action: trigger.action,
+    clusterIdentifier: target.clusterIdentifier,
+    instanceIdentifier: target.instanceIdentifier,
+    targetInstanceIdentifier: trigger.targetInstanceIdentifier,
+    region: target.region,
+    endpoint: target.rdsEndpoint,
+    credentials: labCredentials,
+  });
+}
+
