@@ -189,7 +189,10 @@ export const FailoverExperimentStatusSchema = Type.Object(
           message: Type.Optional(Type.String({ maxLength: 1024, description: 'RDS error or details.' })),
           action: Type.Optional(Type.String({ maxLength: 256, description: 'The call that was made.' })),
           writerBefore: Type.Optional(
-            Type.String({ maxLength: 128, description: 'Writer instance before the call, to detect the change.' }),
+            Type.String({
+              maxLength: 128,
+              description: 'Writer instance before the call, to detect the change.',
+            }),
           ),
         },
         { description: 'The trigger record that makes it fire at most once.' },

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { ExperimentValidationError } from '../api/field-errors.ts';
 import { LabError } from '../lab/exec.ts';
 import { labCommand } from './lab.ts';
+import { operatorCommand } from './operator.ts';
 import { runCommand } from './run.ts';
 import { UsageError } from './usage.ts';
 
@@ -13,6 +14,7 @@ Measures how long a database is really unavailable during a failover, per endpoi
 Commands:
   run        run one FailoverExperiment from this machine (no Kubernetes needed)
   lab        the local Aurora-like lab (up, status, failover, down)
+  operator   the Kubernetes controller (FailoverExperiment)
   help       this text
 
 Run \`failwatch <command> --help\` for a command's options.
@@ -27,6 +29,10 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest);
     case 'lab':
       return labCommand(rest, mainScript);
+    case 'operator':
+      return operatorCommand(rest);
+    case 'probe':
+      return (await import('./probe.ts')).probeCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -4,7 +4,6 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RESULTS_API_VERSION, RESULTS_KIND } from '../analysis/results.ts';
 import { loadExperimentFile } from '../api/load-experiment.ts';
-import type { ExperimentManifest } from '../api/validate-experiment.ts';
 import { credentialsFromEnv } from '../engine/endpoint-config.ts';
 import { type RunOutcome, runExperiment } from '../engine/run-experiment.ts';
 import type { ProbeSample } from '../probe/types.ts';

@@ -167,21 +167,7 @@ export class ExperimentReconciler {
     manifest: ExperimentManifest,
   ): Promise<ReconcileResult> {
     const target = targetIdentifier(manifest.spec) ?? `${obj.metadata.namespace}-${obj.metadata.name}`;
-    const lock = await acquireTargetLock(
-      this.deps.kube,
-      this.deps.controllerNamespace,
-      targetLeaseName(target),
-      this.holder(obj),
-      (holder) => this.holderActive(holder),
-    );
-    if (!lock.held) {
-      await this.setBlocked(
-        obj,
-        'TargetLocked',
-        `another run holds the lock of target ${target}: ${lock.holder}`,
-      );
-      return { requeueAfterMs: 5000 };
-    }
+    // Secrets first: an experiment waiting for its Secret must not hold the target's lock.
     for (const endpoint of manifest.spec.endpoints) {
       const ref = endpoint.credentials.secretRef;
       if (!ref)
@@ -197,6 +183,21 @@ export class ExperimentReconciler {
         await this.setBlocked(obj, problem.reason, `endpoint ${endpoint.name}: ${problem.message}`);
         return { requeueAfterMs: 10_000 };
       }
+    }
+    const lock = await acquireTargetLock(
+      this.deps.kube,
+      this.deps.controllerNamespace,
+      targetLeaseName(target),
+      this.holder(obj),
+      (holder) => this.holderActive(holder),
+    );
+    if (!lock.held) {
+      await this.setBlocked(
+        obj,
+        'TargetLocked',
+        `another run holds the lock of target ${target}: ${lock.holder}`,
+      );
+      return { requeueAfterMs: 5000 };
     }
     const status: FailoverExperimentStatus = {
       ...obj.status,
@@ -347,7 +348,11 @@ export class ExperimentReconciler {
         trigger: { intentTime: new Date().toISOString(), outcome: 'Pending', writerBefore: before?.writerId },
       };
       const written = await this.writeStatus(obj, intent);
+      // Test hook: dies between the intent and the call, or right after the call, exactly
+      // where a crash is most dangerous for at-most-once (test/e2e/operator.test.ts).
+      if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-intent') process.exit(137);
       fired = await trigger.fire();
+      if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-call') process.exit(137);
       return this.recordFired(written, fired);
     }
     const intentMs = Date.parse(record.intentTime);
@@ -463,6 +468,7 @@ export class ExperimentReconciler {
       samples: store.samples,
       auditRows,
     });
+    if (process.env.FAILWATCH_FAULT_INJECT === 'exit-before-results') process.exit(137);
     const resultsName = await this.saveResults(obj, results);
     const summary = statusSummary(results);
     const status: FailoverExperimentStatus = {

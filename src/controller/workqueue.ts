@@ -59,7 +59,10 @@ export class WorkQueue {
   /** Adds the key after a delay; an earlier pending delay for the key wins. */
   addAfter(key: string, delayMs: number): void {
     if (this.stopped) return;
-    if (delayMs <= 0) return this.add(key);
+    if (delayMs <= 0) {
+      this.add(key);
+      return;
+    }
     if (this.timers.has(key)) return;
     const timer = setTimeout(() => {
       this.timers.delete(key);

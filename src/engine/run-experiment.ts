@@ -12,7 +12,12 @@ import type { ExperimentManifest } from '../api/validate-experiment.ts';
 import { Prober } from '../probe/prober.ts';
 import { ProbeSetupError } from '../probe/sql-driver.ts';
 import type { ProbeSample } from '../probe/types.ts';
-import { type FailoverTrigger, type FiredTrigger, TriggerError, type TriggerEvent } from '../trigger/types.ts';
+import {
+  type FailoverTrigger,
+  type FiredTrigger,
+  TriggerError,
+  type TriggerEvent,
+} from '../trigger/types.ts';
 import { type EndpointCredentials, EngineConfigError, probeConfigFor } from './endpoint-config.ts';
 import { baselineHealth, RecoveryTracker } from './recovery.ts';
 
@@ -180,7 +185,8 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
   } catch (err) {
     if (err instanceof RunFailure || err instanceof TriggerError || err instanceof EngineConfigError)
       return await finish('Failed', err.message, (err as { reason: string }).reason);
-    if (err instanceof ProbeSetupError) return await finish('Failed', err.message, setupReason(err.outcome.class));
+    if (err instanceof ProbeSetupError)
+      return await finish('Failed', err.message, setupReason(err.outcome.class));
     return await finish('Failed', (err as Error).message, 'InternalError');
   }
 }

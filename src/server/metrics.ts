@@ -43,6 +43,8 @@ export interface ProbeMetrics {
   observe(sample: ProbeSample): void;
   /** Counts one skipped tick (in-flight cap reached or the event loop was late). */
   skipped(kind: ProbeKind, reason: SkipReason): void;
+  /** Counts one sample measured but not kept (the pod's sample store is full). */
+  dropped(kind: ProbeKind): void;
 }
 
 /**
@@ -82,6 +84,12 @@ export function createProbeMetrics(
     labelNames: [...base, 'kind', 'reason'],
     registers: [registry],
   });
+  const droppedSamples = new Counter({
+    name: 'failwatch_probe_samples_dropped_total',
+    help: 'Samples measured but not kept because the prober pod held its maximum; results will miss them.',
+    labelNames: [...base, 'kind'],
+    registers: [registry],
+  });
   new Gauge({
     name: 'failwatch_probe_schedule_lag_seconds',
     help: 'Delay between the scheduled and the actual start of attempts, as quantiles since start ("1" = max).',
@@ -101,6 +109,7 @@ export function createProbeMetrics(
   for (const kind of kinds) {
     for (const errorClass of ERROR_CLASSES) attempts.inc({ ...labels, kind, class: errorClass }, 0);
     for (const reason of ['in-flight-cap', 'late'] as const) skippedTicks.inc({ ...labels, kind, reason }, 0);
+    droppedSamples.inc({ ...labels, kind }, 0);
   }
   return {
     observe(sample) {
@@ -111,6 +120,9 @@ export function createProbeMetrics(
     },
     skipped(kind, reason) {
       skippedTicks.inc({ ...labels, kind, reason });
+    },
+    dropped(kind) {
+      droppedSamples.inc({ ...labels, kind });
     },
   };
 }
@@ -248,13 +260,13 @@ export function createResultMetrics(registry: Registry): ResultMetrics {
     for (const endpoint of results.endpoints) {
       for (const kind of ['write', 'read'] as const) {
         const result = endpoint[kind];
-        if (result)
-          set(downtime, { ...experiment, endpoint: endpoint.name, kind }, result.downtimeSeconds);
+        if (result) set(downtime, { ...experiment, endpoint: endpoint.name, kind }, result.downtimeSeconds);
       }
       if (endpoint.lostWrites !== null)
         set(lostWrites, { ...experiment, endpoint: endpoint.name }, endpoint.lostWrites);
     }
-    for (const v of VERDICTS) set(verdict, { ...experiment, verdict: v }, v === results.verdict.result ? 1 : 0);
+    for (const v of VERDICTS)
+      set(verdict, { ...experiment, verdict: v }, v === results.verdict.result ? 1 : 0);
     const endedMs = Date.parse(results.observation.end.time);
     if (Number.isFinite(endedMs)) set(lastRun, experiment, endedMs / 1000);
     series.set(keyOf(namespace, name), written);

@@ -87,9 +87,10 @@ export function parseProbePodEnv(env: NodeJS.ProcessEnv): ProbePodConfig {
   const credentials = credentialSource(env, problems);
 
   let listen = { host: env[E.podIp] || '0.0.0.0', port: PROBE_POD_PORT };
-  if (env[E.listen]) {
+  const listenText = env[E.listen];
+  if (listenText) {
     try {
-      listen = parseListenAddress(env[E.listen]);
+      listen = parseListenAddress(listenText);
     } catch (err) {
       problems.push(`${E.listen}: ${(err as Error).message}`);
     }
@@ -104,11 +105,12 @@ export function parseProbePodEnv(env: NodeJS.ProcessEnv): ProbePodConfig {
     problems.push(`${E.maxSamples} must be a positive integer (got \`${env[E.maxSamples]}\`)`);
 
   let setupRetryMs = DEFAULT_SETUP_RETRY_MS;
-  if (env[E.setupRetry]) {
+  const retryText = env[E.setupRetry];
+  if (retryText) {
     try {
-      setupRetryMs = parseDurationMs(env[E.setupRetry]);
+      setupRetryMs = parseDurationMs(retryText);
     } catch {
-      problems.push(`${E.setupRetry} must be a duration like 5s (got \`${env[E.setupRetry]}\`)`);
+      problems.push(`${E.setupRetry} must be a duration like 5s (got \`${retryText}\`)`);
     }
   }
 

@@ -5,8 +5,8 @@
 // samples are counted as dropped and not stored, so the index of a stored sample never changes.
 import { ERROR_CLASSES } from '../analysis/error-class.ts';
 import { PROBE_KINDS, type ServerIdentity } from '../analysis/sample.ts';
-import { writeKeyOf } from '../probe/write-key.ts';
 import type { ProbeSample } from '../probe/types.ts';
+import { writeKeyOf } from '../probe/write-key.ts';
 
 export const DEFAULT_MAX_SAMPLES = 2_000_000;
 const INITIAL_CAPACITY = 4096;
@@ -68,7 +68,8 @@ export class SampleStore {
       throw new RangeError(`sample seq out of range: ${sample.seq}`);
     if (this.#size === this.#seq.length) this.#grow();
     const i = this.#size++;
-    const derived = sample.writeKey !== undefined && sample.writeKey === writeKeyOf(sample.endpoint, sample.seq);
+    const derived =
+      sample.writeKey !== undefined && sample.writeKey === writeKeyOf(sample.endpoint, sample.seq);
     this.#seq[i] = sample.seq;
     this.#startMs[i] = sample.startMs;
     this.#endMs[i] = sample.endMs;

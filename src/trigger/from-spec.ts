@@ -21,4 +21,3 @@ export function triggerFor(manifest: ExperimentManifest, env: NodeJS.ProcessEnv)
     credentials: labCredentials,
   });
 }
-

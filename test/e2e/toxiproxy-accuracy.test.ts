@@ -62,7 +62,7 @@ async function measure(dialect: Dialect, mode: ConnectionMode, fault: FaultKind)
       // Short enough that blackholed attempts reach their deadline within the 1 s outage.
       connectTimeoutMs: 300,
       queryTimeoutMs: 300,
-      slowThresholdMs: 100,
+      slowThresholdMs: 250,
       kinds: ['write'],
     }),
     sink: (s) => samples.push(s),

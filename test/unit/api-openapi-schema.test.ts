@@ -6,7 +6,6 @@ import {
   toStructuralSchema,
 } from '../../src/api/openapi-schema.ts';
 
-// biome-ignore lint/suspicious/noExplicitAny: walking untyped JSON schema nodes
 type Json = Record<string, any>;
 
 /** Visits every schema node with its path. */

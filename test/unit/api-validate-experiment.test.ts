@@ -10,7 +10,6 @@ import { loadExperimentFile, parseExperimentManifest } from '../../src/api/load-
 import { endpointPort, endpointSloSeconds, targetIdentifier } from '../../src/api/spec-accessors.ts';
 import { validateExperimentManifest } from '../../src/api/validate-experiment.ts';
 
-// biome-ignore lint/suspicious/noExplicitAny: the tests break manifests in arbitrary ways
 type Doc = any;
 
 function manifest(): Record<string, unknown> {

@@ -1,0 +1,87 @@
+// `failwatch operator` — the Kubernetes controller process.
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { kubeClients } from '../controller/kube.ts';
+import { startOperator } from '../controller/operator.ts';
+import { parseListenAddress, startHttpServer } from '../server/http.ts';
+import { createControllerMetrics, createRegistry, createResultMetrics } from '../server/metrics.ts';
+
+export const OPERATOR_HELP = `Usage: failwatch operator [options]
+
+Runs the FailoverExperiment controller: watches experiments in every namespace, starts
+prober pods, triggers each failover once, writes results into status, Events and metrics.
+
+Options:
+  --kubeconfig FILE     kubeconfig (default: in-cluster, then $KUBECONFIG / ~/.kube/config)
+  --namespace NS        where the controller's Leases live (default $POD_NAMESPACE or failwatch-system)
+  --prober-image IMG    image of the prober pods (default $FAILWATCH_PROBER_IMAGE or failwatch:latest)
+  --metrics-listen A    /metrics, /healthz, /readyz (default 0.0.0.0:8080)
+  --concurrency N       experiments reconciled in parallel (default 4)
+  --no-leader-elect     run without leader election (a single replica)
+`;
+
+export async function operatorCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      kubeconfig: { type: 'string' },
+      namespace: { type: 'string' },
+      'prober-image': { type: 'string' },
+      'metrics-listen': { type: 'string' },
+      concurrency: { type: 'string' },
+      'no-leader-elect': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(OPERATOR_HELP);
+    return 0;
+  }
+  const log = pino({
+    base: { component: 'failwatch-controller' },
+    level: process.env.FAILWATCH_LOG_LEVEL ?? 'info',
+  });
+  const registry = createRegistry({ processMetrics: true });
+  const controllerMetrics = createControllerMetrics(registry);
+  const resultMetrics = createResultMetrics(registry);
+  const kube = kubeClients(values.kubeconfig);
+  const operator = startOperator({
+    kube,
+    log,
+    namespace: values.namespace ?? process.env.POD_NAMESPACE ?? 'failwatch-system',
+    proberImage: values['prober-image'] ?? process.env.FAILWATCH_PROBER_IMAGE ?? 'failwatch:latest',
+    concurrency: values.concurrency ? Number(values.concurrency) : 4,
+    leaderElection: !values['no-leader-elect'],
+    onQueueResult: (outcome, ms) =>
+      controllerMetrics.observeReconcile('failoverexperiment', outcome, ms / 1000),
+    reconcilerHooks: {
+      onResults: (obj, results) =>
+        resultMetrics.recordResults(obj.metadata.namespace!, obj.metadata.name!, results),
+      onForget: (namespace, name) => resultMetrics.forgetExperiment(namespace, name),
+    },
+  });
+  const depthTimer = setInterval(
+    () => controllerMetrics.workqueueDepth.set({ controller: 'failoverexperiment' }, operator.queue.depth()),
+    1000,
+  );
+  depthTimer.unref();
+  const listen = parseListenAddress(values['metrics-listen'] ?? '0.0.0.0:8080');
+  const server = await startHttpServer({
+    ...listen,
+    registry,
+    ready: () =>
+      operator.isReady()
+        ? true
+        : { ok: false, reason: operator.isLeader() ? 'informer not synced' : 'waiting for leadership' },
+  });
+  log.info({ url: server.url }, 'failwatch operator started');
+  const shutdown = async () => {
+    log.info('shutting down');
+    await operator.stop();
+    await server.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown());
+  process.on('SIGINT', () => void shutdown());
+  return -1; // keeps running
+}

@@ -1,0 +1,116 @@
+// `failwatch probe` — the process inside a prober pod. Configured by the environment the
+// controller sets (src/server/probe-pod-env.ts), it probes one endpoint, keeps every sample
+// and serves them over HTTP until SIGTERM. Logs are JSON lines on stdout, never a password.
+import pino from 'pino';
+import { startHttpServer } from '../server/http.ts';
+import { createRegistry } from '../server/metrics.ts';
+import { PROBE_POD_ENV, ProbePodConfigError, parseProbePodEnv } from '../server/probe-pod-env.ts';
+import { ProberService } from '../server/prober-service.ts';
+
+export const PROBE_HELP = `Usage: failwatch probe
+
+Runs inside a prober pod (the controller creates it): probes one endpoint, keeps every
+sample in memory and serves them. Configured by the environment:
+
+  ${PROBE_POD_ENV.runId}          run id, stored in every probe row (required)
+  ${PROBE_POD_ENV.experiment}      namespace/name of the FailoverExperiment (required)
+  ${PROBE_POD_ENV.endpoint}        JSON of the endpoint from the spec (required)
+  ${PROBE_POD_ENV.username}     probe user (or ${PROBE_POD_ENV.usernameFile})
+  ${PROBE_POD_ENV.password}     its password (or ${PROBE_POD_ENV.passwordFile}, re-read on retry)
+  ${PROBE_POD_ENV.caFile}         PEM CA bundle for tls.mode verify-full
+  ${PROBE_POD_ENV.listen}          host:port to serve on (default $POD_IP or 0.0.0.0, port
+                            $${PROBE_POD_ENV.listenPort} or 9090)
+  ${PROBE_POD_ENV.maxSamples}     samples kept at most (default 2000000)
+  ${PROBE_POD_ENV.setupRetry}    time between setup attempts after a failure (default 5s)
+  ${PROBE_POD_ENV.logLevel}       pino level (default info)
+
+HTTP: GET /status, GET /samples?from=N, POST /stop, POST /audit, GET /metrics,
+      GET /healthz, GET /readyz. SIGTERM stops probing and exits 0.
+`;
+
+export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(PROBE_HELP);
+    return 0;
+  }
+  if (argv.length > 0) {
+    process.stderr.write(`failwatch probe takes no arguments (got ${argv.join(' ')}); see --help\n`);
+    return 2;
+  }
+  let config: ReturnType<typeof parseProbePodEnv>;
+  try {
+    config = parseProbePodEnv(env);
+  } catch (err) {
+    if (!(err instanceof ProbePodConfigError)) throw err;
+    pino({ base: null }).fatal({ event: 'bad-environment', problems: err.problems }, err.message);
+    return 2;
+  }
+
+  const log = pino({
+    level: config.logLevel,
+    base: {
+      namespace: config.namespace,
+      experiment: config.experiment,
+      endpoint: config.endpoint.name,
+      runId: config.runId,
+    },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    // Defense in depth: nothing here logs credentials, and these paths would be hidden if it did.
+    redact: { paths: ['password', '*.password', 'credentials', '*.credentials'], censor: '[redacted]' },
+  });
+  const registry = createRegistry({ processMetrics: true });
+  const service = new ProberService({
+    runId: config.runId,
+    namespace: config.namespace,
+    experiment: config.experiment,
+    endpoint: config.endpoint,
+    credentials: config.credentials,
+    caFile: config.caFile,
+    registry,
+    log,
+    setupRetryMs: config.setupRetryMs,
+    maxSamples: config.maxSamples,
+  });
+  const server = await startHttpServer({
+    host: config.listen.host,
+    port: config.listen.port,
+    registry,
+    ready: () => service.ready(),
+    routes: (app) => service.routes(app),
+  });
+  log.info(
+    {
+      event: 'listening',
+      url: server.url,
+      dialect: config.endpoint.dialect,
+      host: config.endpoint.host,
+      connectionMode: config.endpoint.connectionMode,
+    },
+    'prober serving',
+  );
+  service.start();
+
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      log.info({ event: 'shutdown', signal }, 'stopping');
+      // Stuck database sockets must not keep a terminating pod alive past its grace period.
+      setTimeout(() => process.exit(0), 20_000).unref();
+      service
+        .stop()
+        .catch((err: unknown) =>
+          log.error({ event: 'stop-failed', err: service.redact(String(err)) }, 'stop failed'),
+        )
+        .then(() => server.close())
+        .finally(resolve);
+    };
+    const onTerm = () => shutdown('SIGTERM');
+    const onInt = () => shutdown('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+  log.info({ event: 'exit', samples: service.status().samples }, 'prober exiting');
+  return 0;
+}

@@ -1,0 +1,520 @@
+// The operator against a real kube-apiserver (with etcd, the garbage collector and a node
+// agent running prober pods as processes) and the lab: CRD validation, a full run with the
+// aws-rds trigger through the lab's RDS API, least-privilege RBAC, locks, deletion, and the
+// at-most-once trigger across controller crashes.
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { parse, stringify } from 'yaml';
+import { MAIN } from '../helpers/cli.ts';
+import { type ControlPlane, startControlPlane } from '../helpers/kube.ts';
+import { labManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
+
+const NS = 'team';
+const tmp = mkdtempSync(join(tmpdir(), 'fw-op-'));
+let cp: ControlPlane;
+let lab: TestLab;
+let operator: ChildProcess | undefined;
+let saKubeconfig: string;
+let core: CoreV1Api;
+let custom: CustomObjectsApi;
+let leases: CoordinationV1Api;
+const METRICS = '127.0.78.5:18080';
+
+function kubectl(args: string[], input?: string): { code: number; out: string } {
+  try {
+    const out = execFileSync('kubectl', ['--kubeconfig', cp.kubeconfigPath, ...args], {
+      input,
+      encoding: 'utf8',
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    return { code: 0, out };
+  } catch (err) {
+    const e = err as { status: number; stdout: string; stderr: string };
+    return { code: e.status, out: `${e.stdout}${e.stderr}` };
+  }
+}
+
+function startOperator(env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const log = openSync(join(tmp, 'operator.log'), 'a');
+  const child = spawn(
+    process.execPath,
+    [
+      MAIN,
+      'operator',
+      '--kubeconfig',
+      saKubeconfig,
+      '--namespace',
+      'failwatch-system',
+      '--prober-image',
+      'failwatch:test',
+      '--metrics-listen',
+      METRICS,
+    ],
+    { stdio: ['ignore', log, log], env: { ...process.env, ...env } },
+  );
+  return child;
+}
+
+async function killOperator(): Promise<void> {
+  if (!operator || operator.exitCode !== null) return;
+  const exited = new Promise((r) => operator!.once('exit', r));
+  operator.kill('SIGKILL');
+  await exited;
+}
+
+/** The lab experiment as a Kubernetes manifest: credentials from the Secret lab-db. */
+function experiment(name: string, edit: (doc: Record<string, any>) => void = () => {}): Record<string, any> {
+  const doc = parse(labManifest(lab)) as Record<string, any>;
+  doc.metadata = { name, namespace: NS };
+  doc.spec.baseline.duration = '2s';
+  doc.spec.observe.recoveredFor = '2s';
+  for (const e of doc.spec.endpoints) e.credentials = { secretRef: { name: 'lab-db' } };
+  edit(doc);
+  return doc;
+}
+
+async function create(doc: Record<string, any>): Promise<void> {
+  await custom.createNamespacedCustomObject({
+    group: 'failwatch.io',
+    version: 'v1alpha1',
+    namespace: NS,
+    plural: 'failoverexperiments',
+    body: doc,
+  });
+}
+
+async function get(name: string): Promise<Record<string, any>> {
+  return (await custom.getNamespacedCustomObject({
+    group: 'failwatch.io',
+    version: 'v1alpha1',
+    namespace: NS,
+    plural: 'failoverexperiments',
+    name,
+  })) as Record<string, any>;
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}; operator log:\n${readFileSync(join(tmp, 'operator.log'), 'utf8').slice(-3000)}`,
+      );
+    await sleep(200);
+  }
+}
+
+const phaseIs = (name: string, phases: string[]) => async () => {
+  const o = await get(name);
+  return phases.includes(o.status?.phase) ? o : undefined;
+};
+
+const failoversInLab = () => lab.state().groundTruth.filter((s) => s.step === 'failover-requested').length;
+
+async function waitLabIdle(): Promise<void> {
+  await waitFor('the lab to be idle', async () => {
+    const st = lab.state();
+    const last = st.groundTruth.at(-1)?.step;
+    return st.clusters[0]!.status === 'available' && (!last || last === 'failover-completed')
+      ? true
+      : undefined;
+  });
+}
+
+async function proberPods(name: string) {
+  return (await core.listNamespacedPod({ namespace: NS, labelSelector: `failwatch.io/experiment=${name}` }))
+    .items;
+}
+
+describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, () => {
+  before(async () => {
+    cp = await startControlPlane();
+    lab = await startTestLab({ base: '127.0.78', dnsPort: 11153, apiPort: 11180 });
+    const admin = cp.kubeConfig();
+    core = admin.makeApiClient(CoreV1Api);
+    custom = admin.makeApiClient(CustomObjectsApi);
+    leases = admin.makeApiClient(CoordinationV1Api);
+    assert.equal(kubectl(['apply', '-f', 'crds/']).code, 0);
+    assert.equal(kubectl(['create', 'namespace', 'failwatch-system']).code, 0);
+    assert.equal(kubectl(['create', 'namespace', NS]).code, 0);
+    const rbac = kubectl(['apply', '-f', 'config/rbac.yaml']);
+    assert.equal(rbac.code, 0, rbac.out);
+    kubectl(['wait', '--for=condition=Established', 'crd/failoverexperiments.failwatch.io', '--timeout=30s']);
+    const token = kubectl([
+      'create',
+      'token',
+      'failwatch-controller',
+      '-n',
+      'failwatch-system',
+      '--duration=3h',
+    ]).out.trim();
+    saKubeconfig = join(tmp, 'controller.kubeconfig');
+    writeFileSync(saKubeconfig, cp.kubeConfig(token).exportConfig());
+    await core.createNamespacedSecret({
+      namespace: NS,
+      body: {
+        metadata: { name: 'lab-db' },
+        stringData: { username: 'failwatch', password: 'failwatch-lab' },
+      },
+    });
+    await core.createNamespacedSecret({
+      namespace: NS,
+      body: {
+        metadata: { name: 'wrong-db' },
+        stringData: { username: 'failwatch', password: 'not-the-password' },
+      },
+    });
+    operator = startOperator();
+  });
+
+  after(async () => {
+    await killOperator();
+    await cp?.stop();
+    await lab?.down();
+  });
+
+  it('documents the fields for kubectl explain and accepts every example', () => {
+    const explain = kubectl(['explain', 'failoverexperiment.spec.endpoints.interval']);
+    assert.equal(explain.code, 0, explain.out);
+    assert.match(explain.out, /fixed rate/i);
+    for (const f of readdirSync('examples').filter((x) => x.endsWith('.yaml'))) {
+      const doc = parse(readFileSync(join('examples', f), 'utf8')) as Record<string, any>;
+      doc.metadata.namespace = NS;
+      const r = kubectl(['apply', '--dry-run=server', '-f', '-'], stringify(doc));
+      assert.equal(r.code, 0, `${f}: ${r.out}`);
+    }
+  });
+
+  it('rejects bad manifests with messages a user understands', () => {
+    const cases: [string, (d: Record<string, any>) => void, RegExp][] = [
+      [
+        'no endpoints',
+        (d) => {
+          d.spec.endpoints = [];
+        },
+        /endpoints.*(at least 1|should have at least 1)/i,
+      ],
+      [
+        'missing endpoints',
+        (d) => {
+          delete d.spec.endpoints;
+        },
+        /endpoints: Required value/,
+      ],
+      [
+        'bad duration',
+        (d) => {
+          d.spec.endpoints[0].interval = 'soon';
+        },
+        /interval/,
+      ],
+      [
+        'interval too short',
+        (d) => {
+          d.spec.endpoints[0].interval = '1ms';
+        },
+        /interval.*10ms/,
+      ],
+      [
+        'negative interval',
+        (d) => {
+          d.spec.endpoints[0].interval = '-100ms';
+        },
+        /interval/,
+      ],
+      [
+        'unknown dialect',
+        (d) => {
+          d.spec.endpoints[0].dialect = 'oracle';
+        },
+        /dialect.*Unsupported value: "oracle"/,
+      ],
+      [
+        'duplicate endpoint names',
+        (d) => {
+          d.spec.endpoints[1].name = d.spec.endpoints[0].name;
+        },
+        /unique|Duplicate value/i,
+      ],
+      [
+        'aws-rds without target',
+        (d) => {
+          delete d.spec.target;
+        },
+        /target is required/,
+      ],
+      [
+        'aurora target without cluster id',
+        (d) => {
+          delete d.spec.target.clusterIdentifier;
+        },
+        /clusterIdentifier is required/,
+      ],
+      [
+        'writes on a reader endpoint',
+        (d) => {
+          d.spec.endpoints[2].probes = ['write'];
+        },
+        /reader endpoint cannot take writes/,
+      ],
+      [
+        'unknown probe kind',
+        (d) => {
+          d.spec.endpoints[0].probes = ['ping'];
+        },
+        /probes.*Unsupported value/,
+      ],
+      [
+        'port out of range',
+        (d) => {
+          d.spec.endpoints[0].port = 70000;
+        },
+        /port.*65535/,
+      ],
+      [
+        'bad endpoint name',
+        (d) => {
+          d.spec.endpoints[0].name = 'Cluster_1';
+        },
+        /name.*should match/,
+      ],
+      [
+        'unknown trigger type',
+        (d) => {
+          d.spec.trigger.type = 'chaos';
+        },
+        /type.*Unsupported value/,
+      ],
+      [
+        'negative lost-write SLO',
+        (d) => {
+          d.spec.slo.maxLostWrites = -1;
+        },
+        /maxLostWrites.*greater than or equal to 0/,
+      ],
+      [
+        'slow threshold above query timeout',
+        (d) => {
+          d.spec.endpoints[3].slowThreshold = '30s';
+        },
+        /slowThreshold must be shorter than queryTimeout/,
+      ],
+      [
+        'recoveredFor above maxDuration',
+        (d) => {
+          d.spec.observe.recoveredFor = '10m';
+        },
+        /recoveredFor must be shorter than maxDuration/,
+      ],
+      [
+        'both credentials forms',
+        (d) => {
+          d.spec.endpoints[0].credentials.username = 'x';
+        },
+        /exactly one/,
+      ],
+    ];
+    for (const [what, edit, expected] of cases) {
+      const doc = experiment('bad', edit);
+      const r = kubectl(['apply', '--dry-run=server', '-f', '-'], stringify(doc));
+      assert.notEqual(r.code, 0, `${what} was accepted`);
+      assert.match(r.out, expected, `${what}: ${r.out}`);
+    }
+    console.log(`${cases.length} bad manifests rejected by the apiserver`);
+  });
+
+  it('runs an experiment end to end: prober pods, one failover, results in status, Events, metrics', async () => {
+    const before = failoversInLab();
+    await create(experiment('e2e'));
+    const done = await waitFor('e2e Completed', phaseIs('e2e', ['Completed', 'Failed']));
+    assert.equal(done.status.phase, 'Completed', JSON.stringify(done.status.conditions));
+    assert.equal(failoversInLab(), before + 1, 'exactly one failover');
+    const truth = lab.state().groundTruth.filter((s) => s.failover === before + 1);
+    const at = (step: string) => truth.find((s) => s.step === step)!.atMs;
+    const t0 = Date.parse(done.status.triggerTime);
+    const cluster = done.status.endpoints.find((e: { name: string }) => e.name === 'cluster');
+    const w = cluster.windows.find((x: { kind: string }) => x.kind === 'write');
+    const wStart = t0 + w.startSeconds * 1000;
+    const wEnd = t0 + w.endSeconds * 1000;
+    console.log(
+      `k8s run: cluster write window ${w.startSeconds}..${w.endSeconds} s after T0; truth: writer stopped ${(at('old-writer-stopped') - t0) / 1000} s, DNS moved ${(at('cluster-endpoint-updated') - t0) / 1000} s`,
+    );
+    // One interval (100 ms) plus an attempt's duration on a loaded 2-core machine.
+    assert.ok(
+      wStart >= at('proxy-paused') - 300 && wStart <= at('old-writer-stopped') + 300,
+      'the window opens when the writer goes away',
+    );
+    assert.ok(
+      Math.abs(wEnd - at('cluster-endpoint-updated')) <= 400,
+      'the window closes when DNS names the new writer',
+    );
+    assert.equal(cluster.lostWrites, 0);
+    const proxy = done.status.endpoints.find((e: { name: string }) => e.name === 'proxy');
+    const p = proxy.windows.find((x: { kind: string }) => x.kind === 'write');
+    assert.ok(
+      Math.abs(t0 + p.endSeconds * 1000 - at('proxy-resumed')) <= 400,
+      'the proxy stall ends at RESUME',
+    );
+    const row = kubectl(['get', 'failoverexperiments', 'e2e', '-n', NS]).out;
+    assert.match(row, /NAME\s+PHASE\s+VERDICT\s+TARGET\s+WORST DOWNTIME\s+AGE/);
+    assert.match(row, /e2e\s+Completed\s+Pass\s+lab-pg\s+[\d.]+/);
+    const events = await core.listNamespacedEvent({
+      namespace: NS,
+      fieldSelector: 'involvedObject.name=e2e',
+    });
+    const reasons = events.items.map((e) => e.reason);
+    for (const r of ['Preflight', 'Baseline', 'FailoverTriggered', 'Passed'])
+      assert.ok(reasons.includes(r), `Event ${r} in ${reasons}`);
+    const metrics = await (await fetch(`http://${METRICS}/metrics`)).text();
+    assert.match(
+      metrics,
+      /failwatch_experiment_downtime_seconds\{[^}]*experiment="e2e"[^}]*endpoint="cluster"[^}]*\} [\d.]+/,
+    );
+    assert.doesNotMatch(metrics, /failwatch-lab/, 'no secret in metrics');
+    assert.doesNotMatch(JSON.stringify(done.status), /failwatch-lab"/, 'no secret in status');
+    await waitFor('prober pods gone', async () =>
+      (await proberPods('e2e')).length === 0 ? true : undefined,
+    );
+    const leaseList = await leases.listNamespacedLease({ namespace: 'failwatch-system' });
+    assert.deepEqual(
+      leaseList.items.map((l) => l.metadata?.name).filter((n) => n?.startsWith('failwatch-target')),
+      [],
+    );
+    const cm = await core.readNamespacedConfigMap({ name: 'e2e-results', namespace: NS });
+    assert.equal(JSON.parse(cm.data!['results.json']!).apiVersion, 'failwatch.io/results/v1');
+  });
+
+  it('waits with a condition on a missing Secret, and fails on a wrong password, never failing over', async () => {
+    const before = failoversInLab();
+    await create(
+      experiment('nosecret', (d) => {
+        for (const e of d.spec.endpoints) e.credentials.secretRef.name = 'missing';
+      }),
+    );
+    const blocked = await waitFor('Blocked', async () => {
+      const o = await get('nosecret');
+      return o.status?.conditions?.find(
+        (c: { type: string; status: string }) => c.type === 'Blocked' && c.status === 'True',
+      );
+    });
+    assert.equal(blocked.reason, 'SecretNotFound');
+    assert.match(blocked.message, /Secret missing not found in namespace team/);
+    await create(
+      experiment('badpw', (d) => {
+        for (const e of d.spec.endpoints) e.credentials.secretRef.name = 'wrong-db';
+      }),
+    );
+    const failed = await waitFor('badpw Failed', phaseIs('badpw', ['Failed', 'Completed']));
+    const cond = failed.status.conditions.find((c: { type: string }) => c.type === 'Failed');
+    assert.equal(cond.reason, 'AuthenticationFailed', cond.message);
+    assert.doesNotMatch(cond.message, /not-the-password/);
+    assert.equal(failoversInLab(), before, 'no failover');
+    assert.equal((await get('nosecret')).status.phase, 'Pending');
+    await custom.deleteNamespacedCustomObject({
+      group: 'failwatch.io',
+      version: 'v1alpha1',
+      namespace: NS,
+      plural: 'failoverexperiments',
+      name: 'nosecret',
+    });
+  });
+
+  it('never runs two experiments on one target at once', async () => {
+    const before = failoversInLab();
+    await create(experiment('first'));
+    await waitFor('first running', phaseIs('first', ['Preflight', 'Baseline', 'Triggering', 'Observing']));
+    await create(experiment('second'));
+    const blocked = await waitFor('second Blocked', async () => {
+      const o = await get('second');
+      return o.status?.conditions?.find(
+        (c: { type: string; status: string }) => c.type === 'Blocked' && c.status === 'True',
+      );
+    });
+    assert.equal(blocked.reason, 'TargetLocked');
+    assert.match(blocked.message, /team\/first/);
+    const a = await waitFor('first done', phaseIs('first', ['Completed', 'Failed']));
+    await waitLabIdle();
+    const b = await waitFor('second done', phaseIs('second', ['Completed', 'Failed']), 120_000);
+    assert.equal(a.status.phase, 'Completed');
+    assert.equal(b.status.phase, 'Completed');
+    assert.ok(
+      Date.parse(b.status.triggerTime) > Date.parse(a.status.completionTime),
+      'the second triggered after the first ended',
+    );
+    assert.equal(failoversInLab(), before + 2);
+  });
+
+  it('cleans up pods and the lock when an experiment is deleted mid-run', async () => {
+    await waitLabIdle();
+    await create(experiment('deleted'));
+    await waitFor('deleted observing', phaseIs('deleted', ['Observing']));
+    await custom.deleteNamespacedCustomObject({
+      group: 'failwatch.io',
+      version: 'v1alpha1',
+      namespace: NS,
+      plural: 'failoverexperiments',
+      name: 'deleted',
+    });
+    await waitFor('object gone', async () =>
+      get('deleted').then(
+        () => undefined,
+        () => true,
+      ),
+    );
+    await waitFor('pods gone', async () => ((await proberPods('deleted')).length === 0 ? true : undefined));
+    const leaseList = await leases.listNamespacedLease({ namespace: 'failwatch-system' });
+    assert.deepEqual(
+      leaseList.items.map((l) => l.metadata?.name).filter((n) => n?.startsWith('failwatch-target')),
+      [],
+    );
+  });
+
+  it('completes with one failover when the controller is killed in every phase', async () => {
+    const crashes: [string, NodeJS.ProcessEnv | undefined][] = [
+      ['Preflight', undefined],
+      ['Baseline', undefined],
+      ['Triggering', { FAILWATCH_FAULT_INJECT: 'exit-after-trigger-intent' }],
+      ['Triggering', { FAILWATCH_FAULT_INJECT: 'exit-after-trigger-call' }],
+      ['Observing', undefined],
+      ['Analyzing', { FAILWATCH_FAULT_INJECT: 'exit-before-results' }],
+    ];
+    for (const [i, [phase, env]] of crashes.entries()) {
+      await waitLabIdle();
+      const name = `crash-${i}`;
+      const before = failoversInLab();
+      if (env) {
+        await killOperator();
+        operator = startOperator(env);
+      }
+      await create(experiment(name));
+      if (env) {
+        await waitFor('operator exit', async () => (operator!.exitCode !== null ? true : undefined));
+      } else {
+        await waitFor(`${name} in ${phase}`, phaseIs(name, [phase]), 120_000);
+        await killOperator();
+      }
+      operator = startOperator();
+      const done = await waitFor(`${name} done`, phaseIs(name, ['Completed', 'Failed']), 120_000);
+      assert.equal(done.status.phase, 'Completed', `${phase}: ${JSON.stringify(done.status.conditions)}`);
+      assert.equal(
+        failoversInLab(),
+        before + 1,
+        `killed in ${phase}${env ? ` (${env.FAILWATCH_FAULT_INJECT})` : ''}: exactly one failover`,
+      );
+      assert.ok(
+        done.status.endpoints.find((e: { name: string }) => e.name === 'cluster').writeDowntimeSeconds > 0.5,
+      );
+      console.log(
+        `killed in ${phase}${env ? ` (${env.FAILWATCH_FAULT_INJECT})` : ''}: completed, 1 failover`,
+      );
+    }
+  });
+});
