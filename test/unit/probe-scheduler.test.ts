@@ -54,11 +54,12 @@ describe('FixedRateScheduler', () => {
   it('counts the ticks skipped at the in-flight cap and uses up their seq', async () => {
     const seqs: number[] = [];
     const skipped: number[] = [];
+    const late: number[] = [];
     const scheduler = new FixedRateScheduler(
       {
         intervalMs: 10,
         maxInFlight: 3,
-        onSkip: (seq, reason) => reason === 'in-flight-cap' && skipped.push(seq),
+        onSkip: (seq, reason) => (reason === 'in-flight-cap' ? skipped : late).push(seq),
       },
       async (tick) => {
         seqs.push(tick.seq);
@@ -68,11 +69,13 @@ describe('FixedRateScheduler', () => {
     await runFor(scheduler, 500);
     const stats = scheduler.stats();
     assert.equal(stats.maxInFlightSeen, 3);
-    assert.ok(stats.started >= 14 && stats.started <= 18, `${stats.started} started`);
+    // At most 3 in flight for 95 ms each: no more than ceil(500 / 95) * 3 starts.
+    assert.ok(stats.started >= 9 && stats.started <= 18, `${stats.started} started`);
     assert.equal(stats.skippedInFlightCap, skipped.length);
+    assert.ok(skipped.length > 0);
     const total = stats.started + stats.skippedInFlightCap + stats.skippedLate;
-    assert.ok(total >= 48 && total <= 52, `${total} ticks accounted for in 500 ms`);
-    const all = [...seqs, ...skipped].sort((a, b) => a - b);
+    assert.ok(total >= 45 && total <= 52, `${total} ticks accounted for in 500 ms`);
+    const all = [...seqs, ...skipped, ...late].sort((a, b) => a - b);
     assert.deepEqual(
       all,
       all.map((_, i) => i),
