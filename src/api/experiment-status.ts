@@ -1,6 +1,7 @@
 // The FailoverExperiment status: small and bounded (summaries and windows, never raw samples).
 // The full results document (failwatch.io/results/v1) is kept elsewhere (resultsRef).
 import Type, { type Static } from 'typebox';
+import { ERROR_CLASSES } from '../analysis/error-class.ts';
 import { MAX_ENDPOINTS, PROBE_KIND_NAMES } from './experiment-spec.ts';
 import { stringEnum } from './schema-builders.ts';
 
@@ -22,22 +23,10 @@ export const STATUS_EVENTS_LIMIT = 20;
 export const STATUS_REASONS_LIMIT = 20;
 export const STATUS_CONDITIONS_LIMIT = 16;
 
-const ERROR_CLASS_NAMES = [
-  'slow',
-  'read_only',
-  'starting_up',
-  'admin_shutdown',
-  'crash_shutdown',
-  'connection_refused',
-  'connection_lost',
-  'connect_timeout',
-  'query_timeout',
-  'dns_error',
-  'tls_error',
-  'auth_error',
-  'too_many_connections',
-  'other',
-] as const;
+/** Every class but ok: the status counts failed or slow attempts. */
+const ERROR_CLASS_NAMES = ERROR_CLASSES.filter(
+  (c): c is Exclude<(typeof ERROR_CLASSES)[number], 'ok'> => c !== 'ok',
+);
 
 const time = (description: string) => Type.String({ format: 'date-time', maxLength: 64, description });
 const seconds = (description: string) =>

@@ -18,7 +18,18 @@ Options:
   --metrics-listen A    /metrics, /healthz, /readyz (default 0.0.0.0:8080)
   --concurrency N       experiments reconciled in parallel (default 4)
   --no-leader-elect     run without leader election (a single replica)
+  --allowed-targets L   comma-separated target identifiers (or prefix*) experiments may fail
+                        over (default $FAILWATCH_ALLOWED_TARGETS; empty: any); an experiment
+                        naming another target fails with reason TargetNotAllowed
 `;
+
+/** `a, b,c` → ['a', 'b', 'c']; absent or blank → [] (any target). */
+export function parseAllowedTargets(list: string | undefined): string[] {
+  return (list ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
 
 export async function operatorCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -30,6 +41,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
       'metrics-listen': { type: 'string' },
       concurrency: { type: 'string' },
       'no-leader-elect': { type: 'boolean' },
+      'allowed-targets': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -45,6 +57,9 @@ export async function operatorCommand(argv: string[]): Promise<number> {
   const controllerMetrics = createControllerMetrics(registry);
   const resultMetrics = createResultMetrics(registry);
   const kube = kubeClients(values.kubeconfig);
+  const allowedTargets = parseAllowedTargets(
+    values['allowed-targets'] ?? process.env.FAILWATCH_ALLOWED_TARGETS,
+  );
   const operator = startOperator({
     kube,
     log,
@@ -55,6 +70,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     onQueueResult: (outcome, ms) =>
       controllerMetrics.observeReconcile('failoverexperiment', outcome, ms / 1000),
     reconcilerHooks: {
+      allowedTargets,
       onResults: (obj, results) =>
         resultMetrics.recordResults(obj.metadata.namespace!, obj.metadata.name!, results),
       onForget: (namespace, name) => resultMetrics.forgetExperiment(namespace, name),
@@ -74,7 +90,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
         ? true
         : { ok: false, reason: operator.isLeader() ? 'informer not synced' : 'waiting for leadership' },
   });
-  log.info({ url: server.url }, 'failwatch operator started');
+  log.info({ url: server.url, allowedTargets }, 'failwatch operator started');
   const shutdown = async () => {
     log.info('shutting down');
     await operator.stop();

@@ -47,6 +47,11 @@ export interface ReconcilerDeps {
   controllerNamespace: string;
   /** Image of the prober pods. */
   proberImage: string;
+  /**
+   * Target identifiers this controller may fail over (`name`, or `prefix*`); empty or
+   * absent: any. A guard against a manifest that names a production cluster by mistake.
+   */
+  allowedTargets?: readonly string[];
   triggerFor(manifest: ExperimentManifest): FailoverTrigger;
   emitEvent(
     obj: FailoverExperimentObject,
@@ -67,6 +72,14 @@ const TERMINAL: ExperimentPhase[] = ['Completed', 'Failed', 'Aborted'];
 class SampleStore {
   readonly samples: ProbeSample[] = [];
   readonly next = new Map<string, number>();
+}
+
+/** Whether an allowlist (exact identifiers, or `prefix*`) admits a target; an empty list admits all. */
+export function isTargetAllowed(target: string, allowed: readonly string[]): boolean {
+  if (allowed.length === 0) return true;
+  return allowed.some((entry) =>
+    entry.endsWith('*') ? target.startsWith(entry.slice(0, -1)) : target === entry,
+  );
 }
 
 class RunFailed extends Error {
@@ -166,7 +179,13 @@ export class ExperimentReconciler {
     obj: FailoverExperimentObject,
     manifest: ExperimentManifest,
   ): Promise<ReconcileResult> {
-    const target = targetIdentifier(manifest.spec) ?? `${obj.metadata.namespace}-${obj.metadata.name}`;
+    const identifier = targetIdentifier(manifest.spec);
+    if (identifier !== null && !isTargetAllowed(identifier, this.deps.allowedTargets ?? []))
+      throw new RunFailed(
+        'TargetNotAllowed',
+        `target ${identifier} is not in the controller's allowed targets (${this.deps.allowedTargets!.join(', ')}): add it to the chart's allowedTargets (--allowed-targets) if failing it over is intended`,
+      );
+    const target = identifier ?? `${obj.metadata.namespace}-${obj.metadata.name}`;
     // Secrets first: an experiment waiting for its Secret must not hold the target's lock.
     for (const endpoint of manifest.spec.endpoints) {
       const ref = endpoint.credentials.secretRef;

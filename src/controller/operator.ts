@@ -19,7 +19,7 @@ export interface OperatorOptions {
   identity?: string;
   leaderElection?: boolean;
   onQueueResult?: (outcome: 'success' | 'error' | 'requeue', durationMs: number) => void;
-  reconcilerHooks?: Pick<ConstructorParameters<typeof ExperimentReconciler>[0], 'onResults' | 'onForget'>;
+  reconcilerHooks?: Pick<ConstructorParameters<typeof ExperimentReconciler>[0], 'onResults' | 'onForget' | 'allowedTargets'>;
 }
 
 export interface RunningOperator {
