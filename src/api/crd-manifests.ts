@@ -2,9 +2,11 @@
 // test/unit/api-crds-in-sync.test.ts fails when they drift.
 import { stringify } from 'yaml';
 import { failoverExperimentCrd } from './openapi-schema.ts';
+import { failoverScheduleCrd } from './schedule-spec.ts';
 
 export const CRD_FILES: Record<string, () => unknown> = {
   'failwatch.io_failoverexperiments.yaml': failoverExperimentCrd,
+  'failwatch.io_failoverschedules.yaml': failoverScheduleCrd,
 };
 
 export function crdYaml(build: () => unknown): string {

@@ -274,3 +274,84 @@ export function createResultMetrics(registry: Registry): ResultMetrics {
 
   return { recordResults, forgetExperiment };
 }
+
+// ---------------------------------------------------------------------------------------
+// FailoverSchedules (served by the operator)
+
+export interface ScheduleSnapshot {
+  /** Finished runs still in history, by verdict (Pass, Fail, Failed, Aborted). */
+  runsByVerdict: Record<string, number>;
+  /** Downtime of the latest finished run, by endpoint and probe kind. */
+  lastDowntime: Array<{ endpoint: string; kind: 'write' | 'read'; seconds: number }>;
+  nextRunMs?: number;
+  regressionDetected: boolean;
+}
+
+export interface ScheduleMetrics {
+  /** Replaces every series of this schedule with the given snapshot. */
+  recordSchedule(namespace: string, name: string, snapshot: ScheduleSnapshot): void;
+  /** Counts ticks the schedule did not run (skipped-active, missed). */
+  countSkipped(namespace: string, name: string, reason: 'active-run' | 'missed', n?: number): void;
+  forgetSchedule(namespace: string, name: string): void;
+}
+
+export function createScheduleMetrics(registry: Registry): ScheduleMetrics {
+  const runs = new Gauge({
+    name: 'failwatch_schedule_runs',
+    help: 'Finished runs of the schedule still in history, by verdict.',
+    labelNames: ['namespace', 'schedule', 'verdict'],
+    registers: [registry],
+  });
+  const lastDowntime = new Gauge({
+    name: 'failwatch_schedule_last_downtime_seconds',
+    help: "Downtime measured by the schedule's latest finished run, by endpoint and probe kind.",
+    labelNames: ['namespace', 'schedule', 'endpoint', 'kind'],
+    registers: [registry],
+  });
+  const nextRun = new Gauge({
+    name: 'failwatch_schedule_next_run_timestamp_seconds',
+    help: "The schedule's next tick, Unix time (absent while suspended).",
+    labelNames: ['namespace', 'schedule'],
+    registers: [registry],
+  });
+  const regression = new Gauge({
+    name: 'failwatch_schedule_regression',
+    help: "1 when the latest run's worst downtime exceeds the history median by more than the margin.",
+    labelNames: ['namespace', 'schedule'],
+    registers: [registry],
+  });
+  const skipped = new Counter({
+    name: 'failwatch_schedule_skipped_ticks_total',
+    help: 'Ticks that did not run: a run was still active, or the controller was too late (missed).',
+    labelNames: ['namespace', 'schedule', 'reason'],
+    registers: [registry],
+  });
+  const series = new Map<string, Array<{ gauge: Gauge<string>; labels: SeriesLabels }>>();
+  const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
+  function forgetSchedule(namespace: string, name: string): void {
+    for (const { gauge, labels } of series.get(keyOf(namespace, name)) ?? []) gauge.remove(labels);
+    series.delete(keyOf(namespace, name));
+    for (const reason of ['active-run', 'missed']) skipped.remove({ namespace, schedule: name, reason });
+  }
+  return {
+    forgetSchedule,
+    recordSchedule(namespace, name, snapshot) {
+      for (const { gauge, labels } of series.get(keyOf(namespace, name)) ?? []) gauge.remove(labels);
+      const written: Array<{ gauge: Gauge<string>; labels: SeriesLabels }> = [];
+      const set = (gauge: Gauge<string>, labels: SeriesLabels, value: number) => {
+        gauge.set(labels, value);
+        written.push({ gauge, labels });
+      };
+      const schedule = { namespace, schedule: name };
+      for (const [verdict, n] of Object.entries(snapshot.runsByVerdict)) set(runs, { ...schedule, verdict }, n);
+      for (const d of snapshot.lastDowntime)
+        set(lastDowntime, { ...schedule, endpoint: d.endpoint, kind: d.kind }, d.seconds);
+      if (snapshot.nextRunMs !== undefined) set(nextRun, schedule, snapshot.nextRunMs / 1000);
+      set(regression, schedule, snapshot.regressionDetected ? 1 : 0);
+      series.set(keyOf(namespace, name), written);
+    },
+    countSkipped(namespace, name, reason, n = 1) {
+      skipped.inc({ namespace, schedule: name, reason }, n);
+    },
+  };
+}

@@ -15,16 +15,18 @@ describe('FixedRateScheduler', () => {
   it('keeps starting attempts every 10 ms while one attempt hangs for 500 ms', async () => {
     const ticks: Tick[] = [];
     const ends = new Map<number, number>();
+    let hangSeq: number | undefined; // the first attempt from seq 5 on (a loaded machine may skip 5 itself)
     const scheduler = new FixedRateScheduler({ intervalMs: 10, maxInFlight: 100 }, async (tick) => {
       ticks.push(tick);
-      await sleep(tick.seq === 5 ? 500 : 1);
+      if (hangSeq === undefined && tick.seq >= 5) hangSeq = tick.seq;
+      await sleep(tick.seq === hangSeq ? 500 : 1);
       ends.set(tick.seq, performance.now());
     });
     await runFor(scheduler, 1000);
 
-    const hung = ticks.find((t) => t.seq === 5)!;
-    assert.ok(ends.get(5)! - hung.startedMs >= 499, 'the hanging attempt really hung');
-    const duringHang = ticks.filter((t) => t.startedMs > hung.startedMs && t.startedMs < ends.get(5)!);
+    const hung = ticks.find((t) => t.seq === hangSeq)!;
+    assert.ok(ends.get(hung.seq)! - hung.startedMs >= 499, 'the hanging attempt really hung');
+    const duringHang = ticks.filter((t) => t.startedMs > hung.startedMs && t.startedMs < ends.get(hung.seq)!);
     const stats = scheduler.stats();
     // A loaded machine may wake the loop late (those ticks are counted as skippedLate), but
     // the hung attempt itself must not hold anything back: every tick is started or counted.
@@ -97,7 +99,12 @@ describe('FixedRateScheduler', () => {
     await sleep(50);
     await scheduler.stop();
     const stats = scheduler.stats();
-    assert.ok(stats.skippedLate >= 4 && stats.skippedLate <= 6, `${stats.skippedLate} late ticks skipped`);
+    // At least the ticks due while the loop was blocked; a loaded machine may add its own.
+    assert.ok(stats.skippedLate >= 4, `${stats.skippedLate} late ticks skipped`);
+    assert.equal(
+      stats.started + stats.skippedLate + stats.skippedInFlightCap,
+      ticks.length + stats.skippedLate,
+    );
     for (const t of ticks)
       assert.ok(t.startedMs - t.scheduledMs < 10, 'a started tick is less than one interval late');
   });

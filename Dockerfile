@@ -1,0 +1,44 @@
+# One image for the controller (`failwatch operator`, the default command) and the prober
+# pods (`failwatch probe`). Node 24 runs the TypeScript sources directly (type stripping);
+# Node refuses to strip types under node_modules, so the sources live in the plain
+# directory /app/src, never installed as a package. See docs/install.md.
+#
+#   docker build -t failwatch:dev --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) .
+#
+# test/e2e/chart.test.ts replays this file's COPY and RUN steps in a clean directory and
+# starts the ENTRYPOINT against a real kube-apiserver (no Docker engine needed).
+
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
+
+# ---- production dependencies only ----
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+# ---- runtime ----
+FROM ${NODE_IMAGE} AS runtime
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="failwatch" \
+      org.opencontainers.image.description="Measures database failover downtime per endpoint: Kubernetes operator and prober" \
+      org.opencontainers.image.source="https://github.com/failwatch/failwatch" \
+      org.opencontainers.image.documentation="https://github.com/failwatch/failwatch/blob/main/docs/install.md" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.vendor="failwatch" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.base.name="docker.io/library/node:24.21.0-bookworm-slim"
+ENV NODE_ENV=production \
+    HOME=/tmp
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY bin ./bin
+COPY src ./src
+# Root owns the files, nobody may write them; the process runs as a numeric non-root user
+# (Kubernetes' runAsNonRoot can check a numeric UID) and needs no writable path except /tmp.
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["node", "/app/src/cli/main.ts"]
+CMD ["operator"]
