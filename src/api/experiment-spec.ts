@@ -336,15 +336,6 @@ function endpointSchema<R extends boolean>(resolved: R) {
         maxLength: 63,
         description: 'Database that holds the probe table.',
       }),
-      probeTable: defaulted(
-        resolved,
-        Type.String({
-          default: 'failwatch_probe',
-          pattern: SQL_IDENTIFIER_PATTERN,
-          maxLength: 63,
-          description: 'Table the write probe inserts into (created if missing).',
-        }),
-      ),
       role: defaulted(
         resolved,
         stringEnum(ENDPOINT_ROLES, {

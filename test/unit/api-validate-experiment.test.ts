@@ -71,7 +71,6 @@ describe('validateExperimentManifest on a valid manifest', () => {
     assert.equal(cluster!.queryTimeout, '1s');
     assert.equal(cluster!.slowThreshold, '500ms');
     assert.equal(cluster!.connectionMode, 'fresh');
-    assert.equal(cluster!.probeTable, 'failwatch_probe');
     assert.deepEqual(cluster!.dns, { interval: '500ms' });
     assert.deepEqual(reader!.tls, { mode: 'require' });
     assert.deepEqual(reader!.credentials.secretRef, {
