@@ -14,7 +14,12 @@ ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+# Versions come from the lock file (npm ci). The devDependencies are dropped from the manifest
+# first: the lock file records the development tools' platform packages for Linux only, and
+# npm ci refuses a lock file that lacks some of them, though production never installs them.
+RUN npm pkg delete devDependencies \
+ && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && npm cache clean --force
 
 # ---- runtime ----
 FROM ${NODE_IMAGE} AS runtime

@@ -5,8 +5,8 @@
 import Type, { type Static } from 'typebox';
 import { CRON_SHORTCUTS } from '../schedule/cron.ts';
 import { WEEKDAYS } from '../schedule/windows.ts';
-import { ConditionSchema, STATUS_CONDITIONS_LIMIT } from './experiment-status.ts';
 import { API_GROUP, API_VERSION, FailoverExperimentSpecInputSchema } from './experiment-spec.ts';
+import { ConditionSchema, STATUS_CONDITIONS_LIMIT } from './experiment-status.ts';
 import { toStructuralSchema } from './openapi-schema.ts';
 import { stringEnum, withRules } from './schema-builders.ts';
 
@@ -23,42 +23,47 @@ export const HHMM_PATTERN = '^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$';
 /** IANA-shaped: `UTC`, `Asia/Tokyo`, `America/Argentina/Buenos_Aires`, `Etc/GMT+9`. */
 export const TIME_ZONE_PATTERN = '^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$';
 
-const hhmmMinutes = (field: string) =>
-  `int(${field}.split(':')[0]) * 60 + int(${field}.split(':')[1])`;
-
-const windowSchema = withRules<
-  ReturnType<typeof Type.Object>,
-  { days?: string[]; start?: string; end?: string }
->(
-  Type.Object(
-    {
-      days: Type.Array(stringEnum(WEEKDAYS, { description: 'A day of the week in the time zone.' }), {
-        minItems: 1,
-        maxItems: 7,
-        uniqueItems: true,
-        description: 'Days of the week (Mon, Tue, ...) in the time zone.',
-      }),
-      start: Type.String({ pattern: HHMM_PATTERN, description: 'Start of the window, HH:MM, inclusive.' }),
-      end: Type.String({ pattern: HHMM_PATTERN, description: 'End of the window, HH:MM (up to 24:00), exclusive.' }),
-    },
-    {
-      additionalProperties: false,
-      description: 'Days and hours in the time zone when runs may start.',
-    },
-  ),
-  [
-    {
-      cel: `!self.start.matches('${HHMM_PATTERN}') || !self.end.matches('${HHMM_PATTERN}') || ${hhmmMinutes('self.start')} < ${hhmmMinutes('self.end')}`,
-      fieldPath: '.end',
-      message: 'the window is empty: end must be after start (split an overnight window in two)',
-      check: (w) => !w.start || !w.end || w.start < w.end,
-    },
-  ],
+const windowObject = Type.Object(
+  {
+    days: Type.Array(stringEnum(WEEKDAYS, { description: 'A day of the week in the time zone.' }), {
+      minItems: 1,
+      maxItems: 7,
+      uniqueItems: true,
+      description: 'Days of the week (Mon, Tue, ...) in the time zone.',
+    }),
+    start: Type.String({
+      pattern: HHMM_PATTERN,
+      maxLength: 5,
+      description: 'Start of the window, HH:MM, inclusive.',
+    }),
+    end: Type.String({
+      pattern: HHMM_PATTERN,
+      description: 'End of the window, HH:MM (up to 24:00), exclusive.',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description: 'Days and hours in the time zone when runs may start.',
+  },
 );
+
+const windowSchema = withRules<typeof windowObject, { start?: string; end?: string }>(windowObject, [
+  {
+    // HH:MM is fixed-width, so string order is time order (and the cost stays tiny).
+    cel: 'self.start < self.end',
+    fieldPath: '.end',
+    message: 'the window is empty: end must be after start (split an overnight window in two)',
+    check: (w) => !w.start || !w.end || w.start < w.end,
+  },
+]);
 
 /** A map of strings (structural: `additionalProperties`, not `patternProperties`). */
 const stringMap = (description: string) =>
-  Type.Unsafe<Record<string, string>>({ type: 'object', additionalProperties: { type: 'string' }, description });
+  Type.Unsafe<Record<string, string>>({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    description,
+  });
 
 function specSchema() {
   return Type.Object(
@@ -113,12 +118,8 @@ function specSchema() {
           metadata: Type.Optional(
             Type.Object(
               {
-                labels: Type.Optional(
-                  stringMap('Labels of each run.'),
-                ),
-                annotations: Type.Optional(
-                  stringMap('Annotations of each run.'),
-                ),
+                labels: Type.Optional(stringMap('Labels of each run.')),
+                annotations: Type.Optional(stringMap('Annotations of each run.')),
               },
               { description: 'Labels and annotations copied to each run.' },
             ),
@@ -146,7 +147,9 @@ export const FailoverScheduleStatusSchema = Type.Object(
       time('The latest tick dealt with (run, skipped because a run was active, or missed).'),
     ),
     nextScheduleTime: Type.Optional(time('The next tick inside the windows (absent while suspended).')),
-    lastVerdict: Type.Optional(Type.String({ maxLength: 32, description: 'Verdict of the latest finished run.' })),
+    lastVerdict: Type.Optional(
+      Type.String({ maxLength: 32, description: 'Verdict of the latest finished run.' }),
+    ),
     active: Type.Optional(
       Type.Array(
         Type.Object(
@@ -181,11 +184,18 @@ export const FailoverScheduleStatusSchema = Type.Object(
     regression: Type.Optional(
       Type.Object(
         {
-          detected: Type.Boolean({ description: 'The latest run is worse than the median by more than the margin.' }),
+          detected: Type.Boolean({
+            description: 'The latest run is worse than the median by more than the margin.',
+          }),
           latestSeconds: Type.Optional(Type.Number({ description: "Latest run's worst downtime." })),
-          medianSeconds: Type.Optional(Type.Number({ description: 'Median worst downtime of the earlier runs.' })),
+          medianSeconds: Type.Optional(
+            Type.Number({ description: 'Median worst downtime of the earlier runs.' }),
+          ),
           marginPercent: Type.Number({ description: 'The margin used.' }),
-          comparedRuns: Type.Integer({ minimum: 0, description: 'How many earlier runs the median is over.' }),
+          comparedRuns: Type.Integer({
+            minimum: 0,
+            description: 'How many earlier runs the median is over.',
+          }),
         },
         { description: 'Downtime regression against history.' },
       ),

@@ -1,15 +1,22 @@
 // `failwatch operator` — the Kubernetes controller process.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { kubeClients } from '../controller/kube.ts';
 import { startOperator } from '../controller/operator.ts';
 import { parseListenAddress, startHttpServer } from '../server/http.ts';
-import { createControllerMetrics, createRegistry, createResultMetrics } from '../server/metrics.ts';
+import {
+  createControllerMetrics,
+  createRegistry,
+  createResultMetrics,
+  createScheduleMetrics,
+} from '../server/metrics.ts';
 
 export const OPERATOR_HELP = `Usage: failwatch operator [options]
 
 Runs the FailoverExperiment controller: watches experiments in every namespace, starts
 prober pods, triggers each failover once, writes results into status, Events and metrics.
+Runs the FailoverSchedule controller too: creates experiments from schedules.
 
 Options:
   --kubeconfig FILE     kubeconfig (default: in-cluster, then $KUBECONFIG / ~/.kube/config)
@@ -21,6 +28,10 @@ Options:
   --allowed-targets L   comma-separated target identifiers (or prefix*) experiments may fail
                         over (default $FAILWATCH_ALLOWED_TARGETS; empty: any); an experiment
                         naming another target fails with reason TargetNotAllowed
+  --controllers LIST    which controllers run: experiments,schedules (default both)
+
+Test hook: FAILWATCH_CLOCK_OFFSET_FILE names a file holding seconds added to the
+schedule controller's clock (read on every use), so tests can jump time forward.
 `;
 
 /** `a, b,c` → ['a', 'b', 'c']; absent or blank → [] (any target). */
@@ -42,6 +53,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
       concurrency: { type: 'string' },
       'no-leader-elect': { type: 'boolean' },
       'allowed-targets': { type: 'string' },
+      controllers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -57,6 +69,12 @@ export async function operatorCommand(argv: string[]): Promise<number> {
   const controllerMetrics = createControllerMetrics(registry);
   const resultMetrics = createResultMetrics(registry);
   const kube = kubeClients(values.kubeconfig);
+  const controllers = new Set((values.controllers ?? 'experiments,schedules').split(','));
+  const scheduleMetrics = createScheduleMetrics(registry);
+  const clockFile = process.env.FAILWATCH_CLOCK_OFFSET_FILE;
+  const clock = clockFile ? offsetClock(clockFile) : undefined;
+  if (clockFile)
+    log.warn({ clockFile }, 'test hook: the schedule clock is offset by the seconds in this file');
   const allowedTargets = parseAllowedTargets(
     values['allowed-targets'] ?? process.env.FAILWATCH_ALLOWED_TARGETS,
   );
@@ -67,6 +85,14 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     proberImage: values['prober-image'] ?? process.env.FAILWATCH_PROBER_IMAGE ?? 'failwatch:latest',
     concurrency: values.concurrency ? Number(values.concurrency) : 4,
     leaderElection: !values['no-leader-elect'],
+    experiments: controllers.has('experiments'),
+    schedules: controllers.has('schedules') && {
+      metrics: scheduleMetrics,
+      now: clock,
+      maxRequeueMs: clock ? 500 : undefined,
+      onQueueResult: (outcome, ms) =>
+        controllerMetrics.observeReconcile('failoverschedule', outcome, ms / 1000),
+    },
     onQueueResult: (outcome, ms) =>
       controllerMetrics.observeReconcile('failoverexperiment', outcome, ms / 1000),
     reconcilerHooks: {
@@ -100,4 +126,15 @@ export async function operatorCommand(argv: string[]): Promise<number> {
   process.on('SIGTERM', () => void shutdown());
   process.on('SIGINT', () => void shutdown());
   return -1; // keeps running
+}
+
+/** Date.now() plus the seconds written in `file` (a test hook; a missing file means 0). */
+function offsetClock(file: string): () => number {
+  return () => {
+    let offsetSeconds = 0;
+    try {
+      offsetSeconds = Number(readFileSync(file, 'utf8').trim()) || 0;
+    } catch {}
+    return Date.now() + offsetSeconds * 1000;
+  };
 }

@@ -8,6 +8,7 @@ import { triggerFor } from '../trigger/from-spec.ts';
 import { ExperimentReconciler, type FailoverExperimentObject } from './experiment-reconciler.ts';
 import { apiErrorMessage, EXPERIMENT_PLURAL, type Kube } from './kube.ts';
 import { LeaderElector } from './lease.ts';
+import { createScheduleController, type ScheduleControllerOptions } from './schedule-controller.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export interface OperatorOptions {
@@ -19,11 +20,19 @@ export interface OperatorOptions {
   identity?: string;
   leaderElection?: boolean;
   onQueueResult?: (outcome: 'success' | 'error' | 'requeue', durationMs: number) => void;
-  reconcilerHooks?: Pick<ConstructorParameters<typeof ExperimentReconciler>[0], 'onResults' | 'onForget' | 'allowedTargets'>;
+  reconcilerHooks?: Pick<
+    ConstructorParameters<typeof ExperimentReconciler>[0],
+    'onResults' | 'onForget' | 'allowedTargets'
+  >;
+  /** Run the FailoverExperiment controller (default true; false for schedule-only tests). */
+  experiments?: boolean;
+  /** The FailoverSchedule controller (runs unless `false`). */
+  schedules?: false | Pick<ScheduleControllerOptions, 'now' | 'maxRequeueMs' | 'metrics' | 'onQueueResult'>;
 }
 
 export interface RunningOperator {
   queue: WorkQueue;
+  scheduleQueue?: WorkQueue;
   isLeader(): boolean;
   isReady(): boolean;
   stop(): Promise<void>;
@@ -94,8 +103,23 @@ export function startOperator(opts: OperatorOptions): RunningOperator {
   };
   wire();
 
+  const schedules =
+    opts.schedules === false
+      ? undefined
+      : createScheduleController({
+          kube,
+          log,
+          emitEvent: async (obj, type, reason, message) =>
+            emitEvent(kube, obj as unknown as FailoverExperimentObject, type, reason, message).catch(
+              () => {},
+            ),
+          ...opts.schedules,
+        });
   const startWatching = () => {
-    void informer.start().catch((err) => log.error({ err: apiErrorMessage(err) }, 'informer start failed'));
+    if (opts.experiments !== false)
+      void informer.start().catch((err) => log.error({ err: apiErrorMessage(err) }, 'informer start failed'));
+    else synced = true;
+    schedules?.start();
   };
   let elector: LeaderElector | undefined;
   if (opts.leaderElection === false) startWatching();
@@ -120,12 +144,14 @@ export function startOperator(opts: OperatorOptions): RunningOperator {
 
   return {
     queue,
+    scheduleQueue: schedules?.queue,
     isLeader: () => elector?.isLeader() ?? true,
     isReady: () => synced,
     async stop() {
       stopped = true;
       queue.stop();
       await informer.stop().catch(() => {});
+      await schedules?.stop();
       await elector?.stop();
       informer = informer as typeof informer;
     },

@@ -152,8 +152,9 @@ export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
       // A pooled connection answering read_only sits on a reader (the demoted writer): retire
       // it, as a pool that checks the writer role does; otherwise it would stay there forever.
       const onReader = this.#dialect.classify(explained).class === 'read_only';
+      const connectAddr = session.connectAddr; // before release: a destroyed session forgets it
       this.#sessions.release(session, !session.dead && !onReader && this.#dialect.isRecoverable(explained));
-      return this.#failed(explained, session.connectAddr, '');
+      return this.#failed(explained, connectAddr, '');
     }
   }
 

@@ -216,7 +216,10 @@ export function nextMatch(
       continue;
     }
     if (cron.minutes.has(local.minute) && accept(local)) return t;
-    t += MINUTE_MS;
+    // The next matching minute of this hour, or the next hour.
+    let m = local.minute + 1;
+    while (m < 60 && !cron.minutes.has(m)) m++;
+    t += (m - local.minute) * MINUTE_MS;
   }
   return undefined;
 }

@@ -32,9 +32,10 @@ export function runsToPrune(runs: readonly RunRecord[], limits: HistoryLimits): 
   return prune.sort(byScheduled).map((r) => r.name);
 }
 
-const byScheduled = (a: RunRecord, b: RunRecord) => a.scheduledMs - b.scheduledMs || (a.name < b.name ? -1 : 1);
+const byScheduled = (a: RunRecord, b: RunRecord) =>
+  a.scheduledMs - b.scheduledMs || (a.name < b.name ? -1 : 1);
 
-export function sortRuns(runs: readonly RunRecord[]): RunRecord[] {
+export function sortRuns<R extends RunRecord>(runs: readonly R[]): R[] {
   return [...runs].sort(byScheduled);
 }
 
@@ -59,7 +60,9 @@ export interface RegressionSignal {
  * history: a regression when it is more than `marginPercent` above it. Needs one earlier run.
  */
 export function regressionSignal(runs: readonly RunRecord[], marginPercent: number): RegressionSignal {
-  const measured = sortRuns(runs).filter((r) => r.outcome !== 'Running' && r.worstDowntimeSeconds !== undefined);
+  const measured = sortRuns(runs).filter(
+    (r) => r.outcome !== 'Running' && r.worstDowntimeSeconds !== undefined,
+  );
   const latest = measured.at(-1);
   const earlier = measured.slice(0, -1).map((r) => r.worstDowntimeSeconds!);
   const med = median(earlier);

@@ -30,8 +30,24 @@ export function compileSchedule(timing: ScheduleTiming): CompiledSchedule {
   return { cron, timeZone: timing.timeZone, windows };
 }
 
+/**
+ * True when some weekday, hour and minute satisfy both the cron fields and a window (day of
+ * month and month aside), so a search for the next tick can end.
+ */
+export function windowsCanMatch(s: CompiledSchedule): boolean {
+  if (s.windows.length === 0) return true;
+  for (let weekday = 0; weekday < 7; weekday++) {
+    if (s.cron.dowRestricted && !s.cron.domRestricted && !s.cron.daysOfWeek.has(weekday)) continue;
+    for (const hour of s.cron.hours)
+      for (const minute of s.cron.minutes)
+        if (inWindows(s.windows, { year: 2000, month: 1, day: 1, hour, minute, weekday })) return true;
+  }
+  return false;
+}
+
 /** The first tick strictly after `afterMs` inside the allowed windows. */
 export function nextTick(s: CompiledSchedule, afterMs: number): number | undefined {
+  if (!windowsCanMatch(s)) return undefined;
   return nextMatch(s.cron, s.timeZone, afterMs, (t) => inWindows(s.windows, t));
 }
 
@@ -83,7 +99,8 @@ export function planSchedule(input: PlanInput): Plan {
   const olderMissed = due - 1;
   if (input.suspended) return { action: { kind: 'suspended', tickMs: latest }, missedTicks: due, nextTickMs };
   const lateMs = nowMs - latest;
-  const deadlineMs = input.startingDeadlineSeconds === undefined ? Infinity : input.startingDeadlineSeconds * 1000;
+  const deadlineMs =
+    input.startingDeadlineSeconds === undefined ? Infinity : input.startingDeadlineSeconds * 1000;
   if (lateMs > deadlineMs)
     return { action: { kind: 'missed', tickMs: latest, missedTicks: due }, missedTicks: due, nextTickMs };
   if (input.hasActiveRun)

@@ -343,7 +343,8 @@ export function createScheduleMetrics(registry: Registry): ScheduleMetrics {
         written.push({ gauge, labels });
       };
       const schedule = { namespace, schedule: name };
-      for (const [verdict, n] of Object.entries(snapshot.runsByVerdict)) set(runs, { ...schedule, verdict }, n);
+      for (const [verdict, n] of Object.entries(snapshot.runsByVerdict))
+        set(runs, { ...schedule, verdict }, n);
       for (const d of snapshot.lastDowntime)
         set(lastDowntime, { ...schedule, endpoint: d.endpoint, kind: d.kind }, d.seconds);
       if (snapshot.nextRunMs !== undefined) set(nextRun, schedule, snapshot.nextRunMs / 1000);
