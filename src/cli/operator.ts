@@ -102,10 +102,10 @@ export async function operatorCommand(argv: string[]): Promise<number> {
       onForget: (namespace, name) => resultMetrics.forgetExperiment(namespace, name),
     },
   });
-  const depthTimer = setInterval(
-    () => controllerMetrics.workqueueDepth.set({ controller: 'failoverexperiment' }, operator.queue.depth()),
-    1000,
-  );
+  const depthTimer = setInterval(() => {
+    controllerMetrics.workqueueDepth.set({ controller: 'failoverexperiment' }, operator.queue.depth());
+    controllerMetrics.setExperimentsByPhase(operator.phaseCounts());
+  }, 1000);
   depthTimer.unref();
   const listen = parseListenAddress(values['metrics-listen'] ?? '0.0.0.0:8080');
   const server = await startHttpServer({

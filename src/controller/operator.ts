@@ -35,6 +35,8 @@ export interface RunningOperator {
   scheduleQueue?: WorkQueue;
   isLeader(): boolean;
   isReady(): boolean;
+  /** FailoverExperiments in the informer's cache, by status.phase (Pending when unset). */
+  phaseCounts(): Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -147,6 +149,14 @@ export function startOperator(opts: OperatorOptions): RunningOperator {
     scheduleQueue: schedules?.queue,
     isLeader: () => elector?.isLeader() ?? true,
     isReady: () => synced,
+    phaseCounts: () => {
+      const counts: Record<string, number> = {};
+      for (const obj of informer.list() as { status?: { phase?: string } }[]) {
+        const phase = obj.status?.phase ?? 'Pending';
+        counts[phase] = (counts[phase] ?? 0) + 1;
+      }
+      return counts;
+    },
     async stop() {
       stopped = true;
       queue.stop();

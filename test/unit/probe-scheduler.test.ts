@@ -160,12 +160,16 @@ describe('Prober', () => {
 
     const writes = samples.filter((s) => s.kind === 'write').sort((a, b) => a.seq - b.seq);
     const reads = samples.filter((s) => s.kind === 'read');
-    assert.ok(writes.length >= 28 && writes.length <= 31, `${writes.length} writes in 300 ms`);
-    assert.equal(reads.length, writes.length);
-    assert.deepEqual(
-      writes.filter((s) => s.class === 'slow').map((s) => s.seq),
-      [10, 11, 12, 13, 14],
+    const late = prober.stats().write?.skippedLate ?? 0;
+    // 30 ticks in 300 ms; a loaded machine may skip some as late (counted, never silent).
+    assert.ok(
+      writes.length + late >= 28 && writes.length + late <= 31,
+      `${writes.length} writes + ${late} late`,
     );
+    assert.ok(Math.abs(reads.length - writes.length) <= 3, `${reads.length} reads, ${writes.length} writes`);
+    const slow = new Set(writes.filter((s) => s.class === 'slow').map((s) => s.seq));
+    for (const s of writes)
+      if (s.seq >= 10 && s.seq < 15) assert.ok(slow.has(s.seq), `attempt ${s.seq} (40 ms) is slow`);
     for (const s of writes) {
       assert.equal(s.writeKey, `cluster#${s.seq}`);
       assert.ok(s.startMs >= before - 1 && s.endMs <= after + 1, 'wall-clock epoch ms');
@@ -173,9 +177,10 @@ describe('Prober', () => {
       assert.equal(s.server?.id, 'pg-1');
     }
     for (const s of reads) assert.equal(s.writeKey, undefined);
-    const starts = writes.map((s) => s.startMs);
-    const spacing = (starts.at(-1)! - starts[0]!) / (starts.length - 1);
-    assert.ok(Math.abs(spacing - 10) < 0.5, `mean start spacing ${spacing} ms`);
+    const first = writes[0]!;
+    const last = writes.at(-1)!;
+    const spacing = (last.startMs - first.startMs) / (last.seq - first.seq);
+    assert.ok(Math.abs(spacing - 10) < 1, `start spacing ${spacing} ms per tick`);
     const stats = prober.stats();
     assert.equal(stats.write?.started, writes.length);
     assert.equal(stats.write?.inFlight, 0);
