@@ -19,7 +19,7 @@ import { baselineHealth, RecoveryTracker } from '../engine/recovery.ts';
 import { analyzeMeasurement, setupReason } from '../engine/run-experiment.ts';
 import type { ProbeSample } from '../probe/types.ts';
 import type { FailoverTrigger, FiredTrigger } from '../trigger/types.ts';
-import { TriggerError } from '../trigger/types.ts';
+import { REJECTED_CALL_REASONS, TriggerError } from '../trigger/types.ts';
 import {
   apiErrorMessage,
   experimentRef,
@@ -67,6 +67,8 @@ export interface ReconcilerDeps {
 }
 
 const TERMINAL: ExperimentPhase[] = ['Completed', 'Failed', 'Aborted'];
+/** How long a failover call that reached RDS takes to show (status failing-over). */
+const INTENT_GRACE_MS = 10_000;
 
 /** Samples pulled from the prober pods, per experiment uid (rebuilt from the pods after a restart). */
 class SampleStore {
@@ -93,6 +95,7 @@ class RunFailed extends Error {
 export class ExperimentReconciler {
   private readonly deps: ReconcilerDeps;
   private readonly stores = new Map<string, SampleStore>();
+  private readonly triggers = new Map<string, FailoverTrigger>();
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
@@ -115,7 +118,11 @@ export class ExperimentReconciler {
     }
     if (obj.metadata.deletionTimestamp) return this.finalize(obj);
     const status = obj.status ?? {};
-    if (TERMINAL.includes(status.phase as ExperimentPhase)) return undefined;
+    if (TERMINAL.includes(status.phase as ExperimentPhase)) {
+      // A crash between the final status and the clean-up must not leave probers running.
+      if ((await this.pods(obj)).size > 0) await this.cleanup(obj);
+      return undefined;
+    }
     if (!obj.metadata.finalizers?.includes(FINALIZER)) {
       await kube.custom
         .patchNamespacedCustomObject({
@@ -301,7 +308,7 @@ export class ExperimentReconciler {
         );
       return { requeueAfterMs: 500 };
     }
-    await this.deps.triggerFor(manifest).preflight();
+    await this.trigger(obj, manifest).preflight();
     const status: FailoverExperimentStatus = {
       ...obj.status,
       phase: 'Baseline',
@@ -355,9 +362,8 @@ export class ExperimentReconciler {
     obj: FailoverExperimentObject,
     manifest: ExperimentManifest,
   ): Promise<ReconcileResult> {
-    const trigger = this.deps.triggerFor(manifest);
+    const trigger = this.trigger(obj, manifest);
     const record = obj.status?.trigger ?? {};
-    let fired: FiredTrigger;
     if (!record.intentTime) {
       // Record the intent first: if we die during the call, the next reconcile asks the
       // target instead of calling again.
@@ -370,18 +376,55 @@ export class ExperimentReconciler {
       // Test hook: dies between the intent and the call, or right after the call, exactly
       // where a crash is most dangerous for at-most-once (test/e2e/operator.test.ts).
       if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-intent') process.exit(137);
-      fired = await trigger.fire();
+      let fired: FiredTrigger;
+      try {
+        fired = await trigger.fire(before?.writerId);
+      } catch (err) {
+        // RDS said no: nothing happened, the run ends with RDS's reason. Anything else (a
+        // timeout, a dropped connection) may have reached RDS: find out, never call again.
+        if (err instanceof TriggerError && REJECTED_CALL_REASONS.includes(err.reason))
+          return this.fail(written, err.reason, err.message);
+        return { requeueAfterMs: 2000 };
+      }
       if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-call') process.exit(137);
       return this.recordFired(written, fired);
     }
+    // The intent is recorded but not the call: a controller died around it, or the call's
+    // outcome was unknown. Ask the target; call only when it certainly did not happen.
     const intentMs = Date.parse(record.intentTime);
-    if (await trigger.happenedSince(intentMs - 1000, record.writerBefore)) {
-      fired = {
+    if (await trigger.happenedSince(intentMs - 1000, record.writerBefore))
+      return this.recordFired(obj, {
         t0Ms: intentMs,
         action: `${trigger.description} (call confirmed from the target after a controller restart)`,
-      };
-    } else fired = await trigger.fire();
-    return this.recordFired(obj, fired);
+        writerBefore: record.writerBefore,
+      });
+    // A call that reached RDS shows within seconds (status failing-over, then events);
+    // before deciding it did not, give it that time.
+    const waitMs = intentMs + INTENT_GRACE_MS - Date.now();
+    if (waitMs > 0) return { requeueAfterMs: Math.min(waitMs, 2000) };
+    if (record.outcome === 'Pending' && record.message === 'retried')
+      throw new RunFailed(
+        'TriggerOutcomeUnknown',
+        `the failover call's outcome is unknown and ${trigger.description} shows no failover: not calling a third time`,
+      );
+    const retry: FailoverExperimentStatus = {
+      ...obj.status,
+      trigger: { ...record, message: 'retried', intentTime: new Date().toISOString() },
+    };
+    const written = await this.writeStatus(obj, retry);
+    const fired = await trigger.fire(record.writerBefore);
+    return this.recordFired(written, fired);
+  }
+
+  /** One trigger (one SDK client) per experiment, closed at cleanup. */
+  private trigger(obj: FailoverExperimentObject, manifest: ExperimentManifest): FailoverTrigger {
+    const uid = obj.metadata.uid!;
+    let t = this.triggers.get(uid);
+    if (!t) {
+      t = this.deps.triggerFor(manifest);
+      this.triggers.set(uid, t);
+    }
+    return t;
   }
 
   private async recordFired(obj: FailoverExperimentObject, fired: FiredTrigger): Promise<ReconcileResult> {
@@ -430,9 +473,8 @@ export class ExperimentReconciler {
     const settled =
       spec.trigger.type === 'none'
         ? tracker.sawOutage()
-        : await this.deps
-            .triggerFor(manifest)
-            .settled()
+        : await this.trigger(obj, manifest)
+            .settled(t0Ms, obj.status?.trigger?.writerBefore)
             .catch(() => false);
     // Probers report in pulls: judge recovery up to the newest sample, not up to now.
     const newest = store.samples.reduce((m, s) => Math.max(m, s.endMs), 0);
@@ -473,7 +515,7 @@ export class ExperimentReconciler {
         }
       }
     } else auditRows = undefined;
-    const trigger = this.deps.triggerFor(manifest);
+    const trigger = this.trigger(obj, manifest);
     const baselineStartMs = Date.parse(obj.status!.baselineStartTime!);
     const t0Ms = Date.parse(obj.status!.triggerTime!);
     const events = await trigger.events(baselineStartMs - 60_000, Date.now() + 1000).catch(() => []);
@@ -686,6 +728,8 @@ export class ExperimentReconciler {
       this.holder(obj),
     );
     this.stores.delete(obj.metadata.uid!);
+    this.triggers.get(obj.metadata.uid!)?.close?.();
+    this.triggers.delete(obj.metadata.uid!);
   }
 
   private async finalize(obj: FailoverExperimentObject): Promise<ReconcileResult | undefined> {

@@ -89,21 +89,27 @@ export function startOperator(opts: OperatorOptions): RunningOperator {
     informer.on('add', enqueue);
     informer.on('update', enqueue);
     informer.on('delete', enqueue);
-    informer.on('connect', () => {
-      synced = true;
-      restartDelayMs = 500;
-    });
     // client-node informers stop on any watch error but 410: restart with backoff.
     informer.on('error', (err) => {
       if (stopped) return;
       log.warn({ err: apiErrorMessage(err) }, 'watch failed; restarting the informer');
       setTimeout(() => {
-        if (!stopped) void informer.start().catch(() => {});
+        if (!stopped) startInformer();
       }, restartDelayMs).unref();
       restartDelayMs = Math.min(restartDelayMs * 2, 30_000);
     });
   };
   wire();
+  // Ready (and the backoff reset) only once a list has succeeded: 'connect' comes before it.
+  const startInformer = () => {
+    informer.start().then(
+      () => {
+        synced = true;
+        restartDelayMs = 500;
+      },
+      (err) => log.error({ err: apiErrorMessage(err) }, 'informer start failed'),
+    );
+  };
 
   const schedules =
     opts.schedules === false
@@ -118,8 +124,7 @@ export function startOperator(opts: OperatorOptions): RunningOperator {
           ...opts.schedules,
         });
   const startWatching = () => {
-    if (opts.experiments !== false)
-      void informer.start().catch((err) => log.error({ err: apiErrorMessage(err) }, 'informer start failed'));
+    if (opts.experiments !== false) startInformer();
     else synced = true;
     schedules?.start();
   };

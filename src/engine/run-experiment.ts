@@ -175,7 +175,10 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
     while (!aborted()) {
       const now = Date.now();
       if (now - fired.t0Ms >= maxMs) break;
-      if (!settled) settled = observeOnly ? tracker.sawOutage() : await trigger.settled().catch(() => false);
+      if (!settled)
+        settled = observeOnly
+          ? tracker.sawOutage()
+          : await trigger.settled(fired.t0Ms, fired.writerBefore).catch(() => false);
       if (settled && tracker.allRecovered(now, recoveredForMs)) break;
       await sleep(pollMs);
     }

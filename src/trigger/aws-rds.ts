@@ -85,20 +85,23 @@ export function classifyRdsError(err: unknown, what: string): TriggerError {
 
 export class AwsRdsTrigger implements FailoverTrigger {
   private readonly client: RDSClient;
+  /** The failover call goes through a client without retries: an SDK retry could call twice. */
+  private readonly onceClient: RDSClient;
   private readonly config: AwsRdsTriggerConfig;
   readonly description: string;
 
   constructor(config: AwsRdsTriggerConfig, client?: RDSClient) {
     this.config = config;
-    this.client =
-      client ??
+    const make = (maxAttempts: number) =>
       new RDSClient({
         region: config.region ?? process.env.AWS_REGION ?? 'us-east-1',
         endpoint: config.endpoint,
         credentials: config.credentials,
-        maxAttempts: 3,
+        maxAttempts,
         requestHandler: { requestTimeout: config.requestTimeoutMs ?? 10_000, connectionTimeout: 5000 },
       });
+    this.client = client ?? make(3);
+    this.onceClient = client ?? make(1);
     this.description =
       config.action === 'failover-db-cluster'
         ? `DB cluster ${config.clusterIdentifier}`
@@ -164,28 +167,33 @@ export class AwsRdsTrigger implements FailoverTrigger {
     return s;
   }
 
-  async fire(): Promise<FiredTrigger> {
-    const before = await this.state();
+  close(): void {
+    this.client.destroy();
+    this.onceClient.destroy();
+  }
+
+  async fire(writerBefore?: string): Promise<FiredTrigger> {
+    const before = writerBefore ?? (await this.state()).writerId;
     const t0Ms = Date.now();
     if (this.config.action === 'failover-db-cluster') {
       const id = this.config.clusterIdentifier!;
       const target = this.config.targetInstanceIdentifier;
       await this.send(`FailoverDBCluster ${id}`, () =>
-        this.client.send(
+        this.onceClient.send(
           new FailoverDBClusterCommand({ DBClusterIdentifier: id, TargetDBInstanceIdentifier: target }),
         ),
       );
       return {
         t0Ms,
         action: `FailoverDBCluster ${id}${target ? ` (target ${target})` : ''}`,
-        writerBefore: before.writerId,
+        writerBefore: before,
       };
     }
     const id = this.config.instanceIdentifier!;
     await this.send(`RebootDBInstance ${id}`, () =>
-      this.client.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: id, ForceFailover: true })),
+      this.onceClient.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: id, ForceFailover: true })),
     );
-    return { t0Ms, action: `RebootDBInstance ${id} (ForceFailover)`, writerBefore: before.writerId };
+    return { t0Ms, action: `RebootDBInstance ${id} (ForceFailover)`, writerBefore: before };
   }
 
   async events(fromMs: number, toMs: number): Promise<TriggerEvent[]> {
@@ -222,15 +230,23 @@ export class AwsRdsTrigger implements FailoverTrigger {
   async happenedSince(sinceMs: number, writerBefore?: string): Promise<boolean> {
     const s = await this.state();
     if (writerBefore && s.writerId && s.writerId !== writerBefore) return true;
-    if (s.status !== 'available') return true;
-    const events = await this.events(sinceMs, Date.now() + 1000);
-    return events.some((e) => /failover|reboot|restarted/i.test(e.message));
+    // Only the states a failover or forced reboot puts the target in, not backing-up & co.
+    if (s.status === 'failing-over' || s.status === 'rebooting') return true;
+    return (await this.events(sinceMs, Date.now() + 1000)).some((e) => FAILOVER_EVENT.test(e.message));
   }
 
-  async settled(): Promise<boolean> {
-    return (await this.state()).status === 'available';
+  async settled(t0Ms: number, writerBefore?: string): Promise<boolean> {
+    const s = await this.state();
+    if (s.status !== 'available') return false;
+    if (writerBefore && s.writerId && s.writerId !== writerBefore) return true;
+    return (await this.events(t0Ms - 1000, Date.now() + 1000)).some((e) => COMPLETED_EVENT.test(e.message));
   }
 }
+
+/** RDS event messages that show a failover or forced reboot started or happened. */
+const FAILOVER_EVENT = /failover|Multi-AZ instance failover|DB instance restarted|reboot/i;
+/** ... and those that show it finished. */
+const COMPLETED_EVENT = /Completed failover|failover completed|DB instance restarted/i;
 
 function toTriggerEvent(e: RdsEvent): TriggerEvent {
   return {
@@ -260,6 +276,7 @@ export class NoneTrigger implements FailoverTrigger {
   async happenedSince(): Promise<boolean> {
     return false;
   }
+  /** Observe-only: the engine decides from the samples (an outage seen and recovered). */
   async settled(): Promise<boolean> {
     return true;
   }

@@ -40,7 +40,20 @@ export type TriggerFailureReason =
   | 'NoCredentials'
   | 'AccessDenied'
   | 'RdsUnreachable'
-  | 'RdsError';
+  | 'RdsError'
+  | 'TriggerOutcomeUnknown';
+
+/** Reasons after which the call certainly did not start a failover (RDS rejected it). */
+export const REJECTED_CALL_REASONS: readonly TriggerFailureReason[] = [
+  'TargetNotFound',
+  'TargetNotAvailable',
+  'NoReader',
+  'TargetInstanceNotMember',
+  'InvalidState',
+  'Throttled',
+  'NoCredentials',
+  'AccessDenied',
+];
 
 export class TriggerError extends Error {
   readonly reason: TriggerFailureReason;
@@ -57,13 +70,19 @@ export interface FailoverTrigger {
   /** Checks the target is ready for a failover; throws TriggerError otherwise. */
   preflight(): Promise<TargetState | undefined>;
   /** Performs the failover call. Never called twice for one run. */
-  fire(): Promise<FiredTrigger>;
+  fire(writerBefore?: string): Promise<FiredTrigger>;
   /** Current state of the target (status, writer), or undefined for observe-only triggers. */
   state(): Promise<TargetState | undefined>;
   /** Provider events between two instants (epoch ms), for the timeline. */
   events(fromMs: number, toMs: number): Promise<TriggerEvent[]>;
   /** Whether the target reports a failover since `sinceMs` (events or a writer change). */
   happenedSince(sinceMs: number, writerBefore?: string): Promise<boolean>;
-  /** Whether the target has finished failing over (status back to available). */
-  settled(): Promise<boolean>;
+  /**
+   * Whether the failover fired at `t0Ms` has finished: the target is available again AND
+   * shows that it failed over (a new writer, or a failover/reboot event since T0) — an
+   * `available` seen before RDS even started must not end the observation.
+   */
+  settled(t0Ms: number, writerBefore?: string): Promise<boolean>;
+  /** Releases connections (the SDK client). */
+  close?(): void;
 }

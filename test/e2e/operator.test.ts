@@ -380,7 +380,10 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
     );
     assert.doesNotMatch(metrics, /failwatch-lab/, 'no secret in metrics');
     assert.match(metrics, /failwatch_experiments\{phase="Completed"\} [1-9]/);
-    assert.match(metrics, /failwatch_reconcile_total\{controller="failoverexperiment",result="success"\} [1-9]/);
+    assert.match(
+      metrics,
+      /failwatch_reconcile_total\{controller="failoverexperiment",result="success"\} [1-9]/,
+    );
     assert.doesNotMatch(JSON.stringify(done.status), /failwatch-lab"/, 'no secret in status');
     await waitFor('prober pods gone', async () =>
       (await proberPods('e2e')).length === 0 ? true : undefined,
