@@ -1,6 +1,7 @@
-// `npm run bench`: accuracy against ground truth (Toxiproxy) and efficiency, printed as tables.
+// `npm run bench`: accuracy against ground truth (Toxiproxy), efficiency and the operator at
+// scale (1,000 FailoverExperiment objects on a real control plane), printed as tables.
 // Options:
-//   --only accuracy|efficiency   run one part
+//   --only accuracy|efficiency|scale   run one part
 //   --cases SUBSTRING            accuracy cases whose label (db/fault/interval/mode/length) contains it
 //   --quick                      a small accuracy subset and shorter efficiency runs
 //   --json                       also print the raw results as one JSON document at the end
@@ -20,6 +21,7 @@ import {
   summarizeAccuracy,
 } from './accuracy.ts';
 import { formatEfficiency, psqlVersion, runEfficiency } from './efficiency.ts';
+import { formatScale, runScale } from './scale.ts';
 import { type BenchDb, BenchServers, stopOnSignal } from './servers.ts';
 
 const { values } = parseArgs({
@@ -31,12 +33,15 @@ const { values } = parseArgs({
     budget: { type: 'string', default: '16' },
   },
 });
-if (values.only && values.only !== 'accuracy' && values.only !== 'efficiency') {
-  console.error('--only must be accuracy or efficiency');
+const PARTS = ['accuracy', 'efficiency', 'scale'];
+if (values.only && !PARTS.includes(values.only)) {
+  console.error('--only must be accuracy, efficiency or scale');
   process.exit(2);
 }
-const wantAccuracy = values.only !== 'efficiency';
-const wantEfficiency = values.only !== 'accuracy';
+const want = (part: string) => !values.only || values.only === part;
+const wantAccuracy = want('accuracy');
+const wantEfficiency = want('efficiency');
+const wantScale = want('scale');
 
 function selectedCases(): AccuracyCase[] {
   let cases = allCases();
@@ -61,8 +66,10 @@ const report: Record<string, unknown> = {};
 let exitCode = 0;
 try {
   const dbs: BenchDb[] = ['postgresql', 'mariadb'];
-  log(`starting PostgreSQL and MariaDB (load average ${loadavg()[0]!.toFixed(2)})`);
-  await servers.start(dbs);
+  if (wantAccuracy || wantEfficiency) {
+    log(`starting PostgreSQL and MariaDB (load average ${loadavg()[0]!.toFixed(2)})`);
+    await servers.start(dbs);
+  }
   const targets = { postgresql: servers.target('postgresql'), mariadb: servers.target('mariadb') };
 
   if (wantAccuracy) {
@@ -105,6 +112,14 @@ try {
     console.log(`  (${psqlVersion()}; Node ${process.version})`);
     console.log('');
     report.efficiency = efficiency;
+  }
+
+  if (wantScale) {
+    log('scale: the operator with 1,000 FailoverExperiment objects on a real control plane');
+    const scale = await runScale({ log, rssSampleSeconds: values.quick ? 10 : 20 });
+    console.log(formatScale(scale));
+    console.log('');
+    report.scale = scale;
   }
   console.log(`bench finished in ${elapsed()} s (load average now ${loadavg()[0]!.toFixed(2)})`);
   if (values.json) console.log(JSON.stringify(report));

@@ -61,6 +61,7 @@ export interface ReconcilerDeps {
   ): Promise<void>;
   onResults?(obj: FailoverExperimentObject, results: Results): void;
   onForget?(namespace: string, name: string): void;
+  log?: { warn(fields: Record<string, unknown>, message: string): void };
   /** How long prober pods may take to become ready. */
   preflightTimeoutMs?: number;
   pollMs?: number;
@@ -380,10 +381,15 @@ export class ExperimentReconciler {
       try {
         fired = await trigger.fire(before?.writerId);
       } catch (err) {
+        if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-call') process.exit(137);
         // RDS said no: nothing happened, the run ends with RDS's reason. Anything else (a
         // timeout, a dropped connection) may have reached RDS: find out, never call again.
         if (err instanceof TriggerError && REJECTED_CALL_REASONS.includes(err.reason))
           return this.fail(written, err.reason, err.message);
+        this.deps.log?.warn(
+          { experiment: `${obj.metadata.namespace}/${obj.metadata.name}`, err: (err as Error).message },
+          'failover call outcome unknown; asking the target before anything else',
+        );
         return { requeueAfterMs: 2000 };
       }
       if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-call') process.exit(137);

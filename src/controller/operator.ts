@@ -43,6 +43,7 @@ export interface RunningOperator {
 export function startOperator(opts: OperatorOptions): RunningOperator {
   const { kube, log } = opts;
   const reconciler = new ExperimentReconciler({
+    log,
     kube,
     controllerNamespace: opts.namespace,
     proberImage: opts.proberImage,

@@ -373,7 +373,15 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
     const reasons = events.items.map((e) => e.reason);
     for (const r of ['Preflight', 'Baseline', 'FailoverTriggered', 'Passed'])
       assert.ok(reasons.includes(r), `Event ${r} in ${reasons}`);
-    const metrics = await (await fetch(`http://${METRICS}/metrics`)).text();
+    // The by-phase gauge follows the informer's cache once a second: wait for it.
+    const metrics = await waitFor(
+      'metrics',
+      async () => {
+        const text = await (await fetch(`http://${METRICS}/metrics`)).text();
+        return /failwatch_experiments\{phase="Completed"\} [1-9]/.test(text) ? text : undefined;
+      },
+      10_000,
+    );
     assert.match(
       metrics,
       /failwatch_experiment_downtime_seconds\{[^}]*experiment="e2e"[^}]*endpoint="cluster"[^}]*\} [\d.]+/,
