@@ -208,7 +208,7 @@ export class ExperimentReconciler {
       ]);
       if (problem) {
         await this.setBlocked(obj, problem.reason, `endpoint ${endpoint.name}: ${problem.message}`);
-        return { requeueAfterMs: 10_000 };
+        return { requeueAfterMs: blockedRetryMs(obj, 10_000) };
       }
     }
     const lock = await acquireTargetLock(
@@ -224,7 +224,7 @@ export class ExperimentReconciler {
         'TargetLocked',
         `another run holds the lock of target ${target}: ${lock.holder}`,
       );
-      return { requeueAfterMs: 5000 };
+      return { requeueAfterMs: blockedRetryMs(obj, 5000) };
     }
     const status: FailoverExperimentStatus = {
       ...obj.status,
@@ -756,6 +756,19 @@ export class ExperimentReconciler {
       });
     return undefined;
   }
+}
+
+/**
+ * How soon a blocked experiment looks again: quickly at first, then less often the longer
+ * it has been blocked (at most every 5 min), so hundreds of experiments waiting for a
+ * Secret do not flood the work queue and the API server.
+ */
+function blockedRetryMs(obj: FailoverExperimentObject, firstMs: number): number {
+  const since = obj.status?.conditions?.find(
+    (c) => c.type === 'Blocked' && c.status === 'True',
+  )?.lastTransitionTime;
+  const blockedForMs = since ? Date.now() - Date.parse(since) : 0;
+  return Math.min(300_000, Math.max(firstMs, blockedForMs / 2));
 }
 
 /** Sets a metav1.Condition, keeping lastTransitionTime when the status did not change. */
