@@ -181,8 +181,13 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
     await lab?.down();
   });
 
-  it('documents the fields for kubectl explain and accepts every example', () => {
-    const explain = kubectl(['explain', 'failoverexperiment.spec.endpoints.interval']);
+  it('documents the fields for kubectl explain and accepts every example', async () => {
+    // The apiserver publishes a new CRD's OpenAPI a moment after it is Established.
+    let explain = kubectl(['explain', 'failoverexperiment.spec.endpoints.interval']);
+    for (let i = 0; i < 100 && explain.code !== 0; i++) {
+      await sleep(200);
+      explain = kubectl(['explain', 'failoverexperiment.spec.endpoints.interval']);
+    }
     assert.equal(explain.code, 0, explain.out);
     assert.match(explain.out, /fixed rate/i);
     for (const f of readdirSync('examples').filter((x) => x.endsWith('.yaml'))) {
@@ -488,6 +493,72 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
       leaseList.items.map((l) => l.metadata?.name).filter((n) => n?.startsWith('failwatch-target')),
       [],
     );
+  });
+
+  it('runs a normal, complete experiment from a FailoverSchedule on the lab', async () => {
+    await waitLabIdle();
+    const before = failoversInLab();
+    const template = experiment('unused');
+    await custom.createNamespacedCustomObject({
+      group: 'failwatch.io',
+      version: 'v1alpha1',
+      namespace: NS,
+      plural: 'failoverschedules',
+      body: {
+        apiVersion: 'failwatch.io/v1alpha1',
+        kind: 'FailoverSchedule',
+        metadata: { name: 'gameday', namespace: NS },
+        spec: {
+          schedule: '* * * * *',
+          timeZone: 'Asia/Tokyo',
+          experimentTemplate: { metadata: { labels: { team: 'sre' } }, spec: template.spec },
+        },
+      },
+    });
+    // The next minute's tick creates one run; it then goes through the whole experiment.
+    const child = await waitFor(
+      'a run of the schedule',
+      async () => {
+        const list = (await custom.listNamespacedCustomObject({
+          group: 'failwatch.io',
+          version: 'v1alpha1',
+          namespace: NS,
+          plural: 'failoverexperiments',
+          labelSelector: 'failwatch.io/schedule=gameday',
+        })) as { items: Record<string, any>[] };
+        return list.items[0];
+      },
+      75_000,
+    );
+    // Suspend it so that no second tick starts another failover during the assertions.
+    await custom.patchNamespacedCustomObject({
+      group: 'failwatch.io',
+      version: 'v1alpha1',
+      namespace: NS,
+      plural: 'failoverschedules',
+      name: 'gameday',
+      body: [{ op: 'add', path: '/spec/suspend', value: true }],
+    });
+    const done = await waitFor(
+      `${child.metadata.name} done`,
+      phaseIs(child.metadata.name, ['Completed', 'Failed']),
+      120_000,
+    );
+    assert.equal(done.status.phase, 'Completed', JSON.stringify(done.status.conditions));
+    assert.equal(done.metadata.labels.team, 'sre');
+    assert.equal(failoversInLab(), before + 1, 'the scheduled run failed the lab over once');
+    const cluster = done.status.endpoints.find((e: { name: string }) => e.name === 'cluster');
+    assert.ok(cluster.writeDowntimeSeconds > 0.5 && cluster.lostWrites === 0, JSON.stringify(cluster));
+    console.log(
+      `scheduled run ${child.metadata.name}: cluster write downtime ${cluster.writeDowntimeSeconds} s`,
+    );
+    await custom.deleteNamespacedCustomObject({
+      group: 'failwatch.io',
+      version: 'v1alpha1',
+      namespace: NS,
+      plural: 'failoverschedules',
+      name: 'gameday',
+    });
   });
 
   it('completes with one failover when the controller is killed in every phase', async () => {
