@@ -14,7 +14,8 @@ Measures how long a database is really unavailable during a failover, per endpoi
 Commands:
   run        run one FailoverExperiment from this machine (no Kubernetes needed)
   lab        the local Aurora-like lab (up, status, failover, down)
-  operator   the Kubernetes controller (FailoverExperiment)
+  operator   the Kubernetes controller (FailoverExperiment, FailoverSchedule)
+  probe      a prober pod's process (started by the operator; configured by environment)
   help       this text
 
 Run \`failwatch <command> --help\` for a command's options.
