@@ -79,21 +79,28 @@ export function experimentOpenApiSchema(): Json {
   });
 }
 
-/** The whole CustomResourceDefinition object for FailoverExperiment. */
-export function failoverExperimentCrd(): Json {
+export interface CrdNames {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames: string[];
+}
+
+/** A namespaced CRD of failwatch.io/v1alpha1 with a status subresource: the part all kinds share. */
+export function namespacedCrd(names: CrdNames, printerColumns: Json[], openAPIV3Schema: Json): Json {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `failoverexperiments.${API_GROUP}` },
+    metadata: { name: `${names.plural}.${API_GROUP}` },
     spec: {
       group: API_GROUP,
       scope: 'Namespaced',
       names: {
-        kind: EXPERIMENT_KIND,
-        listKind: `${EXPERIMENT_KIND}List`,
-        plural: 'failoverexperiments',
-        singular: 'failoverexperiment',
-        shortNames: ['fx'],
+        kind: names.kind,
+        listKind: `${names.kind}List`,
+        plural: names.plural,
+        singular: names.singular,
+        shortNames: names.shortNames,
         categories: ['failwatch'],
       },
       versions: [
@@ -102,21 +109,35 @@ export function failoverExperimentCrd(): Json {
           served: true,
           storage: true,
           subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
-            { name: 'Verdict', type: 'string', jsonPath: '.status.verdict' },
-            { name: 'Target', type: 'string', jsonPath: '.status.target' },
-            {
-              name: 'Worst downtime',
-              type: 'number',
-              jsonPath: '.status.worstDowntimeSeconds',
-              description: 'Seconds',
-            },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
-          schema: { openAPIV3Schema: experimentOpenApiSchema() },
+          additionalPrinterColumns: printerColumns,
+          schema: { openAPIV3Schema },
         },
       ],
     },
   };
+}
+
+/** The whole CustomResourceDefinition object for FailoverExperiment. */
+export function failoverExperimentCrd(): Json {
+  return namespacedCrd(
+    {
+      kind: EXPERIMENT_KIND,
+      plural: 'failoverexperiments',
+      singular: 'failoverexperiment',
+      shortNames: ['fx'],
+    },
+    [
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+      { name: 'Verdict', type: 'string', jsonPath: '.status.verdict' },
+      { name: 'Target', type: 'string', jsonPath: '.status.target' },
+      {
+        name: 'Worst downtime',
+        type: 'number',
+        jsonPath: '.status.worstDowntimeSeconds',
+        description: 'Seconds',
+      },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+    experimentOpenApiSchema(),
+  );
 }

@@ -5,9 +5,9 @@
 import Type, { type Static } from 'typebox';
 import { CRON_SHORTCUTS } from '../schedule/cron.ts';
 import { WEEKDAYS } from '../schedule/windows.ts';
-import { API_GROUP, API_VERSION, FailoverExperimentSpecInputSchema } from './experiment-spec.ts';
+import { FailoverExperimentSpecInputSchema } from './experiment-spec.ts';
 import { ConditionSchema, STATUS_CONDITIONS_LIMIT } from './experiment-status.ts';
-import { toStructuralSchema } from './openapi-schema.ts';
+import { namespacedCrd, toStructuralSchema } from './openapi-schema.ts';
 import { stringEnum, withRules } from './schema-builders.ts';
 
 export const SCHEDULE_KIND = 'FailoverSchedule';
@@ -236,38 +236,16 @@ export function failoverScheduleCrd(): Record<string, unknown> {
       },
     ],
   });
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${SCHEDULE_PLURAL}.${API_GROUP}` },
-    spec: {
-      group: API_GROUP,
-      scope: 'Namespaced',
-      names: {
-        kind: SCHEDULE_KIND,
-        listKind: `${SCHEDULE_KIND}List`,
-        plural: SCHEDULE_PLURAL,
-        singular: 'failoverschedule',
-        shortNames: ['fxs'],
-        categories: ['failwatch'],
-      },
-      versions: [
-        {
-          name: API_VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule' },
-            { name: 'Suspend', type: 'boolean', jsonPath: '.spec.suspend' },
-            { name: 'Last run', type: 'date', jsonPath: '.status.lastScheduleTime' },
-            { name: 'Last verdict', type: 'string', jsonPath: '.status.lastVerdict' },
-            { name: 'Next run', type: 'string', jsonPath: '.status.nextScheduleTime' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
-          schema: { openAPIV3Schema },
-        },
-      ],
-    },
-  };
+  return namespacedCrd(
+    { kind: SCHEDULE_KIND, plural: SCHEDULE_PLURAL, singular: 'failoverschedule', shortNames: ['fxs'] },
+    [
+      { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule' },
+      { name: 'Suspend', type: 'boolean', jsonPath: '.spec.suspend' },
+      { name: 'Last run', type: 'date', jsonPath: '.status.lastScheduleTime' },
+      { name: 'Last verdict', type: 'string', jsonPath: '.status.lastVerdict' },
+      { name: 'Next run', type: 'string', jsonPath: '.status.nextScheduleTime' },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+    openAPIV3Schema,
+  );
 }

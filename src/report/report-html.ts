@@ -5,7 +5,7 @@ import type { EndpointResult, Results } from '../analysis/results.ts';
 import type { Sample } from '../analysis/sample.ts';
 import { CLASS_COLORS, MARKER_COLORS } from './class-colors.ts';
 import { escapeXml, formatDowntime, formatErrorCounts, formatOffset, formatSeconds } from './format.ts';
-import { summaryRows } from './table.ts';
+import { SUMMARY_HEADERS, summaryRows } from './table.ts';
 import { renderTimelineSvg } from './timeline-svg.ts';
 
 const PAGE_STYLE = `
@@ -68,16 +68,7 @@ function events(results: Results): string {
 }
 
 function summaryTable(results: Results): string {
-  const headers = [
-    'endpoint',
-    'write downtime',
-    'read downtime',
-    'errors by class',
-    'DNS flip',
-    'role flip',
-    'lost',
-    'verdict',
-  ];
+  const headers = SUMMARY_HEADERS;
   const rows = summaryRows(results).map(
     (cells) =>
       `<tr>${cells.map((cell, index) => `<td${index === 0 || index === 3 ? '' : ' class="num"'}>${escapeXml(cell)}</td>`).join('')}</tr>`,

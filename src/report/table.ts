@@ -1,7 +1,8 @@
 import type { Results } from '../analysis/results.ts';
 import { formatCount, formatDowntime, formatErrorCounts, formatOffset } from './format.ts';
 
-const HEADERS = [
+/** Columns of the summary, shared by the terminal table and the HTML report. */
+export const SUMMARY_HEADERS = [
   'endpoint',
   'write downtime',
   'read downtime',
@@ -33,8 +34,8 @@ export function summaryRows(results: Results): string[][] {
  * role flip | lost | verdict`, then the overall verdict and its reasons. Times are relative to T0.
  */
 export function formatSummaryTable(results: Results): string {
-  const rows = [HEADERS, ...summaryRows(results)];
-  const widths = HEADERS.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  const rows = [SUMMARY_HEADERS, ...summaryRows(results)];
+  const widths = SUMMARY_HEADERS.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   const line = (row: string[]) =>
     row
       .map((cell, column) => cell.padEnd(widths[column]!))
