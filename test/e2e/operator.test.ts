@@ -3,7 +3,7 @@
 // aws-rds trigger through the lab's RDS API, least-privilege RBAC, locks, deletion, and the
 // at-most-once trigger across controller crashes.
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,19 +26,7 @@ let custom: CustomObjectsApi;
 let leases: CoordinationV1Api;
 const METRICS = '127.0.78.5:18080';
 
-function kubectl(args: string[], input?: string): { code: number; out: string } {
-  try {
-    const out = execFileSync('kubectl', ['--kubeconfig', cp.kubeconfigPath, ...args], {
-      input,
-      encoding: 'utf8',
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    return { code: 0, out };
-  } catch (err) {
-    const e = err as { status: number; stdout: string; stderr: string };
-    return { code: e.status, out: `${e.stdout}${e.stderr}` };
-  }
-}
+const kubectl = (args: string[], input?: string) => cp.kubectl(args, input);
 
 function startOperator(env: NodeJS.ProcessEnv = {}): ChildProcess {
   const log = openSync(join(tmp, 'operator.log'), 'a');

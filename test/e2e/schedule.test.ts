@@ -4,7 +4,7 @@
 // the schedule controller runs (`--controllers schedules`), so the runs stay where the test
 // puts them: it writes their results into their status as the experiment controller would.
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,19 +26,7 @@ let core: CoreV1Api;
 let custom: CustomObjectsApi;
 let offsetSeconds = 0;
 
-function kubectl(args: string[], input?: string): { code: number; out: string } {
-  try {
-    const out = execFileSync('kubectl', ['--kubeconfig', cp.kubeconfigPath, ...args], {
-      input,
-      encoding: 'utf8',
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    return { code: 0, out };
-  } catch (err) {
-    const e = err as { status: number; stdout: string; stderr: string };
-    return { code: e.status, out: `${e.stdout}${e.stderr}` };
-  }
-}
+const kubectl = (args: string[], input?: string) => cp.kubectl(args, input);
 
 function startOperator(): ChildProcess {
   const log = openSync(join(tmp, 'operator.log'), 'a');

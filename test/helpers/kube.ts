@@ -69,6 +69,8 @@ export interface ControlPlane {
   kubeConfig(token?: string): KubeConfig;
   /** Where the node agent writes a container's stdout and stderr. */
   containerLogPath(pod: V1Pod, container: string): string;
+  /** Runs kubectl as the admin; a failure comes back as a non-zero code with its output. */
+  kubectl(args: string[], input?: string): { code: number; out: string };
   /** Stops every process (node agent first, so pod processes die) and removes a temporary dir. */
   stop(): Promise<void>;
 }
@@ -215,6 +217,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
           `${pod.metadata?.namespace}_${pod.metadata?.name}_${pod.metadata?.uid}`,
           `${container}.log`,
         ),
+      kubectl: (args, input) => runKubectl(kubeconfigPath, args, input),
       stop,
     };
   } catch (err) {
@@ -372,4 +375,18 @@ function get(url: string, ca?: string, token?: string): Promise<{ status: number
     req.on('error', reject);
     req.end();
   });
+}
+
+function runKubectl(kubeconfig: string, args: string[], input?: string): { code: number; out: string } {
+  try {
+    const out = execFileSync('kubectl', ['--kubeconfig', kubeconfig, ...args], {
+      input,
+      encoding: 'utf8',
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    return { code: 0, out };
+  } catch (err) {
+    const e = err as { status: number; stdout: string; stderr: string };
+    return { code: e.status, out: `${e.stdout}${e.stderr}` };
+  }
 }
