@@ -3,6 +3,7 @@
 // record) or in the prober pods (samples), so a controller restart at any point resumes
 // the run; the trigger record makes the failover call happen at most once.
 import { randomUUID } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import type { V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
 import type { Results } from '../analysis/results.ts';
 import { statusSummary } from '../analysis/status-summary.ts';
@@ -18,6 +19,7 @@ import { type ExperimentManifest, validateExperimentManifest } from '../api/vali
 import { baselineHealth, RecoveryTracker } from '../engine/recovery.ts';
 import { analyzeMeasurement, setupReason } from '../engine/run-experiment.ts';
 import type { ProbeSample } from '../probe/types.ts';
+import { renderReportHtml } from '../report/report-html.ts';
 import type { FailoverTrigger, FiredTrigger } from '../trigger/types.ts';
 import { REJECTED_CALL_REASONS, TriggerError } from '../trigger/types.ts';
 import {
@@ -536,7 +538,7 @@ export class ExperimentReconciler {
       auditRows,
     });
     if (process.env.FAILWATCH_FAULT_INJECT === 'exit-before-results') process.exit(137);
-    const resultsName = await this.saveResults(obj, results);
+    const resultsName = await this.saveResults(obj, results, store.samples);
     const summary = statusSummary(results);
     const status: FailoverExperimentStatus = {
       ...obj.status,
@@ -648,8 +650,22 @@ export class ExperimentReconciler {
     return store;
   }
 
-  private async saveResults(obj: FailoverExperimentObject, results: Results): Promise<string> {
+  /**
+   * The results ConfigMap `<name>-results`: `results.json`, and the HTML report rendered
+   * from the samples (which the controller does not keep): `report.html` when it fits the
+   * ConfigMap size limit, else gzipped as binaryData `report.html.gz`, else left out.
+   */
+  private async saveResults(
+    obj: FailoverExperimentObject,
+    results: Results,
+    samples: readonly ProbeSample[],
+  ): Promise<string> {
     const name = `${obj.metadata.name}-results`.slice(0, 253);
+    const resultsJson = JSON.stringify(results);
+    const report = reportPayload(
+      renderReportHtml(results, samples),
+      RESULTS_CONFIGMAP_BUDGET - resultsJson.length,
+    );
     const body = {
       metadata: {
         name,
@@ -665,7 +681,8 @@ export class ExperimentReconciler {
           },
         ],
       },
-      data: { 'results.json': JSON.stringify(results) },
+      data: { 'results.json': resultsJson, ...report.data },
+      ...(report.binaryData ? { binaryData: report.binaryData } : {}),
     };
     try {
       await this.deps.kube.core.createNamespacedConfigMap({ namespace: obj.metadata.namespace!, body });
@@ -756,6 +773,20 @@ export class ExperimentReconciler {
       });
     return undefined;
   }
+}
+
+/** Bytes of a ConfigMap's data left after metadata: the apiserver's limit is 1 MiB in all. */
+const RESULTS_CONFIGMAP_BUDGET = 1_000_000;
+
+/** The report as ConfigMap data: plain when it fits, gzipped when that fits, else nothing. */
+export function reportPayload(
+  html: string,
+  budgetBytes: number,
+): { data?: Record<string, string>; binaryData?: Record<string, string> } {
+  if (Buffer.byteLength(html) <= budgetBytes) return { data: { 'report.html': html } };
+  const gz = gzipSync(html).toString('base64');
+  if (gz.length <= budgetBytes) return { binaryData: { 'report.html.gz': gz } };
+  return {};
 }
 
 /**

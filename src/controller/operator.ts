@@ -37,6 +37,8 @@ export interface RunningOperator {
   isReady(): boolean;
   /** FailoverExperiments in the informer's cache, by status.phase (Pending when unset). */
   phaseCounts(): Record<string, number>;
+  /** The FailoverExperiments in the informer's cache (empty until this replica leads). */
+  experiments(): FailoverExperimentObject[];
   stop(): Promise<void>;
 }
 
@@ -163,6 +165,7 @@ export function startOperator(opts: OperatorOptions): RunningOperator {
       }
       return counts;
     },
+    experiments: () => informer.list() as unknown as FailoverExperimentObject[],
     async stop() {
       stopped = true;
       queue.stop();
