@@ -42,6 +42,11 @@ export interface ControlPlaneOptions {
   nodeAgent?: boolean;
   nodeName?: string;
   /**
+   * Loopback range the node agent takes pod IPs from (default 127.0.32.0/19). Suites that may
+   * run at the same time as others give their own, so their pods never share an address.
+   */
+  podCidr?: string;
+  /**
    * What a container without `command` runs, followed by its args (the "image entrypoint").
    * Default: $FAILWATCH_NODE_DEFAULT_COMMAND, else the failwatch CLI (`node src/cli/main.ts`).
    */
@@ -191,7 +196,12 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         procs,
         logDir,
         'node-agent',
-        [`--kubeconfig=${kubeconfigPath}`, `--node-name=${nodeName}`, `--log-dir=${podLogDir}`],
+        [
+          `--kubeconfig=${kubeconfigPath}`,
+          `--node-name=${nodeName}`,
+          `--log-dir=${podLogDir}`,
+          ...(opts.podCidr ? [`--pod-cidr=${opts.podCidr}`] : []),
+        ],
         'failwatch-node-agent',
         { FAILWATCH_NODE_DEFAULT_COMMAND: defaultCommand },
       );
