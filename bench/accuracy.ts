@@ -5,11 +5,12 @@
 //
 // What is compared. The injected window runs from the return of the Toxiproxy API call that
 // started the fault to the return of the call that ended it (the fault is in effect when the
-// call returns). The measured window is the DESIGN's outage window: from the end of the last
-// good attempt before the bad run to the end of the first good attempt after it (downtime's
-// upper bound); its lower bound runs from the first bad start to the last bad end. Both
-// edges have the resolution of one interval (an attempt starts every interval), plus the
-// duration of a normal attempt, so the tolerance is interval + 10 ms, on the window.
+// call returns). The measured window is the analysis's point estimate (estimateSeconds in
+// results.json, see docs/results.md), printed next to the DESIGN's outage window: from the
+// end of the last good attempt before the bad run to the end of the first good attempt after
+// it (downtime's upper bound), and its lower bound from the first bad start to the last bad
+// end. Each edge of the estimate has the resolution of one interval (an attempt starts every
+// interval), plus noise, so the tolerance is interval + 10 ms, on the window.
 //
 // Latency faults: every chunk the server sends is held L ms (L = slow threshold + 100 ms), so
 // attempts become `slow`. The expected window is the injected duration, not duration + L:
@@ -56,7 +57,7 @@ export interface AccuracyResult {
   case: AccuracyCase;
   injected: InjectedWindow;
   injectedMs: number;
-  /** Point estimate: midpoint of the window's bounds; null when no window was measured. */
+  /** The analysis's point estimate; null when no window was measured. */
   measuredMs: number | null;
   /** The outage window of DESIGN.md (= downtime, its upper bound). */
   upperMs: number | null;
@@ -195,7 +196,7 @@ export function analyse(
   const last = d.windows.at(-1);
   const upperMs = first ? d.upperBoundMs : null;
   const lowerMs = first ? d.lowerBoundMs : null;
-  const measuredMs = upperMs === null || lowerMs === null ? null : (upperMs + lowerMs) / 2;
+  const measuredMs = first ? d.estimateMs : null;
   const errorMs = measuredMs === null ? null : measuredMs - injectedMs;
   const upperErrorMs = upperMs === null ? null : upperMs - injectedMs;
   const lowerErrorMs = lowerMs === null ? null : lowerMs - injectedMs;
@@ -231,8 +232,8 @@ export function analyse(
     toleranceMs,
     within: errorMs !== null && Math.abs(errorMs) <= toleranceMs && d.windows.length === 1 && d.recovered,
     windows: d.windows.length,
-    startErrorMs: first ? first.startMs - injected.startMs : null,
-    endErrorMs: windowEnd === null ? null : windowEnd - injected.endMs,
+    startErrorMs: first ? first.estimateStartMs - injected.startMs : null,
+    endErrorMs: last?.estimateEndMs == null ? null : last.estimateEndMs - injected.endMs,
     attempts: samples.length,
     badAttempts,
     classes,
@@ -408,10 +409,11 @@ export function accuracyHeader(toxiproxyVersion: string): string {
   the bad run to the end of the first good attempt after it (= reported downtime); lower = first
   bad start to last bad end. Each edge has the resolution of one interval, so upper - lower is
   about two intervals and the injected length lies between them.
-- measured: the point estimate, the midpoint of [lower, upper]; err = measured - injected;
+- measured: the point estimate (results.json estimateSeconds: from the earliest evidence of
+  unavailability to recovery, docs/results.md); err = measured - injected;
   within = |err| <= interval + 10 ms, one window, recovered. "upper err" shows how much the
   upper bound alone (the conservative downtime) exceeds the injected length: one to two intervals.
-- edges: window (upper) start - injected start / window end - injected end.
+- edges: estimate start - injected start / estimate end - injected end.
 - d: median duration of a good attempt before the fault; an edge cannot be placed more
   precisely than one attempt's duration.
 - faults: refuse = proxy disabled (ECONNREFUSED, live connections closed); reset = reset_peer

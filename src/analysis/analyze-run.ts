@@ -2,7 +2,13 @@ import { dnsFlip } from './dns-flip.ts';
 import { downtime } from './downtime.ts';
 import { errorCounts, firstAndLastError } from './error-counts.ts';
 import { latencySummary } from './latency.ts';
-import { type OutageWindow, outageWindows, windowLowerMs, windowUpperMs } from './outage-windows.ts';
+import {
+  type OutageWindow,
+  outageWindows,
+  windowEstimateMs,
+  windowLowerMs,
+  windowUpperMs,
+} from './outage-windows.ts';
 import {
   type EndpointResult,
   type ErrorMoment,
@@ -82,6 +88,7 @@ function analyzeKind(
     downtimeSeconds: roundSeconds(counted.downtimeMs / 1000),
     lowerBoundSeconds: roundSeconds(counted.lowerBoundMs / 1000),
     upperBoundSeconds: roundSeconds(counted.upperBoundMs / 1000),
+    estimateSeconds: roundSeconds(counted.estimateMs / 1000),
     recovered: counted.recovered,
     recoveredAt: lastWindow?.endMs != null ? at(lastWindow.endMs) : null,
     windows: counted.windows.slice(0, WINDOWS_LIMIT).map((window) => windowResult(window, phases, at)),
@@ -105,6 +112,7 @@ function windowResult(
     durationSeconds: upperSeconds,
     lowerBoundSeconds: roundSeconds(windowLowerMs(window) / 1000),
     upperBoundSeconds: upperSeconds,
+    estimateSeconds: roundSeconds(windowEstimateMs(window, phases.observeEndMs) / 1000),
     open: window.open,
     badAttempts: window.badAttempts,
     errors: window.classes,

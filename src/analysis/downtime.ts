@@ -1,4 +1,4 @@
-import { type OutageWindow, windowLowerMs, windowUpperMs } from './outage-windows.ts';
+import { type OutageWindow, windowEstimateMs, windowLowerMs, windowUpperMs } from './outage-windows.ts';
 
 /** The observation phase: from the trigger (T0) until observation stopped. */
 export interface ObservationPhase {
@@ -11,6 +11,8 @@ export interface Downtime {
   downtimeMs: number;
   lowerBoundMs: number;
   upperBoundMs: number;
+  /** Sum of the windows' point estimates (see outage-windows.ts). */
+  estimateMs: number;
   /** The windows counted, in time order. */
   windows: OutageWindow[];
   /** False when an outage was still open when observation ended. */
@@ -30,7 +32,9 @@ export function downtime(windows: readonly OutageWindow[], phase: ObservationPha
   const counted = windows.filter((window) => overlapsPhase(window, phase));
   let upperBoundMs = 0;
   let lowerBoundMs = 0;
+  let estimateMs = 0;
   for (const window of counted) {
+    estimateMs += windowEstimateMs(window, phase.endMs);
     upperBoundMs += windowUpperMs(window, phase.endMs);
     lowerBoundMs += windowLowerMs(window);
   }
@@ -38,6 +42,7 @@ export function downtime(windows: readonly OutageWindow[], phase: ObservationPha
     downtimeMs: upperBoundMs,
     lowerBoundMs,
     upperBoundMs,
+    estimateMs,
     windows: counted,
     recovered: counted.every((window) => !window.open),
   };

@@ -15,6 +15,16 @@ import type { Sample } from './sample.ts';
  * - when the last good attempt before the run ends after the first bad one started, the window
  *   starts at the first bad start.
  * Windows that overlap in time are merged.
+ *
+ * Each window also carries a point estimate, the best single figure for the outage's length
+ * (the bounds above are conservative): every attempt is evidence of the server's state at one
+ * moment — an answered error at its end (the answer came then), a timed-out attempt at its start
+ * (what it sent vanished then), a good attempt at its start (the connection or query was
+ * accepted then) — and a `slow` attempt is evidence of a stall over its whole duration. The
+ * estimate runs from the earliest evidence of unavailability to the later of the first good
+ * attempt's start and the latest evidence of unavailability, kept inside the window. Both of
+ * its edges err by less than one interval in the same direction, so its length errs by less
+ * than one interval (docs/accuracy.md measures it).
  */
 export interface OutageWindow {
   /** End of the last good attempt before the run; the first bad start when none preceded it. */
@@ -25,6 +35,10 @@ export interface OutageWindow {
   lowerStartMs: number;
   /** Lower bound: last bad attempt's end (capped at `endMs`). */
   lowerEndMs: number;
+  /** Point estimate: earliest evidence of unavailability (see above). */
+  estimateStartMs: number;
+  /** Point estimate: recovery (see above); `null` while the outage is still open. */
+  estimateEndMs: number | null;
   /** No good attempt followed: the endpoint had not recovered when observation ended. */
   open: boolean;
   /** No good attempt preceded the run (it began with the first attempt). */
@@ -65,21 +79,54 @@ function badRuns(sorted: readonly Sample[]): Run[] {
   return runs;
 }
 
+const TIMEOUT_CLASSES: ReadonlySet<ErrorClass> = new Set(['connect_timeout', 'query_timeout']);
+/** An error that took longer than this was left hanging before it came (see unavailableEvidence). */
+export const HUNG_ERROR_MS = 100;
+
+/**
+ * When a bad attempt saw the endpoint unavailable, [from, to]:
+ * - `slow`: its whole duration (a stall);
+ * - a timeout: its start (what it sent then was never answered; the deadline says nothing of
+ *   the end);
+ * - an error that came after hanging longer than HUNG_ERROR_MS (a connection closed under a
+ *   held attempt): its whole duration;
+ * - any other error: its end, when the answer came (an attempt in flight when the outage began
+ *   fails then, though it started before).
+ */
+export function unavailableEvidence(sample: Sample): [number, number] {
+  if (TIMEOUT_CLASSES.has(sample.class)) return [sample.startMs, sample.startMs];
+  if (sample.class === 'slow' || sample.endMs - sample.startMs > HUNG_ERROR_MS)
+    return [sample.startMs, sample.endMs];
+  return [sample.endMs, sample.endMs];
+}
+
 function windowOfRun(run: Run): OutageWindow {
   const first = run.bad[0]!;
   let lastBadEndMs = first.endMs;
+  let evidenceFromMs = Number.POSITIVE_INFINITY;
+  let evidenceToMs = Number.NEGATIVE_INFINITY;
   const classes: Partial<Record<ErrorClass, number>> = {};
   for (const sample of run.bad) {
     lastBadEndMs = Math.max(lastBadEndMs, sample.endMs);
     classes[sample.class] = (classes[sample.class] ?? 0) + 1;
+    const [from, to] = unavailableEvidence(sample);
+    evidenceFromMs = Math.min(evidenceFromMs, from);
+    evidenceToMs = Math.max(evidenceToMs, to);
   }
   const endMs = run.nextGood ? run.nextGood.endMs : null;
   const startMs = run.previousGood ? Math.min(run.previousGood.endMs, first.startMs) : first.startMs;
+  const estimateStartMs = Math.max(startMs, evidenceFromMs);
+  const estimateEndMs =
+    run.nextGood && endMs !== null
+      ? Math.min(endMs, Math.max(run.nextGood.startMs, evidenceToMs, estimateStartMs))
+      : null;
   return {
     startMs,
     endMs,
     lowerStartMs: first.startMs,
     lowerEndMs: endMs === null ? lastBadEndMs : Math.min(lastBadEndMs, endMs),
+    estimateStartMs,
+    estimateEndMs,
     open: endMs === null,
     startedWithFirstAttempt: run.previousGood === undefined,
     badAttempts: run.bad.length,
@@ -93,6 +140,11 @@ function mergeInto(target: OutageWindow, next: OutageWindow): void {
   target.startMs = Math.min(target.startMs, next.startMs);
   target.lowerStartMs = Math.min(target.lowerStartMs, next.lowerStartMs);
   target.lowerEndMs = Math.max(target.lowerEndMs, next.lowerEndMs);
+  target.estimateStartMs = Math.min(target.estimateStartMs, next.estimateStartMs);
+  target.estimateEndMs =
+    next.estimateEndMs === null || target.estimateEndMs === null
+      ? null
+      : Math.max(target.estimateEndMs, next.estimateEndMs);
   target.badAttempts += next.badAttempts;
   for (const [errorClass, count] of Object.entries(next.classes) as [ErrorClass, number][]) {
     target.classes[errorClass] = (target.classes[errorClass] ?? 0) + count;
@@ -115,6 +167,12 @@ export function outageWindows(samples: readonly Sample[]): OutageWindow[] {
 export function windowUpperMs(window: OutageWindow, observationEndMs: number): number {
   const endMs = window.endMs ?? Math.max(observationEndMs, window.lowerEndMs);
   return endMs - window.startMs;
+}
+
+/** The window's point estimate; an open window counts until `observationEndMs`. */
+export function windowEstimateMs(window: OutageWindow, observationEndMs: number): number {
+  const endMs = window.estimateEndMs ?? Math.max(observationEndMs, window.estimateStartMs);
+  return endMs - window.estimateStartMs;
 }
 
 /** The window's lower bound: first bad start to last bad end. */

@@ -25,6 +25,8 @@ export interface OutageWindowResult {
   /** First bad start to last bad end. */
   lowerBoundSeconds: number;
   upperBoundSeconds: number;
+  /** Point estimate of the outage's length (docs/results.md). */
+  estimateSeconds: number;
   open: boolean;
   badAttempts: number;
   errors: ClassCounts;
@@ -51,6 +53,8 @@ export interface ProbeKindResult {
   downtimeSeconds: number;
   lowerBoundSeconds: number;
   upperBoundSeconds: number;
+  /** Sum of the counted windows' point estimates: the best single figure (docs/results.md). */
+  estimateSeconds: number;
   /** False when an outage was still open when observation ended. */
   recovered: boolean;
   /** When the last counted window ended (null without windows or when unrecovered). */

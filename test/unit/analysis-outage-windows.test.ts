@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { downtime } from '../../src/analysis/downtime.ts';
 import type { ErrorClass } from '../../src/analysis/error-class.ts';
-import { outageWindows, windowLowerMs, windowUpperMs } from '../../src/analysis/outage-windows.ts';
+import {
+  outageWindows,
+  windowEstimateMs,
+  windowLowerMs,
+  windowUpperMs,
+} from '../../src/analysis/outage-windows.ts';
 import type { Sample } from '../../src/analysis/sample.ts';
 import { attempt, fixedRateLane } from './analysis-synthetic-run.ts';
 
@@ -169,5 +174,97 @@ describe('downtime', () => {
     const result = downtime(outageWindows(open), { startMs: 1000, endMs: 4000 });
     assert.equal(result.recovered, false);
     assert.equal(result.downtimeMs, 4000 - 2402);
+  });
+});
+
+describe('point estimate', () => {
+  /**
+   * A fault from `a` to `b` seen by attempts every `interval` ms that take `d` ms (connect then
+   * query); the same physics as the Toxiproxy bench, without the machine's noise.
+   */
+  function faultLane(
+    fault: 'refuse' | 'blackhole' | 'latency',
+    a: number,
+    b: number,
+    interval: number,
+    d: number,
+  ) {
+    return fixedRateLane({
+      endpoint: 'e',
+      kind: 'write',
+      fromMs: 0,
+      toMs: b + 2000,
+      intervalMs: interval,
+      outcomeAt: (s) => {
+        if (fault === 'refuse') {
+          if (s >= a && s < b) return { class: 'connection_refused', durationMs: 0.2 };
+          if (s < a && s + d > a) return { class: 'connection_lost', endMs: a + 0.1 }; // in flight, cut
+          return { class: 'ok', durationMs: d };
+        }
+        if (fault === 'blackhole') {
+          if (s + d > a && s < b) {
+            // the attempt's 1 s deadline, or closed by the proxy when the fault ends
+            return s + 1000 < b
+              ? { class: 'connect_timeout', endMs: s + 1000 }
+              : { class: 'connection_lost', endMs: b + 0.1 };
+          }
+          return { class: 'ok', durationMs: d };
+        }
+        // latency: 250 ms added to the answer while the fault lasts, held data released at b
+        if (s + d > a && s < b) {
+          const end = Math.min(s + d + 250, b + d);
+          return { class: end - s > 150 ? 'slow' : 'ok', endMs: end };
+        }
+        return { class: 'ok', durationMs: d };
+      },
+    });
+  }
+
+  for (const fault of ['refuse', 'blackhole', 'latency'] as const)
+    for (const interval of [10, 100])
+      it(`${fault}, ${interval} ms interval: errs by less than one interval at every phase of the grid`, () => {
+        let worst = 0;
+        // (a 200 ms stall is shorter than threshold + interval: attempts may all miss it)
+        for (const length of fault === 'latency' ? [1000, 5000] : [200, 1000, 5000])
+          for (let phase = 0; phase < interval; phase += interval / 10)
+            for (const d of [0.5, 4, interval * 0.8]) {
+              const a = 3000 + phase;
+              const b = a + length;
+              const [w, ...rest] = outageWindows(faultLane(fault, a, b, interval, d));
+              assert.equal(rest.length, 0, `${fault} phase ${phase} d ${d}: one window`);
+              const err = windowEstimateMs(w!, b + 2000) - length;
+              worst = Math.max(worst, Math.abs(err));
+              // a stall's edges are attempts' ends and starts: a normal attempt's duration on top
+              const tolerance = interval + 1 + (fault === 'latency' ? 2 * d : 0);
+              assert.ok(
+                Math.abs(err) < tolerance,
+                `${fault} ${length} ms, phase ${phase}, d ${d}: estimate off by ${err.toFixed(1)} ms`,
+              );
+              // and the estimate lies inside the DESIGN window
+              assert.ok(w!.estimateStartMs >= w!.startMs && w!.estimateEndMs! <= w!.endMs!);
+            }
+        assert.ok(worst > 0, 'the sweep exercised a quantisation error');
+      });
+
+  it('merges estimates with their windows and counts an open window until observation ended', () => {
+    const open = lane((s) => (s >= 2500 ? { class: 'connection_refused', durationMs: 1 } : undefined));
+    const [w] = outageWindows(open);
+    assert.equal(w!.estimateStartMs, 2501);
+    assert.equal(w!.estimateEndMs, null);
+    assert.equal(windowEstimateMs(w!, 4000), 4000 - 2501);
+    assert.equal(downtime(outageWindows(open), { startMs: 1000, endMs: 4000 }).estimateMs, 1499);
+  });
+
+  it('takes a timed-out attempt at its start and a stall over its whole duration', () => {
+    const samples = lane((s) => {
+      if (s === 1000) return { class: 'query_timeout', endMs: 2500 };
+      if (s > 1000 && s < 1500) return { class: 'slow', endMs: 1580 };
+      return s === 1500 ? { class: 'ok', durationMs: 90 } : undefined;
+    });
+    const [w] = outageWindows(samples);
+    assert.equal(w!.estimateStartMs, 1000);
+    // the first good attempt started at 1500, but the stall lasted until 1580
+    assert.equal(w!.estimateEndMs, 1580);
+    assert.equal(w!.endMs, 1590);
   });
 });
