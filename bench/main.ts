@@ -95,7 +95,7 @@ try {
     console.log(formatAccuracyTable(results, failed));
     console.log('');
     console.log(
-      `${summary.within}/${summary.cases} cases within interval + 10 ms (measured = midpoint of the bounds); ` +
+      `${summary.within}/${summary.cases} cases within interval + 10 ms (measured = the point estimate); ` +
         `upper bound alone within: ${summary.upperWithin}/${summary.cases}; ` +
         `injected length within [lower - 10 ms, upper + 10 ms]: ${summary.bracketed}/${summary.cases}; ` +
         `${summary.failed} failed to run; ${accuracySeconds.toFixed(0)} s`,
