@@ -13,10 +13,14 @@ export function formatOffset(seconds: number | null | undefined): string {
   return `${seconds >= 0 ? '+' : ''}${seconds.toFixed(3)}s`;
 }
 
-/** `6.100s (5.903-6.100)`, `open` when unrecovered, `-` when the kind was not probed. */
+/**
+ * `6.100s (~6.012, 5.903-6.100)`: downtime (the upper bound), then the point estimate and the
+ * bounds; `UNRECOVERED` when unrecovered, `-` when the kind was not probed.
+ */
 export function formatDowntime(kind: ProbeKindResult | null): string {
   if (!kind) return '-';
-  const bounds = `(${kind.lowerBoundSeconds.toFixed(3)}-${kind.upperBoundSeconds.toFixed(3)})`;
+  const estimate = kind.estimateSeconds === undefined ? '' : `~${kind.estimateSeconds.toFixed(3)}, `;
+  const bounds = `(${estimate}${kind.lowerBoundSeconds.toFixed(3)}-${kind.upperBoundSeconds.toFixed(3)})`;
   return `${formatSeconds(kind.downtimeSeconds)} ${bounds}${kind.recovered ? '' : ' UNRECOVERED'}`;
 }
 

@@ -42,9 +42,9 @@ describe('renderReportHtml', () => {
   it('has the summary table with one row per endpoint', () => {
     assert.match(
       html,
-      /<td>cluster<\/td><td class="num">6\.100s \(5\.903-6\.100\)<\/td><td class="num">2\.100s \(1\.901-2\.100\)<\/td>/,
+      /<td>cluster<\/td><td class="num">6\.100s \(~5\.999, 5\.903-6\.100\)<\/td><td class="num">2\.100s \(~1\.999, 1\.901-2\.100\)<\/td>/,
     );
-    assert.match(html, /<td>proxy<\/td><td class="num">2\.398s \(2\.300-2\.398\)<\/td>/);
+    assert.match(html, /<td>proxy<\/td><td class="num">2\.398s \(~2\.300, 2\.300-2\.398\)<\/td>/);
   });
 
   it('is self-contained: no URL but the SVG namespace, no script', () => {
@@ -132,11 +132,11 @@ describe('formatSummaryTable', () => {
     );
     assert.match(
       text,
-      /cluster +\| 6\.100s \(5\.903-6\.100\) \| 2\.100s \(1\.901-2\.100\) \| read_only 30, connection_refused 25, starting_up 20, connection_lost 5 \| \+10\.501s \| \+11\.002s +\| 2 +\| Fail/,
+      /cluster +\| 6\.100s \(~5\.999, 5\.903-6\.100\) \| 2\.100s \(~1\.999, 1\.901-2\.100\) \| read_only 30, connection_refused 25, starting_up 20, connection_lost 5 \| \+10\.501s \| \+11\.002s +\| 2 +\| Fail/,
     );
     assert.match(
       text,
-      /proxy +\| 2\.398s \(2\.300-2\.398\) \| - +\| slow 18 +\| - +\| \+7\.300s +\| 0 +\| Pass/,
+      /proxy +\| 2\.398s \(~2\.300, 2\.300-2\.398\) \| - +\| slow 18 +\| - +\| \+7\.300s +\| 0 +\| Pass/,
     );
     assert.match(
       text,
