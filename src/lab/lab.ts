@@ -320,10 +320,18 @@ export class Lab implements LabControl {
     this.record(model.id, n, 'failover-requested', `target ${target.id}, mode ${req.mode ?? 'clean'}`);
     this.emit('db-cluster', model.id, `Started cross AZ failover to DB instance: ${target.id}`, 'failover');
     const done = this.runFailover(rt, target, n, req.mode ?? 'clean')
-      .catch((err: Error) => {
+      .catch(async (err: Error) => {
         model.status = 'available';
         this.record(model.id, n, 'failover-failed', err.message);
         this.emit('db-cluster', model.id, `Failover failed: ${err.message}`, 'failure');
+        // Never leave the proxy holding queries: release it onto whichever writer the model has now.
+        if (model.proxy?.targetState === 'UNAVAILABLE') {
+          const writer = this.instance(model, model.writerId);
+          await retargetAndResume(this.bouncer(model), writer).catch(() => {});
+          model.proxy.targetInstanceId = writer.id;
+          model.proxy.targetState = 'AVAILABLE';
+          this.record(model.id, n, 'proxy-resumed', `${writer.id} (after the failed failover)`);
+        }
       })
       .finally(() => {
         rt.busy = false;
