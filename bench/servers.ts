@@ -3,7 +3,7 @@
 import * as maria from '../src/lab/mariadb.ts';
 import * as pg from '../src/lab/postgres.ts';
 import type { Dialect, ProbeEndpointConfig } from '../src/probe/types.ts';
-import { mariaInstance, pgInstance, TempDir } from '../test/helpers/probe-servers.ts';
+import { labEndpoint, mariaInstance, pgInstance, TempDir } from '../test/helpers/probe-servers.ts';
 
 export interface HostPort {
   host: string;
@@ -54,30 +54,21 @@ export function dialectOf(db: BenchDb): Dialect {
   return db === 'postgresql' ? 'postgresql' : 'mysql';
 }
 
-/** A write-probe endpoint at `target` with the lab's credentials. */
+/** A write-probe endpoint at `target` with the lab's credentials and the bench's deadlines. */
 export function benchEndpoint(
   name: string,
   db: BenchDb,
   target: HostPort,
   overrides: Partial<ProbeEndpointConfig>,
 ): ProbeEndpointConfig {
-  return {
+  return labEndpoint(dialectOf(db), target, {
     name,
-    dialect: dialectOf(db),
-    host: target.host,
-    port: target.port,
-    database: pg.LAB_DB_NAME,
-    user: pg.LAB_DB_USER,
-    password: pg.LAB_DB_PASSWORD,
-    connectionMode: 'fresh',
-    intervalMs: 100,
     connectTimeoutMs: 1000,
     queryTimeoutMs: 1000,
     slowThresholdMs: 100,
-    tls: { mode: 'disable' },
     kinds: ['write'],
     ...overrides,
-  };
+  });
 }
 
 /** Stops the servers on Ctrl-C / SIGTERM before exiting. */
