@@ -11,6 +11,7 @@ import {
   createResultMetrics,
   createScheduleMetrics,
 } from '../server/metrics.ts';
+import { kubeReportSource, reportPageRoutes } from '../server/report-pages.ts';
 
 export const OPERATOR_HELP = `Usage: failwatch operator [options]
 
@@ -22,7 +23,8 @@ Options:
   --kubeconfig FILE     kubeconfig (default: in-cluster, then $KUBECONFIG / ~/.kube/config)
   --namespace NS        where the controller's Leases live (default $POD_NAMESPACE or failwatch-system)
   --prober-image IMG    image of the prober pods (default $FAILWATCH_PROBER_IMAGE or failwatch:latest)
-  --metrics-listen A    /metrics, /healthz, /readyz (default 0.0.0.0:8080)
+  --metrics-listen A    /metrics, /healthz, /readyz and the report pages /reports
+                        (unauthenticated: do not expose publicly; default 0.0.0.0:8080)
   --concurrency N       experiments reconciled in parallel (default 4)
   --no-leader-elect     run without leader election (a single replica)
   --allowed-targets L   comma-separated target identifiers (or prefix*) experiments may fail
@@ -111,6 +113,10 @@ export async function operatorCommand(argv: string[]): Promise<number> {
   const server = await startHttpServer({
     ...listen,
     registry,
+    routes: reportPageRoutes(
+      kubeReportSource(kube, () => operator.experiments()),
+      log,
+    ),
     ready: () =>
       operator.isReady()
         ? true
