@@ -107,6 +107,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
   const depthTimer = setInterval(() => {
     controllerMetrics.workqueueDepth.set({ controller: 'failoverexperiment' }, operator.queue.depth());
     controllerMetrics.setExperimentsByPhase(operator.phaseCounts());
+    resultMetrics.setTriggerTimes(operator.experiments());
   }, 1000);
   depthTimer.unref();
   const listen = parseListenAddress(values['metrics-listen'] ?? '0.0.0.0:8080');

@@ -7,7 +7,9 @@ import { ERROR_CLASSES } from '../analysis/error-class.ts';
 import type { Results } from '../analysis/results.ts';
 import type { ProbeKind } from '../analysis/sample.ts';
 import type { VerdictResult } from '../analysis/verdict.ts';
+import type { FailoverExperimentSpec } from '../api/experiment-spec.ts';
 import { EXPERIMENT_PHASES, type ExperimentPhase } from '../api/experiment-status.ts';
+import { targetIdentifier } from '../api/spec-accessors.ts';
 import type { LagSummary } from '../probe/lag-histogram.ts';
 import type { SkipReason } from '../probe/scheduler.ts';
 import type { ProbeSample } from '../probe/types.ts';
@@ -190,7 +192,8 @@ export function createControllerMetrics(registry: Registry): ControllerMetrics {
     experiments,
     observeReconcile(controller, result, seconds) {
       reconcileTotal.inc({ controller, result });
-      if (result === 'error') reconcileErrors.inc({ controller });
+      // The error series exists (at 0) from the controller's first reconcile on.
+      reconcileErrors.inc({ controller }, result === 'error' ? 1 : 0);
       reconcileDuration.observe({ controller }, seconds);
     },
     setExperimentsByPhase(counts) {
@@ -209,6 +212,18 @@ export interface ResultMetrics {
   recordResults(namespace: string, name: string, results: Results): void;
   /** Removes every series of this experiment (deleted, or its results are gone). */
   forgetExperiment(namespace: string, name: string): void;
+  /**
+   * Replaces the trigger-time series with those of `experiments` (the controller's cache):
+   * one per experiment with a `status.triggerTime`; experiments no longer listed lose theirs.
+   */
+  setTriggerTimes(experiments: readonly TriggeredExperiment[]): void;
+}
+
+/** The fields of a FailoverExperiment the trigger-time gauge reads. */
+export interface TriggeredExperiment {
+  metadata: { namespace?: string; name?: string };
+  spec?: FailoverExperimentSpec;
+  status?: { triggerTime?: string; target?: string };
 }
 
 type SeriesLabels = Record<string, string>;
@@ -236,6 +251,13 @@ export function createResultMetrics(registry: Registry): ResultMetrics {
     name: 'failwatch_experiment_last_run_timestamp_seconds',
     help: "When the experiment's latest run ended observing, Unix time.",
     labelNames: ['namespace', 'experiment'],
+    registers: [registry],
+  });
+
+  const triggerTime = new Gauge({
+    name: 'failwatch_experiment_trigger_timestamp_seconds',
+    help: "When the experiment's failover was triggered (T0, status.triggerTime), Unix time.",
+    labelNames: ['namespace', 'experiment', 'target'],
     registers: [registry],
   });
 
@@ -272,7 +294,19 @@ export function createResultMetrics(registry: Registry): ResultMetrics {
     series.set(keyOf(namespace, name), written);
   }
 
-  return { recordResults, forgetExperiment };
+  function setTriggerTimes(experiments: readonly TriggeredExperiment[]): void {
+    // reset() and the sets run in one synchronous turn: a scrape never sees the gap.
+    triggerTime.reset();
+    for (const obj of experiments) {
+      const { namespace, name } = obj.metadata;
+      const ms = Date.parse(obj.status?.triggerTime ?? '');
+      if (!namespace || !name || !Number.isFinite(ms)) continue;
+      const target = obj.status?.target ?? (obj.spec ? targetIdentifier(obj.spec) : null) ?? '';
+      triggerTime.set({ namespace, experiment: name, target }, ms / 1000);
+    }
+  }
+
+  return { recordResults, forgetExperiment, setTriggerTimes };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -287,11 +321,18 @@ export interface ScheduleSnapshot {
   regressionDetected: boolean;
 }
 
+export const SCHEDULE_SKIP_REASONS = ['active-run', 'missed'] as const;
+
 export interface ScheduleMetrics {
   /** Replaces every series of this schedule with the given snapshot. */
   recordSchedule(namespace: string, name: string, snapshot: ScheduleSnapshot): void;
   /** Counts ticks the schedule did not run (skipped-active, missed). */
-  countSkipped(namespace: string, name: string, reason: 'active-run' | 'missed', n?: number): void;
+  countSkipped(
+    namespace: string,
+    name: string,
+    reason: (typeof SCHEDULE_SKIP_REASONS)[number],
+    n?: number,
+  ): void;
   forgetSchedule(namespace: string, name: string): void;
 }
 
@@ -331,7 +372,7 @@ export function createScheduleMetrics(registry: Registry): ScheduleMetrics {
   function forgetSchedule(namespace: string, name: string): void {
     for (const { gauge, labels } of series.get(keyOf(namespace, name)) ?? []) gauge.remove(labels);
     series.delete(keyOf(namespace, name));
-    for (const reason of ['active-run', 'missed']) skipped.remove({ namespace, schedule: name, reason });
+    for (const reason of SCHEDULE_SKIP_REASONS) skipped.remove({ namespace, schedule: name, reason });
   }
   return {
     forgetSchedule,
@@ -350,6 +391,8 @@ export function createScheduleMetrics(registry: Registry): ScheduleMetrics {
       if (snapshot.nextRunMs !== undefined) set(nextRun, schedule, snapshot.nextRunMs / 1000);
       set(regression, schedule, snapshot.regressionDetected ? 1 : 0);
       series.set(keyOf(namespace, name), written);
+      // Both reasons exist from the first reconcile on (at 0), so increase() sees the first skip.
+      for (const reason of SCHEDULE_SKIP_REASONS) skipped.inc({ ...schedule, reason }, 0);
     },
     countSkipped(namespace, name, reason, n = 1) {
       skipped.inc({ namespace, schedule: name, reason }, n);

@@ -82,6 +82,15 @@ describe('chart files', () => {
     assert.match(read('charts/failwatch/values.yaml'), /grafana_dashboard: "1"/);
   });
 
+  it('lets failwatch\'s own namespace and endpoint labels win in both monitors (honorLabels)', () => {
+    for (const file of ['podmonitor.yaml', 'servicemonitor.yaml']) {
+      const text = read(`charts/failwatch/templates/${file}`);
+      const endpoints = text.split('\n').filter((line) => /^\s+- port: /.test(line)).length;
+      assert.equal(endpoints, 1, `${file}: one scrape endpoint`);
+      assert.match(text, /^\s+honorLabels: true$/m, `${file}: honorLabels: true`);
+    }
+  });
+
   it('builds the image on the Node version the tests run on', () => {
     const pinned = JSON.parse(read('package.json')).devDependencies.node;
     const base = /^ARG NODE_IMAGE=node:([0-9.]+)-bookworm-slim$/m.exec(read('Dockerfile'));

@@ -5,6 +5,7 @@ import { analyzeRun } from '../../src/analysis/analyze-run.ts';
 import { ERROR_CLASSES } from '../../src/analysis/error-class.ts';
 import type { Results } from '../../src/analysis/results.ts';
 import type { ProbeKind } from '../../src/analysis/sample.ts';
+import type { FailoverExperimentSpec } from '../../src/api/experiment-spec.ts';
 import { EXPERIMENT_PHASES } from '../../src/api/experiment-status.ts';
 import { probeConfigFor } from '../../src/engine/endpoint-config.ts';
 import {
@@ -12,6 +13,7 @@ import {
   createProbeMetrics,
   createRegistry,
   createResultMetrics,
+  createScheduleMetrics,
 } from '../../src/server/metrics.ts';
 import { parseProbePodEnv } from '../../src/server/probe-pod-env.ts';
 import { syntheticRun } from './analysis-synthetic-run.ts';
@@ -63,7 +65,14 @@ function everyMetric(
   controller.observeReconcile('experiment', 'error', 0.5);
   controller.workqueueDepth.set({ controller: 'experiment' }, 3);
   controller.setExperimentsByPhase({ Completed: 2, Observing: 1 });
-  createResultMetrics(registry).recordResults('team-a', 'weekly', results);
+  const resultMetrics = createResultMetrics(registry);
+  resultMetrics.recordResults('team-a', 'weekly', results);
+  resultMetrics.setTriggerTimes([
+    {
+      metadata: { namespace: 'team-a', name: 'weekly' },
+      status: { triggerTime: '2025-01-01T00:00:00.000Z', target: 'db' },
+    },
+  ]);
   return { registry, results };
 }
 
@@ -113,6 +122,10 @@ describe('metrics', () => {
     assert.deepEqual(phases.map((s) => s.labels.phase).sort(), [...EXPERIMENT_PHASES].sort());
     assert.equal(phases.find((s) => s.labels.phase === 'Completed')?.value, 2);
     assert.equal(phases.find((s) => s.labels.phase === 'Pending')?.value, 0);
+    // A controller without errors has its error series at 0 (a panel and rate() see it).
+    const clean = createRegistry();
+    createControllerMetrics(clean).observeReconcile('schedule', 'success', 0.01);
+    assert.match(await clean.metrics(), /failwatch_reconcile_errors_total\{controller="schedule"\} 0\n/);
   });
 
   it('records downtime per endpoint and kind, lost writes, the verdict and the run time', async () => {
@@ -201,5 +214,79 @@ describe('metrics', () => {
     assert.ok(!values.some((v) => v.includes(PASSWORD)), 'a label value holds the password');
     assert.ok(!values.includes('probe'), 'a label value holds the user name');
     assert.ok(!(await registry.metrics()).includes(PASSWORD));
+  });
+
+  it('sets the trigger time of every cached experiment that has one, and drops the others', async () => {
+    const registry = createRegistry();
+    const metrics = createResultMetrics(registry);
+    const spec = {
+      target: { kind: 'aurora-cluster', clusterIdentifier: 'payments-prod' },
+    } as unknown as FailoverExperimentSpec;
+    metrics.setTriggerTimes([
+      {
+        metadata: { namespace: 'team-a', name: 'weekly' },
+        status: { triggerTime: '2025-03-01T10:00:01.250Z', target: 'lab-pg' },
+      },
+      // No status.target yet: the spec names the target.
+      {
+        metadata: { namespace: 'team-b', name: 'daily' },
+        spec,
+        status: { triggerTime: '2025-03-01T11:00:00Z' },
+      },
+      // Not triggered (yet): no series.
+      { metadata: { namespace: 'team-c', name: 'pending' }, spec, status: {} },
+    ]);
+    const triggers = async () =>
+      (await allSeries(registry))
+        .filter((s) => s.name === 'failwatch_experiment_trigger_timestamp_seconds')
+        .map((s) => `${s.labels.namespace}/${s.labels.experiment} ${s.labels.target} ${s.value}`)
+        .sort();
+    assert.deepEqual(await triggers(), [
+      `team-a/weekly lab-pg ${Date.parse('2025-03-01T10:00:01.250Z') / 1000}`,
+      `team-b/daily payments-prod ${Date.parse('2025-03-01T11:00:00Z') / 1000}`,
+    ]);
+    // team-a/weekly was deleted: its series goes with it on the next refresh.
+    metrics.setTriggerTimes([
+      {
+        metadata: { namespace: 'team-b', name: 'daily' },
+        spec,
+        status: { triggerTime: '2025-03-01T11:00:00Z' },
+      },
+    ]);
+    assert.deepEqual(await triggers(), [
+      `team-b/daily payments-prod ${Date.parse('2025-03-01T11:00:00Z') / 1000}`,
+    ]);
+    metrics.setTriggerTimes([]);
+    assert.deepEqual(await triggers(), []);
+  });
+
+  it('starts both skipped-tick reasons of a schedule at 0 and forgets every series of a deleted one', async () => {
+    const registry = createRegistry();
+    const metrics = createScheduleMetrics(registry);
+    const snapshot = {
+      runsByVerdict: { Pass: 2, Fail: 1 },
+      lastDowntime: [{ endpoint: 'cluster', kind: 'write' as const, seconds: 11.5 }],
+      nextRunMs: Date.parse('2025-03-02T03:00:00Z'),
+      regressionDetected: false,
+    };
+    metrics.recordSchedule('team-a', 'nightly', snapshot);
+    const skipped = async () =>
+      (await allSeries(registry))
+        .filter((s) => s.name === 'failwatch_schedule_skipped_ticks_total')
+        .map((s) => `${s.labels.reason}=${s.value}`)
+        .sort();
+    assert.deepEqual(await skipped(), ['active-run=0', 'missed=0']);
+    metrics.countSkipped('team-a', 'nightly', 'missed', 3);
+    metrics.recordSchedule('team-a', 'nightly', snapshot); // a later reconcile keeps the count
+    assert.deepEqual(await skipped(), ['active-run=0', 'missed=3']);
+    const text = await registry.metrics();
+    assert.match(text, /failwatch_schedule_runs\{namespace="team-a",schedule="nightly",verdict="Pass"\} 2\n/);
+    assert.match(
+      text,
+      /failwatch_schedule_last_downtime_seconds\{[^}]*endpoint="cluster",kind="write"\} 11.5\n/,
+    );
+    assert.match(text, /failwatch_schedule_next_run_timestamp_seconds\{[^}]*\} 1740884400\n/);
+    metrics.forgetSchedule('team-a', 'nightly');
+    assert.equal((await allSeries(registry)).length, 0);
   });
 });
