@@ -82,7 +82,7 @@ describe('chart files', () => {
     assert.match(read('charts/failwatch/values.yaml'), /grafana_dashboard: "1"/);
   });
 
-  it('lets failwatch\'s own namespace and endpoint labels win in both monitors (honorLabels)', () => {
+  it("lets failwatch's own namespace and endpoint labels win in both monitors (honorLabels)", () => {
     for (const file of ['podmonitor.yaml', 'servicemonitor.yaml']) {
       const text = read(`charts/failwatch/templates/${file}`);
       const endpoints = text.split('\n').filter((line) => /^\s+- port: /.test(line)).length;
