@@ -110,10 +110,10 @@ export class FixedRateScheduler {
     if (!this.#running) return;
     const now = this.#now();
     const due = this.#t0 + this.#next * this.#intervalMs;
-    // Never start before the tick is due. A sub-2 ms early wake-up polls with setImmediate
-    // instead of a new timer, which could not fire sooner than 1 ms.
+    // Never start before the tick is due. A sub-2 ms early wake-up waits 1 ms more (a timer,
+    // not a setImmediate poll: polling would burn CPU for up to 2 ms on every early tick).
     if (now < due) {
-      if (due - now <= 2) setImmediate(() => this.#fire());
+      if (due - now <= 2) this.#timer = setTimeout(() => this.#fire(), 1);
       else this.#arm();
       return;
     }
