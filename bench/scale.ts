@@ -6,12 +6,15 @@
 //   has drained), target < 200 MiB;
 // - for a new experiment, the time from the create call to its first status update (a phase
 //   or a condition, polled every 20 ms), p50 and max over a few runs, target < 1 s.
+// The operator runs with the Node.js options the chart gives it (values.yaml nodeArgs);
+// FAILWATCH_BENCH_NODE_ARGS="..." replaces them (empty: none) to compare.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { parse } from 'yaml';
 import { MAIN } from '../test/helpers/cli.ts';
 import { type ControlPlane, startControlPlane } from '../test/helpers/kube.ts';
 
@@ -26,6 +29,8 @@ export interface ScaleOptions {
   /** How long to wait for the work queue to stay empty before measuring anyway. */
   drainTimeoutSeconds?: number;
   metricsListen?: string;
+  /** Node.js options of the operator process (default: operatorNodeArgs()). */
+  nodeOptions?: string[];
   log?: (line: string) => void;
 }
 
@@ -50,6 +55,9 @@ export interface ScaleResult {
   /** Peak from start to the end of the drain wait, and over the 1 s samples after it. */
   rssStartupMaxMiB: number;
   rssSampledMaxMiB: number;
+  /** The operator's V8 heap (used, total) and external memory at the RSS peak of the 1 s samples. */
+  heapAtPeak?: { usedMiB: number; totalMiB: number; externalMiB: number };
+  nodeOptions: string[];
   latenciesMs: number[];
   latencyP50Ms: number;
   latencyMaxMs: number;
@@ -193,6 +201,16 @@ function rssKiB(pid: number): number | undefined {
   }
 }
 
+/** The Node.js options the chart runs the operator with, or FAILWATCH_BENCH_NODE_ARGS. */
+export function operatorNodeArgs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const override = env.FAILWATCH_BENCH_NODE_ARGS;
+  if (override !== undefined) return override.split(/\s+/).filter((a) => a !== '');
+  const values = parse(readFileSync(new URL('../charts/failwatch/values.yaml', import.meta.url), 'utf8')) as {
+    nodeArgs?: string[] | null;
+  };
+  return values.nodeArgs ?? [];
+}
+
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 
@@ -203,6 +221,7 @@ export async function runScale(opts: ScaleOptions = {}): Promise<ScaleResult> {
   const rssSampleSeconds = opts.rssSampleSeconds ?? 20;
   const latencyRuns = opts.latencyRuns ?? 5;
   const drainTimeoutSeconds = opts.drainTimeoutSeconds ?? 90;
+  const nodeOptions = opts.nodeOptions ?? operatorNodeArgs();
   const listen = opts.metricsListen ?? '127.0.95.5:18095';
   const log = opts.log ?? (() => {});
   const tmp = mkdtempSync(join(tmpdir(), 'fw-scale-'));
@@ -259,6 +278,7 @@ export async function runScale(opts: ScaleOptions = {}): Promise<ScaleResult> {
     operator = spawn(
       process.execPath,
       [
+        ...nodeOptions,
         MAIN,
         'operator',
         '--kubeconfig',
@@ -282,9 +302,15 @@ export async function runScale(opts: ScaleOptions = {}): Promise<ScaleResult> {
 
     const queue = async () => {
       const metrics = (await fetchText('/metrics')).text;
+      const mib = (name: string) => (metricSum(metrics, name) ?? 0) / 2 ** 20;
       return {
         depth: metricSum(metrics, 'failwatch_workqueue_depth'),
         reconciles: metricSum(metrics, 'failwatch_reconcile_total') ?? 0,
+        heap: {
+          usedMiB: mib('nodejs_heap_size_used_bytes'),
+          totalMiB: mib('nodejs_heap_size_total_bytes'),
+          externalMiB: mib('nodejs_external_memory_bytes'),
+        },
       };
     };
 
@@ -340,6 +366,8 @@ export async function runScale(opts: ScaleOptions = {}): Promise<ScaleResult> {
     let depthMax = depth;
     const reconcilesBefore = reconciles;
     const sampleStarted = performance.now();
+    let heapAtPeak: ScaleResult['heapAtPeak'];
+    let peakSampleKiB = 0;
     for (let s = 0; s < rssSampleSeconds; s++) {
       const kib = rssKiB(pid);
       if (kib !== undefined) {
@@ -347,6 +375,10 @@ export async function runScale(opts: ScaleOptions = {}): Promise<ScaleResult> {
         sampledKiB = Math.max(sampledKiB, kib);
       }
       const q = await queue().catch(() => undefined);
+      if (q && kib !== undefined && kib >= peakSampleKiB) {
+        peakSampleKiB = kib;
+        heapAtPeak = q.heap;
+      }
       if (q?.depth !== undefined) {
         depthMin = Math.min(depthMin, q.depth);
         depthMax = Math.max(depthMax, q.depth);
@@ -399,6 +431,8 @@ export async function runScale(opts: ScaleOptions = {}): Promise<ScaleResult> {
       rssMaxMiB,
       rssStartupMaxMiB: startupKiB / 1024,
       rssSampledMaxMiB: sampledKiB / 1024,
+      heapAtPeak,
+      nodeOptions,
       latenciesMs,
       latencyP50Ms,
       latencyMaxMs,
@@ -430,6 +464,14 @@ export function formatScale(r: ScaleResult): string {
       '',
     ],
     [
+      '  V8 heap used / total, external',
+      r.heapAtPeak
+        ? `${r.heapAtPeak.usedMiB.toFixed(0)} / ${r.heapAtPeak.totalMiB.toFixed(0)}, ${r.heapAtPeak.externalMiB.toFixed(0)} MiB`
+        : '-',
+      '',
+      '',
+    ],
+    [
       'first status update p50 / max',
       `${r.latencyP50Ms.toFixed(0)} / ${r.latencyMaxMs.toFixed(0)} ms`,
       `< ${SCALE_TARGETS.firstStatusMs} ms`,
@@ -450,6 +492,8 @@ export function formatScale(r: ScaleResult): string {
     line(head),
     widths.map((w) => '-'.repeat(w)).join('-|-'),
     ...rows.map(line),
+    `  (operator: node ${r.nodeOptions.length > 0 ? `${r.nodeOptions.join(' ')} ` : ''}main.ts operator; ` +
+      `heap figures at the highest 1 s RSS sample)`,
     `  (objects created and statuses set in ${r.setupSeconds.toFixed(1)} s; measuring began ` +
       `${r.drainSeconds.toFixed(1)} s after the operator started, queue depth ${r.depthAtStart}; ` +
       `${r.reconciles} reconciles, ${r.reconcileRate.toFixed(1)}/s while sampling; ${r.rssSamples} RSS samples ` +

@@ -15,7 +15,11 @@ import type {
   FailoverExperimentStatus,
 } from '../api/experiment-status.ts';
 import { targetIdentifier } from '../api/spec-accessors.ts';
-import { type ExperimentManifest, validateExperimentManifest } from '../api/validate-experiment.ts';
+import {
+  type ExperimentManifest,
+  type Validation,
+  validateExperimentManifest,
+} from '../api/validate-experiment.ts';
 import { baselineHealth, RecoveryTracker } from '../engine/recovery.ts';
 import { analyzeMeasurement, setupReason } from '../engine/run-experiment.ts';
 import type { ProbeSample } from '../probe/types.ts';
@@ -26,10 +30,12 @@ import {
   apiErrorMessage,
   experimentRef,
   FINALIZER,
+  isConflict,
   isNotFound,
   type Kube,
   LABEL_ENDPOINT,
   LABEL_EXPERIMENT,
+  OwnWrites,
 } from './kube.ts';
 import { acquireTargetLock, releaseTargetLock, targetLeaseName } from './lease.ts';
 import { ProberClient, proberPod, proberPodName } from './prober-pods.ts';
@@ -63,13 +69,28 @@ export interface ReconcilerDeps {
   ): Promise<void>;
   onResults?(obj: FailoverExperimentObject, results: Results): void;
   onForget?(namespace: string, name: string): void;
-  log?: { warn(fields: Record<string, unknown>, message: string): void };
+  log?: {
+    warn(fields: Record<string, unknown>, message: string): void;
+    debug?(fields: Record<string, unknown>, message: string): void;
+  };
+  /**
+   * The experiment as the informer's cache holds it (undefined: deleted). Without it every
+   * reconcile GETs the object.
+   */
+  cached?(namespace: string, name: string): FailoverExperimentObject | undefined;
+  /**
+   * The pods labelled with the experiment's name in its namespace, from an informer. Without
+   * it every look at the prober pods LISTs them.
+   */
+  cachedPods?(namespace: string, experiment: string): V1Pod[];
   /** How long prober pods may take to become ready. */
   preflightTimeoutMs?: number;
   pollMs?: number;
 }
 
 const TERMINAL: ExperimentPhase[] = ['Completed', 'Failed', 'Aborted'];
+/** When a status write lost a race (409): the watch event that follows usually comes first. */
+const CONFLICT_RETRY_MS = 1000;
 /** How long a failover call that reached RDS takes to show (status failing-over). */
 const INTENT_GRACE_MS = 10_000;
 
@@ -99,53 +120,73 @@ export class ExperimentReconciler {
   private readonly deps: ReconcilerDeps;
   private readonly stores = new Map<string, SampleStore>();
   private readonly triggers = new Map<string, FailoverTrigger>();
+  /** What our own writes returned, while the informer's cache is behind them. */
+  private readonly written = new OwnWrites<FailoverExperimentObject>();
+  /**
+   * Valid specs (defaults applied) by uid, with the generation they were validated at: a
+   * generation's spec never changes, and validating is by far the costliest part of a pass
+   * that only looks again (hundreds of experiments waiting for a Secret).
+   */
+  private readonly manifests = new Map<string, { generation: number; manifest: ExperimentManifest }>();
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
   }
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
+    try {
+      return await this.reconcileOnce(key);
+    } catch (err) {
+      // Our write was based on an old version (someone else wrote, or the cache was behind):
+      // nothing was written; the watch event of the newer version brings the key back.
+      if (!isConflict(err)) throw err;
+      const [namespace, experiment] = key.split('/');
+      this.deps.log?.debug?.({ namespace, experiment }, 'status write conflicted; looking again');
+      return { requeueAfterMs: CONFLICT_RETRY_MS };
+    }
+  }
+
+  private async reconcileOnce(key: string): Promise<ReconcileResult | undefined> {
     const [namespace, name] = key.split('/') as [string, string];
     const { kube } = this.deps;
-    let obj: FailoverExperimentObject;
-    try {
-      obj = (await kube.custom.getNamespacedCustomObject(
-        experimentRef(namespace, name),
-      )) as FailoverExperimentObject;
-    } catch (err) {
-      if (isNotFound(err)) {
-        this.deps.onForget?.(namespace, name);
-        return undefined;
-      }
-      throw err;
+    let obj = await this.read(namespace, name);
+    if (!obj) {
+      this.written.forgetNamed(namespace, name);
+      for (const [uid, { manifest }] of this.manifests)
+        if (manifest.metadata.namespace === namespace && manifest.metadata.name === name)
+          this.manifests.delete(uid);
+      this.deps.onForget?.(namespace, name);
+      return undefined;
     }
     if (obj.metadata.deletionTimestamp) return this.finalize(obj);
     const status = obj.status ?? {};
     if (TERMINAL.includes(status.phase as ExperimentPhase)) {
       // A crash between the final status and the clean-up must not leave probers running.
-      if ((await this.pods(obj)).size > 0) await this.cleanup(obj);
+      // (With the pod informer this costs no API call while the experiment has no pods.)
+      const pods = await this.pods(obj);
+      if ([...pods.values()].some((p) => !p.metadata?.deletionTimestamp)) await this.cleanup(obj);
       return undefined;
     }
     if (!obj.metadata.finalizers?.includes(FINALIZER)) {
-      await kube.custom
-        .patchNamespacedCustomObject({
-          ...experimentRef(namespace, name),
-          body: [{ op: 'add', path: '/metadata/finalizers/-', value: FINALIZER }],
-        })
+      const before = obj;
+      const append = [{ op: 'add', path: '/metadata/finalizers/-', value: FINALIZER }];
+      // Creating the list replaces one that exists: only on the version we looked at.
+      const create = [
+        { op: 'test', path: '/metadata/resourceVersion', value: obj.metadata.resourceVersion },
+        { op: 'add', path: '/metadata/finalizers', value: [FINALIZER] },
+      ];
+      const [first, second] = obj.metadata.finalizers ? [append, create] : [create, append];
+      obj = (await kube.custom
+        .patchNamespacedCustomObject({ ...experimentRef(namespace, name), body: first })
         .catch(async () =>
-          kube.custom.patchNamespacedCustomObject({
-            ...experimentRef(namespace, name),
-            body: [{ op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }],
-          }),
-        );
-      return { requeueAfterMs: 0 };
+          kube.custom.patchNamespacedCustomObject({ ...experimentRef(namespace, name), body: second }),
+        )) as FailoverExperimentObject;
+      this.written.wrote(before, obj);
+      // The patch returned the object with its finalizer: go on with it in this pass.
+      if (obj.metadata.deletionTimestamp || !obj.metadata.finalizers?.includes(FINALIZER))
+        return { requeueAfterMs: 0 };
     }
-    const validated = validateExperimentManifest({
-      apiVersion: obj.apiVersion,
-      kind: obj.kind,
-      metadata: { name, namespace },
-      spec: obj.spec,
-    });
+    const validated = this.validate(obj);
     if (!validated.ok) {
       const message = validated.errors.map((e) => `${e.path}: ${e.message}`).join('; ');
       return this.fail(obj, 'InvalidSpec', message);
@@ -576,6 +617,38 @@ export class ExperimentReconciler {
 
   // ---- helpers ----
 
+  private validate(obj: FailoverExperimentObject): Validation<ExperimentManifest> {
+    const { uid, generation, name, namespace } = obj.metadata;
+    const known = uid ? this.manifests.get(uid) : undefined;
+    if (known && known.generation === generation) return { ok: true, value: known.manifest };
+    const validated = validateExperimentManifest({
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      metadata: { name, namespace },
+      spec: obj.spec,
+    });
+    if (validated.ok && uid && generation !== undefined)
+      this.manifests.set(uid, { generation, manifest: validated.value });
+    else if (uid) this.manifests.delete(uid);
+    return validated;
+  }
+
+  /** The experiment to act on: the cache's, or ours while the cache is behind our writes. */
+  private async read(namespace: string, name: string): Promise<FailoverExperimentObject | undefined> {
+    if (this.deps.cached) {
+      const cached = this.deps.cached(namespace, name);
+      return cached && this.written.freshest(cached);
+    }
+    try {
+      return (await this.deps.kube.custom.getNamespacedCustomObject(
+        experimentRef(namespace, name),
+      )) as FailoverExperimentObject;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   private holder(obj: FailoverExperimentObject): string {
     return `${obj.metadata.namespace}/${obj.metadata.name}/${obj.metadata.uid}`;
   }
@@ -620,12 +693,16 @@ export class ExperimentReconciler {
   }
 
   private async pods(obj: FailoverExperimentObject): Promise<Map<string, V1Pod>> {
-    const list = await this.deps.kube.core.listNamespacedPod({
-      namespace: obj.metadata.namespace!,
-      labelSelector: `${LABEL_EXPERIMENT}=${obj.metadata.name}`,
-    });
+    const items = this.deps.cachedPods
+      ? this.deps.cachedPods(obj.metadata.namespace!, obj.metadata.name!)
+      : (
+          await this.deps.kube.core.listNamespacedPod({
+            namespace: obj.metadata.namespace!,
+            labelSelector: `${LABEL_EXPERIMENT}=${obj.metadata.name}`,
+          })
+        ).items;
     return new Map(
-      list.items
+      items
         .filter((p) => p.metadata?.ownerReferences?.some((o) => o.uid === obj.metadata.uid))
         .map((p) => [p.metadata!.name!, p]),
     );
@@ -701,11 +778,14 @@ export class ExperimentReconciler {
     obj: FailoverExperimentObject,
     status: FailoverExperimentStatus,
   ): Promise<FailoverExperimentObject> {
+    // The body carries obj's resourceVersion: a write based on an old version fails (409).
     const body = { ...obj, status };
-    return (await this.deps.kube.custom.replaceNamespacedCustomObjectStatus({
+    const written = (await this.deps.kube.custom.replaceNamespacedCustomObjectStatus({
       ...experimentRef(obj.metadata.namespace!, obj.metadata.name!),
       body,
     })) as FailoverExperimentObject;
+    this.written.wrote(obj, written);
+    return written;
   }
 
   private async setBlocked(obj: FailoverExperimentObject, reason: string, message: string): Promise<void> {
@@ -751,6 +831,7 @@ export class ExperimentReconciler {
       this.holder(obj),
     );
     this.stores.delete(obj.metadata.uid!);
+    this.manifests.delete(obj.metadata.uid!);
     this.triggers.get(obj.metadata.uid!)?.close?.();
     this.triggers.delete(obj.metadata.uid!);
   }
@@ -759,6 +840,7 @@ export class ExperimentReconciler {
     if (!obj.metadata.finalizers?.includes(FINALIZER)) return undefined;
     await this.cleanup(obj);
     this.deps.onForget?.(obj.metadata.namespace!, obj.metadata.name!);
+    this.written.forget(obj.metadata.uid);
     const finalizers = obj.metadata.finalizers.filter((f) => f !== FINALIZER);
     await this.deps.kube.custom
       .patchNamespacedCustomObject({
@@ -792,14 +874,15 @@ export function reportPayload(
 /**
  * How soon a blocked experiment looks again: quickly at first, then less often the longer
  * it has been blocked (at most every 5 min), so hundreds of experiments waiting for a
- * Secret do not flood the work queue and the API server.
+ * Secret do not flood the work queue and the API server. Up to 20% later at random, so
+ * experiments blocked at the same moment (a controller restart) do not come back together.
  */
 function blockedRetryMs(obj: FailoverExperimentObject, firstMs: number): number {
   const since = obj.status?.conditions?.find(
     (c) => c.type === 'Blocked' && c.status === 'True',
   )?.lastTransitionTime;
   const blockedForMs = since ? Date.now() - Date.parse(since) : 0;
-  return Math.min(300_000, Math.max(firstMs, blockedForMs / 2));
+  return Math.round(Math.min(300_000, Math.max(firstMs, blockedForMs / 2)) * (1 + 0.2 * Math.random()));
 }
 
 /** Sets a metav1.Condition, keeping lastTransitionTime when the status did not change. */

@@ -1,12 +1,14 @@
 // `failwatch operator`: informers feed a rate-limited work queue, reconcilers do the work,
 // a Lease elects the leader, fastify serves /metrics, /healthz and /readyz.
+// Reconciles read experiments and prober pods from the informers' caches (no GET or LIST per
+// pass), so 1,000 experiments cost API calls only for the ones with work to do.
 import { hostname } from 'node:os';
-import { type KubernetesObject, makeInformer } from '@kubernetes/client-node';
+import { type KubernetesObject, makeInformer, type V1Pod } from '@kubernetes/client-node';
 import type pino from 'pino';
 import { API_GROUP, API_VERSION } from '../api/experiment-spec.ts';
 import { triggerFor } from '../trigger/from-spec.ts';
 import { ExperimentReconciler, type FailoverExperimentObject } from './experiment-reconciler.ts';
-import { apiErrorMessage, EXPERIMENT_PLURAL, type Kube } from './kube.ts';
+import { apiErrorMessage, EXPERIMENT_PLURAL, type Kube, LABEL_EXPERIMENT } from './kube.ts';
 import { LeaderElector } from './lease.ts';
 import { createScheduleController, type ScheduleControllerOptions } from './schedule-controller.ts';
 import { WorkQueue } from './workqueue.ts';
@@ -44,9 +46,39 @@ export interface RunningOperator {
 
 export function startOperator(opts: OperatorOptions): RunningOperator {
   const { kube, log } = opts;
+  let stopped = false;
+  const experimentsWatch = restartingInformer<KubernetesObject>({
+    what: 'failoverexperiments',
+    kube,
+    log,
+    path: `/apis/${API_GROUP}/${API_VERSION}/${EXPERIMENT_PLURAL}`,
+    list: () =>
+      kube.custom.listClusterCustomObject({
+        group: API_GROUP,
+        version: API_VERSION,
+        plural: EXPERIMENT_PLURAL,
+      }),
+    isStopped: () => stopped,
+  });
+  // Prober pods (label failwatch.io/experiment) in every namespace.
+  const podsWatch = restartingInformer<V1Pod>({
+    what: 'prober pods',
+    kube,
+    log,
+    path: '/api/v1/pods',
+    labelSelector: LABEL_EXPERIMENT,
+    list: () => kube.core.listPodForAllNamespaces({ labelSelector: LABEL_EXPERIMENT }),
+    isStopped: () => stopped,
+  });
+  const informer = experimentsWatch.informer;
+  const podInformer = podsWatch.informer;
   const reconciler = new ExperimentReconciler({
     log,
     kube,
+    cached: (namespace, name) =>
+      informer.get(name, namespace) as unknown as FailoverExperimentObject | undefined,
+    cachedPods: (namespace, experiment) =>
+      podInformer.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_EXPERIMENT] === experiment),
     controllerNamespace: opts.namespace,
     proberImage: opts.proberImage,
     triggerFor: (manifest) => triggerFor(manifest, process.env),
@@ -76,43 +108,24 @@ export function startOperator(opts: OperatorOptions): RunningOperator {
     },
   );
 
-  const path = `/apis/${API_GROUP}/${API_VERSION}/${EXPERIMENT_PLURAL}`;
-  const list = () =>
-    kube.custom.listClusterCustomObject({
-      group: API_GROUP,
-      version: API_VERSION,
-      plural: EXPERIMENT_PLURAL,
-    }) as never;
-  let informer = makeInformer<KubernetesObject>(kube.config, path, list);
-  let synced = false;
-  let stopped = false;
-  const enqueue = (obj: KubernetesObject) => queue.add(`${obj.metadata?.namespace}/${obj.metadata?.name}`);
-  let restartDelayMs = 500;
-  const wire = () => {
-    informer.on('add', enqueue);
-    informer.on('update', enqueue);
-    informer.on('delete', enqueue);
-    // client-node informers stop on any watch error but 410: restart with backoff.
-    informer.on('error', (err) => {
-      if (stopped) return;
-      log.warn({ err: apiErrorMessage(err) }, 'watch failed; restarting the informer');
-      setTimeout(() => {
-        if (!stopped) startInformer();
-      }, restartDelayMs).unref();
-      restartDelayMs = Math.min(restartDelayMs * 2, 30_000);
-    });
-  };
-  wire();
-  // Ready (and the backoff reset) only once a list has succeeded: 'connect' comes before it.
-  const startInformer = () => {
-    informer.start().then(
-      () => {
-        synced = true;
-        restartDelayMs = 500;
-      },
-      (err) => log.error({ err: apiErrorMessage(err) }, 'informer start failed'),
+  // The objects of the first list are background work: events after it (a new experiment, an
+  // edit, a deletion) go first.
+  const enqueue = (obj: KubernetesObject) =>
+    queue.add(
+      `${obj.metadata?.namespace}/${obj.metadata?.name}`,
+      experimentsWatch.synced() ? 'now' : 'background',
     );
+  informer.on('add', enqueue);
+  informer.on('update', enqueue);
+  informer.on('delete', enqueue);
+  // A prober pod's change concerns its experiment (readiness, or pods left after the end).
+  const enqueueOwner = (pod: V1Pod) => {
+    const experiment = pod.metadata?.labels?.[LABEL_EXPERIMENT];
+    if (experimentsWatch.synced() && experiment) queue.add(`${pod.metadata?.namespace}/${experiment}`);
   };
+  podInformer.on('add', enqueueOwner);
+  podInformer.on('update', enqueueOwner);
+  podInformer.on('delete', enqueueOwner);
 
   const schedules =
     opts.schedules === false
@@ -126,11 +139,39 @@ export function startOperator(opts: OperatorOptions): RunningOperator {
             ),
           ...opts.schedules,
         });
+  let experimentsOff = false;
   const startWatching = () => {
-    if (opts.experiments !== false) startInformer();
-    else synced = true;
+    // Experiments only once the pods are listed: a reconcile must never take "no pod in the
+    // cache" for "no pod" (it would pull no samples, or miss probers left after a run).
+    if (opts.experiments !== false) podsWatch.start(() => experimentsWatch.start());
+    else experimentsOff = true;
     schedules?.start();
   };
+  // Debug hook: FAILWATCH_DEBUG_MEMORY_SECONDS=N logs where the memory and the API calls go
+  // every N seconds (docs/troubleshooting.md).
+  const debugSeconds = Number(process.env.FAILWATCH_DEBUG_MEMORY_SECONDS ?? 0);
+  const debugTimer =
+    debugSeconds > 0
+      ? setInterval(() => {
+          const m = process.memoryUsage();
+          const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+          log.info(
+            {
+              rssMiB: mib(m.rss),
+              heapTotalMiB: mib(m.heapTotal),
+              heapUsedMiB: mib(m.heapUsed),
+              externalMiB: mib(m.external),
+              arrayBuffersMiB: mib(m.arrayBuffers),
+              apiRequests: kube.config.requests,
+              queueDepth: queue.depth(),
+              cachedExperiments: informer.list().length,
+              cachedPods: podInformer.list().length,
+            },
+            'memory and API use',
+          );
+        }, debugSeconds * 1000)
+      : undefined;
+  debugTimer?.unref();
   let elector: LeaderElector | undefined;
   if (opts.leaderElection === false) startWatching();
   else {
@@ -156,7 +197,7 @@ export function startOperator(opts: OperatorOptions): RunningOperator {
     queue,
     scheduleQueue: schedules?.queue,
     isLeader: () => elector?.isLeader() ?? true,
-    isReady: () => synced,
+    isReady: () => experimentsOff || (experimentsWatch.synced() && podsWatch.synced()),
     phaseCounts: () => {
       const counts: Record<string, number> = {};
       for (const obj of informer.list() as { status?: { phase?: string } }[]) {
@@ -168,11 +209,73 @@ export function startOperator(opts: OperatorOptions): RunningOperator {
     experiments: () => informer.list() as unknown as FailoverExperimentObject[],
     async stop() {
       stopped = true;
+      clearInterval(debugTimer);
       queue.stop();
       await informer.stop().catch(() => {});
+      await podInformer.stop().catch(() => {});
       await schedules?.stop();
       await elector?.stop();
-      informer = informer as typeof informer;
+    },
+  };
+}
+
+/**
+ * An informer that restarts with backoff after a watch error (client-node's stop on any error
+ * but 410) and knows whether it is synced. Its start() resolves even when the list or the
+ * watch failed (that comes as an error event first), so synced means: a start resolved with
+ * no error event since it began.
+ */
+function restartingInformer<T extends KubernetesObject>(opts: {
+  what: string;
+  kube: Kube;
+  log: pino.Logger;
+  path: string;
+  labelSelector?: string;
+  list: () => Promise<unknown>;
+  isStopped: () => boolean;
+}) {
+  let failed = false;
+  let synced = false;
+  let delayMs = 500;
+  let onFirstSync: (() => void) | undefined;
+  const informer = makeInformer<T>(
+    opts.kube.config,
+    opts.path,
+    () => opts.list() as never,
+    opts.labelSelector,
+  );
+  const start = () => {
+    failed = false;
+    informer.start().then(
+      () => {
+        if (failed) return; // the error handler restarts it
+        delayMs = 500;
+        if (synced) return;
+        synced = true;
+        if (!opts.isStopped()) onFirstSync?.();
+      },
+      (err) => opts.log.error({ err: apiErrorMessage(err), informer: opts.what }, 'informer start failed'),
+    );
+  };
+  informer.on('error', (err) => {
+    failed = true;
+    if (opts.isStopped()) return;
+    opts.log.warn(
+      { err: apiErrorMessage(err), informer: opts.what },
+      'watch failed; restarting the informer',
+    );
+    setTimeout(() => {
+      if (!opts.isStopped()) start();
+    }, delayMs).unref();
+    delayMs = Math.min(delayMs * 2, 30_000);
+  });
+  return {
+    informer,
+    /** True once a start succeeded; stays true through restarts (the cache stays). */
+    synced: () => synced,
+    start(then?: () => void) {
+      onFirstSync = then;
+      start();
     },
   };
 }

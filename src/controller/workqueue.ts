@@ -2,6 +2,9 @@
 // is queued at most once, one key is never processed by two workers at once (a key added
 // while it is processed is processed again afterwards), failures come back with per-key
 // exponential backoff, and a reconcile can ask to be called again after a delay.
+// Two lanes: keys added for something that just happened (a watch event, a run's next step)
+// go before background work (the objects listed at start-up, polls and retries that come
+// back after a delay), so a new experiment never waits behind hundreds of old ones.
 
 export interface ReconcileResult {
   /** Call again after this many ms (polling what Kubernetes does not notify). */
@@ -22,13 +25,16 @@ export interface WorkQueueOptions {
   ) => void;
 }
 
+/** `now`: something just happened; `background`: start-up listing, delayed polls and retries. */
+export type Lane = 'now' | 'background';
+
 export class WorkQueue {
   private readonly reconcile: Reconcile;
   private readonly options: WorkQueueOptions;
-  private readonly queue: string[] = [];
-  private readonly queued = new Set<string>();
+  /** Insertion-ordered sets as FIFOs: O(1) push, pop, and moving a key to the `now` lane. */
+  private readonly lanes = { now: new Set<string>(), background: new Set<string>() };
   private readonly processing = new Set<string>();
-  private readonly dirty = new Set<string>();
+  private readonly dirty = new Map<string, Lane>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, { timer: NodeJS.Timeout; dueMs: number }>();
   private active = 0;
@@ -41,22 +47,26 @@ export class WorkQueue {
   }
 
   depth(): number {
-    return this.queue.length;
+    return this.lanes.now.size + this.lanes.background.size;
   }
 
-  add(key: string): void {
+  /** Queues the key (once); a key waiting in the background lane moves up when added `now`. */
+  add(key: string, lane: Lane = 'now'): void {
     if (this.stopped) return;
     if (this.processing.has(key)) {
-      this.dirty.add(key);
+      if (lane === 'now' || !this.dirty.has(key)) this.dirty.set(key, lane);
       return;
     }
-    if (this.queued.has(key)) return;
-    this.queued.add(key);
-    this.queue.push(key);
+    if (this.lanes.now.has(key)) return;
+    if (this.lanes.background.has(key)) {
+      if (lane === 'background') return;
+      this.lanes.background.delete(key);
+    }
+    this.lanes[lane].add(key);
     this.pump();
   }
 
-  /** Adds the key after a delay; of two pending delays for a key the sooner wins. */
+  /** Adds the key (background lane) after a delay; of two pending delays for a key the sooner wins. */
   addAfter(key: string, delayMs: number): void {
     if (this.stopped) return;
     if (delayMs <= 0) {
@@ -71,7 +81,7 @@ export class WorkQueue {
     }
     const timer = setTimeout(() => {
       this.timers.delete(key);
-      this.add(key);
+      this.add(key, 'background');
     }, delayMs);
     timer.unref();
     this.timers.set(key, { timer, dueMs });
@@ -79,7 +89,7 @@ export class WorkQueue {
 
   /** Resolves when nothing is queued or running (tests). */
   idle(): Promise<void> {
-    if (this.active === 0 && this.queue.length === 0) return Promise.resolve();
+    if (this.active === 0 && this.depth() === 0) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
@@ -90,9 +100,10 @@ export class WorkQueue {
   }
 
   private pump(): void {
-    while (!this.stopped && this.active < this.options.concurrency && this.queue.length > 0) {
-      const key = this.queue.shift()!;
-      this.queued.delete(key);
+    while (!this.stopped && this.active < this.options.concurrency && this.depth() > 0) {
+      const lane = this.lanes.now.size > 0 ? this.lanes.now : this.lanes.background;
+      const key = lane.values().next().value!;
+      lane.delete(key);
       this.processing.add(key);
       this.active++;
       void this.process(key);
@@ -115,9 +126,13 @@ export class WorkQueue {
     } finally {
       this.processing.delete(key);
       this.active--;
-      if (this.dirty.delete(key)) this.add(key);
+      const again = this.dirty.get(key);
+      if (again) {
+        this.dirty.delete(key);
+        this.add(key, again);
+      }
       this.pump();
-      if (this.active === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+      if (this.active === 0 && this.depth() === 0) for (const w of this.idleWaiters.splice(0)) w();
     }
   }
 }
