@@ -104,10 +104,10 @@ export async function operatorCommand(argv: string[]): Promise<number> {
       onForget: (namespace, name) => resultMetrics.forgetExperiment(namespace, name),
     },
   });
+  resultMetrics.triggerTimesFrom(() => operator.experiments());
   const depthTimer = setInterval(() => {
     controllerMetrics.workqueueDepth.set({ controller: 'failoverexperiment' }, operator.queue.depth());
     controllerMetrics.setExperimentsByPhase(operator.phaseCounts());
-    resultMetrics.setTriggerTimes(operator.experiments());
   }, 1000);
   depthTimer.unref();
   const listen = parseListenAddress(values['metrics-listen'] ?? '0.0.0.0:8080');

@@ -217,6 +217,8 @@ export interface ResultMetrics {
    * one per experiment with a `status.triggerTime`; experiments no longer listed lose theirs.
    */
   setTriggerTimes(experiments: readonly TriggeredExperiment[]): void;
+  /** Rebuilds the trigger-time series from `source` at every scrape (and only then). */
+  triggerTimesFrom(source: () => readonly TriggeredExperiment[]): void;
 }
 
 /** The fields of a FailoverExperiment the trigger-time gauge reads. */
@@ -254,11 +256,15 @@ export function createResultMetrics(registry: Registry): ResultMetrics {
     registers: [registry],
   });
 
+  let triggerSource: (() => readonly TriggeredExperiment[]) | undefined;
   const triggerTime = new Gauge({
     name: 'failwatch_experiment_trigger_timestamp_seconds',
     help: "When the experiment's failover was triggered (T0, status.triggerTime), Unix time.",
     labelNames: ['namespace', 'experiment', 'target'],
     registers: [registry],
+    collect() {
+      if (triggerSource) setTriggerTimes(triggerSource());
+    },
   });
 
   // prom-client removes series by their full label set only, so remember them per experiment.
@@ -306,7 +312,14 @@ export function createResultMetrics(registry: Registry): ResultMetrics {
     }
   }
 
-  return { recordResults, forgetExperiment, setTriggerTimes };
+  return {
+    recordResults,
+    forgetExperiment,
+    setTriggerTimes,
+    triggerTimesFrom: (source) => {
+      triggerSource = source;
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import {
   createRegistry,
   createResultMetrics,
   createScheduleMetrics,
+  type TriggeredExperiment,
 } from '../../src/server/metrics.ts';
 import { parseProbePodEnv } from '../../src/server/probe-pod-env.ts';
 import { syntheticRun } from './analysis-synthetic-run.ts';
@@ -257,6 +258,20 @@ describe('metrics', () => {
       `team-b/daily payments-prod ${Date.parse('2025-03-01T11:00:00Z') / 1000}`,
     ]);
     metrics.setTriggerTimes([]);
+    assert.deepEqual(await triggers(), []);
+    // The operator hands over its cache once; every scrape reads it then.
+    let cache: TriggeredExperiment[] = [
+      {
+        metadata: { namespace: 'team-d', name: 'live' },
+        spec,
+        status: { triggerTime: '2025-03-02T00:00:00Z' },
+      },
+    ];
+    metrics.triggerTimesFrom(() => cache);
+    assert.deepEqual(await triggers(), [
+      `team-d/live payments-prod ${Date.parse('2025-03-02T00:00:00Z') / 1000}`,
+    ]);
+    cache = [];
     assert.deepEqual(await triggers(), []);
   });
 
