@@ -91,6 +91,10 @@ export interface ReconcilerDeps {
 const TERMINAL: ExperimentPhase[] = ['Completed', 'Failed', 'Aborted'];
 /** When a status write lost a race (409): the watch event that follows usually comes first. */
 const CONFLICT_RETRY_MS = 1000;
+/** Prober setup failures that retrying cannot mend: the run fails on the first one. */
+const SETUP_FAILS_AT_ONCE: ReadonlySet<string> = new Set(['auth_error', 'tls_error', 'read_only']);
+/** Other setup failures fail the run after this many attempts in a row (~10 s). */
+const SETUP_ATTEMPTS_BEFORE_FAILING = 3;
 /** How long a failover call that reached RDS takes to show (status failing-over). */
 const INTENT_GRACE_MS = 10_000;
 
@@ -336,7 +340,13 @@ export class ExperimentReconciler {
         );
       if (!podIp || pod?.status?.phase !== 'Running') continue;
       const st = await new ProberClient(podIp).status().catch(() => undefined);
-      if (st?.state === 'setup-failed')
+      // A configuration error fails at once; a network one (the machine or the endpoint busy
+      // for a moment) only once the prober's own retries (every 5 s) keep failing.
+      const definitive = SETUP_FAILS_AT_ONCE.has(st?.class ?? '');
+      if (
+        st?.state === 'setup-failed' &&
+        (definitive || (st.setupAttempts ?? 1) >= SETUP_ATTEMPTS_BEFORE_FAILING)
+      )
         throw new RunFailed(
           setupReason(st.class ?? 'other'),
           `endpoint \`${endpoint.name}\`: ${st.message ?? st.class} (check Secret ${endpoint.credentials.secretRef?.name})`,
@@ -741,7 +751,7 @@ export class ExperimentReconciler {
     const resultsJson = JSON.stringify(results);
     const report = reportPayload(
       renderReportHtml(results, samples),
-      RESULTS_CONFIGMAP_BUDGET - resultsJson.length,
+      RESULTS_CONFIGMAP_BUDGET - Buffer.byteLength(resultsJson),
     );
     const body = {
       metadata: {

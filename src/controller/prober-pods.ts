@@ -104,6 +104,8 @@ export interface ProberStatus {
   code?: string;
   message?: string;
   samples?: number;
+  /** Setup attempts made so far (failed ones included). */
+  setupAttempts?: number;
 }
 
 /** HTTP client of one prober pod. */
