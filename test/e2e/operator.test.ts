@@ -3,119 +3,59 @@
 // aws-rds trigger through the lab's RDS API, least-privilege RBAC, locks, deletion, and the
 // at-most-once trigger across controller crashes.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
-import { MAIN } from '../helpers/cli.ts';
 import { type ControlPlane, startControlPlane } from '../helpers/kube.ts';
-import { labManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
+import { startTestLab, type TestLab } from '../helpers/lab.ts';
+import {
+  experimentClient,
+  LAB_PASSWORD,
+  labExperiment,
+  labIdle,
+  prepareOperatorNamespace,
+  scheduleClient,
+  spawnOperator,
+  stopProcess,
+  WRONG_PASSWORD,
+  waiter,
+} from '../helpers/operator-env.ts';
 
 const NS = 'team';
 const tmp = mkdtempSync(join(tmpdir(), 'fw-op-'));
+const LOG = join(tmp, 'operator.log');
 let cp: ControlPlane;
 let lab: TestLab;
 let operator: ChildProcess | undefined;
 let saKubeconfig: string;
 let core: CoreV1Api;
-let custom: CustomObjectsApi;
 let leases: CoordinationV1Api;
+let experiments: ReturnType<typeof experimentClient>;
+let schedules: ReturnType<typeof scheduleClient>;
 const METRICS = '127.0.78.5:18080';
 
 const kubectl = (args: string[], input?: string) => cp.kubectl(args, input);
 
-function startOperator(env: NodeJS.ProcessEnv = {}): ChildProcess {
-  const log = openSync(join(tmp, 'operator.log'), 'a');
-  const child = spawn(
-    process.execPath,
-    [
-      MAIN,
-      'operator',
-      '--kubeconfig',
-      saKubeconfig,
-      '--namespace',
-      'failwatch-system',
-      '--prober-image',
-      'failwatch:test',
-      '--metrics-listen',
-      METRICS,
-    ],
-    { stdio: ['ignore', log, log], env: { ...process.env, ...env } },
-  );
-  return child;
-}
-
-async function killOperator(): Promise<void> {
-  if (!operator || operator.exitCode !== null) return;
-  const exited = new Promise((r) => operator!.once('exit', r));
-  operator.kill('SIGKILL');
-  await exited;
-}
+const startOperator = (env: NodeJS.ProcessEnv = {}): ChildProcess =>
+  spawnOperator({ kubeconfig: saKubeconfig, listen: METRICS, logFile: LOG, env });
 
 /** The lab experiment as a Kubernetes manifest: credentials from the Secret lab-db. */
-function experiment(name: string, edit: (doc: Record<string, any>) => void = () => {}): Record<string, any> {
-  const doc = parse(labManifest(lab)) as Record<string, any>;
-  doc.metadata = { name, namespace: NS };
-  doc.spec.baseline.duration = '2s';
-  doc.spec.observe.recoveredFor = '2s';
-  for (const e of doc.spec.endpoints) e.credentials = { secretRef: { name: 'lab-db' } };
-  edit(doc);
-  return doc;
-}
+const experiment = (name: string, edit?: (doc: Record<string, any>) => void) =>
+  labExperiment(lab, name, NS, { edit });
 
-async function create(doc: Record<string, any>): Promise<void> {
-  await custom.createNamespacedCustomObject({
-    group: 'failwatch.io',
-    version: 'v1alpha1',
-    namespace: NS,
-    plural: 'failoverexperiments',
-    body: doc,
-  });
-}
-
-async function get(name: string): Promise<Record<string, any>> {
-  return (await custom.getNamespacedCustomObject({
-    group: 'failwatch.io',
-    version: 'v1alpha1',
-    namespace: NS,
-    plural: 'failoverexperiments',
-    name,
-  })) as Record<string, any>;
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out waiting for ${what}; operator log:\n${readFileSync(join(tmp, 'operator.log'), 'utf8').slice(-3000)}`,
-      );
-    await sleep(200);
-  }
-}
-
-const phaseIs = (name: string, phases: string[]) => async () => {
-  const o = await get(name);
-  return phases.includes(o.status?.phase) ? o : undefined;
-};
+const create = (doc: Record<string, any>) => experiments.create(doc);
+const get = (name: string) => experiments.get(name);
+const phaseIs = (name: string, phases: string[]) => experiments.phaseIs(name, phases);
+const waitFor = waiter({ timeoutMs: 90_000, intervalMs: 200, logs: { operator: LOG } });
 
 const failoversInLab = () => lab.state().groundTruth.filter((s) => s.step === 'failover-requested').length;
 
-async function waitLabIdle(): Promise<void> {
-  await waitFor('the lab to be idle', async () => {
-    const st = lab.state();
-    const last = st.groundTruth.at(-1)?.step;
-    return st.clusters[0]!.status === 'available' && (!last || last === 'failover-completed')
-      ? true
-      : undefined;
-  });
-}
+const waitLabIdle = () => waitFor('the lab to be idle', labIdle(lab));
 
 async function proberPods(name: string) {
   return (await core.listNamespacedPod({ namespace: NS, labelSelector: `failwatch.io/experiment=${name}` }))
@@ -128,43 +68,20 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
     lab = await startTestLab({ base: '127.0.78', dnsPort: 11153, apiPort: 11180 });
     const admin = cp.kubeConfig();
     core = admin.makeApiClient(CoreV1Api);
-    custom = admin.makeApiClient(CustomObjectsApi);
+    const custom = admin.makeApiClient(CustomObjectsApi);
     leases = admin.makeApiClient(CoordinationV1Api);
-    assert.equal(kubectl(['apply', '-f', 'crds/']).code, 0);
-    assert.equal(kubectl(['create', 'namespace', 'failwatch-system']).code, 0);
-    assert.equal(kubectl(['create', 'namespace', NS]).code, 0);
-    const rbac = kubectl(['apply', '-f', 'config/rbac.yaml']);
-    assert.equal(rbac.code, 0, rbac.out);
-    kubectl(['wait', '--for=condition=Established', 'crd/failoverexperiments.failwatch.io', '--timeout=30s']);
-    const token = kubectl([
-      'create',
-      'token',
-      'failwatch-controller',
-      '-n',
-      'failwatch-system',
-      '--duration=3h',
-    ]).out.trim();
-    saKubeconfig = join(tmp, 'controller.kubeconfig');
-    writeFileSync(saKubeconfig, cp.kubeConfig(token).exportConfig());
-    await core.createNamespacedSecret({
+    experiments = experimentClient(custom, NS);
+    schedules = scheduleClient(custom, NS);
+    saKubeconfig = await prepareOperatorNamespace(cp, {
+      dir: tmp,
       namespace: NS,
-      body: {
-        metadata: { name: 'lab-db' },
-        stringData: { username: 'failwatch', password: 'failwatch-lab' },
-      },
-    });
-    await core.createNamespacedSecret({
-      namespace: NS,
-      body: {
-        metadata: { name: 'wrong-db' },
-        stringData: { username: 'failwatch', password: 'not-the-password' },
-      },
+      secrets: { 'lab-db': LAB_PASSWORD, 'wrong-db': WRONG_PASSWORD },
     });
     operator = startOperator();
   });
 
   after(async () => {
-    await killOperator();
+    await stopProcess(operator);
     await cp?.stop();
     await lab?.down();
   });
@@ -424,13 +341,7 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
     assert.doesNotMatch(cond.message, /not-the-password/);
     assert.equal(failoversInLab(), before, 'no failover');
     assert.equal((await get('nosecret')).status.phase, 'Pending');
-    await custom.deleteNamespacedCustomObject({
-      group: 'failwatch.io',
-      version: 'v1alpha1',
-      namespace: NS,
-      plural: 'failoverexperiments',
-      name: 'nosecret',
-    });
+    await experiments.delete('nosecret');
   });
 
   it('never runs two experiments on one target at once', async () => {
@@ -462,13 +373,7 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
     await waitLabIdle();
     await create(experiment('deleted'));
     await waitFor('deleted observing', phaseIs('deleted', ['Observing']));
-    await custom.deleteNamespacedCustomObject({
-      group: 'failwatch.io',
-      version: 'v1alpha1',
-      namespace: NS,
-      plural: 'failoverexperiments',
-      name: 'deleted',
-    });
+    await experiments.delete('deleted');
     await waitFor('object gone', async () =>
       get('deleted').then(
         () => undefined,
@@ -487,46 +392,24 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
     await waitLabIdle();
     const before = failoversInLab();
     const template = experiment('unused');
-    await custom.createNamespacedCustomObject({
-      group: 'failwatch.io',
-      version: 'v1alpha1',
-      namespace: NS,
-      plural: 'failoverschedules',
-      body: {
-        apiVersion: 'failwatch.io/v1alpha1',
-        kind: 'FailoverSchedule',
-        metadata: { name: 'gameday', namespace: NS },
-        spec: {
-          schedule: '* * * * *',
-          timeZone: 'Asia/Tokyo',
-          experimentTemplate: { metadata: { labels: { team: 'sre' } }, spec: template.spec },
-        },
+    await schedules.create({
+      apiVersion: 'failwatch.io/v1alpha1',
+      kind: 'FailoverSchedule',
+      metadata: { name: 'gameday', namespace: NS },
+      spec: {
+        schedule: '* * * * *',
+        timeZone: 'Asia/Tokyo',
+        experimentTemplate: { metadata: { labels: { team: 'sre' } }, spec: template.spec },
       },
     });
     // The next minute's tick creates one run; it then goes through the whole experiment.
     const child = await waitFor(
       'a run of the schedule',
-      async () => {
-        const list = (await custom.listNamespacedCustomObject({
-          group: 'failwatch.io',
-          version: 'v1alpha1',
-          namespace: NS,
-          plural: 'failoverexperiments',
-          labelSelector: 'failwatch.io/schedule=gameday',
-        })) as { items: Record<string, any>[] };
-        return list.items[0];
-      },
+      async () => (await experiments.runsOf('gameday'))[0],
       75_000,
     );
     // Suspend it so that no second tick starts another failover during the assertions.
-    await custom.patchNamespacedCustomObject({
-      group: 'failwatch.io',
-      version: 'v1alpha1',
-      namespace: NS,
-      plural: 'failoverschedules',
-      name: 'gameday',
-      body: [{ op: 'add', path: '/spec/suspend', value: true }],
-    });
+    await schedules.patch('gameday', [{ op: 'add', path: '/spec/suspend', value: true }]);
     const done = await waitFor(
       `${child.metadata.name} done`,
       phaseIs(child.metadata.name, ['Completed', 'Failed']),
@@ -540,13 +423,7 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
     console.log(
       `scheduled run ${child.metadata.name}: cluster write downtime ${cluster.writeDowntimeSeconds} s`,
     );
-    await custom.deleteNamespacedCustomObject({
-      group: 'failwatch.io',
-      version: 'v1alpha1',
-      namespace: NS,
-      plural: 'failoverschedules',
-      name: 'gameday',
-    });
+    await schedules.delete('gameday');
   });
 
   it('completes with one failover when the controller is killed in every phase', async () => {
@@ -563,7 +440,7 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
       const name = `crash-${i}`;
       const before = failoversInLab();
       if (env) {
-        await killOperator();
+        await stopProcess(operator);
         operator = startOperator(env);
       }
       await create(experiment(name));
@@ -571,7 +448,7 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
         await waitFor('operator exit', async () => (operator!.exitCode !== null ? true : undefined));
       } else {
         await waitFor(`${name} in ${phase}`, phaseIs(name, [phase]), 120_000);
-        await killOperator();
+        await stopProcess(operator);
       }
       operator = startOperator();
       const done = await waitFor(`${name} done`, phaseIs(name, ['Completed', 'Failed']), 120_000);

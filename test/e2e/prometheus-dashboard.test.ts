@@ -28,16 +28,28 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
-import { parse, parseAllDocuments, stringify } from 'yaml';
-import { MAIN } from '../helpers/cli.ts';
+import { parseAllDocuments, stringify } from 'yaml';
 import { type ControlPlane, startControlPlane } from '../helpers/kube.ts';
-import { labManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
+import { startTestLab, type TestLab } from '../helpers/lab.ts';
+import {
+  experimentClient,
+  GiveUp,
+  LAB_PASSWORD,
+  labExperiment,
+  labIdle,
+  prepareOperatorNamespace,
+  SYSTEM_NS,
+  scheduleClient,
+  serviceAccountToken,
+  spawnOperator,
+  stopProcess,
+  waiter,
+} from '../helpers/operator-env.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHART = join(ROOT, 'charts/failwatch');
 const DASHBOARD = join(CHART, 'dashboards/failwatch.json');
 const NS = 'payments';
-const SYSTEM_NS = 'failwatch-system';
 const METRICS = '127.0.76.5:18380';
 const PROM = '127.0.76.9:19090';
 /** The test's http_sd_configs endpoint (pod discovery through the apiserver). */
@@ -61,90 +73,21 @@ let podSd: Server | undefined;
 let controllerJob: string;
 let proberJob: string;
 let core: CoreV1Api;
-let custom: CustomObjectsApi;
+let experiments: ReturnType<typeof experimentClient>;
+let schedules: ReturnType<typeof scheduleClient>;
 
 type Doc = Record<string, any>;
 const kubectl = (args: string[], input?: string) => cp.kubectl(args, input);
-const group = { group: 'failwatch.io', version: 'v1alpha1', namespace: NS };
 
 // ---- waiting ---------------------------------------------------------------------------
 
-function logTail(): string {
-  const tail = (f: string) => {
-    try {
-      return readFileSync(join(tmp, f), 'utf8').slice(-2500);
-    } catch {
-      return '(none)';
-    }
-  };
-  return `operator log:\n${tail('operator.log')}\nprometheus log:\n${tail('prometheus.log')}`;
-}
+const waitFor = waiter({
+  timeoutMs: 90_000,
+  intervalMs: 250,
+  logs: { operator: join(tmp, 'operator.log'), prometheus: join(tmp, 'prometheus.log') },
+});
 
-/** Thrown from a waitFor() check: stop waiting at once. */
-class GiveUp extends Error {}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch((err) => {
-      if (err instanceof GiveUp) throw new Error(`${what}: ${err.message}; ${logTail()}`);
-      return undefined;
-    });
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; ${logTail()}`);
-    await sleep(250);
-  }
-}
-
-async function getExperiment(name: string): Promise<Doc> {
-  return (await custom.getNamespacedCustomObject({ ...group, plural: 'failoverexperiments', name })) as Doc;
-}
-
-const finished = (name: string) => async () => {
-  const o = await getExperiment(name);
-  return ['Completed', 'Failed', 'Aborted'].includes(o.status?.phase) ? o : undefined;
-};
-
-async function waitLabIdle(): Promise<void> {
-  await waitFor('the lab to be idle', async () => {
-    const st = lab.state();
-    const last = st.groundTruth.at(-1)?.step;
-    return st.clusters[0]!.status === 'available' && (!last || last === 'failover-completed')
-      ? true
-      : undefined;
-  });
-}
-
-// ---- processes -------------------------------------------------------------------------
-
-function startOperator(kubeconfig: string): ChildProcess {
-  const log = openSync(join(tmp, 'operator.log'), 'a');
-  return spawn(
-    process.execPath,
-    [
-      MAIN,
-      'operator',
-      '--kubeconfig',
-      kubeconfig,
-      '--namespace',
-      SYSTEM_NS,
-      '--prober-image',
-      'failwatch:test',
-      '--metrics-listen',
-      METRICS,
-    ],
-    { stdio: ['ignore', log, log], env: { ...process.env, FAILWATCH_CLOCK_OFFSET_FILE: clockFile } },
-  );
-}
-
-async function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
+const finished = (name: string) => experiments.phaseIs(name, ['Completed', 'Failed', 'Aborted']);
 
 // ---- the chart's monitors, as prometheus-operator turns them into scrape configs ---------
 
@@ -600,15 +543,15 @@ describe('Grafana dashboard against a real Prometheus scraping an end-to-end run
     ]);
     const admin = cp.kubeConfig();
     core = admin.makeApiClient(CoreV1Api);
-    custom = admin.makeApiClient(CustomObjectsApi);
-    const crds = kubectl(['apply', '-f', 'crds/']);
-    assert.equal(crds.code, 0, crds.out);
-    for (const ns of [SYSTEM_NS, NS, 'monitoring'])
-      assert.equal(kubectl(['create', 'namespace', ns]).code, 0);
-    const rbac = kubectl(['apply', '-f', 'config/rbac.yaml']);
-    assert.equal(rbac.code, 0, rbac.out);
-    for (const crd of ['failoverexperiments', 'failoverschedules'])
-      kubectl(['wait', '--for=condition=Established', `crd/${crd}.failwatch.io`, '--timeout=30s']);
+    const custom = admin.makeApiClient(CustomObjectsApi);
+    experiments = experimentClient(custom, NS);
+    schedules = scheduleClient(custom, NS);
+    const controllerKubeconfig = await prepareOperatorNamespace(cp, {
+      dir: tmp,
+      namespace: NS,
+      alsoNamespaces: ['monitoring'],
+      secrets: { 'lab-db': LAB_PASSWORD },
+    });
     // Prometheus' own identity: list and watch pods, nothing else.
     const promRbac = kubectl(
       ['apply', '-f', '-'],
@@ -636,29 +579,12 @@ describe('Grafana dashboard against a real Prometheus scraping an end-to-end run
         .join('---\n'),
     );
     assert.equal(promRbac.code, 0, promRbac.out);
-    const token = (sa: string, ns: string) => {
-      const r = kubectl(['create', 'token', sa, '-n', ns, '--duration=3h']);
-      assert.equal(r.code, 0, r.out);
-      return r.out.trim();
-    };
-    const controllerKubeconfig = join(tmp, 'controller.kubeconfig');
-    writeFileSync(
-      controllerKubeconfig,
-      cp.kubeConfig(token('failwatch-controller', SYSTEM_NS)).exportConfig(),
-    );
-    await core.createNamespacedSecret({
-      namespace: NS,
-      body: {
-        metadata: { name: 'lab-db' },
-        stringData: { username: 'failwatch', password: 'failwatch-lab' },
-      },
-    });
 
     const podMonitor = docs.find((d) => d.kind === 'PodMonitor');
     const serviceMonitor = docs.find((d) => d.kind === 'ServiceMonitor');
     assert.ok(podMonitor && serviceMonitor, 'the chart renders a PodMonitor and a ServiceMonitor');
     podSd = await startPodDiscovery(
-      cp.kubeConfig(token('prometheus', 'monitoring')).makeApiClient(CoreV1Api),
+      cp.kubeConfig(serviceAccountToken(cp, 'prometheus', 'monitoring')).makeApiClient(CoreV1Api),
       monitorNamespaces(podMonitor),
     );
     const controllerScrape = serviceMonitorJob(serviceMonitor, docs);
@@ -681,7 +607,12 @@ describe('Grafana dashboard against a real Prometheus scraping an end-to-end run
       ],
       { stdio: ['ignore', log, log] },
     );
-    operator = startOperator(controllerKubeconfig);
+    operator = spawnOperator({
+      kubeconfig: controllerKubeconfig,
+      listen: METRICS,
+      logFile: join(tmp, 'operator.log'),
+      env: { FAILWATCH_CLOCK_OFFSET_FILE: clockFile },
+    });
     await waitFor('Prometheus ready', async () => {
       if (prometheus!.exitCode !== null) throw new GiveUp(`prometheus exited ${prometheus!.exitCode}`);
       return (await fetch(`http://${PROM}/-/ready`)).status === 200 ? true : undefined;
@@ -694,8 +625,8 @@ describe('Grafana dashboard against a real Prometheus scraping an end-to-end run
   });
 
   after(async () => {
-    await stopChild(operator, 'SIGKILL');
-    await stopChild(prometheus, 'SIGTERM');
+    await stopProcess(operator, 'SIGKILL');
+    await stopProcess(prometheus, 'SIGTERM');
     podSd?.close();
     await cp?.stop();
     await lab?.down();
@@ -709,12 +640,8 @@ describe('Grafana dashboard against a real Prometheus scraping an end-to-end run
 
   it('runs an experiment and a FailoverSchedule run on the lab while Prometheus scrapes', async () => {
     const runsStart = Date.now() / 1000;
-    const doc = parse(labManifest(lab)) as Doc;
-    doc.metadata = { name: EXPERIMENT, namespace: NS };
-    doc.spec.baseline.duration = '2s';
-    doc.spec.observe.recoveredFor = '2s';
-    for (const e of doc.spec.endpoints) e.credentials = { secretRef: { name: 'lab-db' } };
-    await custom.createNamespacedCustomObject({ ...group, plural: 'failoverexperiments', body: doc });
+    const doc = labExperiment(lab, EXPERIMENT, NS);
+    await experiments.create(doc);
     // The prober pods are found through the apiserver and scraped while they probe.
     await waitFor(
       'prober pods scraped',
@@ -726,37 +653,22 @@ describe('Grafana dashboard against a real Prometheus scraping an end-to-end run
     );
     oneOff = await waitFor(`${EXPERIMENT} done`, finished(EXPERIMENT), 180_000);
     assert.equal(oneOff.status.phase, 'Completed', JSON.stringify(oneOff.status.conditions));
-    await waitLabIdle();
+    await waitFor('the lab to be idle', labIdle(lab));
 
     // A daily schedule whose tick the controller's clock is moved just past: one run, and the
     // next tick a day away (so the next-run series exists and no second failover starts).
-    await custom.createNamespacedCustomObject({
-      ...group,
-      plural: 'failoverschedules',
-      body: {
-        apiVersion: 'failwatch.io/v1alpha1',
-        kind: 'FailoverSchedule',
-        metadata: { name: SCHEDULE, namespace: NS },
-        spec: { schedule: '0 3 * * *', timeZone: 'UTC', experimentTemplate: { spec: doc.spec } },
-      },
+    await schedules.create({
+      apiVersion: 'failwatch.io/v1alpha1',
+      kind: 'FailoverSchedule',
+      metadata: { name: SCHEDULE, namespace: NS },
+      spec: { schedule: '0 3 * * *', timeZone: 'UTC', experimentTemplate: { spec: doc.spec } },
     });
-    const next = await waitFor('nextScheduleTime', async () => {
-      const s = (await custom.getNamespacedCustomObject({
-        ...group,
-        plural: 'failoverschedules',
-        name: SCHEDULE,
-      })) as Doc;
-      return s.status?.nextScheduleTime as string | undefined;
-    });
+    const next = await waitFor(
+      'nextScheduleTime',
+      async () => (await schedules.get(SCHEDULE)).status?.nextScheduleTime as string | undefined,
+    );
     writeFileSync(clockFile, String((Date.parse(next) + 2000 - Date.now()) / 1000));
-    const child = await waitFor('the scheduled run', async () => {
-      const list = (await custom.listNamespacedCustomObject({
-        ...group,
-        plural: 'failoverexperiments',
-        labelSelector: `failwatch.io/schedule=${SCHEDULE}`,
-      })) as { items: Doc[] };
-      return list.items[0];
-    });
+    const child = await waitFor('the scheduled run', async () => (await experiments.runsOf(SCHEDULE))[0]);
     scheduled = await waitFor(`${child.metadata.name} done`, finished(child.metadata.name), 180_000);
     assert.equal(scheduled.status.phase, 'Completed', JSON.stringify(scheduled.status.conditions));
 

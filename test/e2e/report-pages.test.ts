@@ -5,23 +5,30 @@
 // headless Chromium: every lane and marker on the screenshot, no request but the page.
 // FAILWATCH_UPDATE_SCREENSHOTS=1 writes the screenshots to docs/images/report-{page,index}.png.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { parse } from 'yaml';
 import type { EndpointResult, Results } from '../../src/analysis/results.ts';
 import { reportPayload } from '../../src/controller/experiment-reconciler.ts';
 import { formatOffset, formatSeconds } from '../../src/report/format.ts';
 import { SUMMARY_HEADERS } from '../../src/report/table.ts';
 import { type CapturedPage, type Chromium, launchChromium, pngSize } from '../helpers/chromium.ts';
-import { MAIN } from '../helpers/cli.ts';
 import { type ControlPlane, startControlPlane } from '../helpers/kube.ts';
-import { labManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
+import { startTestLab, type TestLab } from '../helpers/lab.ts';
+import {
+  experimentClient,
+  LAB_PASSWORD,
+  labExperiment,
+  prepareOperatorNamespace,
+  spawnOperator,
+  stopProcess,
+  WRONG_PASSWORD,
+  waiter,
+} from '../helpers/operator-env.ts';
 
 const NS = 'gameday';
 const LEADER = 'http://127.0.75.9:18280';
@@ -47,68 +54,25 @@ let cp: ControlPlane;
 let lab: TestLab;
 let chromium: Chromium;
 let core: CoreV1Api;
-let custom: CustomObjectsApi;
+let experiments: ReturnType<typeof experimentClient>;
 let saKubeconfig: string;
 const operators: ChildProcess[] = [];
 
 function startOperator(listen: string, logName: string): ChildProcess {
-  const log = openSync(join(tmp, logName), 'a');
-  const child = spawn(
-    process.execPath,
-    [
-      MAIN,
-      'operator',
-      '--kubeconfig',
-      saKubeconfig,
-      '--namespace',
-      'failwatch-system',
-      '--prober-image',
-      'failwatch:test',
-      '--metrics-listen',
-      listen,
-    ],
-    { stdio: ['ignore', log, log], env: process.env },
-  );
+  const child = spawnOperator({ kubeconfig: saKubeconfig, listen, logFile: join(tmp, logName) });
   operators.push(child);
   return child;
 }
 
-function experiment(name: string, secret = 'lab-db'): Record<string, any> {
-  const doc = parse(labManifest(lab)) as Record<string, any>;
-  doc.metadata = { name, namespace: NS };
-  doc.spec.baseline.duration = '2s';
-  doc.spec.observe.recoveredFor = '2s';
-  for (const e of doc.spec.endpoints) {
-    e.credentials = { secretRef: { name: secret } };
-    // The controller fails a run on the first setup failure of a prober; under a loaded
-    // 2-core machine a 1 s connect deadline is sometimes too short for that first connect.
-    e.connectTimeout ??= '3s';
-  }
-  return doc;
-}
+// The controller fails a run on the first setup failure of a prober; under a loaded 2-core
+// machine a 1 s connect deadline is sometimes too short for that first connect.
+const experiment = (name: string, secret = 'lab-db') =>
+  labExperiment(lab, name, NS, { secret, connectTimeout: '3s' });
 
-const ref = { group: 'failwatch.io', version: 'v1alpha1', namespace: NS, plural: 'failoverexperiments' };
-const create = (doc: Record<string, any>) => custom.createNamespacedCustomObject({ ...ref, body: doc });
-const get = async (name: string) =>
-  (await custom.getNamespacedCustomObject({ ...ref, name })) as Record<string, any>;
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out waiting for ${what}; operator log:\n${readFileSync(join(tmp, 'leader.log'), 'utf8').slice(-3000)}`,
-      );
-    await sleep(250);
-  }
-}
-
-const phaseIs = (name: string, phases: string[]) => async () => {
-  const o = await get(name);
-  return phases.includes(o.status?.phase) ? o : undefined;
-};
+const create = (doc: Record<string, any>) => experiments.create(doc);
+const get = (name: string) => experiments.get(name);
+const phaseIs = (name: string, phases: string[]) => experiments.phaseIs(name, phases);
+const waitFor = waiter({ timeoutMs: 120_000, intervalMs: 250, logs: { operator: join(tmp, 'leader.log') } });
 
 async function fetchPage(url: string): Promise<{ status: number; headers: Headers; body: string }> {
   const res = await fetch(url, { redirect: 'manual' });
@@ -184,32 +148,12 @@ describe('report pages of the operator', { timeout: 900_000 }, () => {
     lab = await startTestLab({ base: '127.0.75', dnsPort: 11253, apiPort: 11280 });
     const admin = cp.kubeConfig();
     core = admin.makeApiClient(CoreV1Api);
-    custom = admin.makeApiClient(CustomObjectsApi);
-    const kubectl = (args: string[]) => cp.kubectl(args);
-    assert.equal(kubectl(['apply', '-f', 'crds/']).code, 0);
-    assert.equal(kubectl(['create', 'namespace', 'failwatch-system']).code, 0);
-    assert.equal(kubectl(['create', 'namespace', NS]).code, 0);
-    const rbac = kubectl(['apply', '-f', 'config/rbac.yaml']);
-    assert.equal(rbac.code, 0, rbac.out);
-    kubectl(['wait', '--for=condition=Established', 'crd/failoverexperiments.failwatch.io', '--timeout=30s']);
-    const token = kubectl([
-      'create',
-      'token',
-      'failwatch-controller',
-      '-n',
-      'failwatch-system',
-      '--duration=3h',
-    ]).out.trim();
-    saKubeconfig = join(tmp, 'controller.kubeconfig');
-    writeFileSync(saKubeconfig, cp.kubeConfig(token).exportConfig());
-    for (const [name, password] of [
-      ['lab-db', 'failwatch-lab'],
-      ['wrong-db', 'not-the-password'],
-    ] as const)
-      await core.createNamespacedSecret({
-        namespace: NS,
-        body: { metadata: { name }, stringData: { username: 'failwatch', password } },
-      });
+    experiments = experimentClient(admin.makeApiClient(CustomObjectsApi), NS);
+    saKubeconfig = await prepareOperatorNamespace(cp, {
+      dir: tmp,
+      namespace: NS,
+      secrets: { 'lab-db': LAB_PASSWORD, 'wrong-db': WRONG_PASSWORD },
+    });
     startOperator('127.0.75.9:18280', 'leader.log');
     await waitFor('the first replica leads', async () =>
       (await fetch(`${LEADER}/readyz`)).status === 200 ? true : undefined,
@@ -224,12 +168,7 @@ describe('report pages of the operator', { timeout: 900_000 }, () => {
 
   after(async () => {
     await chromium?.close();
-    for (const child of operators) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      await exited;
-    }
+    for (const child of operators) await stopProcess(child);
     await cp?.stop();
     await lab?.down();
   });

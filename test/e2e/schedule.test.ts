@@ -4,57 +4,47 @@
 // the schedule controller runs (`--controllers schedules`), so the runs stay where the test
 // puts them: it writes their results into their status as the experiment controller would.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { MAIN } from '../helpers/cli.ts';
 import { type ControlPlane, startControlPlane } from '../helpers/kube.ts';
+import {
+  experimentClient,
+  prepareOperatorNamespace,
+  scheduleClient,
+  spawnOperator,
+  stopProcess,
+  waiter,
+} from '../helpers/operator-env.ts';
 
 const NS = 'gamedays';
 const tmp = mkdtempSync(join(tmpdir(), 'fw-sched-'));
+const LOG = join(tmp, 'operator.log');
 const clockFile = join(tmp, 'clock-offset-seconds');
 const METRICS = '127.0.79.5:18081';
 let cp: ControlPlane;
 let operator: ChildProcess | undefined;
 let saKubeconfig: string;
 let core: CoreV1Api;
-let custom: CustomObjectsApi;
+let experiments: ReturnType<typeof experimentClient>;
+let schedules: ReturnType<typeof scheduleClient>;
 let offsetSeconds = 0;
 
 const kubectl = (args: string[], input?: string) => cp.kubectl(args, input);
 
-function startOperator(): ChildProcess {
-  const log = openSync(join(tmp, 'operator.log'), 'a');
-  return spawn(
-    process.execPath,
-    [
-      MAIN,
-      'operator',
-      '--kubeconfig',
-      saKubeconfig,
-      '--namespace',
-      'failwatch-system',
-      '--metrics-listen',
-      METRICS,
-      '--no-leader-elect',
-      '--controllers',
-      'schedules',
-    ],
-    { stdio: ['ignore', log, log], env: { ...process.env, FAILWATCH_CLOCK_OFFSET_FILE: clockFile } },
-  );
-}
-
-async function killOperator(): Promise<void> {
-  if (!operator || operator.exitCode !== null) return;
-  const exited = new Promise((r) => operator!.once('exit', r));
-  operator.kill('SIGKILL');
-  await exited;
-}
+const startOperator = (): ChildProcess =>
+  spawnOperator({
+    kubeconfig: saKubeconfig,
+    listen: METRICS,
+    logFile: LOG,
+    env: { FAILWATCH_CLOCK_OFFSET_FILE: clockFile },
+    args: ['--no-leader-elect', '--controllers', 'schedules'],
+  });
 
 /** The controller's clock now (real time plus the offset). */
 const fakeNow = () => Date.now() + offsetSeconds * 1000;
@@ -63,8 +53,6 @@ function setClock(targetMs: number): void {
   offsetSeconds = (targetMs - Date.now()) / 1000;
   writeFileSync(clockFile, String(offsetSeconds));
 }
-
-const group = { group: 'failwatch.io', version: 'v1alpha1', namespace: NS };
 
 function schedule(name: string, spec: Record<string, unknown>): Record<string, any> {
   return {
@@ -99,21 +87,8 @@ function schedule(name: string, spec: Record<string, unknown>): Record<string, a
   };
 }
 
-async function getSchedule(name: string): Promise<Record<string, any>> {
-  return (await custom.getNamespacedCustomObject({ ...group, plural: 'failoverschedules', name })) as Record<
-    string,
-    any
-  >;
-}
-
-async function runsOf(name: string): Promise<Record<string, any>[]> {
-  const list = (await custom.listNamespacedCustomObject({
-    ...group,
-    plural: 'failoverexperiments',
-    labelSelector: `failwatch.io/schedule=${name}`,
-  })) as { items: Record<string, any>[] };
-  return list.items.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
-}
+const getSchedule = (name: string) => schedules.get(name);
+const runsOf = (name: string) => experiments.runsOf(name);
 
 async function eventsOf(name: string, reason: string): Promise<string[]> {
   const list = await core.listNamespacedEvent({
@@ -123,18 +98,7 @@ async function eventsOf(name: string, reason: string): Promise<string[]> {
   return list.items.map((e) => e.message ?? '');
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out waiting for ${what}; operator log:\n${readFileSync(join(tmp, 'operator.log'), 'utf8').slice(-3000)}`,
-      );
-    await sleep(200);
-  }
-}
+const waitFor = waiter({ timeoutMs: 30_000, intervalMs: 200, logs: { operator: LOG } });
 
 /** Writes a finished run's results into its status, as the experiment controller would. */
 async function finishRun(
@@ -142,11 +106,7 @@ async function finishRun(
   verdict: 'Pass' | 'Fail',
   worstDowntimeSeconds: number,
 ): Promise<void> {
-  const obj = (await custom.getNamespacedCustomObject({
-    ...group,
-    plural: 'failoverexperiments',
-    name,
-  })) as Record<string, any>;
+  const obj = await experiments.get(name);
   obj.status = {
     phase: 'Completed',
     verdict,
@@ -154,12 +114,7 @@ async function finishRun(
     completionTime: new Date(fakeNow()).toISOString(),
     endpoints: [{ name: 'cluster', writeDowntimeSeconds: worstDowntimeSeconds, recovered: true }],
   };
-  await custom.replaceNamespacedCustomObjectStatus({
-    ...group,
-    plural: 'failoverexperiments',
-    name,
-    body: obj,
-  });
+  await experiments.replaceStatus(obj);
 }
 
 /** Moves the clock just past the schedule's next tick; returns that tick. */
@@ -178,30 +133,15 @@ describe('FailoverSchedule on a real control plane', { timeout: 600_000 }, () =>
     cp = await startControlPlane({ nodeAgent: false });
     const admin = cp.kubeConfig();
     core = admin.makeApiClient(CoreV1Api);
-    custom = admin.makeApiClient(CustomObjectsApi);
-    const crds = kubectl(['apply', '-f', 'crds/']);
-    assert.equal(crds.code, 0, crds.out);
-    assert.equal(kubectl(['create', 'namespace', 'failwatch-system']).code, 0);
-    assert.equal(kubectl(['create', 'namespace', NS]).code, 0);
-    const rbac = kubectl(['apply', '-f', 'config/rbac.yaml']);
-    assert.equal(rbac.code, 0, rbac.out);
-    for (const crd of ['failoverexperiments', 'failoverschedules'])
-      kubectl(['wait', '--for=condition=Established', `crd/${crd}.failwatch.io`, '--timeout=30s']);
-    const token = kubectl([
-      'create',
-      'token',
-      'failwatch-controller',
-      '-n',
-      'failwatch-system',
-      '--duration=1h',
-    ]).out.trim();
-    saKubeconfig = join(tmp, 'controller.kubeconfig');
-    writeFileSync(saKubeconfig, cp.kubeConfig(token).exportConfig());
+    const custom = admin.makeApiClient(CustomObjectsApi);
+    experiments = experimentClient(custom, NS);
+    schedules = scheduleClient(custom, NS);
+    saKubeconfig = await prepareOperatorNamespace(cp, { dir: tmp, namespace: NS, tokenDuration: '1h' });
     operator = startOperator();
   });
 
   after(async () => {
-    await killOperator();
+    await stopProcess(operator);
     await cp?.stop();
   });
 
@@ -245,16 +185,8 @@ describe('FailoverSchedule on a real control plane', { timeout: 600_000 }, () =>
   });
 
   it('shows what the schema cannot check as a Ready=False condition: cron ranges, unknown zones', async () => {
-    await custom.createNamespacedCustomObject({
-      ...group,
-      plural: 'failoverschedules',
-      body: schedule('bad-minute', { schedule: '61 * * * *' }),
-    });
-    await custom.createNamespacedCustomObject({
-      ...group,
-      plural: 'failoverschedules',
-      body: schedule('bad-zone', { timeZone: 'Mars/Olympus_Mons' }),
-    });
+    await schedules.create(schedule('bad-minute', { schedule: '61 * * * *' }));
+    await schedules.create(schedule('bad-zone', { timeZone: 'Mars/Olympus_Mons' }));
     for (const [name, message] of [
       ['bad-minute', /minute: 61 is out of range 0-59/],
       ['bad-zone', /unknown time zone "Mars\/Olympus_Mons"/],
@@ -275,11 +207,7 @@ describe('FailoverSchedule on a real control plane', { timeout: 600_000 }, () =>
   });
 
   it('creates exactly one run per tick, keeps the history limits and flags a regression', async () => {
-    await custom.createNamespacedCustomObject({
-      ...group,
-      plural: 'failoverschedules',
-      body: schedule('pay', {}),
-    });
+    await schedules.create(schedule('pay', {}));
     const downtimes = [10, 12, 11, 16];
     const names: string[] = [];
     for (const [i, seconds] of downtimes.entries()) {
@@ -369,7 +297,7 @@ describe('FailoverSchedule on a real control plane', { timeout: 600_000 }, () =>
   it('controller down across three ticks: one late run within the deadline, none after it, no burst', async () => {
     const before = (await runsOf('pay')).length;
     const { nextScheduleTime } = (await getSchedule('pay')).status;
-    await killOperator();
+    await stopProcess(operator);
     // three ticks pass while it is down; it comes back 10 s after the third (deadline 30 s)
     const third = Date.parse(nextScheduleTime) + 2 * 60_000;
     setClock(third + 10_000);
@@ -389,7 +317,7 @@ describe('FailoverSchedule on a real control plane', { timeout: 600_000 }, () =>
     await sleep(500);
 
     // down again across three ticks, back 45 s after the third: too late, nothing runs
-    await killOperator();
+    await stopProcess(operator);
     const third2 = third + 3 * 60_000;
     setClock(third2 + 45_000);
     operator = startOperator();
@@ -419,12 +347,7 @@ describe('FailoverSchedule on a real control plane', { timeout: 600_000 }, () =>
   });
 
   it('suspend: true stops new runs', async () => {
-    await custom.patchNamespacedCustomObject({
-      ...group,
-      plural: 'failoverschedules',
-      name: 'pay',
-      body: [{ op: 'replace', path: '/spec/suspend', value: true }],
-    });
+    await schedules.patch('pay', [{ op: 'replace', path: '/spec/suspend', value: true }]);
     const s = await waitFor('Suspended', async () => {
       const o = await getSchedule('pay');
       return o.status?.conditions?.find((c: any) => c.type === 'Ready')?.reason === 'Suspended'
@@ -444,7 +367,7 @@ describe('FailoverSchedule on a real control plane', { timeout: 600_000 }, () =>
 
   it('deleting the schedule deletes its runs (garbage collector)', async () => {
     assert.ok((await runsOf('pay')).length >= 2);
-    await custom.deleteNamespacedCustomObject({ ...group, plural: 'failoverschedules', name: 'pay' });
+    await schedules.delete('pay');
     await waitFor('runs gone', async () => ((await runsOf('pay')).length === 0 ? true : undefined), 60_000);
     const metrics = await (await fetch(`http://${METRICS}/metrics`)).text();
     assert.doesNotMatch(metrics, /schedule="pay"/);
