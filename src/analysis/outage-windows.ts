@@ -20,8 +20,9 @@ import type { Sample } from './sample.ts';
  * (the bounds above are conservative): every attempt is evidence of the server's state at one
  * moment — an answered error at its end (the answer came then), a timed-out attempt at its start
  * (what it sent vanished then), a good attempt at its start (the connection or query was
- * accepted then; later when it took longer than usual, see availableEvidence) — and a `slow`
- * attempt is evidence of a stall over its whole duration. The
+ * accepted then; a slow start of a good attempt is most often a new connection opened after
+ * the outage, not late availability) — and a `slow` attempt is evidence of a stall over its
+ * whole duration. The
  * estimate runs from the earliest evidence of unavailability to the later of the first good
  * attempt's start and the latest evidence of unavailability, kept inside the window. Both of
  * its edges err by less than one interval in the same direction, so its length errs by less
@@ -101,24 +102,7 @@ export function unavailableEvidence(sample: Sample): [number, number] {
   return [sample.endMs, sample.endMs];
 }
 
-/** Median duration of the lane's good attempts (0 without any). */
-function typicalGoodMs(samples: readonly Sample[]): number {
-  const durations = samples.filter((s) => isGoodClass(s.class)).map((s) => s.endMs - s.startMs);
-  if (durations.length === 0) return 0;
-  durations.sort((a, b) => a - b);
-  return durations[Math.floor((durations.length - 1) / 2)]!;
-}
-
-/**
- * When a good attempt saw the endpoint available: its start, or, when it took longer than
- * the lane's typical good attempt (a connection set up slowly, a query held until the
- * stall ended), its end less that typical duration: what made it good happened late in it.
- */
-export function availableEvidence(sample: Sample, typicalMs: number): number {
-  return Math.max(sample.startMs, sample.endMs - typicalMs);
-}
-
-function windowOfRun(run: Run, typicalMs: number): OutageWindow {
+function windowOfRun(run: Run): OutageWindow {
   const first = run.bad[0]!;
   let lastBadEndMs = first.endMs;
   let evidenceFromMs = Number.POSITIVE_INFINITY;
@@ -136,7 +120,7 @@ function windowOfRun(run: Run, typicalMs: number): OutageWindow {
   const estimateStartMs = Math.max(startMs, evidenceFromMs);
   const estimateEndMs =
     run.nextGood && endMs !== null
-      ? Math.min(endMs, Math.max(availableEvidence(run.nextGood, typicalMs), evidenceToMs, estimateStartMs))
+      ? Math.min(endMs, Math.max(run.nextGood.startMs, evidenceToMs, estimateStartMs))
       : null;
   return {
     startMs,
@@ -172,9 +156,8 @@ function mergeInto(target: OutageWindow, next: OutageWindow): void {
 /** Outage windows of ONE endpoint's probe kind (pass that lane's samples only). */
 export function outageWindows(samples: readonly Sample[]): OutageWindow[] {
   const windows: OutageWindow[] = [];
-  const typicalMs = typicalGoodMs(samples);
   for (const run of badRuns([...samples].sort(byStart))) {
-    const window = windowOfRun(run, typicalMs);
+    const window = windowOfRun(run);
     const last = windows.at(-1);
     if (last && (last.endMs === null || window.startMs < last.endMs)) mergeInto(last, window);
     else windows.push(window);
