@@ -90,6 +90,12 @@ export interface LeaderElectionOptions {
   identity: string;
   leaseDurationSeconds: number;
   renewIntervalMs: number;
+  /**
+   * How long a leader keeps leading while renewals fail with errors (the API server away, a
+   * conflict), retrying every renewIntervalMs / 2; default two thirds of the lease duration.
+   * A lease taken by another identity ends leadership at once.
+   */
+  renewDeadlineMs?: number;
   onStartedLeading: () => void;
   onStoppedLeading: () => void;
 }
@@ -112,17 +118,30 @@ export class LeaderElector {
   }
 
   start(): void {
+    const renewDeadlineMs = this.opts.renewDeadlineMs ?? (this.opts.leaseDurationSeconds * 1000 * 2) / 3;
+    let lastRenewMs = 0;
     const tick = async () => {
       if (this.stopped) return;
-      const ok = await this.tryAcquireOrRenew().catch(() => false);
-      if (ok && !this.leading) {
-        this.leading = true;
-        this.opts.onStartedLeading();
-      } else if (!ok && this.leading) {
+      let outcome: 'held' | 'taken' | 'error';
+      try {
+        outcome = (await this.tryAcquireOrRenew()) ? 'held' : 'taken';
+      } catch {
+        outcome = 'error';
+      }
+      if (this.stopped) return;
+      if (outcome === 'held') {
+        lastRenewMs = Date.now();
+        if (!this.leading) {
+          this.leading = true;
+          this.opts.onStartedLeading();
+        }
+      } else if (this.leading && (outcome === 'taken' || Date.now() - lastRenewMs > renewDeadlineMs)) {
         this.leading = false;
         this.opts.onStoppedLeading();
       }
-      if (!this.stopped) this.timer = setTimeout(tick, this.opts.renewIntervalMs);
+      const retrying = this.leading && outcome === 'error';
+      const delayMs = retrying ? this.opts.renewIntervalMs / 2 : this.opts.renewIntervalMs;
+      if (!this.stopped) this.timer = setTimeout(tick, delayMs);
     };
     void tick();
   }
