@@ -3,11 +3,12 @@
 // Reconciles read experiments and prober pods from the informers' caches (no GET or LIST per
 // pass), so 1,000 experiments cost API calls only for the ones with work to do.
 import { hostname } from 'node:os';
-import { type KubernetesObject, makeInformer, type V1Pod } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import type pino from 'pino';
 import { API_GROUP, API_VERSION } from '../api/experiment-spec.ts';
 import { triggerFor } from '../trigger/from-spec.ts';
 import { ExperimentReconciler, type FailoverExperimentObject } from './experiment-reconciler.ts';
+import { restartingInformer } from './informer.ts';
 import { apiErrorMessage, EXPERIMENT_PLURAL, type Kube, LABEL_EXPERIMENT } from './kube.ts';
 import { LeaderElector } from './lease.ts';
 import { createScheduleController, type ScheduleControllerOptions } from './schedule-controller.ts';
@@ -215,67 +216,6 @@ export function startOperator(opts: OperatorOptions): RunningOperator {
       await podInformer.stop().catch(() => {});
       await schedules?.stop();
       await elector?.stop();
-    },
-  };
-}
-
-/**
- * An informer that restarts with backoff after a watch error (client-node's stop on any error
- * but 410) and knows whether it is synced. Its start() resolves even when the list or the
- * watch failed (that comes as an error event first), so synced means: a start resolved with
- * no error event since it began.
- */
-function restartingInformer<T extends KubernetesObject>(opts: {
-  what: string;
-  kube: Kube;
-  log: pino.Logger;
-  path: string;
-  labelSelector?: string;
-  list: () => Promise<unknown>;
-  isStopped: () => boolean;
-}) {
-  let failed = false;
-  let synced = false;
-  let delayMs = 500;
-  let onFirstSync: (() => void) | undefined;
-  const informer = makeInformer<T>(
-    opts.kube.config,
-    opts.path,
-    () => opts.list() as never,
-    opts.labelSelector,
-  );
-  const start = () => {
-    failed = false;
-    informer.start().then(
-      () => {
-        if (failed) return; // the error handler restarts it
-        delayMs = 500;
-        if (synced) return;
-        synced = true;
-        if (!opts.isStopped()) onFirstSync?.();
-      },
-      (err) => opts.log.error({ err: apiErrorMessage(err), informer: opts.what }, 'informer start failed'),
-    );
-  };
-  informer.on('error', (err) => {
-    failed = true;
-    if (opts.isStopped()) return;
-    opts.log.warn(
-      { err: apiErrorMessage(err), informer: opts.what },
-      'watch failed; restarting the informer',
-    );
-    setTimeout(() => {
-      if (!opts.isStopped()) start();
-    }, delayMs).unref();
-    delayMs = Math.min(delayMs * 2, 30_000);
-  });
-  return {
-    informer,
-    /** True once a start succeeded; stays true through restarts (the cache stays). */
-    synced: () => synced,
-    start(then?: () => void) {
-      onFirstSync = then;
-      start();
     },
   };
 }

@@ -1,0 +1,66 @@
+// Informers that survive watch failures: client-node's informer stops on any watch error but
+// 410 Gone; these restart with backoff and say whether their first list has succeeded.
+import { type KubernetesObject, makeInformer } from '@kubernetes/client-node';
+import type pino from 'pino';
+import { apiErrorMessage, type Kube } from './kube.ts';
+
+/**
+ * An informer that restarts with backoff after a watch error (client-node's stop on any error
+ * but 410) and knows whether it is synced. Its start() resolves even when the list or the
+ * watch failed (that comes as an error event first), so synced means: a start resolved with
+ * no error event since it began.
+ */
+export function restartingInformer<T extends KubernetesObject>(opts: {
+  what: string;
+  kube: Kube;
+  log: pino.Logger;
+  path: string;
+  labelSelector?: string;
+  list: () => Promise<unknown>;
+  isStopped: () => boolean;
+}) {
+  let failed = false;
+  let synced = false;
+  let delayMs = 500;
+  let onFirstSync: (() => void) | undefined;
+  const informer = makeInformer<T>(
+    opts.kube.config,
+    opts.path,
+    () => opts.list() as never,
+    opts.labelSelector,
+  );
+  const start = () => {
+    failed = false;
+    informer.start().then(
+      () => {
+        if (failed) return; // the error handler restarts it
+        delayMs = 500;
+        if (synced) return;
+        synced = true;
+        if (!opts.isStopped()) onFirstSync?.();
+      },
+      (err) => opts.log.error({ err: apiErrorMessage(err), informer: opts.what }, 'informer start failed'),
+    );
+  };
+  informer.on('error', (err) => {
+    failed = true;
+    if (opts.isStopped()) return;
+    opts.log.warn(
+      { err: apiErrorMessage(err), informer: opts.what },
+      'watch failed; restarting the informer',
+    );
+    setTimeout(() => {
+      if (!opts.isStopped()) start();
+    }, delayMs).unref();
+    delayMs = Math.min(delayMs * 2, 30_000);
+  });
+  return {
+    informer,
+    /** True once a start succeeded; stays true through restarts (the cache stays). */
+    synced: () => synced,
+    start(then?: () => void) {
+      onFirstSync = then;
+      start();
+    },
+  };
+}
