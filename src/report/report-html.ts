@@ -67,7 +67,8 @@ function events(results: Results): string {
   return `<ol class="events">${items.join('')}</ol>`;
 }
 
-function summaryTable(results: Results): string {
+/** The summary table (SUMMARY_HEADERS, one row per endpoint), numbers right-aligned. */
+export function summaryTable(results: Results): string {
   const headers = SUMMARY_HEADERS;
   const rows = summaryRows(results).map(
     (cells) =>
@@ -143,7 +144,7 @@ ${renderTimelineSvg(results, samples)}
 ${events(results)}
 <h2>Summary</h2>
 ${summaryTable(results)}
-<p class="note">Times are seconds relative to T0, the failover API call. Downtime is the total length of the outage windows that overlap the observation; an outage window runs from the end of the last good attempt before a run of bad attempts to the end of the first good attempt after it (lower bound: first bad start to last bad end). Slow attempts count as unavailable. Lost: acknowledged writes missing after recovery.</p>
+<p class="note">Times are seconds relative to T0, the failover API call. Downtime is the total length of the outage windows that overlap the observation; an outage window runs from the end of the last good attempt before a run of bad attempts to the end of the first good attempt after it (lower bound: first bad start to last bad end); ~ marks the point estimate (docs/results.md). Slow attempts count as unavailable. Lost: acknowledged writes missing after recovery.</p>
 <h2>Details</h2>
 ${detailTable(results)}
 </body>

@@ -9,7 +9,7 @@ import { API_GROUP, API_VERSION } from '../api/experiment-spec.ts';
 import type { FailoverExperimentObject } from '../controller/experiment-reconciler.ts';
 import { apiErrorMessage, EXPERIMENT_PLURAL, isNotFound, type Kube } from '../controller/kube.ts';
 import { escapeXml, formatSeconds } from '../report/format.ts';
-import { SUMMARY_HEADERS, summaryRows } from '../report/table.ts';
+import { summaryTable } from '../report/report-html.ts';
 
 /** Sent with every report page, including errors. */
 export const REPORT_PAGE_HEADERS: Readonly<Record<string, string>> = {
@@ -219,16 +219,13 @@ export function renderSummaryHtml(
   configMap: string,
 ): string {
   const ref = `${obj.metadata.namespace}/${obj.metadata.name}`;
-  const rows = summaryRows(results).map(
-    (cells) => `<tr>${cells.map((cell) => `<td>${escapeXml(cell)}</td>`).join('')}</tr>`,
-  );
   return page(
     `failwatch: ${ref}`,
     [
       `<h1>${escapeXml(ref)}: <span class="${escapeXml(results.verdict.result)}">${escapeXml(results.verdict.result)}</span></h1>`,
-      `<p class="meta">T0 ${escapeXml(results.trigger.time)} · downtime = the upper bound, with its bounds in brackets, in seconds</p>`,
+      `<p class="meta">T0 ${escapeXml(results.trigger.time)} · downtime = the upper bound; in brackets the point estimate (~) and the bounds, in seconds</p>`,
       `<p>The timeline of this run was too large to keep in ConfigMap ${escapeXml(configMap)}; its results.json is there (kubectl get configmap ${escapeXml(configMap)} -n ${escapeXml(obj.metadata.namespace ?? '')} -o jsonpath='{.data.results\\.json}').</p>`,
-      table(SUMMARY_HEADERS, rows),
+      summaryTable(results),
       backLink(),
     ].join('\n'),
   );
