@@ -28,6 +28,9 @@ const ERROR_CLASS_NAMES = ERROR_CLASSES.filter(
   (c): c is Exclude<(typeof ERROR_CLASSES)[number], 'ok'> => c !== 'ok',
 );
 
+/** What can show that a failover happened (the trigger protocol's evidence). */
+export const TRIGGER_OBSERVED_BY = ['rds-writer', 'rds-status', 'rds-events', 'probes-role-flip'] as const;
+
 const time = (description: string) => Type.String({ format: 'date-time', maxLength: 64, description });
 const seconds = (description: string) =>
   Type.Number({ description: `${description} Seconds relative to T0 (the failover API call).` });
@@ -173,7 +176,10 @@ export const FailoverExperimentStatusSchema = Type.Object(
           ),
           calledTime: Type.Optional(time('When the call returned.')),
           outcome: Type.Optional(
-            stringEnum(['Pending', 'Succeeded', 'Failed', 'Skipped'], { description: 'What the call did.' }),
+            stringEnum(['Pending', 'Succeeded', 'Unknown', 'Failed', 'Skipped'], {
+              description:
+                'What the call did: Unknown when it may or may not have reached RDS (a timeout, a controller restart around it); the run then observes and never calls again.',
+            }),
           ),
           message: Type.Optional(Type.String({ maxLength: 1024, description: 'RDS error or details.' })),
           action: Type.Optional(Type.String({ maxLength: 256, description: 'The call that was made.' })),
@@ -181,6 +187,15 @@ export const FailoverExperimentStatusSchema = Type.Object(
             Type.String({
               maxLength: 128,
               description: 'Writer instance before the call, to detect the change.',
+            }),
+          ),
+          observedTime: Type.Optional(
+            time('When the failover was first seen (RDS status, writer or events, or the role flip).'),
+          ),
+          observedBy: Type.Optional(
+            stringEnum(TRIGGER_OBSERVED_BY, {
+              description:
+                'What showed the failover first: rds-writer, rds-status (failing-over), rds-events or probes-role-flip.',
             }),
           ),
         },

@@ -22,10 +22,18 @@ import {
 } from '../api/validate-experiment.ts';
 import { baselineHealth, RecoveryTracker } from '../engine/recovery.ts';
 import { analyzeMeasurement, setupReason } from '../engine/run-experiment.ts';
+import {
+  type CallResult,
+  callOnce,
+  lookAtTarget,
+  notObserved,
+  RoleFlipWatcher,
+  TriggerObserver,
+} from '../engine/trigger-protocol.ts';
 import type { ProbeSample } from '../probe/types.ts';
 import { renderReportHtml } from '../report/report-html.ts';
-import type { FailoverTrigger, FiredTrigger } from '../trigger/types.ts';
-import { REJECTED_CALL_REASONS, TriggerError } from '../trigger/types.ts';
+import type { FailoverTrigger, TargetState } from '../trigger/types.ts';
+import { TriggerError } from '../trigger/types.ts';
 import {
   apiErrorMessage,
   experimentRef,
@@ -95,8 +103,8 @@ const CONFLICT_RETRY_MS = 1000;
 const SETUP_FAILS_AT_ONCE: ReadonlySet<string> = new Set(['auth_error', 'tls_error', 'read_only']);
 /** Other setup failures fail the run after this many attempts in a row (~10 s). */
 const SETUP_ATTEMPTS_BEFORE_FAILING = 3;
-/** How long a failover call that reached RDS takes to show (status failing-over). */
-const INTENT_GRACE_MS = 10_000;
+/** How long transient RDS errors may delay the failover call before the run fails (nothing called). */
+const PRE_CALL_RETRY_MS = 120_000;
 
 /** Samples pulled from the prober pods, per experiment uid (rebuilt from the pods after a restart). */
 class SampleStore {
@@ -124,6 +132,9 @@ export class ExperimentReconciler {
   private readonly deps: ReconcilerDeps;
   private readonly stores = new Map<string, SampleStore>();
   private readonly triggers = new Map<string, FailoverTrigger>();
+  private readonly observers = new Map<string, TriggerObserver>();
+  /** Transient RDS errors before the call, per uid: since when, and how many. */
+  private readonly preCallErrors = new Map<string, { sinceMs: number; count: number }>();
   /** What our own writes returned, while the informer's cache is behind them. */
   private readonly written = new OwnWrites<FailoverExperimentObject>();
   /**
@@ -418,61 +429,48 @@ export class ExperimentReconciler {
   ): Promise<ReconcileResult> {
     const trigger = this.trigger(obj, manifest);
     const record = obj.status?.trigger ?? {};
-    if (!record.intentTime) {
-      // Record the intent first: if we die during the call, the next reconcile asks the
-      // target instead of calling again.
-      const before = await trigger.state().catch(() => undefined);
-      const intent: FailoverExperimentStatus = {
-        ...obj.status,
-        trigger: { intentTime: new Date().toISOString(), outcome: 'Pending', writerBefore: before?.writerId },
-      };
-      const written = await this.writeStatus(obj, intent);
-      // Test hook: dies between the intent and the call, or right after the call, exactly
-      // where a crash is most dangerous for at-most-once (test/e2e/operator.test.ts).
-      if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-intent') process.exit(137);
-      let fired: FiredTrigger;
-      try {
-        fired = await trigger.fire(before?.writerId);
-      } catch (err) {
-        if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-call') process.exit(137);
-        // RDS said no: nothing happened, the run ends with RDS's reason. Anything else (a
-        // timeout, a dropped connection) may have reached RDS: find out, never call again.
-        if (err instanceof TriggerError && REJECTED_CALL_REASONS.includes(err.reason))
-          return this.fail(written, err.reason, err.message);
-        this.deps.log?.warn(
-          { experiment: `${obj.metadata.namespace}/${obj.metadata.name}`, err: (err as Error).message },
-          'failover call outcome unknown; asking the target before anything else',
-        );
-        return { requeueAfterMs: 2000 };
-      }
-      if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-call') process.exit(137);
-      return this.recordFired(written, fired);
-    }
-    // The intent is recorded but not the call: a controller died around it, or the call's
-    // outcome was unknown. Ask the target; call only when it certainly did not happen.
-    const intentMs = Date.parse(record.intentTime);
-    if (await trigger.happenedSince(intentMs - 1000, record.writerBefore))
-      return this.recordFired(obj, {
-        t0Ms: intentMs,
-        action: `${trigger.description} (call confirmed from the target after a controller restart)`,
-        writerBefore: record.writerBefore,
+    if (record.intentTime)
+      // The intent is recorded but not the call's result: a controller died around the call.
+      // Never call again: observe what the target and the probes show (outcome Unknown).
+      return this.recordCall(obj, {
+        kind: 'called',
+        outcome: 'Unknown',
+        fired: {
+          t0Ms: Date.parse(record.intentTime),
+          action: `failover of ${trigger.description} (a controller restart came between the intent and the call's result; not called again)`,
+          writerBefore: record.writerBefore,
+        },
+        message: 'controller restarted around the call',
       });
-    // A call that reached RDS shows within seconds (status failing-over, then events);
-    // before deciding it did not, give it that time.
-    const waitMs = intentMs + INTENT_GRACE_MS - Date.now();
-    if (waitMs > 0) return { requeueAfterMs: Math.min(waitMs, 2000) };
-    if (record.outcome === 'Pending' && record.message === 'retried')
-      throw new RunFailed(
-        'TriggerOutcomeUnknown',
-        `the failover call's outcome is unknown and ${trigger.description} shows no failover: not calling a third time`,
-      );
-    const retry: FailoverExperimentStatus = {
+    const uid = obj.metadata.uid!;
+    let before: TargetState | undefined;
+    try {
+      before = await trigger.state();
+      this.preCallErrors.delete(uid);
+    } catch (err) {
+      // Nothing was called yet: a transient error (throttling, unreachable) waits and retries.
+      const e = err instanceof TriggerError ? err : undefined;
+      if (!e?.transient) throw err;
+      const since = this.preCallErrors.get(uid) ?? { sinceMs: Date.now(), count: 0 };
+      since.count++;
+      this.preCallErrors.set(uid, since);
+      if (Date.now() - since.sinceMs > PRE_CALL_RETRY_MS)
+        throw new RunFailed(e.reason, `${e.message}; nothing was failed over`);
+      return { requeueAfterMs: Math.min(10_000, 500 * 2 ** since.count) };
+    }
+    // Record the intent first: if we die during the call, the next reconcile observes
+    // instead of calling again.
+    const intent: FailoverExperimentStatus = {
       ...obj.status,
-      trigger: { ...record, message: 'retried', intentTime: new Date().toISOString() },
+      trigger: { intentTime: new Date().toISOString(), outcome: 'Pending', writerBefore: before?.writerId },
     };
-    const written = await this.writeStatus(obj, retry);
-    const fired = await trigger.fire(record.writerBefore);
-    return this.recordFired(written, fired);
+    const written = await this.writeStatus(obj, intent);
+    // Test hook: dies between the intent and the call, or right after the call, exactly
+    // where a crash is most dangerous for at-most-once (test/e2e/operator.test.ts).
+    if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-intent') process.exit(137);
+    const result = await callOnce(trigger, before?.writerId);
+    if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-call') process.exit(137);
+    return this.recordCall(written, result);
   }
 
   /** One trigger (one SDK client) per experiment, closed at cleanup. */
@@ -486,7 +484,14 @@ export class ExperimentReconciler {
     return t;
   }
 
-  private async recordFired(obj: FailoverExperimentObject, fired: FiredTrigger): Promise<ReconcileResult> {
+  private async recordCall(obj: FailoverExperimentObject, result: CallResult): Promise<ReconcileResult> {
+    if (result.kind === 'refused')
+      return this.fail(
+        obj,
+        result.reason,
+        `${result.message} (the call was refused: nothing was failed over)`,
+      );
+    const { fired, outcome } = result;
     const status: FailoverExperimentStatus = {
       ...obj.status,
       phase: 'Observing',
@@ -494,15 +499,19 @@ export class ExperimentReconciler {
       trigger: {
         ...obj.status?.trigger,
         calledTime: new Date().toISOString(),
-        outcome: 'Succeeded',
-        action: fired.action,
+        outcome,
+        action: fired.action.slice(0, 256),
+        ...(result.outcome === 'Unknown' ? { message: result.message.slice(0, 1024) } : {}),
       },
     };
     setCondition(status, obj, {
       type: 'Triggered',
-      status: 'True',
-      reason: 'FailoverCalled',
-      message: fired.action,
+      status: outcome === 'Succeeded' ? 'True' : 'Unknown',
+      reason: outcome === 'Succeeded' ? 'FailoverCalled' : 'CallOutcomeUnknown',
+      message:
+        outcome === 'Succeeded'
+          ? fired.action
+          : `${fired.action}: ${result.kind === 'called' && result.outcome === 'Unknown' ? result.message : ''}; observing RDS and the probes, never calling again`,
     });
     setCondition(status, obj, {
       type: 'Running',
@@ -511,7 +520,14 @@ export class ExperimentReconciler {
       message: 'watching the recovery',
     });
     await this.writeStatus(obj, status);
-    await this.deps.emitEvent(obj, 'Normal', 'FailoverTriggered', fired.action);
+    if (outcome === 'Succeeded') await this.deps.emitEvent(obj, 'Normal', 'FailoverTriggered', fired.action);
+    else
+      await this.deps.emitEvent(
+        obj,
+        'Warning',
+        'CallOutcomeUnknown',
+        `${fired.action}; observing until observe.maxDuration`.slice(0, 1000),
+      );
     return { requeueAfterMs: this.deps.pollMs ?? 1000 };
   }
 
@@ -520,26 +536,66 @@ export class ExperimentReconciler {
     manifest: ExperimentManifest,
   ): Promise<ReconcileResult> {
     const spec = manifest.spec;
+    const record = obj.status?.trigger ?? {};
     const t0Ms = Date.parse(obj.status!.triggerTime!);
     const store = await this.pull(obj);
     const tracker = new RecoveryTracker(
       spec.endpoints.flatMap((e) => e.probes.map((kind) => ({ endpoint: e.name, kind }))),
       t0Ms,
     );
-    for (const s of store.samples) tracker.add(s);
+    const flips = new RoleFlipWatcher(t0Ms);
+    for (const s of store.samples) {
+      tracker.add(s);
+      flips.add(s);
+    }
+    const observer = this.observer(obj, manifest);
+    const trigger = this.trigger(obj, manifest);
     const now = Date.now();
-    const overdue = now - t0Ms >= parseDurationMs(spec.observe.maxDuration);
-    const settled =
-      spec.trigger.type === 'none'
-        ? tracker.sawOutage()
-        : await this.trigger(obj, manifest)
-            .settled(t0Ms, obj.status?.trigger?.writerBefore)
-            .catch(() => false);
+    const look = observer.wantsLook(now)
+      ? await lookAtTarget(trigger, t0Ms, record.writerBefore).catch((err: unknown) => ({
+          error: err instanceof TriggerError ? err : new TriggerError('RdsError', (err as Error).message),
+        }))
+      : undefined;
+    if (look && 'error' in look)
+      this.deps.log?.warn(
+        {
+          experiment: `${obj.metadata.namespace}/${obj.metadata.name}`,
+          reason: look.error.reason,
+          errorsInARow: observer.rdsErrors + 1,
+        },
+        'RDS did not answer while observing; retrying with backoff, the probes go on',
+      );
     // Probers report in pulls: judge recovery up to the newest sample, not up to now.
     const newest = store.samples.reduce((m, s) => Math.max(m, s.endMs), 0);
-    if (!overdue && !(settled && tracker.allRecovered(newest, parseDurationMs(spec.observe.recoveredFor))))
+    const decision = observer.step({
+      nowMs: now,
+      look,
+      roleFlipMs: flips.firstFlipMs(),
+      sawOutage: tracker.sawOutage(),
+      recovered: tracker.allRecovered(newest, parseDurationMs(spec.observe.recoveredFor)),
+    });
+    const seen = observer.happened;
+    const observed =
+      seen && !record.observedTime
+        ? { observedTime: new Date(seen.atMs).toISOString(), observedBy: seen.by }
+        : undefined;
+    if (!decision.done) {
+      if (observed) {
+        await this.writeStatus(obj, { ...obj.status, trigger: { ...record, ...observed } });
+        await this.deps.emitEvent(
+          obj,
+          'Normal',
+          'FailoverObserved',
+          `failover seen ${((seen!.atMs - t0Ms) / 1000).toFixed(1)} s after T0 (${seen!.by})`,
+        );
+      }
       return { requeueAfterMs: this.deps.pollMs ?? 1000 };
-    const status: FailoverExperimentStatus = { ...obj.status, phase: 'Analyzing' };
+    }
+    const status: FailoverExperimentStatus = {
+      ...obj.status,
+      phase: 'Analyzing',
+      ...(observed ? { trigger: { ...record, ...observed } } : {}),
+    };
     setCondition(status, obj, {
       type: 'Running',
       status: 'True',
@@ -548,6 +604,39 @@ export class ExperimentReconciler {
     });
     await this.writeStatus(obj, status);
     return { requeueAfterMs: 0 };
+  }
+
+  /** Inconclusive when a trigger was called (or may have been) and no failover was ever seen. */
+  private notObservedVerdict(obj: FailoverExperimentObject, manifest: ExperimentManifest) {
+    const record = obj.status?.trigger ?? {};
+    if (manifest.spec.trigger.type === 'none' || record.observedTime) return undefined;
+    return notObserved(
+      record.outcome === 'Succeeded' ? 'Succeeded' : 'Unknown',
+      record.writerBefore,
+      parseDurationMs(manifest.spec.observe.maxDuration),
+    );
+  }
+
+  /** The observer of a run's failover, kept between passes; rebuilt from the status after a restart. */
+  private observer(obj: FailoverExperimentObject, manifest: ExperimentManifest): TriggerObserver {
+    const uid = obj.metadata.uid!;
+    let o = this.observers.get(uid);
+    if (!o) {
+      const record = obj.status?.trigger ?? {};
+      o = new TriggerObserver({
+        t0Ms: Date.parse(obj.status!.triggerTime!),
+        writerBefore: record.writerBefore,
+        outcome: record.outcome === 'Succeeded' ? 'Succeeded' : 'Unknown',
+        maxDurationMs: parseDurationMs(manifest.spec.observe.maxDuration),
+        observeOnly: manifest.spec.trigger.type === 'none',
+        happened:
+          record.observedTime && record.observedBy
+            ? { atMs: Date.parse(record.observedTime), by: record.observedBy }
+            : undefined,
+      });
+      this.observers.set(uid, o);
+    }
+    return o;
   }
 
   private async analyzing(
@@ -587,6 +676,7 @@ export class ExperimentReconciler {
       events,
       samples: store.samples,
       auditRows,
+      inconclusive: this.notObservedVerdict(obj, manifest),
     });
     if (process.env.FAILWATCH_FAULT_INJECT === 'exit-before-results') process.exit(137);
     const resultsName = await this.saveResults(obj, results, store.samples);
@@ -844,6 +934,8 @@ export class ExperimentReconciler {
     this.manifests.delete(obj.metadata.uid!);
     this.triggers.get(obj.metadata.uid!)?.close?.();
     this.triggers.delete(obj.metadata.uid!);
+    this.observers.delete(obj.metadata.uid!);
+    this.preCallErrors.delete(obj.metadata.uid!);
   }
 
   private async finalize(obj: FailoverExperimentObject): Promise<ReconcileResult | undefined> {

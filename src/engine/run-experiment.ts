@@ -20,6 +20,13 @@ import {
 } from '../trigger/types.ts';
 import { type EndpointCredentials, EngineConfigError, probeConfigFor } from './endpoint-config.ts';
 import { baselineHealth, RecoveryTracker } from './recovery.ts';
+import {
+  callOnce,
+  type Inconclusive,
+  lookAtTarget,
+  RoleFlipWatcher,
+  TriggerObserver,
+} from './trigger-protocol.ts';
 
 export type EnginePhase = 'Preflight' | 'Baseline' | 'Triggering' | 'Observing' | 'Analyzing';
 export type EngineEnd = 'Completed' | 'Failed' | 'Aborted';
@@ -87,9 +94,12 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
   let fired: FiredTrigger | undefined;
   let baselineStartMs = Date.now();
   let tracker: RecoveryTracker | undefined;
+  let flips: RoleFlipWatcher | undefined;
+  let inconclusive: Inconclusive | undefined;
   const sink = (s: ProbeSample) => {
     samples.push(s);
     tracker?.add(s);
+    flips?.add(s);
     hooks.onSample?.(s);
   };
   const phase = (p: EnginePhase, message: string) => hooks.onPhase?.(p, message);
@@ -114,6 +124,7 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
         events,
         samples,
         auditRows: audit,
+        inconclusive,
       });
     }
     return outcome;
@@ -152,34 +163,57 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
       );
     }
 
-    // Trigger, at most once: the intent is recorded before the call.
+    // Trigger, at most once: the intent is recorded before the call (trigger-protocol.ts).
     phase('Triggering', `failing over ${trigger.description}`);
+    const writerBefore = (await trigger.state())?.writerId;
     await hooks.beforeTrigger?.();
-    fired = await trigger.fire();
+    const call = await callOnce(trigger, writerBefore);
+    if (call.kind === 'refused')
+      throw new RunFailure(call.reason, `${call.message} (the call was refused: nothing was failed over)`);
+    fired = call.fired;
     await hooks.afterTrigger?.(fired);
 
-    // Observe until every lane has been good for recoveredFor and the target has settled.
+    // Observe until every lane has been good for recoveredFor and the failover was seen and
+    // settled; transient RDS errors back off and never end the run.
     const recoveredForMs = parseDurationMs(spec.observe.recoveredFor);
-    const maxMs = parseDurationMs(spec.observe.maxDuration);
     tracker = new RecoveryTracker(
       spec.endpoints.flatMap((e) => e.probes.map((kind) => ({ endpoint: e.name, kind }))),
       fired.t0Ms,
     );
-    for (const s of samples) tracker.add(s);
+    flips = new RoleFlipWatcher(fired.t0Ms);
+    for (const s of samples) {
+      tracker.add(s);
+      flips.add(s);
+    }
     phase(
       'Observing',
       `watching recovery (recovered for ${spec.observe.recoveredFor}, at most ${spec.observe.maxDuration})`,
     );
-    const observeOnly = spec.trigger.type === 'none';
-    let settled = false;
+    const observer = new TriggerObserver({
+      t0Ms: fired.t0Ms,
+      writerBefore,
+      outcome: call.outcome,
+      maxDurationMs: parseDurationMs(spec.observe.maxDuration),
+      observeOnly: spec.trigger.type === 'none',
+    });
     while (!aborted()) {
       const now = Date.now();
-      if (now - fired.t0Ms >= maxMs) break;
-      if (!settled)
-        settled = observeOnly
-          ? tracker.sawOutage()
-          : await trigger.settled(fired.t0Ms, fired.writerBefore).catch(() => false);
-      if (settled && tracker.allRecovered(now, recoveredForMs)) break;
+      const look = observer.wantsLook(now)
+        ? await lookAtTarget(trigger, fired.t0Ms, writerBefore).catch((err: unknown) => ({
+            error: err instanceof TriggerError ? err : new TriggerError('RdsError', (err as Error).message),
+          }))
+        : undefined;
+      const decision = observer.step({
+        nowMs: now,
+        look,
+        roleFlipMs: flips.firstFlipMs(),
+        sawOutage: tracker.sawOutage(),
+        recovered: tracker.allRecovered(now, recoveredForMs),
+      });
+      if (decision.done) {
+        inconclusive = decision.inconclusive;
+        break;
+      }
       await sleep(pollMs);
     }
     if (aborted())
@@ -203,6 +237,8 @@ export interface Measurement {
   events: TriggerEvent[];
   samples: readonly ProbeSample[];
   auditRows: AuditRow[] | undefined;
+  /** The failover was never seen (trigger-protocol.ts): the verdict is Inconclusive. */
+  inconclusive?: Inconclusive;
 }
 
 /** Samples and trigger record -> the results document (shared by the CLI and the controller). */

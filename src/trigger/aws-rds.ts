@@ -74,13 +74,27 @@ export function classifyRdsError(err: unknown, what: string): TriggerError {
   ];
   for (const [pattern, reason, hint] of table)
     if (pattern.test(name)) return new TriggerError(reason, `${what}: ${hint} (${name}: ${e.message})`);
-  const network = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|TimeoutError|socket hang up/;
-  if (network.test(`${e.code ?? ''} ${name} ${e.message}`))
+  // Refused before it was sent: nothing can have happened.
+  const notConnected = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN/;
+  const text = `${e.code ?? ''} ${name} ${e.message}`;
+  if (notConnected.test(text))
     return new TriggerError(
       'RdsUnreachable',
       `${what}: the RDS API endpoint cannot be reached (${e.message})`,
     );
-  return new TriggerError('RdsError', `${what}: ${name || 'error'}: ${e.message}`);
+  const network = /ETIMEDOUT|ECONNRESET|TimeoutError|socket hang up|EPIPE/;
+  if (network.test(text))
+    return new TriggerError('RdsUnreachable', `${what}: no answer from the RDS API endpoint (${e.message})`, {
+      mayHaveHappened: 'maybe',
+    });
+  const httpStatus = e.$metadata?.httpStatusCode;
+  if (httpStatus !== undefined && httpStatus >= 500)
+    return new TriggerError('RdsServerError', `${what}: RDS answered ${httpStatus} ${name}: ${e.message}`, {
+      mayHaveHappened: 'maybe',
+    });
+  return new TriggerError('RdsError', `${what}: ${name || 'error'}: ${e.message}`, {
+    mayHaveHappened: httpStatus !== undefined && httpStatus >= 400 ? 'no' : 'maybe',
+  });
 }
 
 export class AwsRdsTrigger implements FailoverTrigger {
@@ -226,27 +240,7 @@ export class AwsRdsTrigger implements FailoverTrigger {
     }
     return out.sort((a, b) => a.atMs - b.atMs);
   }
-
-  async happenedSince(sinceMs: number, writerBefore?: string): Promise<boolean> {
-    const s = await this.state();
-    if (writerBefore && s.writerId && s.writerId !== writerBefore) return true;
-    // Only the states a failover or forced reboot puts the target in, not backing-up & co.
-    if (s.status === 'failing-over' || s.status === 'rebooting') return true;
-    return (await this.events(sinceMs, Date.now() + 1000)).some((e) => FAILOVER_EVENT.test(e.message));
-  }
-
-  async settled(t0Ms: number, writerBefore?: string): Promise<boolean> {
-    const s = await this.state();
-    if (s.status !== 'available') return false;
-    if (writerBefore && s.writerId && s.writerId !== writerBefore) return true;
-    return (await this.events(t0Ms - 1000, Date.now() + 1000)).some((e) => COMPLETED_EVENT.test(e.message));
-  }
 }
-
-/** RDS event messages that show a failover or forced reboot started or happened. */
-const FAILOVER_EVENT = /failover|Multi-AZ instance failover|DB instance restarted|reboot/i;
-/** ... and those that show it finished. */
-const COMPLETED_EVENT = /Completed failover|failover completed|DB instance restarted/i;
 
 function toTriggerEvent(e: RdsEvent): TriggerEvent {
   return {
@@ -272,12 +266,5 @@ export class NoneTrigger implements FailoverTrigger {
   }
   async events(): Promise<TriggerEvent[]> {
     return [];
-  }
-  async happenedSince(): Promise<boolean> {
-    return false;
-  }
-  /** Observe-only: the engine decides from the samples (an outage seen and recovered). */
-  async settled(): Promise<boolean> {
-    return true;
   }
 }

@@ -1,6 +1,6 @@
 // What the engine needs from a failover trigger. A trigger fires at most once per run; the
-// engine records the intent before calling fire(), and after a crash asks happenedSince()
-// instead of calling again.
+// trigger protocol (engine/trigger-protocol.ts) records the intent before calling fire() and
+// finds out from state() and events() what happened, never calling again.
 
 /** A provider event (RDS DescribeEvents) on the run's time axis. */
 export interface TriggerEvent {
@@ -40,27 +40,39 @@ export type TriggerFailureReason =
   | 'NoCredentials'
   | 'AccessDenied'
   | 'RdsUnreachable'
+  | 'RdsServerError'
   | 'RdsError'
   | 'TriggerOutcomeUnknown';
 
-/** Reasons after which the call certainly did not start a failover (RDS rejected it). */
-export const REJECTED_CALL_REASONS: readonly TriggerFailureReason[] = [
-  'TargetNotFound',
-  'TargetNotAvailable',
-  'NoReader',
-  'TargetInstanceNotMember',
-  'InvalidState',
+/** Errors a retry with backoff may mend: throttling, an unreachable endpoint, an RDS 5xx. */
+export const TRANSIENT_REASONS: readonly TriggerFailureReason[] = [
   'Throttled',
-  'NoCredentials',
-  'AccessDenied',
+  'RdsUnreachable',
+  'RdsServerError',
 ];
+
+export interface TriggerErrorDetails {
+  /**
+   * Whether a mutating call with this error may have reached the provider and been carried
+   * out: `no` when RDS answered with a refusal (a 4xx error, throttling included) or the
+   * connection was never made; `maybe` after a timeout, a dropped connection or a 5xx.
+   */
+  mayHaveHappened?: 'no' | 'maybe';
+}
 
 export class TriggerError extends Error {
   readonly reason: TriggerFailureReason;
-  constructor(reason: TriggerFailureReason, message: string) {
+  readonly mayHaveHappened: 'no' | 'maybe';
+  constructor(reason: TriggerFailureReason, message: string, details: TriggerErrorDetails = {}) {
     super(message);
     this.name = 'TriggerError';
     this.reason = reason;
+    this.mayHaveHappened = details.mayHaveHappened ?? 'no';
+  }
+
+  /** A retry with backoff may succeed (throttling, unreachable, 5xx). */
+  get transient(): boolean {
+    return TRANSIENT_REASONS.includes(this.reason);
   }
 }
 
@@ -75,14 +87,6 @@ export interface FailoverTrigger {
   state(): Promise<TargetState | undefined>;
   /** Provider events between two instants (epoch ms), for the timeline. */
   events(fromMs: number, toMs: number): Promise<TriggerEvent[]>;
-  /** Whether the target reports a failover since `sinceMs` (events or a writer change). */
-  happenedSince(sinceMs: number, writerBefore?: string): Promise<boolean>;
-  /**
-   * Whether the failover fired at `t0Ms` has finished: the target is available again AND
-   * shows that it failed over (a new writer, or a failover/reboot event since T0) — an
-   * `available` seen before RDS even started must not end the observation.
-   */
-  settled(t0Ms: number, writerBefore?: string): Promise<boolean>;
   /** Releases connections (the SDK client). */
   close?(): void;
 }

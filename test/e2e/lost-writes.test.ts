@@ -22,10 +22,15 @@ function crashWithLagTrigger(lagMs: number, pausedAt: { ms: number }): FailoverT
   return {
     description: 'lab-pg by crash with replication lag',
     preflight: async () => undefined,
-    state: async () => undefined,
+    state: async () => {
+      const c = lab.state().clusters[0]!;
+      return {
+        status: c.status,
+        writerId: c.writerId,
+        members: c.instances.map((i) => ({ id: i.id, isWriter: i.id === c.writerId })),
+      };
+    },
     events: async () => [],
-    happenedSince: async () => false,
-    settled: async () => lab.state().clusters[0]!.status === 'available',
     async fire(): Promise<FiredTrigger> {
       const writer = lab.state().clusters[0]!.writerId;
       const reader = lab.state().clusters[0]!.instances.find((i) => i.id !== writer)!.id;

@@ -1,0 +1,259 @@
+// The trigger protocol: one failover call per run at most, and what it did, found out by
+// observation. Shared by the controller and `failwatch run`.
+//
+// - The intent is recorded (durably, by the caller) before the call; a restart that finds an
+//   intent without a recorded result never calls again: it observes (outcome Unknown).
+// - The call's error decides: RDS refused it (4xx, throttling, connection never made) ->
+//   the run fails cleanly, nothing happened; anything else (timeout, reset, 5xx) -> outcome
+//   Unknown, observe.
+// - The failover counts as happened when RDS shows it (writer changed, failing-over seen, a
+//   failover event) or the probes see the role flip.
+// - Transient RDS errors while observing are retried with backoff and never end the run; only
+//   observe.maxDuration does, or recovery once the failover happened and RDS has settled (or
+//   cannot be asked).
+// - A call that succeeded (or whose outcome is unknown) with no failover seen by
+//   observe.maxDuration gives an Inconclusive verdict: FailoverNotObserved / TriggerOutcomeUnknown.
+
+import { isAcknowledgedClass } from '../analysis/error-class.ts';
+import type { Sample } from '../analysis/sample.ts';
+import type { TRIGGER_OBSERVED_BY } from '../api/experiment-status.ts';
+import type { FailoverTrigger, FiredTrigger, TargetState, TriggerEvent } from '../trigger/types.ts';
+import { TriggerError } from '../trigger/types.ts';
+
+export type CallOutcome = 'Succeeded' | 'Unknown';
+
+/** What the one call did, as far as the caller can tell. */
+export type CallResult =
+  | { kind: 'called'; outcome: 'Succeeded'; fired: FiredTrigger }
+  | { kind: 'called'; outcome: 'Unknown'; fired: FiredTrigger; message: string }
+  | { kind: 'refused'; reason: string; message: string };
+
+/**
+ * Makes the failover call once. `t0Ms` is taken before the call. Never throws for the call's
+ * own error: a refusal and an unknown outcome are results.
+ */
+export async function callOnce(
+  trigger: Pick<FailoverTrigger, 'fire' | 'description'>,
+  writerBefore: string | undefined,
+  now: () => number = Date.now,
+): Promise<CallResult> {
+  const t0Ms = now();
+  try {
+    const fired = await trigger.fire(writerBefore);
+    return { kind: 'called', outcome: 'Succeeded', fired };
+  } catch (err) {
+    const e = err instanceof TriggerError ? err : undefined;
+    if (e && e.mayHaveHappened === 'no') return { kind: 'refused', reason: e.reason, message: e.message };
+    return {
+      kind: 'called',
+      outcome: 'Unknown',
+      fired: { t0Ms, action: `failover of ${trigger.description} (outcome unknown)`, writerBefore },
+      message: (err as Error).message,
+    };
+  }
+}
+
+/** What one look at the target showed: its state and the provider events since T0. */
+export interface TargetLook {
+  state?: TargetState;
+  events: TriggerEvent[];
+}
+
+/** RDS event messages that show a failover or forced reboot started or happened. */
+const FAILOVER_EVENT = /failover|Multi-AZ instance failover|DB instance restarted|reboot/i;
+/** ... and those that show it finished. */
+const COMPLETED_EVENT = /Completed failover|failover completed|DB instance restarted/i;
+
+/**
+ * Asks the target: its state and, unless the writer already changed, its events since T0
+ * (1 s of slack for clock differences). Throws the provider's TriggerError.
+ */
+export async function lookAtTarget(
+  trigger: Pick<FailoverTrigger, 'state' | 'events'>,
+  t0Ms: number,
+  writerBefore: string | undefined,
+  nowMs: number = Date.now(),
+): Promise<TargetLook> {
+  const state = await trigger.state();
+  if (state && writerBefore && state.writerId && state.writerId !== writerBefore)
+    return { state, events: [] };
+  if (!state) return { events: [] };
+  return { state, events: await trigger.events(t0Ms - 1000, nowMs + 1000) };
+}
+
+export type HappenedBy = (typeof TRIGGER_OBSERVED_BY)[number];
+
+export interface ObserverOptions {
+  t0Ms: number;
+  writerBefore?: string;
+  outcome: CallOutcome;
+  maxDurationMs: number;
+  /** The spec's trigger is `none`: the failover is someone else's; the probes decide. */
+  observeOnly?: boolean;
+  /** Known from an earlier pass (status): when and how the failover was seen. */
+  happened?: { atMs: number; by: HappenedBy };
+  /** First wait after an RDS error (default 1 s); doubles per error up to maxBackoffMs (10 s). */
+  firstBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export interface ObserveInput {
+  nowMs: number;
+  /** This pass's look at the target, or its error; absent when not asked (backoff). */
+  look?: TargetLook | { error: TriggerError };
+  /** When the probes first saw a write acknowledged by another server after T0. */
+  roleFlipMs?: number;
+  /** The probes saw an outage since T0 (observe-only runs). */
+  sawOutage?: boolean;
+  /** Every lane has been good for observe.recoveredFor. */
+  recovered: boolean;
+}
+
+export interface Inconclusive {
+  reason: 'FailoverNotObserved' | 'TriggerOutcomeUnknown';
+  message: string;
+}
+
+export type ObserveDecision = { done: false } | { done: true; inconclusive?: Inconclusive };
+
+/** Why a run whose failover was never seen proves nothing, by what the call did. */
+export function notObserved(
+  outcome: CallOutcome,
+  writerBefore: string | undefined,
+  maxDurationMs: number,
+): Inconclusive {
+  const limit = `${Math.round(maxDurationMs / 1000)} s`;
+  return outcome === 'Succeeded'
+    ? {
+        reason: 'FailoverNotObserved',
+        message: `the failover call succeeded but neither RDS (writer ${writerBefore ?? 'unknown'} unchanged, no failover status or event) nor the probes (no role flip) showed a failover within observe.maxDuration (${limit})`,
+      }
+    : {
+        reason: 'TriggerOutcomeUnknown',
+        message: `the failover call's outcome is unknown (it was not called again) and neither RDS nor the probes showed a failover within observe.maxDuration (${limit})`,
+      };
+}
+
+/**
+ * The observation of one run's failover: fed each pass with what RDS and the probes show,
+ * it says whether the failover happened, when RDS may be asked next, and when to stop.
+ * Pure: time comes in with the input.
+ */
+export class TriggerObserver {
+  readonly options: ObserverOptions;
+  happened: { atMs: number; by: HappenedBy } | undefined;
+  /** RDS errors in a row, and the last one (for the status). */
+  rdsErrors = 0;
+  lastRdsError: TriggerError | undefined;
+  /** RDS errors in all. */
+  rdsErrorsTotal = 0;
+  private nextLookMs = 0;
+  private rdsSettled = false;
+  /** The last look succeeded: RDS can be asked (else the probes alone may end the run). */
+  private rdsAnswering = true;
+
+  constructor(options: ObserverOptions) {
+    this.options = options;
+    this.happened = options.happened;
+  }
+
+  /** Whether this pass should ask RDS (false while backing off after errors, or when settled). */
+  wantsLook(nowMs: number): boolean {
+    if (this.options.observeOnly || this.rdsSettled) return false;
+    return nowMs >= this.nextLookMs;
+  }
+
+  step(input: ObserveInput): ObserveDecision {
+    const { nowMs } = input;
+    const o = this.options;
+    if (input.look && 'error' in input.look) {
+      this.rdsErrors++;
+      this.rdsErrorsTotal++;
+      this.lastRdsError = input.look.error;
+      this.rdsAnswering = false;
+      const first = o.firstBackoffMs ?? 1000;
+      this.nextLookMs = nowMs + Math.min(o.maxBackoffMs ?? 10_000, first * 2 ** (this.rdsErrors - 1));
+    } else if (input.look) {
+      this.rdsErrors = 0;
+      // A trigger without a state (observe-only, a test's) cannot settle: the probes decide.
+      this.rdsAnswering = input.look.state !== undefined;
+      this.nextLookMs = nowMs;
+      this.learn(input.look, nowMs);
+    }
+    if (input.roleFlipMs !== undefined && input.roleFlipMs >= o.t0Ms)
+      this.saw(input.roleFlipMs, 'probes-role-flip');
+
+    if (o.observeOnly) {
+      if (nowMs - o.t0Ms >= o.maxDurationMs) return { done: true };
+      return input.sawOutage && input.recovered ? { done: true } : { done: false };
+    }
+    if (this.happened && input.recovered && (this.rdsSettled || !this.rdsAnswering)) return { done: true };
+    if (nowMs - o.t0Ms < o.maxDurationMs) return { done: false };
+    if (this.happened) return { done: true };
+    return { done: true, inconclusive: notObserved(o.outcome, o.writerBefore, o.maxDurationMs) };
+  }
+
+  private learn(look: TargetLook, nowMs: number): void {
+    const { state } = look;
+    const writerBefore = this.options.writerBefore;
+    const writerChanged = !!(state && writerBefore && state.writerId && state.writerId !== writerBefore);
+    if (writerChanged) this.saw(nowMs, 'rds-writer');
+    if (state && (state.status === 'failing-over' || state.status === 'rebooting'))
+      this.saw(nowMs, 'rds-status');
+    const sinceT0 = look.events.filter((e) => e.atMs >= this.options.t0Ms - 1000);
+    const failoverEvent = sinceT0.find((e) => FAILOVER_EVENT.test(e.message));
+    if (failoverEvent) this.saw(Math.max(failoverEvent.atMs, this.options.t0Ms), 'rds-events');
+    // Settled: available again AND showing that it failed over; an `available` seen before
+    // RDS even started (Describe is eventually consistent) does not count.
+    this.rdsSettled =
+      state?.status === 'available' &&
+      (writerChanged || sinceT0.some((e) => COMPLETED_EVENT.test(e.message)));
+  }
+
+  private saw(atMs: number, by: HappenedBy): void {
+    if (!this.happened || atMs < this.happened.atMs) this.happened = { atMs, by };
+  }
+}
+
+/**
+ * The probes' evidence: per endpoint, the server that acknowledged writes last before T0 and
+ * the first acknowledgement by each server after it (a handful of servers: small and
+ * incremental). The role flip is the first write acknowledged by another server.
+ */
+export class RoleFlipWatcher {
+  private readonly t0Ms: number;
+  private readonly lanes = new Map<
+    string,
+    { before?: { endMs: number; id: string }; firstBy: Map<string, number> }
+  >();
+
+  constructor(t0Ms: number) {
+    this.t0Ms = t0Ms;
+  }
+
+  add(s: Sample): void {
+    if (s.kind !== 'write' || !s.server || !isAcknowledgedClass(s.class)) return;
+    let lane = this.lanes.get(s.endpoint);
+    if (!lane) {
+      lane = { firstBy: new Map() };
+      this.lanes.set(s.endpoint, lane);
+    }
+    if (s.endMs <= this.t0Ms) {
+      if (!lane.before || s.endMs >= lane.before.endMs) lane.before = { endMs: s.endMs, id: s.server.id };
+      return;
+    }
+    const seen = lane.firstBy.get(s.server.id);
+    if (seen === undefined || s.endMs < seen) lane.firstBy.set(s.server.id, s.endMs);
+  }
+
+  /** When any endpoint first saw a write acknowledged by a new server (epoch ms). */
+  firstFlipMs(): number | undefined {
+    let first: number | undefined;
+    for (const lane of this.lanes.values()) {
+      if (!lane.before) continue;
+      for (const [id, atMs] of lane.firstBy)
+        if (id !== lane.before.id && (first === undefined || atMs < first)) first = atMs;
+    }
+    return first;
+  }
+}
