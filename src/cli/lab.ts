@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DescribeDBClustersCommand, FailoverDBClusterCommand, RDSClient } from '@aws-sdk/client-rds';
+import { parseDurationMs } from '../api/duration.ts';
 import {
   daemonAlive,
   defaultLabDir,
@@ -13,6 +14,7 @@ import {
   waitForPhase,
 } from '../lab/control.ts';
 import { runDaemon } from '../lab/daemon.ts';
+import { FAILOVER_PROFILES, type FailoverProfile } from '../lab/delays.ts';
 import { namedBinary } from '../lab/dns.ts';
 import { LabError } from '../lab/exec.ts';
 import { DEFAULT_LAB_OPTIONS, Lab, type LabEngineName, type LabOptions } from '../lab/lab.ts';
@@ -30,6 +32,7 @@ Commands:
   up         start a lab in the background and print its endpoints
   status     show the lab's clusters, writers, endpoints and ground-truth timeline
   failover   fail a cluster over through the lab's RDS API (FailoverDBCluster)
+  set        change a running lab: --failover-profile, --throttle-for
   down       stop everything the lab started and remove its directory
 
 Options:
@@ -42,6 +45,12 @@ up:
   --address-base A.B.C first three octets of the lab's loopback addresses (default 127.0.10)
   --dns-port N         DNS server port on 127.0.0.1 (default 10053)
   --api-port N         RDS API port on <address-base>.1 (default 10080; control on N+1)
+  --failover-profile P what an accepted failover call does: aurora (default, the Aurora-like
+                       sequence) or noop (answers like RDS and does nothing)
+set:
+  --failover-profile P aurora or noop, from now on
+  --throttle-for D     the RDS API answers every request with 400 Throttling for D (e.g. 20s;
+                       0s ends it)
 failover:
   --cluster ID         lab-pg (default) or lab-my
   --target ID          target instance (TargetDBInstanceIdentifier)
@@ -93,6 +102,7 @@ export function labOptionsFrom(values: Record<string, string | boolean | undefin
     );
   const profile = (values.profile as string | undefined) ?? DEFAULT_LAB_OPTIONS.profile;
   if (profile !== 'default' && profile !== 'fast') throw new UsageError('--profile must be default or fast');
+  const failoverProfile = failoverProfileOption(values['failover-profile'] as string | undefined);
   return {
     dir: resolve((values.dir as string | undefined) ?? defaultLabDir()),
     engines: values.engines ? parseEngines(values.engines as string) : DEFAULT_LAB_OPTIONS.engines,
@@ -113,7 +123,15 @@ export function labOptionsFrom(values: Record<string, string | boolean | undefin
       65534,
     ),
     profile,
+    ...(failoverProfile ? { failoverProfile } : {}),
   };
+}
+
+function failoverProfileOption(value: string | undefined): FailoverProfile | undefined {
+  if (value === undefined) return undefined;
+  if (!FAILOVER_PROFILES.includes(value as FailoverProfile))
+    throw new UsageError(`--failover-profile must be one of ${FAILOVER_PROFILES.join(', ')}`);
+  return value as FailoverProfile;
 }
 
 const OPTIONS = {
@@ -130,6 +148,8 @@ const OPTIONS = {
   crash: { type: 'boolean' },
   wait: { type: 'boolean' },
   'options-json': { type: 'string' },
+  'failover-profile': { type: 'string' },
+  'throttle-for': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -155,10 +175,12 @@ export async function labCommand(argv: string[], mainScript: string): Promise<nu
       return labStatus(labOptionsFrom(values).dir, values.json === true);
     case 'failover':
       return labFailover(labOptionsFrom(values).dir, values);
+    case 'set':
+      return labSet(labOptionsFrom(values).dir, values);
     case 'down':
       return labDown(labOptionsFrom(values).dir, values.json === true);
     default:
-      throw new UsageError(`unknown lab command "${command}" (use up, status, failover, down)`);
+      throw new UsageError(`unknown lab command "${command}" (use up, status, failover, set, down)`);
   }
 }
 
@@ -280,6 +302,33 @@ export function labRdsClient(state: LabState): RDSClient {
   });
 }
 
+/** `lab set`: the failover profile and RDS API faults of a running lab, through its control endpoint. */
+async function labSet(dir: string, values: Record<string, string | boolean | undefined>): Promise<number> {
+  const profile = failoverProfileOption(values['failover-profile'] as string | undefined);
+  const throttle = values['throttle-for'] as string | undefined;
+  if (!profile && throttle === undefined)
+    throw new UsageError('lab set needs --failover-profile and/or --throttle-for');
+  let throttleForMs: number | undefined;
+  if (throttle !== undefined) {
+    try {
+      throttleForMs = parseDurationMs(throttle);
+    } catch {
+      throw new UsageError(`--throttle-for must be a duration such as 20s or 2m, got "${throttle}"`);
+    }
+  }
+  const state = requireRunning(dir);
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${state.controlUrl}${path}`, { method: 'POST', body: JSON.stringify(body) });
+    if (!res.ok) throw new LabError(`lab set: ${((await res.json()) as { error: string }).error}`);
+  };
+  if (profile) await post('/failover-profile', { profile });
+  if (throttleForMs !== undefined) await post('/rds-api-faults', { throttleForMs });
+  process.stdout.write(
+    `${[profile && `failover profile ${profile}`, throttleForMs !== undefined && `RDS API throttling for ${throttle}`].filter(Boolean).join('; ')}\n`,
+  );
+  return 0;
+}
+
 async function labFailover(
   dir: string,
   values: Record<string, string | boolean | undefined>,
@@ -316,7 +365,10 @@ async function labFailover(
     const now = readLabState(dir);
     const finished = now?.groundTruth
       .slice(before)
-      .some((s) => s.step === 'failover-completed' || s.step === 'failover-failed');
+      .some(
+        (s) =>
+          s.step === 'failover-completed' || s.step === 'failover-failed' || s.step === 'failover-ignored',
+      );
     if (out.DBClusters?.[0]?.Status === 'available' && finished) {
       const steps = now!.groundTruth.slice(before);
       if (values.json) process.stdout.write(`${JSON.stringify(steps, null, 2)}\n`);

@@ -373,7 +373,15 @@ export class ExperimentReconciler {
         );
       return { requeueAfterMs: 500 };
     }
-    await this.trigger(obj, manifest).preflight();
+    try {
+      await this.trigger(obj, manifest).preflight();
+    } catch (err) {
+      // Throttling or an unreachable RDS API: look again until the preflight timeout.
+      const started = Date.parse(obj.status!.startTime!);
+      const waiting = Date.now() - started <= (this.deps.preflightTimeoutMs ?? 120_000);
+      if (err instanceof TriggerError && err.transient && waiting) return { requeueAfterMs: 2000 };
+      throw err;
+    }
     const status: FailoverExperimentStatus = {
       ...obj.status,
       phase: 'Baseline',

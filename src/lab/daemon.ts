@@ -3,6 +3,7 @@
 // it; `failwatch lab down` tells it to stop (and sweeps up if it is gone).
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { FAILOVER_PROFILES, type FailoverProfile } from './delays.ts';
 import { Lab, type LabOptions } from './lab.ts';
 import { RdsFault } from './model.ts';
 import { startRdsApi } from './rds-api.ts';
@@ -43,6 +44,20 @@ function startControl(lab: Lab, host: string, port: number, stop: () => void): P
           mode,
         });
         reply(200, { status: cluster.status });
+      } else if (req.method === 'POST' && req.url === '/failover-profile') {
+        const b = await body(req);
+        if (!FAILOVER_PROFILES.includes(b.profile as FailoverProfile))
+          return reply(400, { error: `profile must be one of ${FAILOVER_PROFILES.join(', ')}` });
+        lab.failoverProfile = b.profile as FailoverProfile;
+        lab.onChange();
+        reply(200, { failoverProfile: lab.failoverProfile });
+      } else if (req.method === 'POST' && req.url === '/rds-api-faults') {
+        const b = await body(req);
+        const forMs = Number(b.throttleForMs ?? 0);
+        if (!Number.isFinite(forMs) || forMs < 0 || forMs > 3_600_000)
+          return reply(400, { error: 'throttleForMs must be a number of milliseconds from 0 to 3600000' });
+        lab.throttleRdsApi(forMs);
+        reply(200, lab.apiFaults);
       } else if (req.method === 'POST' && req.url === '/replication') {
         const b = await body(req);
         await lab.setReplicationPaused(String(b.clusterId), String(b.instanceId), b.paused === true);

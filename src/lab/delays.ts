@@ -37,3 +37,11 @@ export const DELAY_PROFILES: Record<'default' | 'fast', FailoverDelays> = {
 };
 
 export type DelayProfile = keyof typeof DELAY_PROFILES;
+
+/**
+ * What the lab does with an accepted FailoverDBCluster (or forced-failover reboot): `aurora`
+ * performs the Aurora-like sequence; `noop` answers like RDS and does nothing at all (no
+ * status change, no event, no new writer), the case a run must report as FailoverNotObserved.
+ */
+export const FAILOVER_PROFILES = ['aurora', 'noop'] as const;
+export type FailoverProfile = (typeof FAILOVER_PROFILES)[number];

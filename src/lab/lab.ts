@@ -4,7 +4,7 @@
 import { appendFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DELAY_PROFILES, type DelayProfile, type FailoverDelays } from './delays.ts';
+import { DELAY_PROFILES, type DelayProfile, type FailoverDelays, type FailoverProfile } from './delays.ts';
 import { type DnsRecord, type DnsServer, LAB_ZONE, startDns, stopDns, updateCname } from './dns.ts';
 import {
   type EngineOps,
@@ -41,6 +41,16 @@ export interface LabOptions {
   apiPort: number;
   profile: DelayProfile;
   delays?: Partial<FailoverDelays>;
+  /** What an accepted failover call does (default `aurora`; `noop`: nothing). */
+  failoverProfile?: FailoverProfile;
+}
+
+/** Faults the lab's RDS API injects, for tests of what a client does with them. */
+export interface RdsApiFaults {
+  /** Every request until then (epoch ms) gets 400 Throttling "Rate exceeded". */
+  throttleUntilMs?: number;
+  /** Requests answered with Throttling so far. */
+  throttled: number;
 }
 
 export const DEFAULT_LAB_OPTIONS: Omit<LabOptions, 'dir'> = {
@@ -83,12 +93,15 @@ export class Lab implements LabControl {
   readonly groundTruth: GroundTruthStep[] = [];
   private failoverCount = 0;
   private running: Promise<void>[] = [];
+  failoverProfile: FailoverProfile;
+  readonly apiFaults: RdsApiFaults = { throttled: 0 };
   pids: { dns?: number } = {};
   onChange: () => void = () => {};
 
   constructor(options: LabOptions) {
     this.options = options;
     this.delays = { ...DELAY_PROFILES[options.profile], ...options.delays };
+    this.failoverProfile = options.failoverProfile ?? 'aurora';
     this.dns = { dir: join(options.dir, 'dns'), host: '127.0.0.1', port: options.dnsPort };
   }
 
@@ -314,6 +327,10 @@ export class Lab implements LabControl {
         'InvalidDBClusterStateFault',
         `DB cluster ${model.id} has no reader to fail over to.`,
       );
+    if (this.failoverProfile === 'noop') {
+      this.record(model.id, ++this.failoverCount, 'failover-ignored', `target ${target.id}, profile noop`);
+      return model;
+    }
     rt.busy = true;
     model.status = 'failing-over';
     const n = ++this.failoverCount;
@@ -404,6 +421,19 @@ export class Lab implements LabControl {
     this.record(model.id, n, 'failover-completed', target.id);
   }
 
+  /** Throttling for the next `forMs` (0 ends it); the RDS API asks apiFault() per request. */
+  throttleRdsApi(forMs: number): void {
+    this.apiFaults.throttleUntilMs = forMs > 0 ? Date.now() + forMs : undefined;
+    this.onChange();
+  }
+
+  apiFault(_action: string): RdsFault | undefined {
+    const until = this.apiFaults.throttleUntilMs;
+    if (until === undefined || Date.now() >= until) return undefined;
+    this.apiFaults.throttled++;
+    return new RdsFault('Throttling', 'Rate exceeded', 400);
+  }
+
   rebootInstance(instanceId: string, forceFailover: boolean): LabInstance {
     for (const rt of this.runtimes.values()) {
       const inst = rt.model.instances.find((i) => i.id === instanceId);
@@ -474,6 +504,8 @@ export class Lab implements LabControl {
       ...extra,
       options: this.options,
       delays: this.delays,
+      failoverProfile: this.failoverProfile,
+      apiFaults: this.apiFaults,
       dns: { host: this.dns.host, port: this.dns.port, zone: LAB_ZONE },
       clusters: this.clusters(),
       events: this.eventLog,

@@ -78,7 +78,9 @@ export interface GroundTruthStep {
     | 'cluster-endpoint-updated'
     | 'reader-endpoint-updated'
     | 'failover-completed'
-    | 'failover-failed';
+    | 'failover-failed'
+    /** The failover profile `noop` accepted the call and did nothing. */
+    | 'failover-ignored';
   /** ISO-8601 UTC with milliseconds. */
   at: string;
   /** Milliseconds since the epoch (same instant as `at`). */
@@ -106,6 +108,8 @@ export interface LabControl {
   failoverCluster(clusterId: string, targetInstanceId?: string): LabCluster;
   /** RebootDBInstance; with forceFailover on a writer this is a failover to any reader. */
   rebootInstance(instanceId: string, forceFailover: boolean): LabInstance;
+  /** A fault the RDS API answers with instead of handling the request (e.g. throttling). */
+  apiFault?(action: string): RdsFault | undefined;
   region: string;
   accountId: string;
 }

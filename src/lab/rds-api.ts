@@ -393,6 +393,8 @@ function handle(control: LabControl, raw: URLSearchParams): Reply {
   const action = raw.get('Action');
   try {
     if (!action) throw new RdsFault('MissingAction', 'The request must contain the parameter Action');
+    const fault = control.apiFault?.(action);
+    if (fault) throw fault;
     const handler = Object.hasOwn(actions, action) ? actions[action] : undefined;
     if (!handler)
       throw new RdsFault('InvalidAction', `The action ${action} is not valid for this web service.`);

@@ -21,6 +21,7 @@ import {
 import type { LabCluster, LabControl, LabEvent, LabInstance } from '../../src/lab/model.ts';
 import { RdsFault } from '../../src/lab/model.ts';
 import { startRdsApi } from '../../src/lab/rds-api.ts';
+import { classifyRdsError } from '../../src/trigger/aws-rds.ts';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '123456789012';
@@ -39,6 +40,12 @@ class MemoryLab implements LabControl {
   cluster!: LabCluster;
   eventList: LabEvent[] = [];
   now = Date.now();
+  /** Answer every request with this fault (the lab's throttling window). */
+  fault: RdsFault | undefined;
+
+  apiFault(): RdsFault | undefined {
+    return this.fault;
+  }
 
   constructor() {
     this.reset();
@@ -472,4 +479,31 @@ test('GET with a query string and /healthz', async () => {
   assert.match(body, /<DBClusterIdentifier>lab-pg<\/DBClusterIdentifier>/);
   const health = await fetch(`${server.url}/healthz`);
   assert.equal(await health.text(), 'ok');
+});
+
+test('a throttling window answers 400 Throttling in the RDS error shape, which the SDK and failwatch read as throttling', async () => {
+  lab.fault = new RdsFault('Throttling', 'Rate exceeded', 400);
+  try {
+    const err = await rejects(
+      rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'lab-pg' })),
+      RDSServiceException,
+    );
+    assert.equal(err.name, 'Throttling');
+    assert.equal(err.$metadata.httpStatusCode, 400);
+    const classified = classifyRdsError(err, 'DescribeDBClusters lab-pg');
+    assert.deepEqual(
+      [classified.reason, classified.transient, classified.mayHaveHappened],
+      ['Throttled', true, 'no'],
+    );
+    const res = await fetch(`${server.url}/?Action=DescribeDBClusters&Version=2014-10-31`);
+    assert.equal(res.status, 400);
+    assert.match(
+      await res.text(),
+      /<ErrorResponse xmlns="http:\/\/rds\.amazonaws\.com\/doc\/2014-10-31\/"><Error><Type>Sender<\/Type><Code>Throttling<\/Code><Message>Rate exceeded<\/Message><\/Error><RequestId>[0-9a-f-]+<\/RequestId><\/ErrorResponse>/,
+    );
+  } finally {
+    lab.fault = undefined;
+  }
+  const ok = await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'lab-pg' }));
+  assert.equal(ok.DBClusters?.[0]?.Status, 'available');
 });
