@@ -24,7 +24,14 @@ import type { ProbeKind, Sample } from './sample.ts';
 import { serverFlip } from './server-flip.ts';
 import { type CommittedRow, serverSideGap } from './server-side-gap.ts';
 import { isoTime, roundSeconds, secondsSinceT0 } from './time-point.ts';
-import { type EndpointMeasurement, type Slo, verdict } from './verdict.ts';
+import {
+  type EndpointMeasurement,
+  findingsOf,
+  type InconclusiveFinding,
+  resultOf,
+  type Slo,
+  verdict,
+} from './verdict.ts';
 import { auditWrites } from './write-audit.ts';
 
 export interface RunPhasesMs {
@@ -65,6 +72,11 @@ export interface RunInput {
   /** Rows read back after recovery; absent when no audit ran (lost writes are then null). */
   auditRows?: readonly AuditRow[];
   defaultSlo?: Slo;
+  /**
+   * Reasons, found outside the samples, why the run cannot be decided (e.g. FailoverNotObserved);
+   * they make the verdict Inconclusive unless a check fails on measured data.
+   */
+  inconclusive?: readonly InconclusiveFinding[];
 }
 
 function analyzeKind(
@@ -200,12 +212,17 @@ export function analyzeRun(input: RunInput): Results {
     ...input.defaultSlo,
     ...input.endpoints.find((endpoint) => endpoint.name === name)?.slo,
   });
-  const overall = verdict(endpoints.map(measurementOf), sloOf);
+  const findings = [...(input.inconclusive ?? [])];
+  const overall = verdict(endpoints.map(measurementOf), sloOf, findings);
   for (const endpoint of endpoints) {
     const reasons = overall.checks.flatMap((check) =>
       check.endpoint === endpoint.name && check.reason ? [check.reason] : [],
     );
-    endpoint.verdict = { result: reasons.length === 0 ? 'Pass' : 'Fail', reasons };
+    const own = findingsOf(findings, endpoint.name);
+    endpoint.verdict = {
+      result: resultOf(reasons.length > 0, own),
+      reasons: [...reasons, ...own.map((finding) => finding.message)],
+    };
   }
   return {
     apiVersion: RESULTS_API_VERSION,

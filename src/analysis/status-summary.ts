@@ -5,7 +5,13 @@ import type { EndpointResult, Results } from './results.ts';
 
 type StatusSummary = Pick<
   FailoverExperimentStatus,
-  'verdict' | 'verdictReasons' | 'worstDowntimeSeconds' | 'endpoints' | 'events' | 'triggerTime'
+  | 'verdict'
+  | 'verdictReasons'
+  | 'inconclusive'
+  | 'worstDowntimeSeconds'
+  | 'endpoints'
+  | 'events'
+  | 'triggerTime'
 >;
 
 function endpointSummary(endpoint: EndpointResult): EndpointStatusSummary {
@@ -53,6 +59,16 @@ export function statusSummary(results: Results): StatusSummary {
     triggerTime: results.trigger.time,
     verdict: results.verdict.result,
     verdictReasons: results.verdict.reasons.slice(0, STATUS_REASONS_LIMIT),
+    // Results written before the Inconclusive verdict have no `inconclusive`.
+    ...((results.verdict.inconclusive ?? []).length > 0
+      ? {
+          inconclusive: results.verdict.inconclusive.slice(0, STATUS_REASONS_LIMIT).map((finding) => ({
+            reason: finding.reason,
+            ...(finding.endpoint !== undefined ? { endpoint: finding.endpoint } : {}),
+            message: finding.message.slice(0, 1024),
+          })),
+        }
+      : {}),
     worstDowntimeSeconds: downtimes.length > 0 ? Math.max(...downtimes) : 0,
     endpoints: results.endpoints.map(endpointSummary),
     events: results.trigger.events.slice(0, STATUS_EVENTS_LIMIT).map((event) => ({

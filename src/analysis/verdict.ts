@@ -5,7 +5,34 @@ export interface Slo {
   maxLostWrites?: number;
 }
 
-export type VerdictResult = 'Pass' | 'Fail';
+/**
+ * Pass: every SLO held on data that covers the run. Fail: an SLO was violated on measured data.
+ * Inconclusive: nothing measured violates an SLO, but the measurement cannot show that they held
+ * (a lane's samples do not cover the run, the failover was never observed, the trigger's outcome
+ * stayed unknown). SLO gates treat Inconclusive as not passed.
+ */
+export const VERDICT_RESULTS = ['Pass', 'Fail', 'Inconclusive'] as const;
+export type VerdictResult = (typeof VERDICT_RESULTS)[number];
+
+/**
+ * Why a run is Inconclusive:
+ * - `CoverageGap`: a lane's samples do not cover baseline start to observation end (a gap longer
+ *   than the coverage limit, dropped samples, a lost prober);
+ * - `FailoverNotObserved`: the trigger call succeeded but neither RDS nor the probes showed a new
+ *   writer within the observe limit;
+ * - `TriggerOutcomeUnknown`: whether the failover call took effect stayed unknown.
+ */
+export const INCONCLUSIVE_REASONS = ['CoverageGap', 'FailoverNotObserved', 'TriggerOutcomeUnknown'] as const;
+export type InconclusiveReason = (typeof INCONCLUSIVE_REASONS)[number];
+
+/** One reason the measurement cannot decide the verdict. */
+export interface InconclusiveFinding {
+  reason: InconclusiveReason;
+  /** The endpoint concerned; absent when the finding is about the whole run. */
+  endpoint?: string;
+  /** One sentence for people, with the details (e.g. the gaps, the writer seen). */
+  message: string;
+}
 
 export interface SloCheck {
   endpoint: string;
@@ -13,15 +40,25 @@ export interface SloCheck {
   limit: number | null;
   measured: number | null;
   passed: boolean;
+  /**
+   * The check passed on the data present, but that data does not cover the run (the endpoint
+   * has an Inconclusive finding): it does not show the SLO held.
+   */
+  unproven?: boolean;
   /** Why the check failed, for people (only on failed checks). */
   reason?: string;
 }
 
 export interface Verdict {
   result: VerdictResult;
-  /** One sentence per failed check, for people. */
+  /** One sentence per failed check, then one per Inconclusive finding, for people. */
   reasons: string[];
   checks: SloCheck[];
+  /**
+   * Why the measurement cannot decide (empty when it can). Kept on a Fail too: a violation
+   * measured on the data present outranks missing data, but the gaps are still reported.
+   */
+  inconclusive: InconclusiveFinding[];
 }
 
 /** What the verdict needs to know of one endpoint's measurement. */
@@ -98,21 +135,48 @@ export function describeFailedCheck(check: SloCheck, measurement?: EndpointMeasu
   }
 }
 
-/** Verdict against the SLOs: Pass only when every check of every endpoint passes. */
+/** Fail when a check failed; otherwise Inconclusive when a finding says the data cannot decide. */
+export function resultOf(anyFailed: boolean, findings: readonly InconclusiveFinding[]): VerdictResult {
+  if (anyFailed) return 'Fail';
+  return findings.length > 0 ? 'Inconclusive' : 'Pass';
+}
+
+/** The findings that concern one endpoint: its own and those about the whole run. */
+export function findingsOf(
+  findings: readonly InconclusiveFinding[],
+  endpoint: string,
+): InconclusiveFinding[] {
+  return findings.filter((finding) => finding.endpoint === undefined || finding.endpoint === endpoint);
+}
+
+/**
+ * Verdict against the SLOs: Fail when a check fails on the data measured; otherwise
+ * Inconclusive when `findings` say the data cannot show the SLOs held; otherwise Pass. Callers
+ * must not let missing data fail a check (a lost prober is not downtime): checks of an endpoint
+ * with a finding that pass are marked `unproven`.
+ */
 export function verdict(
   measurements: readonly EndpointMeasurement[],
   sloOf: (endpoint: string) => Slo,
+  findings: readonly InconclusiveFinding[] = [],
 ): Verdict {
   const checks: SloCheck[] = [];
   const reasons: string[] = [];
   for (const measurement of measurements) {
+    const unproven = findingsOf(findings, measurement.name).length > 0;
     for (const check of endpointChecks(measurement, sloOf(measurement.name))) {
+      // An audit that could not run because data is missing proves nothing either way.
+      if (unproven && check.objective === 'maxLostWrites' && check.measured === null) check.passed = true;
       if (!check.passed) {
         check.reason = describeFailedCheck(check, measurement);
         reasons.push(check.reason);
+      } else if (unproven) {
+        check.unproven = true;
       }
       checks.push(check);
     }
   }
-  return { result: reasons.length === 0 ? 'Pass' : 'Fail', reasons, checks };
+  const anyFailed = reasons.length > 0;
+  for (const finding of findings) reasons.push(finding.message);
+  return { result: resultOf(anyFailed, findings), reasons, checks, inconclusive: [...findings] };
 }

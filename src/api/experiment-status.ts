@@ -2,6 +2,7 @@
 // The full results document (failwatch.io/results/v1) is kept elsewhere (resultsRef).
 import Type, { type Static } from 'typebox';
 import { ERROR_CLASSES } from '../analysis/error-class.ts';
+import { INCONCLUSIVE_REASONS, VERDICT_RESULTS } from '../analysis/verdict.ts';
 import { MAX_ENDPOINTS, PROBE_KIND_NAMES } from './experiment-spec.ts';
 import { stringEnum } from './schema-builders.ts';
 
@@ -131,7 +132,11 @@ const endpointSummarySchema = Type.Object(
         description: `The first ${STATUS_WINDOWS_LIMIT} outage windows.`,
       }),
     ),
-    verdict: Type.Optional(stringEnum(['Pass', 'Fail'], { description: 'This endpoint against its SLOs.' })),
+    verdict: Type.Optional(
+      stringEnum(VERDICT_RESULTS, {
+        description: 'This endpoint against its SLOs (Inconclusive: its data cannot show they held).',
+      }),
+    ),
   },
   { description: 'Measured results of one endpoint.' },
 );
@@ -217,13 +222,39 @@ export const FailoverExperimentStatusSchema = Type.Object(
       ),
     ),
     verdict: Type.Optional(
-      stringEnum(['Pass', 'Fail'], { description: 'Pass when every endpoint met its SLOs and recovered.' }),
+      stringEnum(VERDICT_RESULTS, {
+        description:
+          'Pass when every endpoint met its SLOs and recovered on data covering the run; Fail when a measured SLO was violated; Inconclusive when nothing measured failed but the data cannot show the SLOs held (never a pass).',
+      }),
     ),
     verdictReasons: Type.Optional(
-      Type.Array(Type.String({ maxLength: 1024, description: 'A failed objective.' }), {
-        maxItems: STATUS_REASONS_LIMIT,
-        description: 'Why the verdict is Fail.',
-      }),
+      Type.Array(
+        Type.String({ maxLength: 1024, description: 'A failed objective or an Inconclusive finding.' }),
+        {
+          maxItems: STATUS_REASONS_LIMIT,
+          description: 'Why the verdict is Fail or Inconclusive.',
+        },
+      ),
+    ),
+    inconclusive: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            reason: stringEnum(INCONCLUSIVE_REASONS, {
+              description: 'CoverageGap, FailoverNotObserved or TriggerOutcomeUnknown.',
+            }),
+            endpoint: Type.Optional(
+              Type.String({
+                maxLength: 253,
+                description: 'The endpoint concerned; absent for the whole run.',
+              }),
+            ),
+            message: Type.String({ maxLength: 1024, description: 'What is missing, for people.' }),
+          },
+          { description: 'One reason the measurement cannot decide the verdict.' },
+        ),
+        { maxItems: STATUS_REASONS_LIMIT, description: 'Why the data cannot decide (see docs/results.md).' },
+      ),
     ),
     worstDowntimeSeconds: Type.Optional(
       Type.Number({ minimum: 0, description: 'Largest write or read downtime of any endpoint, seconds.' }),

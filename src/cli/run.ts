@@ -23,7 +23,8 @@ Options:
   --quiet          no live progress, only the summary table
 
 Exit codes: 0 verdict Pass, 1 verdict Fail, 2 invalid manifest or options,
-            3 the run failed (preflight, baseline, trigger), 130 interrupted.
+            3 the run failed (preflight, baseline, trigger), 4 verdict Inconclusive
+            (the data cannot show the SLOs held, see docs/results.md), 130 interrupted.
 `;
 
 /** A compact live line per endpoint: state of the last attempt and errors so far. */
@@ -124,7 +125,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     return 3;
   }
   if (outcome.end === 'Aborted') return 130;
-  return outcome.results?.verdict.result === 'Pass' ? 0 : 1;
+  const result = outcome.results?.verdict.result;
+  if (result === 'Inconclusive') return 4;
+  return result === 'Pass' ? 0 : 1;
 }
 
 function runSummary(outcome: RunOutcome) {

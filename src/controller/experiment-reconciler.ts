@@ -47,6 +47,7 @@ import {
 } from './kube.ts';
 import { acquireTargetLock, releaseTargetLock, targetLeaseName } from './lease.ts';
 import { ProberClient, proberPod, proberPodName } from './prober-pods.ts';
+import { verdictCondition } from './verdict-condition.ts';
 import type { ReconcileResult } from './workqueue.ts';
 
 export interface FailoverExperimentObject {
@@ -702,10 +703,11 @@ export class ExperimentReconciler {
       reason: 'Completed',
       message: 'the run completed',
     });
+    const outcome = verdictCondition(results.verdict.result);
     setCondition(status, obj, {
       type: 'Passed',
-      status: results.verdict.result === 'Pass' ? 'True' : 'False',
-      reason: results.verdict.result === 'Pass' ? 'WithinSLO' : 'SLOViolated',
+      status: outcome.status,
+      reason: outcome.reason,
       message: results.verdict.reasons.join('; ').slice(0, 1000) || 'every SLO held',
     });
     await this.writeStatus(obj, status);
@@ -713,7 +715,7 @@ export class ExperimentReconciler {
     await this.deps.emitEvent(
       obj,
       results.verdict.result === 'Pass' ? 'Normal' : 'Warning',
-      results.verdict.result === 'Pass' ? 'Passed' : 'SLOViolated',
+      outcome.eventReason,
       `worst downtime ${(summary.worstDowntimeSeconds ?? 0).toFixed(3)} s; ${results.verdict.reasons.join('; ') || 'every SLO held'}`.slice(
         0,
         1000,

@@ -16,6 +16,7 @@ h2 { font-size: 16px; margin: 22px 0 8px; }
 .verdict { display: inline-block; padding: 3px 10px; border-radius: 4px; font-weight: 700; color: #fff; }
 .verdict.Pass { background: #1e7b34; }
 .verdict.Fail { background: #b03a2e; }
+.verdict.Inconclusive { background: #9a6700; }
 .reasons { margin: 6px 0 0; color: #b03a2e; }
 .legend { display: flex; flex-wrap: wrap; gap: 6px 16px; margin: 8px 0; font-size: 12px; }
 .legend span { display: inline-flex; align-items: center; gap: 5px; }

@@ -6,7 +6,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { ERROR_CLASSES } from '../analysis/error-class.ts';
 import type { Results } from '../analysis/results.ts';
 import type { ProbeKind } from '../analysis/sample.ts';
-import type { VerdictResult } from '../analysis/verdict.ts';
+import { VERDICT_RESULTS, type VerdictResult } from '../analysis/verdict.ts';
 import type { FailoverExperimentSpec } from '../api/experiment-spec.ts';
 import { EXPERIMENT_PHASES, type ExperimentPhase } from '../api/experiment-status.ts';
 import { targetIdentifier } from '../api/spec-accessors.ts';
@@ -205,7 +205,7 @@ export function createControllerMetrics(registry: Registry): ControllerMetrics {
 // ---------------------------------------------------------------------------------------
 // Results of finished runs (served by the operator)
 
-export const VERDICTS: readonly VerdictResult[] = ['Pass', 'Fail'];
+export const VERDICTS: readonly VerdictResult[] = VERDICT_RESULTS;
 
 export interface ResultMetrics {
   /** Replaces every series of this experiment with the results of its latest run. */

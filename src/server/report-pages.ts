@@ -64,6 +64,7 @@ th { background: #f4f6f6; }
 td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
 .Pass { color: #1e7b34; font-weight: 700; }
 .Fail, .Failed, .Aborted { color: #b03a2e; font-weight: 700; }
+.Inconclusive { color: #9a6700; font-weight: 700; }
 `;
 
 function page(title: string, body: string): string {

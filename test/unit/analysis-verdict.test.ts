@@ -48,4 +48,41 @@ describe('verdict', () => {
     assert.equal(verdict([{ ...cluster, lostWrites: null }], slo).result, 'Fail');
     assert.equal(verdict([{ ...cluster, writes: false, lostWrites: null }], slo).result, 'Pass');
   });
+
+  it('is Inconclusive, never Pass, when a finding says the data cannot decide', () => {
+    const gap = { reason: 'CoverageGap' as const, endpoint: 'cluster', message: 'endpoint `cluster`: gap' };
+    const slo = () => ({ maxWriteDowntimeSeconds: 15, maxLostWrites: 0 });
+    const result = verdict([{ ...cluster, lostWrites: null }], slo, [gap]);
+    assert.equal(result.result, 'Inconclusive');
+    assert.deepEqual(result.reasons, ['endpoint `cluster`: gap']);
+    assert.deepEqual(result.inconclusive, [gap]);
+    // Passing checks on incomplete data are unproven; a missing audit does not fail the run.
+    assert.deepEqual(
+      result.checks.map((check) => [check.objective, check.passed, check.unproven]),
+      [
+        ['maxWriteDowntime', true, true],
+        ['maxLostWrites', true, true],
+        ['recovered', true, true],
+      ],
+    );
+  });
+
+  it('is Fail when a check fails on measured data, with the findings kept', () => {
+    const gap = { reason: 'CoverageGap' as const, endpoint: 'reader', message: 'endpoint `reader`: gap' };
+    const reader = { ...cluster, name: 'reader', writeDowntimeSeconds: 1 };
+    const result = verdict([cluster, reader], () => ({ maxWriteDowntimeSeconds: 10 }), [gap]);
+    assert.equal(result.result, 'Fail');
+    assert.deepEqual(result.reasons, [
+      'endpoint `cluster`: write downtime 11.2s exceeds maxWriteDowntime 10s',
+      'endpoint `reader`: gap',
+    ]);
+    assert.equal(result.inconclusive.length, 1);
+  });
+
+  it('a run-wide finding (FailoverNotObserved) concerns every endpoint', () => {
+    const finding = { reason: 'FailoverNotObserved' as const, message: 'no new writer' };
+    const result = verdict([cluster], () => ({}), [finding]);
+    assert.equal(result.result, 'Inconclusive');
+    assert.ok(result.checks.every((check) => check.unproven));
+  });
 });

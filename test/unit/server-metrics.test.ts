@@ -151,7 +151,7 @@ describe('metrics', () => {
     const verdict = series.filter((s) => s.name === 'failwatch_experiment_verdict');
     assert.deepEqual(
       verdict.map((s) => `${s.labels.verdict}=${s.value}`).sort(),
-      results.verdict.result === 'Pass' ? ['Fail=0', 'Pass=1'] : ['Fail=1', 'Pass=0'],
+      ['Fail', 'Inconclusive', 'Pass'].map((v) => `${v}=${v === results.verdict.result ? 1 : 0}`),
     );
     const lastRun = series.find((s) => s.name === 'failwatch_experiment_last_run_timestamp_seconds');
     assert.equal(lastRun?.value, Date.parse(results.observation.end.time) / 1000);
