@@ -263,6 +263,7 @@ export function analyzeMeasurement(m: Measurement): Results {
     })),
     samples: m.samples,
     auditRows: m.auditRows,
+    inconclusive: m.inconclusive ? [m.inconclusive] : undefined,
     defaultSlo: sloSeconds(spec.slo),
   });
 }

@@ -16,6 +16,7 @@
 
 import { isAcknowledgedClass } from '../analysis/error-class.ts';
 import type { Sample } from '../analysis/sample.ts';
+import type { InconclusiveFinding } from '../analysis/verdict.ts';
 import type { TRIGGER_OBSERVED_BY } from '../api/experiment-status.ts';
 import type { FailoverTrigger, FiredTrigger, TargetState, TriggerEvent } from '../trigger/types.ts';
 import { TriggerError } from '../trigger/types.ts';
@@ -109,9 +110,9 @@ export interface ObserveInput {
   recovered: boolean;
 }
 
-export interface Inconclusive {
+/** A run-wide Inconclusive finding (analysis/verdict.ts) from the trigger protocol. */
+export interface Inconclusive extends InconclusiveFinding {
   reason: 'FailoverNotObserved' | 'TriggerOutcomeUnknown';
-  message: string;
 }
 
 export type ObserveDecision = { done: false } | { done: true; inconclusive?: Inconclusive };
