@@ -1,0 +1,216 @@
+// The trigger protocol through the operator on a real control plane and the lab: a failover
+// call the lab accepts and ignores gives Inconclusive FailoverNotObserved; an RDS API that
+// throttles for 20 s during observation neither ends the run nor changes its figures; the
+// controller SIGKILLed ten times during one run still fails over exactly once.
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { type ControlPlane, startControlPlane } from '../helpers/kube.ts';
+import { startTestLab, type TestLab } from '../helpers/lab.ts';
+import {
+  experimentClient,
+  LAB_PASSWORD,
+  labExperiment,
+  labIdle,
+  prepareOperatorNamespace,
+  spawnOperator,
+  stopProcess,
+  waiter,
+} from '../helpers/operator-env.ts';
+
+const NS = 'proto';
+const tmp = mkdtempSync(join(tmpdir(), 'fw-proto-'));
+const LOG = join(tmp, 'operator.log');
+const METRICS = '127.0.84.5:18480';
+let cp: ControlPlane;
+let lab: TestLab;
+let operator: ChildProcess | undefined;
+let kubeconfig: string;
+let experiments: ReturnType<typeof experimentClient>;
+
+const startOperator = () => spawnOperator({ kubeconfig, listen: METRICS, logFile: LOG });
+const waitFor = waiter({ timeoutMs: 120_000, intervalMs: 200, logs: { operator: LOG } });
+const steps = (step: string) => lab.state().groundTruth.filter((s) => s.step === step).length;
+
+async function control(path: string, body: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(`${lab.state().controlUrl}${path}`, { method: 'POST', body: JSON.stringify(body) });
+  assert.equal(res.status, 200, await res.text());
+  return (await res.json()) as Record<string, unknown>;
+}
+
+type Doc = Record<string, any>;
+
+/** Per endpoint and kind: downtime and window bounds, seconds after T0. */
+function figures(done: Doc): Record<string, { downtime: number; start?: number; end?: number }> {
+  const out: Record<string, { downtime: number; start?: number; end?: number }> = {};
+  for (const e of done.status.endpoints as Doc[])
+    for (const kind of ['write', 'read']) {
+      const downtime = e[`${kind}DowntimeSeconds`];
+      if (downtime === undefined) continue;
+      const w = (e.windows ?? []).find((x: Doc) => x.kind === kind);
+      out[`${e.name}/${kind}`] = { downtime, start: w?.startSeconds, end: w?.endSeconds };
+    }
+  return out;
+}
+
+/** The truth steps of the lab's n-th failover, seconds after the run's T0. */
+function truth(n: number, t0Ms: number): Record<string, number> {
+  return Object.fromEntries(
+    lab
+      .state()
+      .groundTruth.filter((s) => s.failover === n)
+      .map((s) => [s.step, (s.atMs - t0Ms) / 1000]),
+  );
+}
+
+async function runToEnd(name: string, edit?: (doc: Doc) => void, onObserving?: () => Promise<void>) {
+  await waitFor('the lab to be idle', labIdle(lab));
+  await experiments.create(labExperiment(lab, name, NS, { edit }));
+  if (onObserving) {
+    await waitFor(
+      `${name} Observing`,
+      experiments.phaseIs(name, ['Observing', 'Analyzing', 'Completed', 'Failed']),
+    );
+    await onObserving();
+  }
+  return waitFor(`${name} done`, experiments.phaseIs(name, ['Completed', 'Failed']), 240_000);
+}
+
+describe('the trigger protocol through the operator and the lab', { timeout: 1_200_000 }, () => {
+  before(async () => {
+    cp = await startControlPlane();
+    lab = await startTestLab({ base: '127.0.84', dnsPort: 11853, apiPort: 11880 });
+    experiments = experimentClient(cp.kubeConfig().makeApiClient(CustomObjectsApi), NS);
+    kubeconfig = await prepareOperatorNamespace(cp, {
+      dir: tmp,
+      namespace: NS,
+      secrets: { 'lab-db': LAB_PASSWORD },
+    });
+    operator = startOperator();
+  });
+
+  after(async () => {
+    await stopProcess(operator);
+    await cp?.stop();
+    await lab?.down();
+  });
+
+  let calm: { done: Doc; figures: ReturnType<typeof figures>; truth: Record<string, number> } | undefined;
+
+  it('an undisturbed run: Completed, Pass, one failover (the reference figures)', async () => {
+    const before = steps('failover-requested');
+    const done = await runToEnd('calm');
+    assert.equal(done.status.phase, 'Completed', JSON.stringify(done.status.conditions));
+    assert.equal(done.status.verdict, 'Pass', JSON.stringify(done.status.verdictReasons));
+    assert.equal(steps('failover-requested'), before + 1);
+    const t0 = Date.parse(done.status.triggerTime);
+    calm = { done, figures: figures(done), truth: truth(before + 1, t0) };
+    assert.ok(done.status.trigger.observedTime, 'the failover was observed');
+    console.log(`calm: observed by ${done.status.trigger.observedBy}; ${JSON.stringify(calm.figures)}`);
+    console.log(`calm truth: ${JSON.stringify(calm.truth)}`);
+  });
+
+  it('the RDS API throttling for 20 s during observation: the run completes, figures as undisturbed', async () => {
+    assert.ok(calm, 'needs the undisturbed run');
+    const before = steps('failover-requested');
+    let throttledFromMs = 0;
+    const done = await runToEnd('throttled', undefined, async () => {
+      throttledFromMs = Date.now();
+      await control('/rds-api-faults', { throttleForMs: 20_000 });
+    });
+    assert.equal(done.status.phase, 'Completed', JSON.stringify(done.status.conditions));
+    assert.equal(done.status.verdict, 'Pass', JSON.stringify(done.status.verdictReasons));
+    assert.equal(steps('failover-requested'), before + 1, 'exactly one failover');
+    const throttled = lab.state() as unknown as { apiFaults: { throttled: number } };
+    assert.ok(throttled.apiFaults.throttled > 0, 'the RDS API did throttle the controller');
+    const t0 = Date.parse(done.status.triggerTime);
+    const mine = figures(done);
+    const myTruth = truth(before + 1, t0);
+    console.log(
+      `throttled: from ${((throttledFromMs - t0) / 1000).toFixed(1)} s after T0 for 20 s, ${throttled.apiFaults.throttled} requests throttled; observed by ${done.status.trigger.observedBy}; ${JSON.stringify(mine)}`,
+    );
+    console.log(`throttled truth: ${JSON.stringify(myTruth)}`);
+    // Same lanes, and each figure within one interval (100 ms) of the undisturbed run once the
+    // lab's own timing differences (its ground truth) are taken out; loaded 2-core machine:
+    // plus an attempt's duration, 300 ms in all.
+    assert.deepEqual(Object.keys(mine).sort(), Object.keys(calm.figures).sort());
+    const labShift = myTruth['cluster-endpoint-updated']! - calm.truth['cluster-endpoint-updated']! || 0;
+    for (const [lane, f] of Object.entries(mine)) {
+      const ref = calm.figures[lane]!;
+      const diff = f.downtime - ref.downtime;
+      console.log(
+        `  ${lane}: ${ref.downtime} s undisturbed, ${f.downtime} s throttled (diff ${diff.toFixed(3)} s; lab DNS step shifted ${labShift.toFixed(3)} s)`,
+      );
+    }
+    const cluster = mine['cluster/write']!;
+    assert.ok(
+      Math.abs(cluster.end! - myTruth['cluster-endpoint-updated']!) <= 0.4,
+      `the cluster write window closes when DNS names the new writer (${cluster.end} vs ${myTruth['cluster-endpoint-updated']})`,
+    );
+    assert.ok(
+      Math.abs(cluster.downtime - calm.figures['cluster/write']!.downtime - labShift) <= 0.3,
+      'cluster write downtime within 300 ms of the undisturbed run, lab timing taken out',
+    );
+  });
+
+  it('a failover call the lab accepts and ignores (profile noop): Inconclusive FailoverNotObserved', async () => {
+    const requested = steps('failover-requested');
+    const ignored = steps('failover-ignored');
+    await control('/failover-profile', { profile: 'noop' });
+    try {
+      const done = await runToEnd('noop', (d) => {
+        d.spec.observe.maxDuration = '15s';
+      });
+      assert.equal(done.status.phase, 'Completed', JSON.stringify(done.status.conditions));
+      assert.equal(done.status.verdict, 'Inconclusive');
+      assert.equal(done.status.trigger.outcome, 'Succeeded');
+      assert.equal(done.status.trigger.observedTime, undefined);
+      assert.equal(steps('failover-ignored'), ignored + 1, 'one call, accepted');
+      assert.equal(steps('failover-requested'), requested, 'no failover');
+      const inconclusive = JSON.stringify(done.status.inconclusive ?? done.status.verdictReasons);
+      assert.match(inconclusive, /FailoverNotObserved|neither RDS/);
+      const passed = done.status.conditions.find((c: Doc) => c.type === 'Passed');
+      assert.equal(passed.status, 'Unknown');
+      const t0 = Date.parse(done.status.triggerTime);
+      const analyzedAfterS = (Date.parse(done.status.completionTime) - t0) / 1000;
+      console.log(`noop: Inconclusive after ${analyzedAfterS.toFixed(1)} s; ${inconclusive}`);
+      assert.ok(analyzedAfterS >= 15, 'observed for the whole observe.maxDuration');
+    } finally {
+      await control('/failover-profile', { profile: 'aurora' });
+    }
+  });
+
+  it('the controller SIGKILLed every 1-5 s, ten times, during one run: exactly one failover', async () => {
+    const before = steps('failover-requested');
+    await waitFor('the lab to be idle', labIdle(lab));
+    await experiments.create(labExperiment(lab, 'killed', NS));
+    const phases: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      await sleep(1000 + Math.random() * 4000);
+      phases.push((await experiments.get('killed')).status?.phase ?? 'none');
+      await stopProcess(operator, 'SIGKILL');
+      operator = startOperator();
+    }
+    const done = await waitFor(
+      'killed done',
+      experiments.phaseIs('killed', ['Completed', 'Failed']),
+      240_000,
+    );
+    console.log(
+      `killed in phases ${phases.join(', ')}: ${done.status.phase} ${done.status.verdict}; failovers ${steps('failover-requested') - before}`,
+    );
+    assert.equal(done.status.phase, 'Completed', JSON.stringify(done.status.conditions));
+    assert.equal(steps('failover-requested'), before + 1, 'exactly one failover in the lab');
+    if (done.status.verdict === 'Pass' && calm) {
+      const cluster = figures(done)['cluster/write']!;
+      console.log(
+        `killed: cluster write ${cluster.downtime} s, undisturbed ${calm.figures['cluster/write']!.downtime} s`,
+      );
+    }
+  });
+});
