@@ -9,31 +9,20 @@ import type { Results } from '../analysis/results.ts';
 import { statusSummary } from '../analysis/status-summary.ts';
 import { parseDurationMs } from '../api/duration.ts';
 import type { FailoverExperimentSpec } from '../api/experiment-spec.ts';
-import type {
-  ExperimentCondition,
-  ExperimentPhase,
-  FailoverExperimentStatus,
-} from '../api/experiment-status.ts';
+import type { ExperimentPhase, FailoverExperimentStatus } from '../api/experiment-status.ts';
 import { targetIdentifier } from '../api/spec-accessors.ts';
 import {
   type ExperimentManifest,
   type Validation,
   validateExperimentManifest,
 } from '../api/validate-experiment.ts';
-import { baselineHealth, RecoveryTracker } from '../engine/recovery.ts';
+import { baselineHealth } from '../engine/recovery.ts';
 import { analyzeMeasurement, setupReason } from '../engine/run-experiment.ts';
-import {
-  type CallResult,
-  callOnce,
-  lookAtTarget,
-  notObserved,
-  RoleFlipWatcher,
-  TriggerObserver,
-} from '../engine/trigger-protocol.ts';
 import type { ProbeSample } from '../probe/types.ts';
 import { renderReportHtml } from '../report/report-html.ts';
-import type { FailoverTrigger, TargetState } from '../trigger/types.ts';
+import type { FailoverTrigger } from '../trigger/types.ts';
 import { TriggerError } from '../trigger/types.ts';
+import { setCondition } from './conditions.ts';
 import {
   apiErrorMessage,
   experimentRef,
@@ -47,6 +36,7 @@ import {
 } from './kube.ts';
 import { acquireTargetLock, releaseTargetLock, targetLeaseName } from './lease.ts';
 import { ProberClient, proberPod, proberPodName } from './prober-pods.ts';
+import { TriggerPhases } from './trigger-phases.ts';
 import { verdictCondition } from './verdict-condition.ts';
 import type { ReconcileResult } from './workqueue.ts';
 
@@ -104,8 +94,6 @@ const CONFLICT_RETRY_MS = 1000;
 const SETUP_FAILS_AT_ONCE: ReadonlySet<string> = new Set(['auth_error', 'tls_error', 'read_only']);
 /** Other setup failures fail the run after this many attempts in a row (~10 s). */
 const SETUP_ATTEMPTS_BEFORE_FAILING = 3;
-/** How long transient RDS errors may delay the failover call before the run fails (nothing called). */
-const PRE_CALL_RETRY_MS = 120_000;
 
 /** Samples pulled from the prober pods, per experiment uid (rebuilt from the pods after a restart). */
 class SampleStore {
@@ -133,9 +121,8 @@ export class ExperimentReconciler {
   private readonly deps: ReconcilerDeps;
   private readonly stores = new Map<string, SampleStore>();
   private readonly triggers = new Map<string, FailoverTrigger>();
-  private readonly observers = new Map<string, TriggerObserver>();
-  /** Transient RDS errors before the call, per uid: since when, and how many. */
-  private readonly preCallErrors = new Map<string, { sinceMs: number; count: number }>();
+  /** The Triggering and Observing phases: the trigger protocol (trigger-phases.ts). */
+  private readonly triggerPhases: TriggerPhases;
   /** What our own writes returned, while the informer's cache is behind them. */
   private readonly written = new OwnWrites<FailoverExperimentObject>();
   /**
@@ -147,6 +134,15 @@ export class ExperimentReconciler {
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
+    this.triggerPhases = new TriggerPhases({
+      trigger: (obj, manifest) => this.trigger(obj, manifest),
+      writeStatus: (obj, status) => this.writeStatus(obj, status),
+      fail: (obj, reason, message) => this.fail(obj, reason, message),
+      emitEvent: (...args) => deps.emitEvent(...args),
+      pull: (obj) => this.pull(obj),
+      log: deps.log,
+      pollMs: deps.pollMs ?? 1000,
+    });
   }
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
@@ -225,9 +221,9 @@ export class ExperimentReconciler {
         case 'Baseline':
           return await this.baseline(obj, manifest);
         case 'Triggering':
-          return await this.triggering(obj, manifest);
+          return await this.triggerPhases.triggering(obj, manifest);
         case 'Observing':
-          return await this.observing(obj, manifest);
+          return await this.triggerPhases.observing(obj, manifest);
         case 'Analyzing':
           return await this.analyzing(obj, manifest);
         default:
@@ -432,56 +428,6 @@ export class ExperimentReconciler {
     return { requeueAfterMs: 0 };
   }
 
-  private async triggering(
-    obj: FailoverExperimentObject,
-    manifest: ExperimentManifest,
-  ): Promise<ReconcileResult> {
-    const trigger = this.trigger(obj, manifest);
-    const record = obj.status?.trigger ?? {};
-    if (record.intentTime)
-      // The intent is recorded but not the call's result: a controller died around the call.
-      // Never call again: observe what the target and the probes show (outcome Unknown).
-      return this.recordCall(obj, {
-        kind: 'called',
-        outcome: 'Unknown',
-        fired: {
-          t0Ms: Date.parse(record.intentTime),
-          action: `failover of ${trigger.description} (a controller restart came between the intent and the call's result; not called again)`,
-          writerBefore: record.writerBefore,
-        },
-        message: 'controller restarted around the call',
-      });
-    const uid = obj.metadata.uid!;
-    let before: TargetState | undefined;
-    try {
-      before = await trigger.state();
-      this.preCallErrors.delete(uid);
-    } catch (err) {
-      // Nothing was called yet: a transient error (throttling, unreachable) waits and retries.
-      const e = err instanceof TriggerError ? err : undefined;
-      if (!e?.transient) throw err;
-      const since = this.preCallErrors.get(uid) ?? { sinceMs: Date.now(), count: 0 };
-      since.count++;
-      this.preCallErrors.set(uid, since);
-      if (Date.now() - since.sinceMs > PRE_CALL_RETRY_MS)
-        throw new RunFailed(e.reason, `${e.message}; nothing was failed over`);
-      return { requeueAfterMs: Math.min(10_000, 500 * 2 ** since.count) };
-    }
-    // Record the intent first: if we die during the call, the next reconcile observes
-    // instead of calling again.
-    const intent: FailoverExperimentStatus = {
-      ...obj.status,
-      trigger: { intentTime: new Date().toISOString(), outcome: 'Pending', writerBefore: before?.writerId },
-    };
-    const written = await this.writeStatus(obj, intent);
-    // Test hook: dies between the intent and the call, or right after the call, exactly
-    // where a crash is most dangerous for at-most-once (test/e2e/operator.test.ts).
-    if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-intent') process.exit(137);
-    const result = await callOnce(trigger, before?.writerId);
-    if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-call') process.exit(137);
-    return this.recordCall(written, result);
-  }
-
   /** One trigger (one SDK client) per experiment, closed at cleanup. */
   private trigger(obj: FailoverExperimentObject, manifest: ExperimentManifest): FailoverTrigger {
     const uid = obj.metadata.uid!;
@@ -491,161 +437,6 @@ export class ExperimentReconciler {
       this.triggers.set(uid, t);
     }
     return t;
-  }
-
-  private async recordCall(obj: FailoverExperimentObject, result: CallResult): Promise<ReconcileResult> {
-    if (result.kind === 'refused')
-      return this.fail(
-        obj,
-        result.reason,
-        `${result.message} (the call was refused: nothing was failed over)`,
-      );
-    const { fired, outcome } = result;
-    const status: FailoverExperimentStatus = {
-      ...obj.status,
-      phase: 'Observing',
-      triggerTime: new Date(fired.t0Ms).toISOString(),
-      trigger: {
-        ...obj.status?.trigger,
-        calledTime: new Date().toISOString(),
-        outcome,
-        action: fired.action.slice(0, 256),
-        ...(result.outcome === 'Unknown' ? { message: result.message.slice(0, 1024) } : {}),
-      },
-    };
-    setCondition(status, obj, {
-      type: 'Triggered',
-      status: outcome === 'Succeeded' ? 'True' : 'Unknown',
-      reason: outcome === 'Succeeded' ? 'FailoverCalled' : 'CallOutcomeUnknown',
-      message:
-        outcome === 'Succeeded'
-          ? fired.action
-          : `${fired.action}: ${result.kind === 'called' && result.outcome === 'Unknown' ? result.message : ''}; observing RDS and the probes, never calling again`,
-    });
-    setCondition(status, obj, {
-      type: 'Running',
-      status: 'True',
-      reason: 'Observing',
-      message: 'watching the recovery',
-    });
-    await this.writeStatus(obj, status);
-    if (outcome === 'Succeeded') await this.deps.emitEvent(obj, 'Normal', 'FailoverTriggered', fired.action);
-    else
-      await this.deps.emitEvent(
-        obj,
-        'Warning',
-        'CallOutcomeUnknown',
-        `${fired.action}; observing until observe.maxDuration`.slice(0, 1000),
-      );
-    return { requeueAfterMs: this.deps.pollMs ?? 1000 };
-  }
-
-  private async observing(
-    obj: FailoverExperimentObject,
-    manifest: ExperimentManifest,
-  ): Promise<ReconcileResult> {
-    const spec = manifest.spec;
-    const record = obj.status?.trigger ?? {};
-    const t0Ms = Date.parse(obj.status!.triggerTime!);
-    const store = await this.pull(obj);
-    const tracker = new RecoveryTracker(
-      spec.endpoints.flatMap((e) => e.probes.map((kind) => ({ endpoint: e.name, kind }))),
-      t0Ms,
-    );
-    const flips = new RoleFlipWatcher(t0Ms);
-    for (const s of store.samples) {
-      tracker.add(s);
-      flips.add(s);
-    }
-    const observer = this.observer(obj, manifest);
-    const trigger = this.trigger(obj, manifest);
-    const now = Date.now();
-    const look = observer.wantsLook(now)
-      ? await lookAtTarget(trigger, t0Ms, record.writerBefore).catch((err: unknown) => ({
-          error: err instanceof TriggerError ? err : new TriggerError('RdsError', (err as Error).message),
-        }))
-      : undefined;
-    if (look && 'error' in look)
-      this.deps.log?.warn(
-        {
-          experiment: `${obj.metadata.namespace}/${obj.metadata.name}`,
-          reason: look.error.reason,
-          errorsInARow: observer.rdsErrors + 1,
-        },
-        'RDS did not answer while observing; retrying with backoff, the probes go on',
-      );
-    // Probers report in pulls: judge recovery up to the newest sample, not up to now.
-    const newest = store.samples.reduce((m, s) => Math.max(m, s.endMs), 0);
-    const decision = observer.step({
-      nowMs: now,
-      look,
-      roleFlipMs: flips.firstFlipMs(),
-      sawOutage: tracker.sawOutage(),
-      recovered: tracker.allRecovered(newest, parseDurationMs(spec.observe.recoveredFor)),
-    });
-    const seen = observer.happened;
-    const observed =
-      seen && !record.observedTime
-        ? { observedTime: new Date(seen.atMs).toISOString(), observedBy: seen.by }
-        : undefined;
-    if (!decision.done) {
-      if (observed) {
-        await this.writeStatus(obj, { ...obj.status, trigger: { ...record, ...observed } });
-        await this.deps.emitEvent(
-          obj,
-          'Normal',
-          'FailoverObserved',
-          `failover seen ${((seen!.atMs - t0Ms) / 1000).toFixed(1)} s after T0 (${seen!.by})`,
-        );
-      }
-      return { requeueAfterMs: this.deps.pollMs ?? 1000 };
-    }
-    const status: FailoverExperimentStatus = {
-      ...obj.status,
-      phase: 'Analyzing',
-      ...(observed ? { trigger: { ...record, ...observed } } : {}),
-    };
-    setCondition(status, obj, {
-      type: 'Running',
-      status: 'True',
-      reason: 'Analyzing',
-      message: 'auditing writes',
-    });
-    await this.writeStatus(obj, status);
-    return { requeueAfterMs: 0 };
-  }
-
-  /** Inconclusive when a trigger was called (or may have been) and no failover was ever seen. */
-  private notObservedVerdict(obj: FailoverExperimentObject, manifest: ExperimentManifest) {
-    const record = obj.status?.trigger ?? {};
-    if (manifest.spec.trigger.type === 'none' || record.observedTime) return undefined;
-    return notObserved(
-      record.outcome === 'Succeeded' ? 'Succeeded' : 'Unknown',
-      record.writerBefore,
-      parseDurationMs(manifest.spec.observe.maxDuration),
-    );
-  }
-
-  /** The observer of a run's failover, kept between passes; rebuilt from the status after a restart. */
-  private observer(obj: FailoverExperimentObject, manifest: ExperimentManifest): TriggerObserver {
-    const uid = obj.metadata.uid!;
-    let o = this.observers.get(uid);
-    if (!o) {
-      const record = obj.status?.trigger ?? {};
-      o = new TriggerObserver({
-        t0Ms: Date.parse(obj.status!.triggerTime!),
-        writerBefore: record.writerBefore,
-        outcome: record.outcome === 'Succeeded' ? 'Succeeded' : 'Unknown',
-        maxDurationMs: parseDurationMs(manifest.spec.observe.maxDuration),
-        observeOnly: manifest.spec.trigger.type === 'none',
-        happened:
-          record.observedTime && record.observedBy
-            ? { atMs: Date.parse(record.observedTime), by: record.observedBy }
-            : undefined,
-      });
-      this.observers.set(uid, o);
-    }
-    return o;
   }
 
   private async analyzing(
@@ -685,7 +476,7 @@ export class ExperimentReconciler {
       events,
       samples: store.samples,
       auditRows,
-      inconclusive: this.notObservedVerdict(obj, manifest),
+      inconclusive: this.triggerPhases.notObservedVerdict(obj, manifest),
     });
     if (process.env.FAILWATCH_FAULT_INJECT === 'exit-before-results') process.exit(137);
     const resultsName = await this.saveResults(obj, results, store.samples);
@@ -944,8 +735,7 @@ export class ExperimentReconciler {
     this.manifests.delete(obj.metadata.uid!);
     this.triggers.get(obj.metadata.uid!)?.close?.();
     this.triggers.delete(obj.metadata.uid!);
-    this.observers.delete(obj.metadata.uid!);
-    this.preCallErrors.delete(obj.metadata.uid!);
+    this.triggerPhases.forget(obj.metadata.uid!);
   }
 
   private async finalize(obj: FailoverExperimentObject): Promise<ReconcileResult | undefined> {
@@ -997,22 +787,5 @@ function blockedRetryMs(obj: FailoverExperimentObject, firstMs: number): number 
   return Math.round(Math.min(300_000, Math.max(firstMs, blockedForMs / 2)) * (1 + 0.2 * Math.random()));
 }
 
-/** Sets a metav1.Condition, keeping lastTransitionTime when the status did not change. */
-export function setCondition(
-  status: FailoverExperimentStatus,
-  obj: FailoverExperimentObject,
-  c: Omit<ExperimentCondition, 'lastTransitionTime' | 'observedGeneration'>,
-): void {
-  const conditions = [...(status.conditions ?? [])];
-  const i = conditions.findIndex((x) => x.type === c.type);
-  const previous = i >= 0 ? conditions[i] : undefined;
-  const next: ExperimentCondition = {
-    ...c,
-    observedGeneration: obj.metadata.generation,
-    lastTransitionTime:
-      previous && previous.status === c.status ? previous.lastTransitionTime : new Date().toISOString(),
-  };
-  if (i >= 0) conditions[i] = next;
-  else conditions.push(next);
-  status.conditions = conditions;
-}
+/** Kept here too for callers that import it from the reconciler. */
+export { setCondition };

@@ -1,0 +1,257 @@
+// The Triggering and Observing phases of a FailoverExperiment: the trigger protocol
+// (engine/trigger-protocol.ts) with the intent in status before the call. Never a second call:
+// a restart that finds the intent without the call's result observes instead; a refusal fails
+// the run cleanly; transient RDS errors back off and never end a run while the probes run.
+import { parseDurationMs } from '../api/duration.ts';
+import type { FailoverExperimentStatus } from '../api/experiment-status.ts';
+import type { ExperimentManifest } from '../api/validate-experiment.ts';
+import { RecoveryTracker } from '../engine/recovery.ts';
+import {
+  type CallResult,
+  callOnce,
+  type Inconclusive,
+  lookAtTarget,
+  notObserved,
+  RoleFlipWatcher,
+  TriggerObserver,
+} from '../engine/trigger-protocol.ts';
+import type { ProbeSample } from '../probe/types.ts';
+import type { FailoverTrigger, TargetState } from '../trigger/types.ts';
+import { TriggerError } from '../trigger/types.ts';
+import { setCondition } from './conditions.ts';
+import type { FailoverExperimentObject, ReconcilerDeps } from './experiment-reconciler.ts';
+import type { ReconcileResult } from './workqueue.ts';
+
+/** How long transient RDS errors may delay the failover call before the run fails (nothing called). */
+const PRE_CALL_RETRY_MS = 120_000;
+
+/** What the phases need from the reconciler. */
+export interface TriggerPhaseHost {
+  trigger(obj: FailoverExperimentObject, manifest: ExperimentManifest): FailoverTrigger;
+  writeStatus(
+    obj: FailoverExperimentObject,
+    status: FailoverExperimentStatus,
+  ): Promise<FailoverExperimentObject>;
+  fail(obj: FailoverExperimentObject, reason: string, message: string): Promise<ReconcileResult>;
+  emitEvent: ReconcilerDeps['emitEvent'];
+  /** Pulls new samples from the prober pods; returns all of the run's samples so far. */
+  pull(obj: FailoverExperimentObject): Promise<{ samples: readonly ProbeSample[] }>;
+  log?: ReconcilerDeps['log'];
+  pollMs: number;
+}
+
+export class TriggerPhases {
+  private readonly host: TriggerPhaseHost;
+  private readonly observers = new Map<string, TriggerObserver>();
+  /** Transient RDS errors before the call, per uid: since when, and how many. */
+  private readonly preCallErrors = new Map<string, { sinceMs: number; count: number }>();
+
+  constructor(host: TriggerPhaseHost) {
+    this.host = host;
+  }
+
+  /** Drops what is kept for a run (at its clean-up). */
+  forget(uid: string): void {
+    this.observers.delete(uid);
+    this.preCallErrors.delete(uid);
+  }
+
+  async triggering(obj: FailoverExperimentObject, manifest: ExperimentManifest): Promise<ReconcileResult> {
+    const trigger = this.host.trigger(obj, manifest);
+    const record = obj.status?.trigger ?? {};
+    if (record.intentTime)
+      // The intent is recorded but not the call's result: a controller died around the call.
+      // Never call again: observe what the target and the probes show (outcome Unknown).
+      return this.recordCall(obj, {
+        kind: 'called',
+        outcome: 'Unknown',
+        fired: {
+          t0Ms: Date.parse(record.intentTime),
+          action: `failover of ${trigger.description} (a controller restart came between the intent and the call's result; not called again)`,
+          writerBefore: record.writerBefore,
+        },
+        message: 'controller restarted around the call',
+      });
+    const uid = obj.metadata.uid!;
+    let before: TargetState | undefined;
+    try {
+      before = await trigger.state();
+      this.preCallErrors.delete(uid);
+    } catch (err) {
+      // Nothing was called yet: a transient error (throttling, unreachable) waits and retries.
+      const e = err instanceof TriggerError ? err : undefined;
+      if (!e?.transient) throw err;
+      const since = this.preCallErrors.get(uid) ?? { sinceMs: Date.now(), count: 0 };
+      since.count++;
+      this.preCallErrors.set(uid, since);
+      if (Date.now() - since.sinceMs > PRE_CALL_RETRY_MS)
+        return this.host.fail(obj, e.reason, `${e.message}; nothing was failed over`);
+      return { requeueAfterMs: Math.min(10_000, 500 * 2 ** since.count) };
+    }
+    // Record the intent first: if we die during the call, the next reconcile observes
+    // instead of calling again.
+    const intent: FailoverExperimentStatus = {
+      ...obj.status,
+      trigger: { intentTime: new Date().toISOString(), outcome: 'Pending', writerBefore: before?.writerId },
+    };
+    const written = await this.host.writeStatus(obj, intent);
+    // Test hook: dies between the intent and the call, or right after the call, exactly
+    // where a crash is most dangerous for at-most-once (test/e2e/operator.test.ts).
+    if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-intent') process.exit(137);
+    const result = await callOnce(trigger, before?.writerId);
+    if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-call') process.exit(137);
+    return this.recordCall(written, result);
+  }
+
+  private async recordCall(obj: FailoverExperimentObject, result: CallResult): Promise<ReconcileResult> {
+    if (result.kind === 'refused')
+      return this.host.fail(
+        obj,
+        result.reason,
+        `${result.message} (the call was refused: nothing was failed over)`,
+      );
+    const { fired, outcome } = result;
+    const status: FailoverExperimentStatus = {
+      ...obj.status,
+      phase: 'Observing',
+      triggerTime: new Date(fired.t0Ms).toISOString(),
+      trigger: {
+        ...obj.status?.trigger,
+        calledTime: new Date().toISOString(),
+        outcome,
+        action: fired.action.slice(0, 256),
+        ...(result.outcome === 'Unknown' ? { message: result.message.slice(0, 1024) } : {}),
+      },
+    };
+    setCondition(status, obj, {
+      type: 'Triggered',
+      status: outcome === 'Succeeded' ? 'True' : 'Unknown',
+      reason: outcome === 'Succeeded' ? 'FailoverCalled' : 'CallOutcomeUnknown',
+      message:
+        outcome === 'Succeeded'
+          ? fired.action
+          : `${fired.action}: ${result.kind === 'called' && result.outcome === 'Unknown' ? result.message : ''}; observing RDS and the probes, never calling again`,
+    });
+    setCondition(status, obj, {
+      type: 'Running',
+      status: 'True',
+      reason: 'Observing',
+      message: 'watching the recovery',
+    });
+    await this.host.writeStatus(obj, status);
+    if (outcome === 'Succeeded') await this.host.emitEvent(obj, 'Normal', 'FailoverTriggered', fired.action);
+    else
+      await this.host.emitEvent(
+        obj,
+        'Warning',
+        'CallOutcomeUnknown',
+        `${fired.action}; observing until observe.maxDuration`.slice(0, 1000),
+      );
+    return { requeueAfterMs: this.host.pollMs };
+  }
+
+  async observing(obj: FailoverExperimentObject, manifest: ExperimentManifest): Promise<ReconcileResult> {
+    const spec = manifest.spec;
+    const record = obj.status?.trigger ?? {};
+    const t0Ms = Date.parse(obj.status!.triggerTime!);
+    const store = await this.host.pull(obj);
+    const tracker = new RecoveryTracker(
+      spec.endpoints.flatMap((e) => e.probes.map((kind) => ({ endpoint: e.name, kind }))),
+      t0Ms,
+    );
+    const flips = new RoleFlipWatcher(t0Ms);
+    for (const s of store.samples) {
+      tracker.add(s);
+      flips.add(s);
+    }
+    const observer = this.observer(obj, manifest);
+    const trigger = this.host.trigger(obj, manifest);
+    const now = Date.now();
+    const look = observer.wantsLook(now)
+      ? await lookAtTarget(trigger, t0Ms, record.writerBefore).catch((err: unknown) => ({
+          error: err instanceof TriggerError ? err : new TriggerError('RdsError', (err as Error).message),
+        }))
+      : undefined;
+    if (look && 'error' in look)
+      this.host.log?.warn(
+        {
+          experiment: `${obj.metadata.namespace}/${obj.metadata.name}`,
+          reason: look.error.reason,
+          errorsInARow: observer.rdsErrors + 1,
+        },
+        'RDS did not answer while observing; retrying with backoff, the probes go on',
+      );
+    // Probers report in pulls: judge recovery up to the newest sample, not up to now.
+    const newest = store.samples.reduce((m, s) => Math.max(m, s.endMs), 0);
+    const decision = observer.step({
+      nowMs: now,
+      look,
+      roleFlipMs: flips.firstFlipMs(),
+      sawOutage: tracker.sawOutage(),
+      recovered: tracker.allRecovered(newest, parseDurationMs(spec.observe.recoveredFor)),
+    });
+    const seen = observer.happened;
+    const observed =
+      seen && !record.observedTime
+        ? { observedTime: new Date(seen.atMs).toISOString(), observedBy: seen.by }
+        : undefined;
+    if (!decision.done) {
+      if (observed) {
+        await this.host.writeStatus(obj, { ...obj.status, trigger: { ...record, ...observed } });
+        await this.host.emitEvent(
+          obj,
+          'Normal',
+          'FailoverObserved',
+          `failover seen ${((seen!.atMs - t0Ms) / 1000).toFixed(1)} s after T0 (${seen!.by})`,
+        );
+      }
+      return { requeueAfterMs: this.host.pollMs };
+    }
+    const status: FailoverExperimentStatus = {
+      ...obj.status,
+      phase: 'Analyzing',
+      ...(observed ? { trigger: { ...record, ...observed } } : {}),
+    };
+    setCondition(status, obj, {
+      type: 'Running',
+      status: 'True',
+      reason: 'Analyzing',
+      message: 'auditing writes',
+    });
+    await this.host.writeStatus(obj, status);
+    return { requeueAfterMs: 0 };
+  }
+
+  /** Inconclusive when a trigger was called (or may have been) and no failover was ever seen. */
+  notObservedVerdict(obj: FailoverExperimentObject, manifest: ExperimentManifest): Inconclusive | undefined {
+    const record = obj.status?.trigger ?? {};
+    if (manifest.spec.trigger.type === 'none' || record.observedTime) return undefined;
+    return notObserved(
+      record.outcome === 'Succeeded' ? 'Succeeded' : 'Unknown',
+      record.writerBefore,
+      parseDurationMs(manifest.spec.observe.maxDuration),
+    );
+  }
+
+  /** The observer of a run's failover, kept between passes; rebuilt from the status after a restart. */
+  private observer(obj: FailoverExperimentObject, manifest: ExperimentManifest): TriggerObserver {
+    const uid = obj.metadata.uid!;
+    let o = this.observers.get(uid);
+    if (!o) {
+      const record = obj.status?.trigger ?? {};
+      o = new TriggerObserver({
+        t0Ms: Date.parse(obj.status!.triggerTime!),
+        writerBefore: record.writerBefore,
+        outcome: record.outcome === 'Succeeded' ? 'Succeeded' : 'Unknown',
+        maxDurationMs: parseDurationMs(manifest.spec.observe.maxDuration),
+        observeOnly: manifest.spec.trigger.type === 'none',
+        happened:
+          record.observedTime && record.observedBy
+            ? { atMs: Date.parse(record.observedTime), by: record.observedBy }
+            : undefined,
+      });
+      this.observers.set(uid, o);
+    }
+    return o;
+  }
+}
