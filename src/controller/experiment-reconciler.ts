@@ -18,6 +18,7 @@ import {
 } from '../api/validate-experiment.ts';
 import { baselineHealth } from '../engine/recovery.ts';
 import { analyzeMeasurement, setupReason } from '../engine/run-experiment.ts';
+import { eventsForResults } from '../engine/trigger-protocol.ts';
 import type { ProbeSample } from '../probe/types.ts';
 import { renderReportHtml } from '../report/report-html.ts';
 import type { FailoverTrigger } from '../trigger/types.ts';
@@ -466,7 +467,7 @@ export class ExperimentReconciler {
     const trigger = this.trigger(obj, manifest);
     const baselineStartMs = Date.parse(obj.status!.baselineStartTime!);
     const t0Ms = Date.parse(obj.status!.triggerTime!);
-    const events = await trigger.events(baselineStartMs - 60_000, Date.now() + 1000).catch(() => []);
+    const events = await eventsForResults(trigger, baselineStartMs - 60_000, Date.now() + 1000);
     const results = analyzeMeasurement({
       manifest,
       runId: obj.status!.runId!,

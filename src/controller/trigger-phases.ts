@@ -104,12 +104,11 @@ export class TriggerPhases {
   }
 
   private async recordCall(obj: FailoverExperimentObject, result: CallResult): Promise<ReconcileResult> {
-    if (result.kind === 'refused')
-      return this.host.fail(
-        obj,
-        result.reason,
-        `${result.message} (the call was refused: nothing was failed over)`,
-      );
+    if (result.kind === 'refused') {
+      const message = `${result.message} (the call was refused: nothing was failed over)`;
+      const trigger = { ...obj.status?.trigger, outcome: 'Failed' as const, message: message.slice(0, 1024) };
+      return this.host.fail({ ...obj, status: { ...obj.status, trigger } }, result.reason, message);
+    }
     const { fired, outcome } = result;
     const status: FailoverExperimentStatus = {
       ...obj.status,

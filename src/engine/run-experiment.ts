@@ -22,6 +22,7 @@ import { type EndpointCredentials, EngineConfigError, probeConfigFor } from './e
 import { baselineHealth, RecoveryTracker } from './recovery.ts';
 import {
   callOnce,
+  eventsForResults,
   type Inconclusive,
   lookAtTarget,
   RoleFlipWatcher,
@@ -112,9 +113,7 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
     if (fired) {
       phase('Analyzing', 'auditing writes and analyzing samples');
       const audit = spec.audit.lostWrites && !aborted() ? await auditRows(probers) : undefined;
-      const events = await trigger
-        .events(baselineStartMs - 60_000, Date.now() + 1000)
-        .catch(() => [] as TriggerEvent[]);
+      const events = await eventsForResults(trigger, baselineStartMs - 60_000, Date.now() + 1000);
       outcome.results = analyzeMeasurement({
         manifest,
         runId,

@@ -258,3 +258,26 @@ export class RoleFlipWatcher {
     return first;
   }
 }
+
+/**
+ * The provider's events for the results, retrying transient errors (throttling, unreachable,
+ * 5xx) with backoff within `budgetMs`; none (an empty list) when they cannot be had.
+ */
+export async function eventsForResults(
+  trigger: Pick<FailoverTrigger, 'events'>,
+  fromMs: number,
+  toMs: number,
+  budgetMs = 30_000,
+  sleep: (ms: number) => Promise<unknown> = (ms) => new Promise((r) => setTimeout(r, ms)),
+): Promise<TriggerEvent[]> {
+  const deadline = Date.now() + budgetMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await trigger.events(fromMs, toMs);
+    } catch (err) {
+      const waitMs = Math.min(10_000, 1000 * 2 ** attempt);
+      if (!(err instanceof TriggerError && err.transient) || Date.now() + waitMs > deadline) return [];
+      await sleep(waitMs);
+    }
+  }
+}

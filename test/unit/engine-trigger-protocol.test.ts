@@ -7,6 +7,7 @@ import type { Sample } from '../../src/analysis/sample.ts';
 import {
   type CallResult,
   callOnce,
+  eventsForResults,
   lookAtTarget,
   type ObserveDecision,
   RoleFlipWatcher,
@@ -357,4 +358,48 @@ describe('RoleFlipWatcher', () => {
 
 it('TriggerError defaults to a refusal', () => {
   assert.equal(new TriggerError('InvalidState', 'x').mayHaveHappened, 'no');
+});
+
+describe('eventsForResults', () => {
+  const event: TriggerEvent = {
+    sourceIdentifier: 'lab-pg',
+    sourceType: 'db-cluster',
+    message: 'Completed failover',
+    categories: [],
+    atMs: 1,
+  };
+  it('retries throttling with backoff (1 s, 2 s) and returns the events on the 3rd call', async () => {
+    let calls = 0;
+    const waits: number[] = [];
+    const events = await eventsForResults(
+      {
+        events: async () => {
+          if (++calls < 3) throw classifyRdsError(THROTTLING(), 'DescribeEvents');
+          return [event];
+        },
+      },
+      0,
+      1,
+      30_000,
+      async (ms) => waits.push(ms),
+    );
+    assert.deepEqual([events, calls, waits], [[event], 3, [1000, 2000]]);
+  });
+
+  it('gives up at once on an error that is not transient', async () => {
+    let calls = 0;
+    const events = await eventsForResults(
+      {
+        events: async () => {
+          calls++;
+          throw classifyRdsError(sdkError('AccessDenied', 'no', { $metadata: { httpStatusCode: 403 } }), 'x');
+        },
+      },
+      0,
+      1,
+      30_000,
+      async () => {},
+    );
+    assert.deepEqual([events, calls], [[], 1]);
+  });
 });
