@@ -27,6 +27,9 @@ Options:
                         (unauthenticated: do not expose publicly; default 0.0.0.0:8080)
   --concurrency N       experiments reconciled in parallel (default 4)
   --no-leader-elect     run without leader election (a single replica)
+  --leader-identity ID  this replica's identity in the leader Lease (default hostname-pid); a
+                        restart with the same identity resumes leading at once instead of
+                        waiting out the lease (15 s)
   --allowed-targets L   comma-separated target identifiers (or prefix*) experiments may fail
                         over (default $FAILWATCH_ALLOWED_TARGETS; empty: any); an experiment
                         naming another target fails with reason TargetNotAllowed
@@ -54,6 +57,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
       'metrics-listen': { type: 'string' },
       concurrency: { type: 'string' },
       'no-leader-elect': { type: 'boolean' },
+      'leader-identity': { type: 'string' },
       'allowed-targets': { type: 'string' },
       controllers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -87,6 +91,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     proberImage: values['prober-image'] ?? process.env.FAILWATCH_PROBER_IMAGE ?? 'failwatch:latest',
     concurrency: values.concurrency ? Number(values.concurrency) : 4,
     leaderElection: !values['no-leader-elect'],
+    identity: values['leader-identity'],
     experiments: controllers.has('experiments'),
     schedules: controllers.has('schedules') && {
       metrics: scheduleMetrics,

@@ -33,7 +33,15 @@ let operator: ChildProcess | undefined;
 let kubeconfig: string;
 let experiments: ReturnType<typeof experimentClient>;
 
-const startOperator = () => spawnOperator({ kubeconfig, listen: METRICS, logFile: LOG });
+// One identity across restarts, as a container restarted in its pod: the restarted controller
+// takes its Lease back at once instead of waiting out 15 s after each SIGKILL.
+const startOperator = () =>
+  spawnOperator({
+    kubeconfig,
+    listen: METRICS,
+    logFile: LOG,
+    args: ['--leader-identity', 'proto-controller'],
+  });
 const waitFor = waiter({ timeoutMs: 120_000, intervalMs: 200, logs: { operator: LOG } });
 const steps = (step: string) => lab.state().groundTruth.filter((s) => s.step === step).length;
 
