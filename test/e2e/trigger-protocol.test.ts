@@ -47,8 +47,9 @@ const steps = (step: string) => lab.state().groundTruth.filter((s) => s.step ===
 
 async function control(path: string, body: unknown): Promise<Record<string, unknown>> {
   const res = await fetch(`${lab.state().controlUrl}${path}`, { method: 'POST', body: JSON.stringify(body) });
-  assert.equal(res.status, 200, await res.text());
-  return (await res.json()) as Record<string, unknown>;
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  return JSON.parse(text) as Record<string, unknown>;
 }
 
 type Doc = Record<string, any>;
