@@ -20,7 +20,7 @@ import {
   type Validation,
   validateExperimentManifest,
 } from '../api/validate-experiment.ts';
-import { baselineHealth, RecoveryTracker } from '../engine/recovery.ts';
+import { baselineHealth, RecoveryTracker, specLanes } from '../engine/recovery.ts';
 import { analyzeMeasurement, setupReason } from '../engine/run-experiment.ts';
 import type { ProbeSample } from '../probe/types.ts';
 import { renderReportHtml } from '../report/report-html.ts';
@@ -523,10 +523,7 @@ export class ExperimentReconciler {
     const spec = manifest.spec;
     const t0Ms = Date.parse(obj.status!.triggerTime!);
     const store = await this.pull(obj);
-    const tracker = new RecoveryTracker(
-      spec.endpoints.flatMap((e) => e.probes.map((kind) => ({ endpoint: e.name, kind }))),
-      t0Ms,
-    );
+    const tracker = new RecoveryTracker(specLanes(spec.endpoints), t0Ms);
     for (const s of store.samples) tracker.add(s);
     const now = Date.now();
     const overdue = now - t0Ms >= parseDurationMs(spec.observe.maxDuration);

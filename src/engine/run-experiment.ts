@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AuditRow, analyzeRun } from '../analysis/analyze-run.ts';
 import type { Results } from '../analysis/results.ts';
+import type { InconclusiveFinding } from '../analysis/verdict.ts';
 import { parseDurationMs } from '../api/duration.ts';
 import type { EndpointSpec } from '../api/experiment-spec.ts';
 import { endpointSloSeconds, sloSeconds, targetIdentifier } from '../api/spec-accessors.ts';
@@ -19,7 +20,7 @@ import {
   type TriggerEvent,
 } from '../trigger/types.ts';
 import { type EndpointCredentials, EngineConfigError, probeConfigFor } from './endpoint-config.ts';
-import { baselineHealth, RecoveryTracker } from './recovery.ts';
+import { baselineHealth, RecoveryTracker, specLanes } from './recovery.ts';
 
 export type EnginePhase = 'Preflight' | 'Baseline' | 'Triggering' | 'Observing' | 'Analyzing';
 export type EngineEnd = 'Completed' | 'Failed' | 'Aborted';
@@ -96,6 +97,8 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
   const aborted = () => signal?.aborted === true;
 
   const finish = async (end: EngineEnd, message: string, reason?: string): Promise<RunOutcome> => {
+    // Lanes must have attempts up to here (coverage); the audit after it takes its own time.
+    const probingEndMs = Date.now();
     await Promise.allSettled(probers.map((p) => p.stop()));
     const outcome: RunOutcome = { end, runId, message, triggered: fired !== undefined, samples };
     if (reason) outcome.reason = reason;
@@ -111,6 +114,7 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
         baselineStartMs,
         fired,
         observeEndMs: Date.now(),
+        coverageEndMs: probingEndMs,
         events,
         samples,
         auditRows: audit,
@@ -161,10 +165,7 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
     // Observe until every lane has been good for recoveredFor and the target has settled.
     const recoveredForMs = parseDurationMs(spec.observe.recoveredFor);
     const maxMs = parseDurationMs(spec.observe.maxDuration);
-    tracker = new RecoveryTracker(
-      spec.endpoints.flatMap((e) => e.probes.map((kind) => ({ endpoint: e.name, kind }))),
-      fired.t0Ms,
-    );
+    tracker = new RecoveryTracker(specLanes(spec.endpoints), fired.t0Ms);
     for (const s of samples) tracker.add(s);
     phase(
       'Observing',
@@ -200,9 +201,17 @@ export interface Measurement {
   baselineStartMs: number;
   fired: FiredTrigger;
   observeEndMs: number;
+  /** When the probers were stopped (coverage: lanes need attempts up to here); default observeEndMs. */
+  coverageEndMs?: number;
   events: TriggerEvent[];
   samples: readonly ProbeSample[];
   auditRows: AuditRow[] | undefined;
+  /** Endpoints with a write probe whose read-back could not run (their lost writes are null). */
+  auditMissing?: readonly string[];
+  /** Samples each endpoint's prober could not store, by endpoint. */
+  droppedSamples?: Readonly<Record<string, number>>;
+  /** Reasons found outside the samples why the run cannot be decided (e.g. FailoverNotObserved). */
+  inconclusive?: readonly InconclusiveFinding[];
 }
 
 /** Samples and trigger record -> the results document (shared by the CLI and the controller). */
@@ -210,7 +219,12 @@ export function analyzeMeasurement(m: Measurement): Results {
   const spec = m.manifest.spec;
   return analyzeRun({
     experiment: { name: m.manifest.metadata.name, namespace: m.manifest.metadata.namespace, runId: m.runId },
-    phases: { baselineStartMs: m.baselineStartMs, triggerMs: m.fired.t0Ms, observeEndMs: m.observeEndMs },
+    phases: {
+      baselineStartMs: m.baselineStartMs,
+      triggerMs: m.fired.t0Ms,
+      observeEndMs: m.observeEndMs,
+      ...(m.coverageEndMs !== undefined ? { coverageEndMs: m.coverageEndMs } : {}),
+    },
     trigger: {
       type: spec.trigger.type,
       action: m.fired.action,
@@ -224,9 +238,14 @@ export function analyzeMeasurement(m: Measurement): Results {
       connectionMode: e.connectionMode,
       probes: [...e.probes],
       slo: endpointSloSeconds(spec, e),
+      intervalMs: parseDurationMs(e.interval),
+      dnsIntervalMs: parseDurationMs(e.dns.interval),
     })),
     samples: m.samples,
     auditRows: m.auditRows,
+    ...(m.auditMissing ? { auditMissing: m.auditMissing } : {}),
+    ...(m.droppedSamples ? { droppedSamples: m.droppedSamples } : {}),
+    ...(m.inconclusive ? { inconclusive: m.inconclusive } : {}),
     defaultSlo: sloSeconds(spec.slo),
   });
 }
