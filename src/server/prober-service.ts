@@ -48,6 +48,8 @@ export interface ProberServiceOptions {
   log: Logger;
   setupRetryMs?: number;
   maxSamples?: number;
+  /** First seq of this prober's attempts (a replacement prober; see ProberOptions.seqBase). */
+  seqBase?: number;
   /** Replaces the database driver (tests). */
   driverFor?: (config: ProbeEndpointConfig) => ProbeDriver;
 }
@@ -79,6 +81,8 @@ export interface SamplesPage {
   total: number;
   /** True once probing stopped and this page reaches the last sample. */
   complete: boolean;
+  /** Samples not stored because the store was full (they are missing: coverage). */
+  dropped: number;
   samples: ProbeSample[];
 }
 
@@ -174,7 +178,14 @@ export class ProberService {
       });
     const samples = this.#store.slice(from, Math.min(SAMPLES_PAGE_LIMIT, Math.max(1, limit)));
     const next = from + samples.length;
-    return { from, next, total, complete: this.#state === 'stopped' && next === total, samples };
+    return {
+      from,
+      next,
+      total,
+      complete: this.#state === 'stopped' && next === total,
+      dropped: this.#store.dropped,
+      samples,
+    };
   }
 
   /** Stops probing (or the setup retries); waits for attempts in flight. Idempotent. */
@@ -258,6 +269,7 @@ export class ProberService {
           sink: (sample) => this.#record(sample),
           onSkip: (kind, _seq, reason) => this.#metrics.skipped(kind, reason),
           driver: o.driverFor?.(config),
+          seqBase: o.seqBase,
         });
         await prober.setup();
       } catch (err) {
