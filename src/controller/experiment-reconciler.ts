@@ -561,7 +561,7 @@ export class ExperimentReconciler {
     // Lanes need attempts up to when the probers stopped (coverage); the latest stop time a
     // prober reports, or now when none answers.
     const stopped = await Promise.all(clients.map(([, c]) => c.status().catch(() => undefined)));
-    const stoppedMs = stopped.flatMap((st) => (st?.stoppedAt ? [Date.parse(st.stoppedAt)] : []));
+    const stoppedMs = stopped.flatMap((st) => (st?.stopRequestedAt ? [Date.parse(st.stopRequestedAt)] : []));
     const coverageEndMs = stoppedMs.length > 0 ? Math.max(...stoppedMs) : Date.now();
     const audit = manifest.spec.audit.lostWrites ? await this.auditWrites(manifest, clients) : undefined;
     const trigger = this.trigger(obj, manifest);

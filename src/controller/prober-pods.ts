@@ -129,8 +129,8 @@ export interface ProberStatus {
   dropped?: number;
   /** Setup attempts made so far (failed ones included). */
   setupAttempts?: number;
-  /** When probing stopped (ISO time), once stopped. */
-  stoppedAt?: string | null;
+  /** When stop was asked (ISO time): no attempt starts after it. */
+  stopRequestedAt?: string | null;
 }
 
 /** HTTP client of one prober pod. */

@@ -67,6 +67,8 @@ export interface ProberStatusBody {
   setupAttempts: number;
   startedAt: string | null;
   stoppedAt: string | null;
+  /** When stop was asked: no attempt starts after it (the end of this prober's coverage). */
+  stopRequestedAt: string | null;
   /** The last setup failure, while state is setup-failed (also flattened into the body). */
   class?: ErrorClass;
   code?: string;
@@ -112,6 +114,7 @@ export class ProberService {
   #setupAttempts = 0;
   #startedAt: Date | undefined;
   #stoppedAt: Date | undefined;
+  #stopRequestedAt: Date | undefined;
   #setupLoop: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   readonly #retryAbort = new AbortController();
@@ -162,6 +165,7 @@ export class ProberService {
       setupAttempts: this.#setupAttempts,
       startedAt: this.#startedAt?.toISOString() ?? null,
       stoppedAt: this.#stoppedAt?.toISOString() ?? null,
+      stopRequestedAt: this.#stopRequestedAt?.toISOString() ?? null,
     };
     if (this.#state === 'setup-failed' && this.#failure) Object.assign(body, this.#failure);
     return body;
@@ -344,6 +348,7 @@ export class ProberService {
   }
 
   async #stop(): Promise<void> {
+    this.#stopRequestedAt = new Date();
     this.#retryAbort.abort();
     await this.#setupLoop;
     const wasProbing = this.#prober !== undefined;
