@@ -194,7 +194,13 @@ describe('Prober', () => {
       runId: 'r1',
       endpoint: endpoint(),
       sink: (s) => samples.push(s),
-      driver: { ...driver, attempt: (kind, ctx) => (seen.push(ctx.seq), driver.attempt(kind, ctx)) },
+      driver: {
+        ...driver,
+        attempt: (kind, ctx) => {
+          seen.push(ctx.seq);
+          return driver.attempt(kind, ctx);
+        },
+      },
       seqBase: 67_108_864,
     });
     prober.start();
