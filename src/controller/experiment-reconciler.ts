@@ -523,8 +523,7 @@ export class ExperimentReconciler {
     const pods = await this.pods(obj);
     const store = await this.pull(obj, pods);
     await this.replaceLostProbers(obj, manifest, pods);
-    const tracker = new RecoveryTracker(specLanes(spec.endpoints), t0Ms);
-    for (const s of store.samples) tracker.add(s);
+    const tracker = store.tracker(() => new RecoveryTracker(specLanes(spec.endpoints), t0Ms));
     const now = Date.now();
     const overdue = now - t0Ms >= parseDurationMs(spec.observe.maxDuration);
     const settled =
@@ -534,7 +533,7 @@ export class ExperimentReconciler {
             .settled(t0Ms, obj.status?.trigger?.writerBefore)
             .catch(() => false);
     // Probers report in pulls: judge recovery up to the newest sample, not up to now.
-    const newest = store.samples.reduce((m, s) => Math.max(m, s.endMs), 0);
+    const newest = store.newestEndMs;
     if (!overdue && !(settled && tracker.allRecovered(newest, parseDurationMs(spec.observe.recoveredFor))))
       return { requeueAfterMs: this.deps.pollMs ?? 1000 };
     const status: FailoverExperimentStatus = { ...obj.status, phase: 'Analyzing' };

@@ -4,6 +4,7 @@
 // logged (once per failure streak) and retried at the next pull: the pod keeps its samples,
 // and what is never pulled shows as a coverage gap, never as downtime.
 import type { V1Pod } from '@kubernetes/client-node';
+import type { RecoveryTracker } from '../engine/recovery.ts';
 import type { ProbeSample } from '../probe/types.ts';
 import { LABEL_ENDPOINT } from './kube.ts';
 import { ProberClient } from './prober-pods.ts';
@@ -24,6 +25,25 @@ export interface PullLog {
 export class ProberSamples {
   readonly samples: ProbeSample[] = [];
   readonly #pods = new Map<string, PodCursor>();
+  #tracker: RecoveryTracker | undefined;
+  #newestEndMs = 0;
+
+  /** The latest end of any sample pulled (epoch ms; 0 before any). */
+  get newestEndMs(): number {
+    return this.#newestEndMs;
+  }
+
+  /**
+   * The recovery tracker of the observe phase, fed every sample once: those held when it is
+   * made, then each new one as it is pulled (per-pull work proportional to the new samples).
+   */
+  tracker(make: () => RecoveryTracker): RecoveryTracker {
+    if (!this.#tracker) {
+      this.#tracker = make();
+      for (const sample of this.samples) this.#tracker.add(sample);
+    }
+    return this.#tracker;
+  }
 
   /** Samples each endpoint's probers could not store (their stores were full), by endpoint. */
   droppedByEndpoint(): Record<string, number> {
@@ -54,7 +74,11 @@ export class ProberSamples {
         this.#pods.set(uid, cursor);
         try {
           const page = await new ProberClient(ip).samplesFrom(cursor.next);
-          for (const sample of page.samples) this.samples.push(sample);
+          for (const sample of page.samples) {
+            this.samples.push(sample);
+            this.#tracker?.add(sample);
+            if (sample.endMs > this.#newestEndMs) this.#newestEndMs = sample.endMs;
+          }
           cursor.next = page.next;
           cursor.dropped = page.dropped;
           if (cursor.failures > 0)
