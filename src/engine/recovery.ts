@@ -27,6 +27,8 @@ export interface LaneState {
   lastStartMs?: number;
   /** Longest normal time between attempt starts (coverage.ts); undefined: not checked. */
   maxGapMs?: number;
+  /** First attempt after the lane's latest coverage gap: recovery is not credited across it. */
+  resumedMs?: number;
   /** Attempts since the trigger, and bad ones among them. */
   attempts: number;
   bad: number;
@@ -52,6 +54,12 @@ export class RecoveryTracker {
     const lane = this.lanes.get(`${sample.endpoint}/${sample.kind}`);
     if (!lane) return;
     lane.attempts++;
+    if (
+      lane.maxGapMs !== undefined &&
+      lane.lastStartMs !== undefined &&
+      sample.startMs - lane.lastStartMs > lane.maxGapMs
+    )
+      lane.resumedMs = sample.startMs;
     lane.lastEndMs = Math.max(lane.lastEndMs ?? 0, sample.endMs);
     lane.lastStartMs = Math.max(lane.lastStartMs ?? 0, sample.startMs);
     if (sample.class !== 'ok') {
@@ -67,12 +75,13 @@ export class RecoveryTracker {
 
   /**
    * Every lane has answered well for `forMs` up to `nowMs`: its last bad attempt ended at
-   * least `forMs` ago (or there was none) and it has attempts since then, the last one no
-   * longer than its coverage gap ago (a prober that stopped reporting has not shown recovery).
+   * least `forMs` ago (or there was none), and so did its latest coverage gap (time without a
+   * prober shows nothing), and it has attempts since then, the last one no longer than its
+   * coverage gap ago (a prober that stopped reporting has not shown recovery).
    */
   allRecovered(nowMs: number, forMs: number): boolean {
     for (const lane of this.lanes.values()) {
-      const since = Math.max(lane.lastBadEndMs ?? this.t0Ms, this.t0Ms);
+      const since = Math.max(lane.lastBadEndMs ?? this.t0Ms, this.t0Ms, lane.resumedMs ?? 0);
       if (nowMs - since < forMs) return false;
       if ((lane.lastEndMs ?? 0) <= since) return false;
       if (lane.maxGapMs !== undefined && nowMs - (lane.lastStartMs ?? 0) > lane.maxGapMs) return false;

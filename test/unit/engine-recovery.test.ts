@@ -25,8 +25,10 @@ describe('RecoveryTracker', () => {
     for (let t = 0; t < 4000; t += 100) tracker.add(sample('b', t));
     assert.equal(tracker.allRecovered(4500, 1000), true, 'b last reported 0.6 s ago: within 1 s');
     assert.equal(tracker.allRecovered(9902, 1000), false, 'b silent for 6 s');
-    for (let t = 9000; t < 10_000; t += 100) tracker.add(sample('b', t));
-    assert.equal(tracker.allRecovered(9902, 1000), true, 'a replacement prober reports again');
+    for (let t = 9000; t < 9500; t += 100) tracker.add(sample('b', t));
+    assert.equal(tracker.allRecovered(9402, 1000), false, 'a replacement, good for 0.4 s only');
+    for (let t = 9500; t < 10_100; t += 100) tracker.add(sample('b', t));
+    assert.equal(tracker.allRecovered(10_002, 1000), true, 'good for 1 s after the gap');
   });
 
   it('a lane without samples is not recovered', () => {
