@@ -1,5 +1,6 @@
+import { type CoveredSegment, gapTotalMs, type LaneCoverage, laneCoverage, splitAtGaps } from './coverage.ts';
 import { dnsFlip } from './dns-flip.ts';
-import { downtime } from './downtime.ts';
+import { type Downtime, downtime } from './downtime.ts';
 import { errorCounts, firstAndLastError } from './error-counts.ts';
 import { latencySummary } from './latency.ts';
 import {
@@ -10,6 +11,8 @@ import {
   windowUpperMs,
 } from './outage-windows.ts';
 import {
+  COVERAGE_GAPS_LIMIT,
+  type CoverageResult,
   type EndpointResult,
   type ErrorMoment,
   type OutageWindowResult,
@@ -39,6 +42,11 @@ export interface RunPhasesMs {
   /** T0: the failover API call (for an observe-only run: when observation started). */
   triggerMs: number;
   observeEndMs: number;
+  /**
+   * When the probers were stopped: every lane must have attempts up to here (coverage).
+   * Default observeEndMs.
+   */
+  coverageEndMs?: number;
 }
 
 export interface TriggerEventInput {
@@ -55,6 +63,12 @@ export interface EndpointInput {
   probes: ProbeKind[];
   /** Overrides the run's default SLO field by field. */
   slo?: Slo;
+  /**
+   * Time between attempt starts of the write and read probes, and of the dns probe (default
+   * intervalMs). Coverage is checked only when given (docs/results.md, coverage).
+   */
+  intervalMs?: number;
+  dnsIntervalMs?: number;
 }
 
 /** A probe row found after recovery, read back from the new writer. */
@@ -71,6 +85,10 @@ export interface RunInput {
   samples: readonly Sample[];
   /** Rows read back after recovery; absent when no audit ran (lost writes are then null). */
   auditRows?: readonly AuditRow[];
+  /** Endpoints whose read-back did not run although others' did (their lost writes are null). */
+  auditMissing?: readonly string[];
+  /** Samples each endpoint's prober could not store (its sample store was full), by endpoint. */
+  droppedSamples?: Readonly<Record<string, number>>;
   defaultSlo?: Slo;
   /**
    * Reasons, found outside the samples, why the run cannot be decided (e.g. FailoverNotObserved);
@@ -79,13 +97,53 @@ export interface RunInput {
   inconclusive?: readonly InconclusiveFinding[];
 }
 
+/**
+ * Downtime of a lane, segment by segment (coverage.ts): no window spans a coverage gap. A window
+ * still open where the data stops is cut there: it counts until its last bad attempt's end,
+ * never through the gap (a lost prober is not downtime), and it does not end observation open.
+ */
+function laneDowntime(
+  segments: readonly CoveredSegment[],
+  phases: RunPhasesMs,
+): Downtime & { cut: Set<OutageWindow> } {
+  const windows: OutageWindow[] = [];
+  const cut = new Set<OutageWindow>();
+  for (const segment of segments) {
+    for (const window of outageWindows(segment.samples)) {
+      if (!(segment.cutAtEnd && window.open)) {
+        windows.push(window);
+        continue;
+      }
+      const endMs = window.lowerEndMs;
+      const closed: OutageWindow = {
+        ...window,
+        endMs,
+        estimateEndMs: Math.max(window.estimateStartMs, endMs),
+        open: false,
+      };
+      cut.add(closed);
+      windows.push(closed);
+    }
+  }
+  const counted = downtime(windows, { startMs: phases.triggerMs, endMs: phases.observeEndMs });
+  // Only data at the end of observation can show the lane recovered.
+  const last = segments.at(-1);
+  return { ...counted, recovered: counted.recovered && last !== undefined && !last.cutAtEnd, cut };
+}
+
 function analyzeKind(
   samples: readonly Sample[],
   input: RunInput,
   at: (ms: number) => TimePoint,
+  coverage: LaneCoverage | undefined,
 ): ProbeKindResult {
   const { phases } = input;
-  const counted = downtime(outageWindows(samples), { startMs: phases.triggerMs, endMs: phases.observeEndMs });
+  const counted = coverage
+    ? laneDowntime(splitAtGaps(samples, coverage), phases)
+    : {
+        ...downtime(outageWindows(samples), { startMs: phases.triggerMs, endMs: phases.observeEndMs }),
+        cut: new Set<OutageWindow>(),
+      };
   const errors = firstAndLastError(samples);
   const moment = (e: { atMs: number; class: string; code?: string; message?: string }): ErrorMoment => {
     const result: ErrorMoment = { ...at(e.atMs), class: e.class };
@@ -103,7 +161,9 @@ function analyzeKind(
     estimateSeconds: roundSeconds(counted.estimateMs / 1000),
     recovered: counted.recovered,
     recoveredAt: lastWindow?.endMs != null ? at(lastWindow.endMs) : null,
-    windows: counted.windows.slice(0, WINDOWS_LIMIT).map((window) => windowResult(window, phases, at)),
+    windows: counted.windows
+      .slice(0, WINDOWS_LIMIT)
+      .map((window) => windowResult(window, phases, at, counted.cut.has(window))),
     windowsOmitted: Math.max(0, counted.windows.length - WINDOWS_LIMIT),
     errors: errorCounts(samples),
     firstError: errors ? moment(errors.first) : null,
@@ -116,6 +176,7 @@ function windowResult(
   window: OutageWindow,
   phases: RunPhasesMs,
   at: (ms: number) => TimePoint,
+  cutByGap: boolean,
 ): OutageWindowResult {
   const upperSeconds = roundSeconds(windowUpperMs(window, phases.observeEndMs) / 1000);
   return {
@@ -126,6 +187,7 @@ function windowResult(
     upperBoundSeconds: upperSeconds,
     estimateSeconds: roundSeconds(windowEstimateMs(window, phases.observeEndMs) / 1000),
     open: window.open,
+    ...(cutByGap ? { cutByGap: true } : {}),
     badAttempts: window.badAttempts,
     errors: window.classes,
   };
@@ -140,12 +202,16 @@ function analyzeEndpoint(
   const at = (ms: number): TimePoint => ({ seconds: secondsSinceT0(ms, t0), time: isoTime(ms) });
   const ofKind = (kind: ProbeKind) => samples.filter((sample) => sample.kind === kind);
   const hasKind = (kind: ProbeKind) => endpoint.probes.includes(kind) || samples.some((s) => s.kind === kind);
-  const write = hasKind('write') ? analyzeKind(ofKind('write'), input, at) : null;
-  const read = hasKind('read') ? analyzeKind(ofKind('read'), input, at) : null;
+  const coverage = endpointCoverage(endpoint, samples, input);
+  const laneOf = (kind: ProbeKind) => coverage?.find((lane) => lane.kind === kind);
+  const write = hasKind('write') ? analyzeKind(ofKind('write'), input, at, laneOf('write')) : null;
+  const read = hasKind('read') ? analyzeKind(ofKind('read'), input, at, laneOf('read')) : null;
   const dns = dnsFlip(samples, t0);
   const role = serverFlip(samples, 'write', t0);
   const readFlip = serverFlip(samples, 'read', t0);
-  const rows = input.auditRows?.filter((row) => row.endpoint === endpoint.name);
+  const rows = input.auditMissing?.includes(endpoint.name)
+    ? undefined
+    : input.auditRows?.filter((row) => row.endpoint === endpoint.name);
   const audit = rows
     ? auditWrites(
         samples,
@@ -179,15 +245,107 @@ function analyzeEndpoint(
     ambiguousWriteKeys: audit?.ambiguousKeys ?? [],
     serverSideGapSeconds: gap ? roundSeconds(gap.gapMs / 1000) : null,
     serverSideGap: gap ? { from: at(gap.fromMs), to: at(gap.toMs) } : null,
+    ...(coverage
+      ? { coverage: coverageResult(coverage, input.droppedSamples?.[endpoint.name] ?? 0, at) }
+      : {}),
     verdict: { result: 'Pass', reasons: [] },
   };
   return result;
 }
 
+/** Coverage of each of the endpoint's lanes, when its intervals are known. */
+function endpointCoverage(
+  endpoint: EndpointInput,
+  samples: readonly Sample[],
+  input: RunInput,
+): LaneCoverage[] | undefined {
+  if (endpoint.intervalMs === undefined) return undefined;
+  const span = {
+    fromMs: input.phases.baselineStartMs,
+    toMs: input.phases.coverageEndMs ?? input.phases.observeEndMs,
+  };
+  return endpoint.probes.map((kind) =>
+    laneCoverage(
+      {
+        endpoint: endpoint.name,
+        kind,
+        intervalMs: kind === 'dns' ? (endpoint.dnsIntervalMs ?? endpoint.intervalMs!) : endpoint.intervalMs!,
+      },
+      samples.filter((sample) => sample.kind === kind),
+      span,
+    ),
+  );
+}
+
+function coverageResult(
+  lanes: readonly LaneCoverage[],
+  droppedSamples: number,
+  at: (ms: number) => TimePoint,
+): CoverageResult {
+  return {
+    complete: droppedSamples === 0 && lanes.every((lane) => lane.gaps.length === 0),
+    droppedSamples,
+    lanes: lanes.map((lane) => ({
+      kind: lane.kind,
+      intervalSeconds: roundSeconds(lane.intervalMs / 1000),
+      maxGapSeconds: roundSeconds(lane.maxGapMs / 1000),
+      attempts: lane.attempts,
+      firstAttempt: lane.firstStartMs === null ? null : at(lane.firstStartMs),
+      lastAttempt: lane.lastStartMs === null ? null : at(lane.lastStartMs),
+      gaps: lane.gaps.slice(0, COVERAGE_GAPS_LIMIT).map((gap) => ({
+        start: at(gap.fromMs),
+        end: at(gap.toMs),
+        seconds: roundSeconds((gap.toMs - gap.fromMs) / 1000),
+        cause: gap.cause,
+      })),
+      gapsOmitted: Math.max(0, lane.gaps.length - COVERAGE_GAPS_LIMIT),
+      gapSeconds: roundSeconds(gapTotalMs(lane) / 1000),
+      endCovered: lane.endCovered,
+    })),
+  };
+}
+
+/** A CoverageGap finding per endpoint whose samples do not cover the run. */
+export function coverageFindings(endpoints: readonly EndpointResult[]): InconclusiveFinding[] {
+  const findings: InconclusiveFinding[] = [];
+  for (const endpoint of endpoints) {
+    const coverage = endpoint.coverage;
+    if (!coverage || coverage.complete) continue;
+    const parts: string[] = [];
+    for (const lane of coverage.lanes) {
+      const gaps = lane.gaps.length + lane.gapsOmitted;
+      if (gaps === 0) continue;
+      const first = lane.gaps[0]!;
+      const where =
+        first.cause === 'no-samples'
+          ? 'no samples at all'
+          : `${gaps} gap${gaps > 1 ? 's' : ''} (${lane.gapSeconds}s in all), the first from ${signed(first.start.seconds)} to ${signed(first.end.seconds)}`;
+      parts.push(`${lane.kind}: ${where}`);
+    }
+    if (coverage.droppedSamples > 0)
+      parts.push(`${coverage.droppedSamples} samples dropped (prober store full)`);
+    const limit = coverage.lanes[0]?.maxGapSeconds;
+    findings.push({
+      reason: 'CoverageGap',
+      endpoint: endpoint.name,
+      message: `endpoint \`${endpoint.name}\`: samples do not cover the run (${parts.join('; ')}; allowed gap ${limit}s); missing data is not counted as downtime or lost writes`,
+    });
+  }
+  return findings;
+}
+
+function signed(seconds: number): string {
+  return `${seconds >= 0 ? '+' : ''}${seconds}s`;
+}
+
 function measurementOf(result: EndpointResult): EndpointMeasurement {
+  // A lane whose data stops before observation ended is not shown unrecovered: unknown, which
+  // its CoverageGap finding says (a lost prober is not an outage).
+  const endCovered = (kind: ProbeKind) =>
+    result.coverage?.lanes.find((lane) => lane.kind === kind)?.endCovered ?? true;
   const unrecoveredKinds: string[] = [];
-  if (result.write && !result.write.recovered) unrecoveredKinds.push('write');
-  if (result.read && !result.read.recovered) unrecoveredKinds.push('read');
+  if (result.write && !result.write.recovered && endCovered('write')) unrecoveredKinds.push('write');
+  if (result.read && !result.read.recovered && endCovered('read')) unrecoveredKinds.push('read');
   return {
     name: result.name,
     writeDowntimeSeconds: result.write?.downtimeSeconds ?? null,
@@ -212,7 +370,7 @@ export function analyzeRun(input: RunInput): Results {
     ...input.defaultSlo,
     ...input.endpoints.find((endpoint) => endpoint.name === name)?.slo,
   });
-  const findings = [...(input.inconclusive ?? [])];
+  const findings = [...coverageFindings(endpoints), ...(input.inconclusive ?? [])];
   const overall = verdict(endpoints.map(measurementOf), sloOf, findings);
   for (const endpoint of endpoints) {
     const reasons = overall.checks.flatMap((check) =>

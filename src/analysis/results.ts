@@ -8,6 +8,8 @@ export const RESULTS_API_VERSION = 'failwatch.io/results/v1';
 export const RESULTS_KIND = 'FailoverResults';
 /** At most this many outage windows are listed per endpoint and probe kind. */
 export const WINDOWS_LIMIT = 50;
+/** At most this many coverage gaps are listed per lane. */
+export const COVERAGE_GAPS_LIMIT = 20;
 
 /** A moment, relative to T0 in seconds and absolute in UTC. */
 export interface TimePoint {
@@ -28,8 +30,49 @@ export interface OutageWindowResult {
   /** Point estimate of the outage's length (docs/results.md). */
   estimateSeconds: number;
   open: boolean;
+  /**
+   * The lane's data stopped during this window (a coverage gap followed): it ends at its last
+   * bad attempt's end, where the data stops, not at a recovery; the outage may have gone on.
+   */
+  cutByGap?: boolean;
   badAttempts: number;
   errors: ClassCounts;
+}
+
+/** A stretch of a lane without attempts (coverage.ts): missing data, never downtime. */
+export interface CoverageGapResult {
+  /** Start of the last attempt before the gap (or baseline start). */
+  start: TimePoint;
+  /** Start of the first attempt after it (or observation end). */
+  end: TimePoint;
+  seconds: number;
+  /** `gap` (between attempts), `start`, `end` or `no-samples`. */
+  cause: string;
+}
+
+export interface LaneCoverageResult {
+  kind: ProbeKind;
+  intervalSeconds: number;
+  /** Longest normal time between attempt starts: max(5 x interval, 1 s). */
+  maxGapSeconds: number;
+  attempts: number;
+  firstAttempt: TimePoint | null;
+  lastAttempt: TimePoint | null;
+  gaps: CoverageGapResult[];
+  gapsOmitted: number;
+  /** Total length of the gaps. */
+  gapSeconds: number;
+  /** The lane has attempts up to observation end: only then can it show recovery. */
+  endCovered: boolean;
+}
+
+/** Whether the endpoint's samples cover the run (absent when no interval was known). */
+export interface CoverageResult {
+  /** Every lane has attempts from baseline start to observation end, no gap, nothing dropped. */
+  complete: boolean;
+  /** Samples the prober could not store (its store was full). */
+  droppedSamples: number;
+  lanes: LaneCoverageResult[];
 }
 
 export interface ErrorMoment extends TimePoint {
@@ -92,6 +135,8 @@ export interface EndpointResult {
   ambiguousWriteKeys: string[];
   serverSideGapSeconds: number | null;
   serverSideGap: { from: TimePoint; to: TimePoint } | null;
+  /** Coverage of the endpoint's lanes; absent when the probe intervals were not known. */
+  coverage?: CoverageResult;
   verdict: Pick<Verdict, 'result' | 'reasons'>;
 }
 

@@ -1,7 +1,12 @@
 // The bounded summary of a run's results that goes into FailoverExperiment.status.
 import type { EndpointStatusSummary, FailoverExperimentStatus } from '../api/experiment-status.ts';
-import { STATUS_EVENTS_LIMIT, STATUS_REASONS_LIMIT, STATUS_WINDOWS_LIMIT } from '../api/experiment-status.ts';
-import type { EndpointResult, Results } from './results.ts';
+import {
+  STATUS_EVENTS_LIMIT,
+  STATUS_GAPS_LIMIT,
+  STATUS_REASONS_LIMIT,
+  STATUS_WINDOWS_LIMIT,
+} from '../api/experiment-status.ts';
+import type { CoverageResult, EndpointResult, Results } from './results.ts';
 
 type StatusSummary = Pick<
   FailoverExperimentStatus,
@@ -44,10 +49,29 @@ function endpointSummary(endpoint: EndpointResult): EndpointStatusSummary {
       upperBoundSeconds: window.upperBoundSeconds,
     })),
   );
+  if (endpoint.coverage) summary.coverage = coverageSummary(endpoint.coverage);
   if (windows.length > 0) {
     summary.windows = windows.sort((a, b) => a.startSeconds - b.startSeconds).slice(0, STATUS_WINDOWS_LIMIT);
   }
   return summary;
+}
+
+function coverageSummary(coverage: CoverageResult): NonNullable<EndpointStatusSummary['coverage']> {
+  const gaps = coverage.lanes
+    .flatMap((lane) =>
+      lane.gaps.map((gap) => ({
+        kind: lane.kind,
+        startSeconds: gap.start.seconds,
+        endSeconds: gap.end.seconds,
+      })),
+    )
+    .sort((a, b) => a.startSeconds - b.startSeconds);
+  return {
+    complete: coverage.complete,
+    gaps: coverage.lanes.reduce((sum, lane) => sum + lane.gaps.length + lane.gapsOmitted, 0),
+    ...(coverage.droppedSamples > 0 ? { droppedSamples: coverage.droppedSamples } : {}),
+    ...(gaps.length > 0 ? { firstGaps: gaps.slice(0, STATUS_GAPS_LIMIT) } : {}),
+  };
 }
 
 /** Status fields from a run's results: small and bounded, never raw samples. */

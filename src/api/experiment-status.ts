@@ -20,6 +20,7 @@ export const EXPERIMENT_PHASES = [
 export type ExperimentPhase = (typeof EXPERIMENT_PHASES)[number];
 
 export const STATUS_WINDOWS_LIMIT = 10;
+export const STATUS_GAPS_LIMIT = 3;
 export const STATUS_EVENTS_LIMIT = 20;
 export const STATUS_REASONS_LIMIT = 20;
 export const STATUS_CONDITIONS_LIMIT = 16;
@@ -131,6 +132,40 @@ const endpointSummarySchema = Type.Object(
         maxItems: STATUS_WINDOWS_LIMIT,
         description: `The first ${STATUS_WINDOWS_LIMIT} outage windows.`,
       }),
+    ),
+    coverage: Type.Optional(
+      Type.Object(
+        {
+          complete: Type.Boolean({
+            description:
+              'Every probe kind has attempts from baseline start to observation end, no gap, nothing dropped.',
+          }),
+          gaps: Type.Integer({ minimum: 0, description: 'Coverage gaps of all probe kinds.' }),
+          droppedSamples: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              description: 'Samples the prober could not store (its store was full).',
+            }),
+          ),
+          firstGaps: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  kind: stringEnum(PROBE_KIND_NAMES, { description: 'Probe kind.' }),
+                  startSeconds: seconds('Start of the last attempt before the gap.'),
+                  endSeconds: seconds('Start of the first attempt after the gap (or observation end).'),
+                },
+                { description: 'A stretch without attempts: missing data, not downtime.' },
+              ),
+              {
+                maxItems: STATUS_GAPS_LIMIT,
+                description: `The first ${STATUS_GAPS_LIMIT} gaps, in time order.`,
+              },
+            ),
+          ),
+        },
+        { description: 'Whether the samples cover the run (docs/results.md, coverage).' },
+      ),
     ),
     verdict: Type.Optional(
       stringEnum(VERDICT_RESULTS, {

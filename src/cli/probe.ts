@@ -21,6 +21,7 @@ sample in memory and serves them. Configured by the environment:
   ${PROBE_POD_ENV.listen}          host:port to serve on (default $POD_IP or 0.0.0.0, port
                             $${PROBE_POD_ENV.listenPort} or 9090)
   ${PROBE_POD_ENV.maxSamples}     samples kept at most (default 2000000)
+  ${PROBE_POD_ENV.seqBase}        first attempt seq (default 0; set on a replacement prober)
   ${PROBE_POD_ENV.setupRetry}    time between setup attempts after a failure (default 5s)
   ${PROBE_POD_ENV.logLevel}       pino level (default info)
 
@@ -71,6 +72,7 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     log,
     setupRetryMs: config.setupRetryMs,
     maxSamples: config.maxSamples,
+    seqBase: config.seqBase,
   });
   const server = await startHttpServer({
     host: config.listen.host,

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
+import type { AuditRow } from '../analysis/analyze-run.ts';
 import type { Results } from '../analysis/results.ts';
 import { statusSummary } from '../analysis/status-summary.ts';
 import { parseDurationMs } from '../api/duration.ts';
@@ -16,7 +17,7 @@ import {
   type Validation,
   validateExperimentManifest,
 } from '../api/validate-experiment.ts';
-import { baselineHealth } from '../engine/recovery.ts';
+import { baselineHealth, RecoveryTracker, specLanes } from '../engine/recovery.ts';
 import { analyzeMeasurement, setupReason } from '../engine/run-experiment.ts';
 import { eventsForResults } from '../engine/trigger-protocol.ts';
 import type { ProbeSample } from '../probe/types.ts';
@@ -37,6 +38,8 @@ import {
 } from './kube.ts';
 import { acquireTargetLock, releaseTargetLock, targetLeaseName } from './lease.ts';
 import { ProberClient, proberPod, proberPodName } from './prober-pods.ts';
+import { replaceLostProbers } from './prober-replacement.ts';
+import { ProberSamples } from './prober-samples.ts';
 import { TriggerPhases } from './trigger-phases.ts';
 import { verdictCondition } from './verdict-condition.ts';
 import type { ReconcileResult } from './workqueue.ts';
@@ -96,12 +99,6 @@ const SETUP_FAILS_AT_ONCE: ReadonlySet<string> = new Set(['auth_error', 'tls_err
 /** Other setup failures fail the run after this many attempts in a row (~10 s). */
 const SETUP_ATTEMPTS_BEFORE_FAILING = 3;
 
-/** Samples pulled from the prober pods, per experiment uid (rebuilt from the pods after a restart). */
-class SampleStore {
-  readonly samples: ProbeSample[] = [];
-  readonly next = new Map<string, number>();
-}
-
 /** Whether an allowlist (exact identifiers, or `prefix*`) admits a target; an empty list admits all. */
 export function isTargetAllowed(target: string, allowed: readonly string[]): boolean {
   if (allowed.length === 0) return true;
@@ -120,7 +117,8 @@ class RunFailed extends Error {
 
 export class ExperimentReconciler {
   private readonly deps: ReconcilerDeps;
-  private readonly stores = new Map<string, SampleStore>();
+  /** Samples pulled from the prober pods, per experiment uid (rebuilt from the pods after a restart). */
+  private readonly stores = new Map<string, ProberSamples>();
   private readonly triggers = new Map<string, FailoverTrigger>();
   /** The Triggering and Observing phases: the trigger protocol (trigger-phases.ts). */
   private readonly triggerPhases: TriggerPhases;
@@ -140,7 +138,13 @@ export class ExperimentReconciler {
       writeStatus: (obj, status) => this.writeStatus(obj, status),
       fail: (obj, reason, message) => this.fail(obj, reason, message),
       emitEvent: (...args) => deps.emitEvent(...args),
-      pull: (obj) => this.pull(obj),
+      observeSamples: async (obj, manifest, t0Ms) => {
+        const pods = await this.pods(obj);
+        const store = await this.pull(obj, pods);
+        await this.replaceLostProbers(obj, manifest, pods);
+        const tracker = store.tracker(() => new RecoveryTracker(specLanes(manifest.spec.endpoints), t0Ms));
+        return { samples: store.samples, tracker, newestEndMs: store.newestEndMs };
+      },
       log: deps.log,
       pollMs: deps.pollMs ?? 1000,
     });
@@ -446,24 +450,16 @@ export class ExperimentReconciler {
   ): Promise<ReconcileResult> {
     const pods = await this.pods(obj);
     const clients = [...pods.values()]
-      .filter((p) => p.status?.podIP)
+      .filter((p) => p.status?.podIP && p.status.phase === 'Running')
       .map((p) => [p, new ProberClient(p.status!.podIP!)] as const);
     await Promise.all(clients.map(([, c]) => c.stop().catch(() => {})));
-    const store = await this.pull(obj);
-    let auditRows: { endpoint: string; key: string; serverMs: number }[] | undefined = [];
-    if (manifest.spec.audit.lostWrites) {
-      for (const [pod, c] of clients) {
-        const endpoint = pod.metadata?.labels?.[LABEL_ENDPOINT] ?? '';
-        const spec = manifest.spec.endpoints.find((e) => e.name === endpoint);
-        if (!spec?.probes.includes('write')) continue;
-        try {
-          for (const r of await c.audit()) auditRows?.push({ ...r, endpoint });
-        } catch {
-          auditRows = undefined;
-          break;
-        }
-      }
-    } else auditRows = undefined;
+    const store = await this.pull(obj, pods);
+    // Lanes need attempts up to when the probers stopped (coverage); the latest stop time a
+    // prober reports, or now when none answers.
+    const stopped = await Promise.all(clients.map(([, c]) => c.status().catch(() => undefined)));
+    const stoppedMs = stopped.flatMap((st) => (st?.stopRequestedAt ? [Date.parse(st.stopRequestedAt)] : []));
+    const coverageEndMs = stoppedMs.length > 0 ? Math.max(...stoppedMs) : Date.now();
+    const audit = manifest.spec.audit.lostWrites ? await this.auditWrites(manifest, clients) : undefined;
     const trigger = this.trigger(obj, manifest);
     const baselineStartMs = Date.parse(obj.status!.baselineStartTime!);
     const t0Ms = Date.parse(obj.status!.triggerTime!);
@@ -474,10 +470,13 @@ export class ExperimentReconciler {
       baselineStartMs,
       fired: { t0Ms, action: obj.status?.trigger?.action ?? trigger.description },
       observeEndMs: store.samples.reduce((m, s) => Math.max(m, s.endMs), t0Ms),
+      coverageEndMs,
       events,
       samples: store.samples,
-      auditRows,
-      inconclusive: this.triggerPhases.notObservedVerdict(obj, manifest),
+      auditRows: audit?.rows,
+      auditMissing: audit?.missing,
+      droppedSamples: store.droppedByEndpoint(),
+      inconclusive: this.triggerPhases.notObservedFindings(obj, manifest),
     });
     if (process.env.FAILWATCH_FAULT_INJECT === 'exit-before-results') process.exit(137);
     const resultsName = await this.saveResults(obj, results, store.samples);
@@ -518,6 +517,39 @@ export class ExperimentReconciler {
   }
 
   // ---- helpers ----
+
+  /**
+   * Read-back per endpoint with a write probe, from one of its probers: the rows of every
+   * generation of its prober (they share run id and endpoint). An endpoint whose read-back
+   * cannot run (no prober left, or it failed) is `missing`: its lost writes are unknown, not
+   * every write lost.
+   */
+  private async auditWrites(
+    manifest: ExperimentManifest,
+    clients: readonly (readonly [V1Pod, ProberClient])[],
+  ): Promise<{ rows: AuditRow[]; missing: string[] }> {
+    const rows: AuditRow[] = [];
+    const missing: string[] = [];
+    for (const endpoint of manifest.spec.endpoints) {
+      if (!endpoint.probes.includes('write')) continue;
+      let done = false;
+      for (const [pod, client] of clients) {
+        if (pod.metadata?.labels?.[LABEL_ENDPOINT] !== endpoint.name) continue;
+        try {
+          for (const r of await client.audit()) rows.push({ ...r, endpoint: endpoint.name });
+          done = true;
+          break;
+        } catch (err) {
+          this.deps.log?.warn(
+            { endpoint: endpoint.name, pod: pod.metadata?.name, error: (err as Error).message },
+            'write read-back failed',
+          );
+        }
+      }
+      if (!done) missing.push(endpoint.name);
+    }
+    return { rows, missing };
+  }
 
   private validate(obj: FailoverExperimentObject): Validation<ExperimentManifest> {
     const { uid, generation, name, namespace } = obj.metadata;
@@ -611,22 +643,43 @@ export class ExperimentReconciler {
   }
 
   /** Pulls new samples from every prober pod into the experiment's store. */
-  private async pull(obj: FailoverExperimentObject): Promise<SampleStore> {
+  private async pull(obj: FailoverExperimentObject, pods?: Map<string, V1Pod>): Promise<ProberSamples> {
     const uid = obj.metadata.uid!;
     let store = this.stores.get(uid);
     if (!store) {
-      store = new SampleStore();
+      store = new ProberSamples();
       this.stores.set(uid, store);
     }
-    for (const [name, pod] of await this.pods(obj)) {
-      if (!pod.status?.podIP) continue;
-      const from = store.next.get(name) ?? 0;
-      const page = await new ProberClient(pod.status.podIP).samplesFrom(from).catch(() => undefined);
-      if (!page) continue;
-      store.samples.push(...page.samples);
-      store.next.set(name, page.next);
-    }
+    await store.pull((pods ?? (await this.pods(obj))).values(), this.deps.log);
     return store;
+  }
+
+  /** Replaces prober pods lost during observation (prober-replacement.ts). */
+  private async replaceLostProbers(
+    obj: FailoverExperimentObject,
+    manifest: ExperimentManifest,
+    pods: Map<string, V1Pod>,
+  ): Promise<void> {
+    const ns = obj.metadata.namespace!;
+    await replaceLostProbers(
+      { namespace: ns, name: obj.metadata.name!, uid: obj.metadata.uid!, runId: obj.status!.runId! },
+      manifest.spec.endpoints,
+      pods.values(),
+      this.deps.proberImage,
+      Date.parse(obj.status!.startTime!),
+      {
+        createPod: async (body) => {
+          await this.deps.kube.core.createNamespacedPod({ namespace: ns, body });
+        },
+        onReplaced: (endpoint, pod, lost) =>
+          this.deps.emitEvent(
+            obj,
+            'Warning',
+            'ProberReplaced',
+            `endpoint ${endpoint}: prober pod ${lost.map((p) => `${p.metadata?.name} (${p.metadata?.deletionTimestamp ? 'deleted' : (p.status?.phase ?? 'gone')})`).join(', ') || 'gone'} replaced by ${pod.metadata?.name}; the time without a prober is a coverage gap`,
+          ),
+      },
+    );
   }
 
   /**

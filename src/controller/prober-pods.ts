@@ -27,7 +27,21 @@ function hash(text: string): string {
   return (h >>> 0).toString(16).padStart(8, '0');
 }
 
-export function proberPod(exp: ExperimentIdentity, endpoint: EndpointSpec, image: string): V1Pod {
+/** Annotation of a prober pod: 0 for the first pod of an endpoint, n for its n-th replacement. */
+export const ANNOTATION_PROBER_GENERATION = 'failwatch.io/prober-generation';
+
+/** A replacement prober pod: its generation (1, 2, ...) and first seq. */
+export interface Replacement {
+  generation: number;
+  seqBase: number;
+}
+
+export function proberPod(
+  exp: ExperimentIdentity,
+  endpoint: EndpointSpec,
+  image: string,
+  replacement?: Replacement,
+): V1Pod {
   const secret = endpoint.credentials.secretRef;
   if (!secret) throw new Error(`endpoint ${endpoint.name}: credentials.secretRef is required in Kubernetes`);
   const env = [
@@ -48,11 +62,14 @@ export function proberPod(exp: ExperimentIdentity, endpoint: EndpointSpec, image
     },
     { name: 'FAILWATCH_LISTEN_PORT', value: String(PROBER_PORT) },
   ];
+  if (replacement) env.push({ name: 'FAILWATCH_SEQ_BASE', value: String(replacement.seqBase) });
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      name: proberPodName(exp.name, endpoint.name),
+      name: replacement
+        ? proberPodName(exp.name, `${endpoint.name}-r${replacement.generation}`)
+        : proberPodName(exp.name, endpoint.name),
       namespace: exp.namespace,
       labels: {
         'app.kubernetes.io/name': 'failwatch',
@@ -60,7 +77,11 @@ export function proberPod(exp: ExperimentIdentity, endpoint: EndpointSpec, image
         [LABEL_EXPERIMENT]: exp.name,
         [LABEL_ENDPOINT]: endpoint.name,
       },
-      annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(PROBER_PORT) },
+      annotations: {
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': String(PROBER_PORT),
+        [ANNOTATION_PROBER_GENERATION]: String(replacement?.generation ?? 0),
+      },
       ownerReferences: [
         {
           apiVersion: 'failwatch.io/v1alpha1',
@@ -104,8 +125,12 @@ export interface ProberStatus {
   code?: string;
   message?: string;
   samples?: number;
+  /** Samples not stored because the store was full. */
+  dropped?: number;
   /** Setup attempts made so far (failed ones included). */
   setupAttempts?: number;
+  /** When stop was asked (ISO time): no attempt starts after it. */
+  stopRequestedAt?: string | null;
 }
 
 /** HTTP client of one prober pod. */
@@ -125,14 +150,17 @@ export class ProberClient {
     return this.json('/status');
   }
 
-  /** All samples from `from` on, following pages. */
-  async samplesFrom(from: number): Promise<{ next: number; samples: ProbeSample[] }> {
+  /** All samples from `from` on, following pages, and the prober's count of dropped samples. */
+  async samplesFrom(from: number): Promise<{ next: number; samples: ProbeSample[]; dropped: number }> {
     const out: ProbeSample[] = [];
     let cursor = from;
     for (;;) {
-      const page = await this.json<{ next: number; samples: ProbeSample[] }>(`/samples?from=${cursor}`);
+      const page = await this.json<{ next: number; samples: ProbeSample[]; dropped?: number }>(
+        `/samples?from=${cursor}`,
+      );
       out.push(...page.samples);
-      if (page.samples.length === 0 || page.next === cursor) return { next: page.next, samples: out };
+      if (page.samples.length === 0 || page.next === cursor)
+        return { next: page.next, samples: out, dropped: page.dropped ?? 0 };
       cursor = page.next;
     }
   }

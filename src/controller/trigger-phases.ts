@@ -5,7 +5,7 @@
 import { parseDurationMs } from '../api/duration.ts';
 import type { FailoverExperimentStatus } from '../api/experiment-status.ts';
 import type { ExperimentManifest } from '../api/validate-experiment.ts';
-import { RecoveryTracker } from '../engine/recovery.ts';
+import type { RecoveryTracker } from '../engine/recovery.ts';
 import {
   type CallResult,
   callOnce,
@@ -34,8 +34,16 @@ export interface TriggerPhaseHost {
   ): Promise<FailoverExperimentObject>;
   fail(obj: FailoverExperimentObject, reason: string, message: string): Promise<ReconcileResult>;
   emitEvent: ReconcilerDeps['emitEvent'];
-  /** Pulls new samples from the prober pods; returns all of the run's samples so far. */
-  pull(obj: FailoverExperimentObject): Promise<{ samples: readonly ProbeSample[] }>;
+  /**
+   * One observe pass's look at the probers: pulls new samples (replacing lost probers) and
+   * returns all of the run's samples so far, the recovery tracker fed with them, and the
+   * newest sample end.
+   */
+  observeSamples(
+    obj: FailoverExperimentObject,
+    manifest: ExperimentManifest,
+    t0Ms: number,
+  ): Promise<{ samples: readonly ProbeSample[]; tracker: RecoveryTracker; newestEndMs: number }>;
   log?: ReconcilerDeps['log'];
   pollMs: number;
 }
@@ -43,6 +51,8 @@ export interface TriggerPhaseHost {
 export class TriggerPhases {
   private readonly host: TriggerPhaseHost;
   private readonly observers = new Map<string, TriggerObserver>();
+  /** The probes' role-flip evidence per uid, and how many of the run's samples it has seen. */
+  private readonly roleFlips = new Map<string, { watcher: RoleFlipWatcher; fed: number }>();
   /** Transient RDS errors before the call, per uid: since when, and how many. */
   private readonly preCallErrors = new Map<string, { sinceMs: number; count: number }>();
 
@@ -53,7 +63,17 @@ export class TriggerPhases {
   /** Drops what is kept for a run (at its clean-up). */
   forget(uid: string): void {
     this.observers.delete(uid);
+    this.roleFlips.delete(uid);
     this.preCallErrors.delete(uid);
+  }
+
+  private flips(uid: string, t0Ms: number): { watcher: RoleFlipWatcher; fed: number } {
+    let f = this.roleFlips.get(uid);
+    if (!f) {
+      f = { watcher: new RoleFlipWatcher(t0Ms), fed: 0 };
+      this.roleFlips.set(uid, f);
+    }
+    return f;
   }
 
   async triggering(obj: FailoverExperimentObject, manifest: ExperimentManifest): Promise<ReconcileResult> {
@@ -153,16 +173,10 @@ export class TriggerPhases {
     const spec = manifest.spec;
     const record = obj.status?.trigger ?? {};
     const t0Ms = Date.parse(obj.status!.triggerTime!);
-    const store = await this.host.pull(obj);
-    const tracker = new RecoveryTracker(
-      spec.endpoints.flatMap((e) => e.probes.map((kind) => ({ endpoint: e.name, kind }))),
-      t0Ms,
-    );
-    const flips = new RoleFlipWatcher(t0Ms);
-    for (const s of store.samples) {
-      tracker.add(s);
-      flips.add(s);
-    }
+    const { samples, tracker, newestEndMs } = await this.host.observeSamples(obj, manifest, t0Ms);
+    const flips = this.flips(obj.metadata.uid!, t0Ms);
+    // The samples only grow: feed the role-flip watcher the new ones.
+    for (; flips.fed < samples.length; flips.fed++) flips.watcher.add(samples[flips.fed]!);
     const observer = this.observer(obj, manifest);
     const trigger = this.host.trigger(obj, manifest);
     const now = Date.now();
@@ -181,11 +195,11 @@ export class TriggerPhases {
         'RDS did not answer while observing; retrying with backoff, the probes go on',
       );
     // Probers report in pulls: judge recovery up to the newest sample, not up to now.
-    const newest = store.samples.reduce((m, s) => Math.max(m, s.endMs), 0);
+    const newest = newestEndMs;
     const decision = observer.step({
       nowMs: now,
       look,
-      roleFlipMs: flips.firstFlipMs(),
+      roleFlipMs: flips.watcher.firstFlipMs(),
       sawOutage: tracker.sawOutage(),
       recovered: tracker.allRecovered(newest, parseDurationMs(spec.observe.recoveredFor)),
     });
@@ -222,14 +236,16 @@ export class TriggerPhases {
   }
 
   /** Inconclusive when a trigger was called (or may have been) and no failover was ever seen. */
-  notObservedVerdict(obj: FailoverExperimentObject, manifest: ExperimentManifest): Inconclusive | undefined {
+  notObservedFindings(obj: FailoverExperimentObject, manifest: ExperimentManifest): Inconclusive[] {
     const record = obj.status?.trigger ?? {};
-    if (manifest.spec.trigger.type === 'none' || record.observedTime) return undefined;
-    return notObserved(
-      record.outcome === 'Succeeded' ? 'Succeeded' : 'Unknown',
-      record.writerBefore,
-      parseDurationMs(manifest.spec.observe.maxDuration),
-    );
+    if (manifest.spec.trigger.type === 'none' || record.observedTime) return [];
+    return [
+      notObserved(
+        record.outcome === 'Succeeded' ? 'Succeeded' : 'Unknown',
+        record.writerBefore,
+        parseDurationMs(manifest.spec.observe.maxDuration),
+      ),
+    ];
   }
 
   /** The observer of a run's failover, kept between passes; rebuilt from the status after a restart. */

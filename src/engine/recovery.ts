@@ -1,12 +1,34 @@
 // When has an endpoint recovered? Pure functions over the samples seen so far, so the
 // observe loop's stopping rule is testable without servers.
+import { maxGapMs } from '../analysis/coverage.ts';
 import type { ProbeKind, Sample } from '../analysis/sample.ts';
+import { parseDurationMs } from '../api/duration.ts';
+import type { EndpointSpec } from '../api/experiment-spec.ts';
+
+/** The lanes of the spec's endpoints (endpoint x probe kind) with their intervals. */
+export function specLanes(
+  endpoints: readonly EndpointSpec[],
+): { endpoint: string; kind: ProbeKind; intervalMs: number }[] {
+  return endpoints.flatMap((e) =>
+    e.probes.map((kind) => ({
+      endpoint: e.name,
+      kind,
+      intervalMs: parseDurationMs(kind === 'dns' ? e.dns.interval : e.interval),
+    })),
+  );
+}
 
 export interface LaneState {
   /** End of the last bad attempt (epoch ms), or undefined if none was bad. */
   lastBadEndMs?: number;
   /** End of the last attempt of any class. */
   lastEndMs?: number;
+  /** Start of the last attempt of any class. */
+  lastStartMs?: number;
+  /** Longest normal time between attempt starts (coverage.ts); undefined: not checked. */
+  maxGapMs?: number;
+  /** First attempt after the lane's latest coverage gap: recovery is not credited across it. */
+  resumedMs?: number;
   /** Attempts since the trigger, and bad ones among them. */
   attempts: number;
   bad: number;
@@ -17,9 +39,14 @@ export class RecoveryTracker {
   private readonly lanes = new Map<string, LaneState>();
   private readonly t0Ms: number;
 
-  constructor(lanes: { endpoint: string; kind: ProbeKind }[], t0Ms: number) {
+  /** With `intervalMs`, a lane whose attempts stopped coming (a lost prober) is not recovered. */
+  constructor(lanes: { endpoint: string; kind: ProbeKind; intervalMs?: number }[], t0Ms: number) {
     this.t0Ms = t0Ms;
-    for (const l of lanes) this.lanes.set(`${l.endpoint}/${l.kind}`, { attempts: 0, bad: 0 });
+    for (const l of lanes) {
+      const state: LaneState = { attempts: 0, bad: 0 };
+      if (l.intervalMs !== undefined) state.maxGapMs = maxGapMs(l.intervalMs);
+      this.lanes.set(`${l.endpoint}/${l.kind}`, state);
+    }
   }
 
   add(sample: Sample): void {
@@ -27,7 +54,14 @@ export class RecoveryTracker {
     const lane = this.lanes.get(`${sample.endpoint}/${sample.kind}`);
     if (!lane) return;
     lane.attempts++;
+    if (
+      lane.maxGapMs !== undefined &&
+      lane.lastStartMs !== undefined &&
+      sample.startMs - lane.lastStartMs > lane.maxGapMs
+    )
+      lane.resumedMs = sample.startMs;
     lane.lastEndMs = Math.max(lane.lastEndMs ?? 0, sample.endMs);
+    lane.lastStartMs = Math.max(lane.lastStartMs ?? 0, sample.startMs);
     if (sample.class !== 'ok') {
       lane.bad++;
       lane.lastBadEndMs = Math.max(lane.lastBadEndMs ?? 0, sample.endMs);
@@ -41,13 +75,16 @@ export class RecoveryTracker {
 
   /**
    * Every lane has answered well for `forMs` up to `nowMs`: its last bad attempt ended at
-   * least `forMs` ago (or there was none) and it has attempts since then.
+   * least `forMs` ago (or there was none), and so did its latest coverage gap (time without a
+   * prober shows nothing), and it has attempts since then, the last one no longer than its
+   * coverage gap ago (a prober that stopped reporting has not shown recovery).
    */
   allRecovered(nowMs: number, forMs: number): boolean {
     for (const lane of this.lanes.values()) {
-      const since = Math.max(lane.lastBadEndMs ?? this.t0Ms, this.t0Ms);
+      const since = Math.max(lane.lastBadEndMs ?? this.t0Ms, this.t0Ms, lane.resumedMs ?? 0);
       if (nowMs - since < forMs) return false;
       if ((lane.lastEndMs ?? 0) <= since) return false;
+      if (lane.maxGapMs !== undefined && nowMs - (lane.lastStartMs ?? 0) > lane.maxGapMs) return false;
     }
     return true;
   }

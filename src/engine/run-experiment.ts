@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AuditRow, analyzeRun } from '../analysis/analyze-run.ts';
 import type { Results } from '../analysis/results.ts';
+import type { InconclusiveFinding } from '../analysis/verdict.ts';
 import { parseDurationMs } from '../api/duration.ts';
 import type { EndpointSpec } from '../api/experiment-spec.ts';
 import { endpointSloSeconds, sloSeconds, targetIdentifier } from '../api/spec-accessors.ts';
@@ -19,7 +20,7 @@ import {
   type TriggerEvent,
 } from '../trigger/types.ts';
 import { type EndpointCredentials, EngineConfigError, probeConfigFor } from './endpoint-config.ts';
-import { baselineHealth, RecoveryTracker } from './recovery.ts';
+import { baselineHealth, RecoveryTracker, specLanes } from './recovery.ts';
 import {
   callOnce,
   eventsForResults,
@@ -107,6 +108,8 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
   const aborted = () => signal?.aborted === true;
 
   const finish = async (end: EngineEnd, message: string, reason?: string): Promise<RunOutcome> => {
+    // Lanes must have attempts up to here (coverage); the audit after it takes its own time.
+    const probingEndMs = Date.now();
     await Promise.allSettled(probers.map((p) => p.stop()));
     const outcome: RunOutcome = { end, runId, message, triggered: fired !== undefined, samples };
     if (reason) outcome.reason = reason;
@@ -120,10 +123,11 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
         baselineStartMs,
         fired,
         observeEndMs: Date.now(),
+        coverageEndMs: probingEndMs,
         events,
         samples,
         auditRows: audit,
-        inconclusive,
+        inconclusive: inconclusive ? [inconclusive] : undefined,
       });
     }
     return outcome;
@@ -175,10 +179,7 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
     // Observe until every lane has been good for recoveredFor and the failover was seen and
     // settled; transient RDS errors back off and never end the run.
     const recoveredForMs = parseDurationMs(spec.observe.recoveredFor);
-    tracker = new RecoveryTracker(
-      spec.endpoints.flatMap((e) => e.probes.map((kind) => ({ endpoint: e.name, kind }))),
-      fired.t0Ms,
-    );
+    tracker = new RecoveryTracker(specLanes(spec.endpoints), fired.t0Ms);
     flips = new RoleFlipWatcher(fired.t0Ms);
     for (const s of samples) {
       tracker.add(s);
@@ -233,11 +234,17 @@ export interface Measurement {
   baselineStartMs: number;
   fired: FiredTrigger;
   observeEndMs: number;
+  /** When the probers were stopped (coverage: lanes need attempts up to here); default observeEndMs. */
+  coverageEndMs?: number;
   events: TriggerEvent[];
   samples: readonly ProbeSample[];
   auditRows: AuditRow[] | undefined;
-  /** The failover was never seen (trigger-protocol.ts): the verdict is Inconclusive. */
-  inconclusive?: Inconclusive;
+  /** Endpoints with a write probe whose read-back could not run (their lost writes are null). */
+  auditMissing?: readonly string[];
+  /** Samples each endpoint's prober could not store, by endpoint. */
+  droppedSamples?: Readonly<Record<string, number>>;
+  /** Reasons found outside the samples why the run cannot be decided (e.g. FailoverNotObserved). */
+  inconclusive?: readonly InconclusiveFinding[];
 }
 
 /** Samples and trigger record -> the results document (shared by the CLI and the controller). */
@@ -245,7 +252,12 @@ export function analyzeMeasurement(m: Measurement): Results {
   const spec = m.manifest.spec;
   return analyzeRun({
     experiment: { name: m.manifest.metadata.name, namespace: m.manifest.metadata.namespace, runId: m.runId },
-    phases: { baselineStartMs: m.baselineStartMs, triggerMs: m.fired.t0Ms, observeEndMs: m.observeEndMs },
+    phases: {
+      baselineStartMs: m.baselineStartMs,
+      triggerMs: m.fired.t0Ms,
+      observeEndMs: m.observeEndMs,
+      ...(m.coverageEndMs !== undefined ? { coverageEndMs: m.coverageEndMs } : {}),
+    },
     trigger: {
       type: spec.trigger.type,
       action: m.fired.action,
@@ -259,10 +271,14 @@ export function analyzeMeasurement(m: Measurement): Results {
       connectionMode: e.connectionMode,
       probes: [...e.probes],
       slo: endpointSloSeconds(spec, e),
+      intervalMs: parseDurationMs(e.interval),
+      dnsIntervalMs: parseDurationMs(e.dns.interval),
     })),
     samples: m.samples,
     auditRows: m.auditRows,
-    inconclusive: m.inconclusive ? [m.inconclusive] : undefined,
+    ...(m.auditMissing ? { auditMissing: m.auditMissing } : {}),
+    ...(m.droppedSamples ? { droppedSamples: m.droppedSamples } : {}),
+    ...(m.inconclusive ? { inconclusive: m.inconclusive } : {}),
     defaultSlo: sloSeconds(spec.slo),
   });
 }

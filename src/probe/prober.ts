@@ -18,6 +18,11 @@ export interface ProberOptions {
   onSkip?: (kind: ProbeKind, seq: number, reason: SkipReason) => void;
   /** Replaces the database driver (tests, benchmarks). */
   driver?: ProbeDriver;
+  /**
+   * Added to every attempt's seq (default 0). A replacement prober of the same run starts past
+   * every seq its predecessor can have used, so write keys never repeat.
+   */
+  seqBase?: number;
 }
 
 /** Default in-flight cap: every attempt that can still be running when the next one is due, plus one. */
@@ -33,11 +38,13 @@ export class Prober {
   readonly #driver: ProbeDriver;
   readonly #dns: DnsProbe | undefined;
   readonly #schedulers = new Map<ProbeKind, FixedRateScheduler>();
+  readonly #seqBase: number;
 
   /** Throws TlsConfigError when the endpoint's CA bundle cannot be read. */
   constructor(options: ProberOptions) {
     this.endpoint = options.endpoint;
     this.#runId = options.runId;
+    this.#seqBase = options.seqBase ?? 0;
     this.#sink = options.sink;
     this.#onSkip = options.onSkip;
     this.#driver = options.driver ?? createProbeDriver(options.endpoint, options.runId);
@@ -69,7 +76,7 @@ export class Prober {
           intervalMs,
           maxInFlight: e.maxInFlight ?? defaultMaxInFlight(deadlineMs, intervalMs),
           startAtMs: t0,
-          onSkip: (seq, reason) => this.#onSkip?.(kind, seq, reason),
+          onSkip: (seq, reason) => this.#onSkip?.(kind, this.#seqBase + seq, reason),
         },
         (tick) => this.#attempt(kind, tick),
       );
@@ -105,15 +112,16 @@ export class Prober {
 
   async #attempt(kind: ProbeKind, tick: Tick): Promise<void> {
     const startMs = wallClockMs(tick.startedMs);
+    const seq = this.#seqBase + tick.seq;
     const outcome: AttemptOutcome =
       kind === 'dns'
         ? await this.#dns!.attempt()
-        : await this.#driver.attempt(kind, { seq: tick.seq, clientMs: startMs });
+        : await this.#driver.attempt(kind, { seq, clientMs: startMs });
     const endedMs = monotonicNow();
     const sample: ProbeSample = {
       endpoint: this.endpoint.name,
       kind,
-      seq: tick.seq,
+      seq,
       startMs,
       endMs: wallClockMs(endedMs),
       class:
@@ -126,7 +134,7 @@ export class Prober {
     if (outcome.server) sample.server = outcome.server;
     if (outcome.dnsAnswer) sample.dnsAnswer = outcome.dnsAnswer;
     if (outcome.connectAddr) sample.connectAddr = outcome.connectAddr;
-    if (kind === 'write') sample.writeKey = writeKeyOf(this.endpoint.name, tick.seq);
+    if (kind === 'write') sample.writeKey = writeKeyOf(this.endpoint.name, seq);
     this.#sink(sample);
   }
 }

@@ -55,6 +55,7 @@ function legend(samples: readonly Sample[]): string {
       'recovered',
     ),
     `<span><i class="swatch" style="background:${MARKER_COLORS.window};opacity:.25;border:1px solid ${MARKER_COLORS.window}"></i>outage window</span>`,
+    '<span title="no attempts: the prober was not measuring (lost, evicted, restarted); missing data, not downtime"><i class="swatch" style="background:#ffffff;border:1.5px dashed #7f8c8d"></i>coverage gap (no data)</span>',
   ];
   return `<div class="legend">${classes.join('')}</div><div class="legend">${markers.join('')}</div>`;
 }

@@ -1,6 +1,12 @@
 // The one-page picture of a run: a lane per endpoint and probe kind on one time axis around T0,
 // every attempt coloured by class, markers for T0, RDS events, DNS flip, role flip, recovery.
-import type { EndpointResult, OutageWindowResult, ProbeKindResult, Results } from '../analysis/results.ts';
+import type {
+  CoverageGapResult,
+  EndpointResult,
+  OutageWindowResult,
+  ProbeKindResult,
+  Results,
+} from '../analysis/results.ts';
 import { PROBE_KINDS, type ProbeKind, type Sample } from '../analysis/sample.ts';
 import { CLASS_COLORS, MARKER_COLORS } from './class-colors.ts';
 import { escapeXml, formatOffset } from './format.ts';
@@ -88,6 +94,22 @@ function windowLabel(window: OutageWindowResult, y: number, geometry: Geometry):
     : `${window.durationSeconds.toFixed(3)}s`;
   if (width < label.length * 6.5) return '';
   return `<text class="window-label" x="${num(startX + width / 2)}" y="${y + LAYOUT.laneHeight / 2 + 4}">${label}</text>`;
+}
+
+/** A coverage gap: no attempts, so no data (hatched; never drawn as an outage). */
+function gapBand(gap: CoverageGapResult, y: number, lane: Lane, geometry: Geometry): string {
+  const startX = Math.max(LAYOUT.plotLeft, geometry.x(geometry.t0Ms + gap.start.seconds * 1000));
+  const endX = Math.min(
+    LAYOUT.plotLeft + LAYOUT.plotWidth,
+    geometry.x(geometry.t0Ms + gap.end.seconds * 1000),
+  );
+  const title = `${lane.endpoint} ${lane.kind}: no data ${formatOffset(gap.start.seconds)} .. ${formatOffset(gap.end.seconds)} (${gap.seconds}s, ${gap.cause}): the prober was not measuring; not counted as downtime`;
+  const width = Math.max(1, endX - startX);
+  const label =
+    width >= 50
+      ? `<text class="gap-label" x="${num(startX + width / 2)}" y="${y + LAYOUT.laneHeight / 2 + 4}">no data</text>`
+      : '';
+  return `<g><rect class="gap" x="${num(startX)}" y="${y}" width="${num(width)}" height="${LAYOUT.laneHeight}"/>${label}<title>${escapeXml(title)}</title></g>`;
 }
 
 function diamond(x: number, y: number, color: string, title: string): string {
@@ -211,6 +233,8 @@ text { font: 12px system-ui, -apple-system, "Segoe UI", sans-serif; fill: #1c283
 .grid { stroke: #e5e8e8; stroke-width: 1; }
 .axis { stroke: #839192; stroke-width: 1; }
 .lane-bg { fill: #f4f6f6; }
+.gap { fill: #ffffff; stroke: #7f8c8d; stroke-width: 1.5; stroke-dasharray: 4 3; }
+.gap-label { font-size: 11px; fill: #7f8c8d; text-anchor: middle; }
 .window { fill: ${MARKER_COLORS.window}; fill-opacity: 0.13; stroke: ${MARKER_COLORS.window}; stroke-opacity: 0.5; stroke-width: 1; }
 .window-label { text-anchor: middle; font-size: 11px; font-weight: 600; fill: #1c2833; paint-order: stroke; stroke: #ffffff; stroke-width: 3px; }
 .t0 { stroke: ${MARKER_COLORS.trigger}; stroke-width: 2; }
@@ -251,6 +275,8 @@ export function renderTimelineSvg(results: Results, samples: readonly Sample[]):
         body.push(segmentRect(segment, y, lane, geometry));
       }
       for (const window of lane.result?.windows ?? []) body.push(windowLabel(window, y, geometry));
+      const coverage = endpoint.coverage?.lanes.find((c) => c.kind === lane.kind);
+      for (const gap of coverage?.gaps ?? []) body.push(gapBand(gap, y, lane, geometry));
       if (lane.samples.length === 0) {
         body.push(
           `<text class="kind" x="${LAYOUT.plotLeft + 8}" y="${y + LAYOUT.laneHeight / 2 + 4}">no samples</text>`,

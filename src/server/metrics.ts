@@ -243,6 +243,24 @@ export function createResultMetrics(registry: Registry): ResultMetrics {
     labelNames: ['namespace', 'experiment', 'endpoint'],
     registers: [registry],
   });
+  const coverageGaps = new Gauge({
+    name: 'failwatch_experiment_coverage_gaps',
+    help: "Coverage gaps (stretches without probe attempts: missing data, not downtime) of the experiment's latest run, by endpoint and probe kind.",
+    labelNames: ['namespace', 'experiment', 'endpoint', 'kind'],
+    registers: [registry],
+  });
+  const coverageGapSeconds = new Gauge({
+    name: 'failwatch_experiment_coverage_gap_seconds',
+    help: "Total length of the coverage gaps of the experiment's latest run, by endpoint and probe kind.",
+    labelNames: ['namespace', 'experiment', 'endpoint', 'kind'],
+    registers: [registry],
+  });
+  const droppedSamples = new Gauge({
+    name: 'failwatch_experiment_dropped_samples',
+    help: "Samples a prober could not store (its store was full) in the experiment's latest run, by endpoint.",
+    labelNames: ['namespace', 'experiment', 'endpoint'],
+    registers: [registry],
+  });
   const verdict = new Gauge({
     name: 'failwatch_experiment_verdict',
     help: "Verdict of the experiment's latest run: 1 for the current verdict, 0 for the others.",
@@ -292,6 +310,15 @@ export function createResultMetrics(registry: Registry): ResultMetrics {
       }
       if (endpoint.lostWrites !== null)
         set(lostWrites, { ...experiment, endpoint: endpoint.name }, endpoint.lostWrites);
+      // Results written before coverage have none: no series rather than a false 0.
+      if (endpoint.coverage) {
+        for (const lane of endpoint.coverage.lanes) {
+          const labels = { ...experiment, endpoint: endpoint.name, kind: lane.kind };
+          set(coverageGaps, labels, lane.gaps.length + lane.gapsOmitted);
+          set(coverageGapSeconds, labels, lane.gapSeconds);
+        }
+        set(droppedSamples, { ...experiment, endpoint: endpoint.name }, endpoint.coverage.droppedSamples);
+      }
     }
     for (const v of VERDICTS)
       set(verdict, { ...experiment, verdict: v }, v === results.verdict.result ? 1 : 0);

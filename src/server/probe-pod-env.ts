@@ -31,6 +31,8 @@ export const PROBE_POD_ENV = {
   podIp: 'POD_IP',
   /** Cap on samples held in memory (default 2,000,000, about 60 MB). */
   maxSamples: 'FAILWATCH_MAX_SAMPLES',
+  /** First seq of the attempts: set on a replacement prober pod so write keys never repeat. */
+  seqBase: 'FAILWATCH_SEQ_BASE',
   /** Time between setup attempts after a failure (duration, default 5s). */
   setupRetry: 'FAILWATCH_SETUP_RETRY',
   /** pino level (default info). */
@@ -39,6 +41,8 @@ export const PROBE_POD_ENV = {
 
 export const PROBE_POD_PORT = 9090;
 export const DEFAULT_SETUP_RETRY_MS = 5000;
+/** Seqs are stored as 32-bit integers: leave room for a day of 10 ms attempts above the base. */
+export const MAX_SEQ_BASE = 0xffffffff - 10_000_000;
 
 export interface ProbePodConfig {
   runId: string;
@@ -50,6 +54,7 @@ export interface ProbePodConfig {
   caFile?: string;
   listen: { host: string; port: number };
   maxSamples: number;
+  seqBase: number;
   setupRetryMs: number;
   logLevel: string;
 }
@@ -104,6 +109,10 @@ export function parseProbePodEnv(env: NodeJS.ProcessEnv): ProbePodConfig {
   if (!(Number.isInteger(maxSamples) && maxSamples > 0))
     problems.push(`${E.maxSamples} must be a positive integer (got \`${env[E.maxSamples]}\`)`);
 
+  const seqBase = env[E.seqBase] ? Number(env[E.seqBase]) : 0;
+  if (!(Number.isInteger(seqBase) && seqBase >= 0 && seqBase <= MAX_SEQ_BASE))
+    problems.push(`${E.seqBase} must be an integer from 0 to ${MAX_SEQ_BASE} (got \`${env[E.seqBase]}\`)`);
+
   let setupRetryMs = DEFAULT_SETUP_RETRY_MS;
   const retryText = env[E.setupRetry];
   if (retryText) {
@@ -127,6 +136,7 @@ export function parseProbePodEnv(env: NodeJS.ProcessEnv): ProbePodConfig {
     credentials,
     listen,
     maxSamples,
+    seqBase,
     setupRetryMs,
     logLevel,
   };

@@ -48,6 +48,8 @@ export interface ProberServiceOptions {
   log: Logger;
   setupRetryMs?: number;
   maxSamples?: number;
+  /** First seq of this prober's attempts (a replacement prober; see ProberOptions.seqBase). */
+  seqBase?: number;
   /** Replaces the database driver (tests). */
   driverFor?: (config: ProbeEndpointConfig) => ProbeDriver;
 }
@@ -65,6 +67,8 @@ export interface ProberStatusBody {
   setupAttempts: number;
   startedAt: string | null;
   stoppedAt: string | null;
+  /** When stop was asked: no attempt starts after it (the end of this prober's coverage). */
+  stopRequestedAt: string | null;
   /** The last setup failure, while state is setup-failed (also flattened into the body). */
   class?: ErrorClass;
   code?: string;
@@ -79,6 +83,8 @@ export interface SamplesPage {
   total: number;
   /** True once probing stopped and this page reaches the last sample. */
   complete: boolean;
+  /** Samples not stored because the store was full (they are missing: coverage). */
+  dropped: number;
   samples: ProbeSample[];
 }
 
@@ -108,6 +114,7 @@ export class ProberService {
   #setupAttempts = 0;
   #startedAt: Date | undefined;
   #stoppedAt: Date | undefined;
+  #stopRequestedAt: Date | undefined;
   #setupLoop: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   readonly #retryAbort = new AbortController();
@@ -158,6 +165,7 @@ export class ProberService {
       setupAttempts: this.#setupAttempts,
       startedAt: this.#startedAt?.toISOString() ?? null,
       stoppedAt: this.#stoppedAt?.toISOString() ?? null,
+      stopRequestedAt: this.#stopRequestedAt?.toISOString() ?? null,
     };
     if (this.#state === 'setup-failed' && this.#failure) Object.assign(body, this.#failure);
     return body;
@@ -174,7 +182,14 @@ export class ProberService {
       });
     const samples = this.#store.slice(from, Math.min(SAMPLES_PAGE_LIMIT, Math.max(1, limit)));
     const next = from + samples.length;
-    return { from, next, total, complete: this.#state === 'stopped' && next === total, samples };
+    return {
+      from,
+      next,
+      total,
+      complete: this.#state === 'stopped' && next === total,
+      dropped: this.#store.dropped,
+      samples,
+    };
   }
 
   /** Stops probing (or the setup retries); waits for attempts in flight. Idempotent. */
@@ -258,6 +273,7 @@ export class ProberService {
           sink: (sample) => this.#record(sample),
           onSkip: (kind, _seq, reason) => this.#metrics.skipped(kind, reason),
           driver: o.driverFor?.(config),
+          seqBase: o.seqBase,
         });
         await prober.setup();
       } catch (err) {
@@ -332,6 +348,7 @@ export class ProberService {
   }
 
   async #stop(): Promise<void> {
+    this.#stopRequestedAt = new Date();
     this.#retryAbort.abort();
     await this.#setupLoop;
     const wasProbing = this.#prober !== undefined;

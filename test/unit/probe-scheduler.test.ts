@@ -185,4 +185,36 @@ describe('Prober', () => {
     assert.equal(stats.write?.started, writes.length);
     assert.equal(stats.write?.inFlight, 0);
   });
+
+  it('numbers the attempts of a replacement prober from its seq base (write keys never repeat)', async () => {
+    const samples: ProbeSample[] = [];
+    const seen: number[] = [];
+    const driver = timedDriver(() => 1);
+    const prober = new Prober({
+      runId: 'r1',
+      endpoint: endpoint(),
+      sink: (s) => samples.push(s),
+      driver: {
+        ...driver,
+        attempt: (kind, ctx) => {
+          seen.push(ctx.seq);
+          return driver.attempt(kind, ctx);
+        },
+      },
+      seqBase: 67_108_864,
+    });
+    prober.start();
+    await sleep(100);
+    await prober.stop();
+    const writes = samples.filter((s) => s.kind === 'write');
+    assert.ok(writes.length >= 5);
+    for (const s of writes) {
+      assert.ok(s.seq >= 67_108_864 && s.seq < 67_108_864 + 20, `seq ${s.seq}`);
+      assert.equal(s.writeKey, `cluster#${s.seq}`);
+    }
+    assert.ok(
+      seen.every((seq) => seq >= 67_108_864),
+      'the driver inserts rows with the same seq',
+    );
+  });
 });

@@ -47,6 +47,29 @@ describe('renderReportHtml', () => {
     assert.match(html, /<td>proxy<\/td><td class="num">2\.398s \(~2\.300, 2\.300-2\.398\)<\/td>/);
   });
 
+  it('draws coverage gaps as "no data", not as outage', () => {
+    const lost = analyzeRun({
+      ...run,
+      endpoints: run.endpoints.map((e) => ({ ...e, intervalMs: 100, dnsIntervalMs: 500 })),
+      samples: run.samples.filter(
+        (s) => s.endpoint !== 'reader' || s.startMs < T0_MS + 15_000 || s.startMs >= T0_MS + 25_000,
+      ),
+    });
+    const page = renderReportHtml(
+      lost,
+      run.samples.filter(
+        (s) => s.endpoint !== 'reader' || s.startMs < T0_MS + 15_000 || s.startMs >= T0_MS + 25_000,
+      ),
+    );
+    assert.equal((page.match(/<rect class="gap"/g) ?? []).length, 1);
+    assert.match(
+      page,
+      /<title>reader read: no data \+14\.900s \.\. \+25\.000s \(10\.1s, gap\): the prober was not measuring; not counted as downtime<\/title>/,
+    );
+    assert.match(page, /<li>endpoint `reader`: samples do not cover the run \(read: 1 gap \(10\.1s in all\)/);
+    assert.match(page, /coverage gap \(no data\)/);
+  });
+
   it('is self-contained: no URL but the SVG namespace, no script', () => {
     const urls = html.match(/https?:\/\/[^\s"'<>]*/g) ?? [];
     assert.deepEqual([...new Set(urls)], ['http://www.w3.org/2000/svg']);

@@ -129,6 +129,52 @@ describe('metrics', () => {
     assert.match(await clean.metrics(), /failwatch_reconcile_errors_total\{controller="schedule"\} 0\n/);
   });
 
+  it('records coverage gaps, their length and dropped samples, and an Inconclusive verdict', async () => {
+    const input = syntheticRun();
+    const results = analyzeRun({
+      ...input,
+      endpoints: input.endpoints.map((e) => ({ ...e, intervalMs: 100, dnsIntervalMs: 500 })),
+      // cluster's prober lost from +6 s to +20 s.
+      samples: input.samples.filter(
+        (s) =>
+          s.endpoint !== 'cluster' ||
+          s.startMs < Date.parse('2024-05-01T12:00:06Z') ||
+          s.startMs >= Date.parse('2024-05-01T12:00:20Z'),
+      ),
+      defaultSlo: {},
+      droppedSamples: { proxy: 3 },
+    });
+    const registry = createRegistry();
+    createResultMetrics(registry).recordResults('team-a', 'weekly', results);
+    const series = await allSeries(registry);
+    const of = (name: string) =>
+      series
+        .filter((s) => s.name === name)
+        .map((s) => `${s.labels.endpoint}/${s.labels.kind ?? ''}=${s.value}`)
+        .sort();
+    assert.deepEqual(of('failwatch_experiment_coverage_gaps'), [
+      'cluster/dns=1',
+      'cluster/read=1',
+      'cluster/write=1',
+      'proxy/write=0',
+      'reader/read=0',
+    ]);
+    assert.deepEqual(of('failwatch_experiment_coverage_gap_seconds'), [
+      'cluster/dns=14.5',
+      'cluster/read=14.1',
+      'cluster/write=14.1',
+      'proxy/write=0',
+      'reader/read=0',
+    ]);
+    assert.deepEqual(of('failwatch_experiment_dropped_samples'), ['cluster/=0', 'proxy/=3', 'reader/=0']);
+    assert.ok(
+      series.some(
+        (s) =>
+          s.name === 'failwatch_experiment_verdict' && s.labels.verdict === 'Inconclusive' && s.value === 1,
+      ),
+    );
+  });
+
   it('records downtime per endpoint and kind, lost writes, the verdict and the run time', async () => {
     const { registry, results } = everyMetric();
     const series = await allSeries(registry);

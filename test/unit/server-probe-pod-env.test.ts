@@ -41,6 +41,15 @@ describe('prober pod environment', () => {
     assert.deepEqual(config.listen, { host: '0.0.0.0', port: 9090 });
     assert.equal(config.setupRetryMs, 5000);
     assert.equal(config.maxSamples, 2_000_000);
+    assert.equal(config.seqBase, 0);
+  });
+
+  it('reads the first seq of a replacement prober, and refuses a bad one', () => {
+    assert.equal(parseProbePodEnv(env({ FAILWATCH_SEQ_BASE: '123000' })).seqBase, 123_000);
+    assert.match(
+      problemsOf(env({ FAILWATCH_SEQ_BASE: '-1' })).join(),
+      /FAILWATCH_SEQ_BASE must be an integer from 0/,
+    );
   });
 
   it('ignores the credentials of the spec (the pod has its own)', () => {

@@ -149,6 +149,7 @@ describe('prober service', () => {
     assert.equal(page1.body.samples.length, 25);
     assert.equal(page1.body.next, 25);
     assert.equal(page1.body.complete, false);
+    assert.equal(page1.body.dropped, 0);
     const page2 = await json<SamplesPage>(`${server.url}/samples?from=25&limit=25`);
     assert.equal(page2.body.from, 25);
     const all = [...page1.body.samples, ...page2.body.samples];
@@ -167,8 +168,12 @@ describe('prober service', () => {
 
   it('refuses the audit before stop; stop is idempotent; the audit returns every acknowledged write', async () => {
     assert.equal((await fetch(`${server.url}/audit`, { method: 'POST' })).status, 409);
-    const stopped = await json<{ state: string; samples: number }>(`${server.url}/stop`, 'POST');
+    const stopped = await json<{ state: string; samples: number; stopRequestedAt: string }>(
+      `${server.url}/stop`,
+      'POST',
+    );
     assert.equal(stopped.body.state, 'stopped');
+    assert.ok(Date.parse(stopped.body.stopRequestedAt) <= Date.now());
     await sleep(100);
     const again = await json<{ state: string; samples: number }>(`${server.url}/stop`, 'POST');
     assert.equal(again.body.samples, stopped.body.samples);
