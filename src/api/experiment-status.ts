@@ -202,7 +202,10 @@ export const FailoverExperimentStatusSchema = Type.Object(
       ),
     ),
     verdict: Type.Optional(
-      stringEnum(['Pass', 'Fail'], { description: 'Pass when every endpoint met its SLOs and recovered.' }),
+      stringEnum(['Pass', 'Fail', 'DryRun'], {
+        description:
+          'Pass when every endpoint met its SLOs and recovered; DryRun when spec.dryRun stopped a healthy run before the trigger.',
+      }),
     ),
     verdictReasons: Type.Optional(
       Type.Array(Type.String({ maxLength: 1024, description: 'A failed objective.' }), {

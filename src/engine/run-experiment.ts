@@ -18,6 +18,7 @@ import {
   TriggerError,
   type TriggerEvent,
 } from '../trigger/types.ts';
+import { DRY_RUN, dryRunMessage } from './dry-run.ts';
 import { type EndpointCredentials, EngineConfigError, probeConfigFor } from './endpoint-config.ts';
 import { baselineHealth, RecoveryTracker } from './recovery.ts';
 
@@ -47,7 +48,10 @@ export interface RunOptions {
 export interface RunOutcome {
   end: EngineEnd;
   runId: string;
-  /** Machine-readable reason for Failed/Aborted (e.g. BaselineUnhealthy, TargetNotAvailable). */
+  /**
+   * Machine-readable reason for Failed/Aborted (e.g. BaselineUnhealthy, TargetNotAvailable);
+   * DryRun for a Completed dry run (spec.dryRun), which stops before the trigger.
+   */
   reason?: string;
   message: string;
   triggered: boolean;
@@ -151,6 +155,8 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
         `baseline not healthy, nothing was triggered: ${unhealthy.map((l) => `${l.lane} ${l.bad}/${l.attempts} bad`).join(', ')}; e.g. ${worst.topClass}: ${worst.topMessage ?? ''}`.trim(),
       );
     }
+    if (spec.dryRun === true)
+      return await finish('Completed', dryRunMessage(baselineHealth(samples)), DRY_RUN);
 
     // Trigger, at most once: the intent is recorded before the call.
     phase('Triggering', `failing over ${trigger.description}`);
