@@ -85,7 +85,12 @@ export async function operatorCommand(argv: string[]): Promise<number> {
   const registry = createRegistry({ processMetrics: true });
   const controllerMetrics = createControllerMetrics(registry);
   const resultMetrics = createResultMetrics(registry);
-  const kube = kubeClients(values.kubeconfig);
+  let kube: ReturnType<typeof kubeClients>;
+  try {
+    kube = kubeClients(values.kubeconfig);
+  } catch (err) {
+    throw new UsageError(`cannot load the kubeconfig: ${(err as Error).message.split('\n')[0]}`);
+  }
   const scheduleMetrics = createScheduleMetrics(registry);
   const clockFile = process.env.FAILWATCH_CLOCK_OFFSET_FILE;
   const clock = clockFile ? offsetClock(clockFile) : undefined;
