@@ -14,6 +14,8 @@ import { labManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
 
 const ENV = { FAILWATCH_LAB_PASSWORD: 'failwatch-lab' };
 const tmp = mkdtempSync(join(tmpdir(), 'fw-cli-codes-'));
+const brokenKubeconfig = join(tmp, 'broken.kubeconfig');
+writeFileSync(brokenKubeconfig, 'apiVersion: v1\nkind: Config\nclusters: []\n');
 
 /** One line on stderr, starting `failwatch: `, no stack frames. */
 function assertOneLine(stderr: string, pattern: RegExp): void {
@@ -53,6 +55,11 @@ describe('failwatch usage errors: exit 2, one line', { timeout: 120_000 }, () =>
       /--metrics-listen: listen address must be host:port/,
     ],
     ['a missing --kubeconfig', ['operator', '--kubeconfig', join(tmp, 'nope')], /--kubeconfig: no such file/],
+    [
+      'a kubeconfig without a cluster',
+      ['operator', '--kubeconfig', brokenKubeconfig],
+      /cannot load the kubeconfig: No active cluster!/,
+    ],
     [
       'a non-numeric lab --readers',
       ['lab', 'up', '--readers', 'two'],
