@@ -1,6 +1,5 @@
 // `failwatch run FILE` — one experiment without Kubernetes: live progress, the summary
 // table, results.json and the one-page report.
-
 import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
