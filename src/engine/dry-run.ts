@@ -10,6 +10,9 @@ type LaneHealth = ReturnType<typeof baselineHealth>[number];
 
 /** One line saying the baseline was healthy and nothing was triggered, with the counts per lane. */
 export function dryRunMessage(lanes: readonly LaneHealth[]): string {
-  const counts = lanes.map((l) => `${l.lane} ${l.attempts - l.bad}/${l.attempts} good`).join(', ');
+  const counts = [...lanes]
+    .sort((a, b) => a.lane.localeCompare(b.lane))
+    .map((l) => `${l.lane} ${l.attempts - l.bad}/${l.attempts} good`)
+    .join(', ');
   return `dry run: the baseline was healthy${counts ? ` (${counts})` : ''}; the failover was not called`;
 }

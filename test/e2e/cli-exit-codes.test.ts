@@ -130,7 +130,7 @@ describe('failwatch run on the lab: exit codes 0, 1, 3 and the dry run', { timeo
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stdout,
-      /^verdict: DRYRUN\n {2}dry run: the baseline was healthy \(cluster\/write \d+\/\d+ good, .*\); the failover was not called\n$/,
+      /^verdict: DRYRUN\n {2}dry run: the baseline was healthy \((\S+ \d+\/\d+ good, )+\S+ \d+\/\d+ good\); the failover was not called\n$/,
     );
     assert.match(r.stderr, /^Preflight: /m);
     assert.match(r.stderr, /^Baseline: probing for 3s/m);
@@ -150,6 +150,8 @@ describe('failwatch run on the lab: exit codes 0, 1, 3 and the dry run', { timeo
       if (!lane!.endsWith('/dns'))
         assert.ok(Number(attempts) >= 20 && Number(attempts) <= 35, `${lane}: ${attempts}`);
     }
+    // cluster write/read/dns, cluster-pooled write, reader read/dns, proxy write/read.
+    assert.equal([...doc.run.message.matchAll(/ good/g)].length, 8, doc.run.message);
     assert.equal(failovers(), 0, 'the ground truth shows no failover');
     assert.equal(lab.state().clusters[0]!.writerId, writerBefore);
   });
