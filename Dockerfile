@@ -15,8 +15,8 @@ FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Versions come from the lock file (npm ci). The devDependencies are dropped from the manifest
-# first: the lock file records the development tools' platform packages for Linux only, and
-# npm ci refuses a lock file that lacks some of them, though production never installs them.
+# first: production needs none of them (the lock file has every platform's packages of the
+# development tools, test/unit/package-lock.test.ts, so npm ci would accept them too).
 RUN npm pkg delete devDependencies \
  && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force

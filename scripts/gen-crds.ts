@@ -1,10 +1,12 @@
-// Writes crds/*.yaml from src/api.
+// Writes crds/*.yaml from src/api, and the Helm chart's copy in charts/failwatch/crds/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { CRD_FILES, crdYaml } from '../src/api/crd-manifests.ts';
 
-const dir = new URL('../crds/', import.meta.url);
-mkdirSync(dir, { recursive: true });
-for (const [file, build] of Object.entries(CRD_FILES)) {
-  writeFileSync(new URL(file, dir), crdYaml(build));
-  console.log(`wrote crds/${file}`);
+for (const folder of ['crds/', 'charts/failwatch/crds/']) {
+  const dir = new URL(`../${folder}`, import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  for (const [file, build] of Object.entries(CRD_FILES)) {
+    writeFileSync(new URL(file, dir), crdYaml(build));
+    console.log(`wrote ${folder}${file}`);
+  }
 }

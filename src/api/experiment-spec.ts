@@ -546,6 +546,12 @@ function buildSpecSchema<R extends boolean>(resolved: R) {
       slo: Type.Optional(
         sloSchema("Objectives for every endpoint; an endpoint's own slo overrides them field by field."),
       ),
+      dryRun: Type.Optional(
+        Type.Boolean({
+          description:
+            'Rehearsal: validation, credentials, TLS, preflight and baseline, then stop with verdict DryRun; the failover is never called.',
+        }),
+      ),
     },
     {
       additionalProperties: false,

@@ -257,9 +257,9 @@ export const FailoverExperimentStatusSchema = Type.Object(
       ),
     ),
     verdict: Type.Optional(
-      stringEnum(VERDICT_RESULTS, {
+      stringEnum([...VERDICT_RESULTS, 'DryRun'], {
         description:
-          'Pass when every endpoint met its SLOs and recovered on data covering the run; Fail when a measured SLO was violated; Inconclusive when nothing measured failed but the data cannot show the SLOs held (never a pass).',
+          'Pass when every endpoint met its SLOs and recovered on data covering the run; Fail when a measured SLO was violated; Inconclusive when nothing measured failed but the data cannot show the SLOs held (never a pass); DryRun when spec.dryRun stopped a healthy run before the trigger.',
       }),
     ),
     verdictReasons: Type.Optional(

@@ -170,7 +170,10 @@ export const FailoverScheduleStatusSchema = Type.Object(
             scheduledTime: time('The tick it ran for.'),
             completionTime: Type.Optional(time('When it finished.')),
             verdict: Type.Optional(
-              Type.String({ maxLength: 32, description: 'Pass, Fail, or Failed/Aborted without results.' }),
+              Type.String({
+                maxLength: 32,
+                description: 'Pass, Fail, DryRun, or Failed/Aborted without results.',
+              }),
             ),
             worstDowntimeSeconds: Type.Optional(
               Type.Number({ minimum: 0, description: 'Largest downtime of any endpoint, seconds.' }),

@@ -20,6 +20,8 @@ import { LabError } from '../lab/exec.ts';
 import { DEFAULT_LAB_OPTIONS, Lab, type LabEngineName, type LabOptions } from '../lab/lab.ts';
 import type { GroundTruthStep } from '../lab/model.ts';
 import { pgBinDir } from '../lab/postgres.ts';
+import { EXIT } from './exit-codes.ts';
+import { intOption } from './options.ts';
 import { UsageError } from './usage.ts';
 
 export const LAB_HELP = `Usage: failwatch lab <command> [options]
@@ -78,20 +80,6 @@ function parseEngines(value: string): LabEngineName[] {
     if (e !== 'postgresql' && e !== 'mysql')
       throw new UsageError(`--engines: unknown engine "${e}" (use postgresql,mysql)`);
   return list as LabEngineName[];
-}
-
-function intOption(
-  name: string,
-  value: string | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
-  return n;
 }
 
 export function labOptionsFrom(values: Record<string, string | boolean | undefined>): LabOptions {
@@ -373,7 +361,7 @@ async function labFailover(
       const steps = now!.groundTruth.slice(before);
       if (values.json) process.stdout.write(`${JSON.stringify(steps, null, 2)}\n`);
       else process.stdout.write(`${formatTimeline(steps)}\n`);
-      return steps.some((s) => s.step === 'failover-failed') ? 1 : 0;
+      return steps.some((s) => s.step === 'failover-failed') ? EXIT.runFailed : EXIT.pass;
     }
     if (Date.now() > deadline) throw new LabError('the failover did not finish within 180 s');
     await new Promise((r) => setTimeout(r, 200));

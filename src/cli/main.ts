@@ -2,6 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { ExperimentValidationError } from '../api/field-errors.ts';
 import { LabError } from '../lab/exec.ts';
+import { EXIT } from './exit-codes.ts';
 import { labCommand } from './lab.ts';
 import { operatorCommand } from './operator.ts';
 import { runCommand } from './run.ts';
@@ -19,6 +20,9 @@ Commands:
   help       this text
 
 Run \`failwatch <command> --help\` for a command's options.
+
+Exit codes: 0 verdict Pass (or DryRun), 1 verdict Fail, 2 invalid manifest or usage,
+            3 the run failed, 4 internal error, 130 interrupted.
 `;
 
 const mainScript = fileURLToPath(import.meta.url);
@@ -39,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
     case '--help':
     case '-h':
       process.stdout.write(HELP);
-      return command === undefined ? 2 : 0;
+      return command === undefined ? EXIT.usage : EXIT.pass;
     default:
       throw new UsageError(`unknown command "${command}"; run \`failwatch --help\``);
   }
@@ -53,16 +57,16 @@ main(process.argv.slice(2)).then(
     const e = err as Error & { code?: string };
     if (err instanceof ExperimentValidationError) {
       process.stderr.write(`failwatch: ${e.message}\n`);
-      process.exitCode = 2;
+      process.exitCode = EXIT.usage;
     } else if (err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`failwatch: ${e.message}\n`);
-      process.exitCode = 2;
+      process.exitCode = EXIT.usage;
     } else if (err instanceof LabError) {
       process.stderr.write(`failwatch: ${e.message}\n`);
-      process.exitCode = 1;
+      process.exitCode = EXIT.runFailed;
     } else {
-      process.stderr.write(`failwatch: unexpected error: ${e.stack ?? e.message}\n`);
-      process.exitCode = 1;
+      process.stderr.write(`failwatch: internal error (please report it): ${e.stack ?? e.message}\n`);
+      process.exitCode = EXIT.internal;
     }
   },
 );

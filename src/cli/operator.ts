@@ -1,5 +1,5 @@
 // `failwatch operator` — the Kubernetes controller process.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { kubeClients } from '../controller/kube.ts';
@@ -12,6 +12,8 @@ import {
   createScheduleMetrics,
 } from '../server/metrics.ts';
 import { kubeReportSource, reportPageRoutes } from '../server/report-pages.ts';
+import { intOption, listOption } from './options.ts';
+import { UsageError } from './usage.ts';
 
 export const OPERATOR_HELP = `Usage: failwatch operator [options]
 
@@ -25,7 +27,7 @@ Options:
   --prober-image IMG    image of the prober pods (default $FAILWATCH_PROBER_IMAGE or failwatch:latest)
   --metrics-listen A    /metrics, /healthz, /readyz and the report pages /reports
                         (unauthenticated: do not expose publicly; default 0.0.0.0:8080)
-  --concurrency N       experiments reconciled in parallel (default 4)
+  --concurrency N       experiments reconciled in parallel, 1 to 256 (default 4)
   --no-leader-elect     run without leader election (a single replica)
   --leader-identity ID  this replica's identity in the leader Lease (default hostname-pid); a
                         restart with the same identity resumes leading at once instead of
@@ -38,6 +40,8 @@ Options:
 Test hook: FAILWATCH_CLOCK_OFFSET_FILE names a file holding seconds added to the
 schedule controller's clock (read on every use), so tests can jump time forward.
 `;
+
+const CONTROLLERS = ['experiments', 'schedules'] as const;
 
 /** `a, b,c` → ['a', 'b', 'c']; absent or blank → [] (any target). */
 export function parseAllowedTargets(list: string | undefined): string[] {
@@ -67,6 +71,17 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     process.stdout.write(OPERATOR_HELP);
     return 0;
   }
+  // Every option is checked before anything starts: a typo is exit 2, not a broken controller.
+  const concurrency = intOption('concurrency', values.concurrency, 4, 1, 256);
+  const controllers = new Set(listOption('controllers', values.controllers, CONTROLLERS, CONTROLLERS));
+  let listen: ReturnType<typeof parseListenAddress>;
+  try {
+    listen = parseListenAddress(values['metrics-listen'] ?? '0.0.0.0:8080');
+  } catch (err) {
+    throw new UsageError(`--metrics-listen: ${(err as Error).message}`);
+  }
+  if (values.kubeconfig !== undefined && !existsSync(values.kubeconfig))
+    throw new UsageError(`--kubeconfig: no such file ${values.kubeconfig}`);
   const log = pino({
     base: { component: 'failwatch-controller' },
     level: process.env.FAILWATCH_LOG_LEVEL ?? 'info',
@@ -74,8 +89,12 @@ export async function operatorCommand(argv: string[]): Promise<number> {
   const registry = createRegistry({ processMetrics: true });
   const controllerMetrics = createControllerMetrics(registry);
   const resultMetrics = createResultMetrics(registry);
-  const kube = kubeClients(values.kubeconfig);
-  const controllers = new Set((values.controllers ?? 'experiments,schedules').split(','));
+  let kube: ReturnType<typeof kubeClients>;
+  try {
+    kube = kubeClients(values.kubeconfig);
+  } catch (err) {
+    throw new UsageError(`cannot load the kubeconfig: ${(err as Error).message.split('\n')[0]}`);
+  }
   const scheduleMetrics = createScheduleMetrics(registry);
   const clockFile = process.env.FAILWATCH_CLOCK_OFFSET_FILE;
   const clock = clockFile ? offsetClock(clockFile) : undefined;
@@ -89,7 +108,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     log,
     namespace: values.namespace ?? process.env.POD_NAMESPACE ?? 'failwatch-system',
     proberImage: values['prober-image'] ?? process.env.FAILWATCH_PROBER_IMAGE ?? 'failwatch:latest',
-    concurrency: values.concurrency ? Number(values.concurrency) : 4,
+    concurrency,
     leaderElection: !values['no-leader-elect'],
     identity: values['leader-identity'],
     experiments: controllers.has('experiments'),
@@ -115,7 +134,6 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     controllerMetrics.setExperimentsByPhase(operator.phaseCounts());
   }, 1000);
   depthTimer.unref();
-  const listen = parseListenAddress(values['metrics-listen'] ?? '0.0.0.0:8080');
   const server = await startHttpServer({
     ...listen,
     registry,

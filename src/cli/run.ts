@@ -1,54 +1,59 @@
 // `failwatch run FILE` — one experiment without Kubernetes: live progress, the summary
 // table, results.json and the one-page report.
 import { writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { RESULTS_API_VERSION, RESULTS_KIND } from '../analysis/results.ts';
-import { loadExperimentFile } from '../api/load-experiment.ts';
+import { parseExperimentManifest } from '../api/load-experiment.ts';
+import type { ExperimentManifest } from '../api/validate-experiment.ts';
+import { DRY_RUN } from '../engine/dry-run.ts';
 import { credentialsFromEnv } from '../engine/endpoint-config.ts';
 import { type RunOutcome, runExperiment } from '../engine/run-experiment.ts';
-import type { ProbeSample } from '../probe/types.ts';
 import { renderReportHtml } from '../report/report-html.ts';
 import { formatSummaryTable } from '../report/table.ts';
 import { triggerFor } from '../trigger/from-spec.ts';
+import { runExitCode } from './exit-codes.ts';
+import { Progress } from './progress.ts';
+import { UsageError } from './usage.ts';
 
-export const RUN_HELP = `Usage: failwatch run FILE [--output results.json] [--report report.html]
+export const RUN_HELP = `Usage: failwatch run FILE [--dry-run] [--output results.json] [--report report.html]
 
 Runs one FailoverExperiment (the same YAML as \`kubectl apply\`) from this machine:
 preflight, baseline, trigger, observe until recovery, lost-write audit, analysis.
 Passwords come from the environment variables named by credentials.passwordEnv.
 
 Options:
+  --dry-run        everything up to the trigger (credentials, TLS, preflight against the RDS
+                   API, baseline), then stop with verdict DryRun; the failover is not called
+                   (the same as spec.dryRun: true)
   --output FILE    write the results document (failwatch.io/results/v1, see docs/results.md)
   --report FILE    write the one-page HTML timeline report
   --quiet          no live progress, only the summary table
 
-Exit codes: 0 verdict Pass, 1 verdict Fail, 2 invalid manifest or options,
-            3 the run failed (preflight, baseline, trigger), 4 verdict Inconclusive
-            (the data cannot show the SLOs held, see docs/results.md), 130 interrupted.
+Exit codes: 0 verdict Pass (or DryRun: healthy up to the trigger), 1 verdict Fail,
+            2 invalid manifest, unreadable file or bad options,
+            3 the run failed (preflight, baseline, trigger), 4 internal error,
+            5 verdict Inconclusive (the data cannot show the SLOs held), 130 interrupted.
 `;
 
-/** A compact live line per endpoint: state of the last attempt and errors so far. */
-class Progress {
-  private readonly counts = new Map<string, { attempts: number; errors: number; last: string }>();
-  private t0Ms: number | undefined;
-  add(s: ProbeSample): void {
-    const key = `${s.endpoint}/${s.kind}`;
-    const c = this.counts.get(key) ?? { attempts: 0, errors: 0, last: 'ok' };
-    c.attempts++;
-    if (s.class !== 'ok') c.errors++;
-    c.last = s.class;
-    this.counts.set(key, c);
+/** Reads and validates FILE; a file that cannot be read is a usage error (one line, exit 2). */
+async function readManifest(path: string): Promise<ExperimentManifest> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why =
+      e.code === 'ENOENT'
+        ? 'no such file'
+        : e.code === 'EACCES'
+          ? 'permission denied'
+          : e.code === 'EISDIR'
+            ? 'is a directory'
+            : (e.code ?? e.message);
+    throw new UsageError(`cannot read the experiment file ${path}: ${why}`);
   }
-  setT0(ms: number): void {
-    this.t0Ms = ms;
-  }
-  line(): string {
-    const at = this.t0Ms === undefined ? 'baseline' : `T0+${((Date.now() - this.t0Ms) / 1000).toFixed(1)}s`;
-    const parts = [...this.counts.entries()].map(
-      ([k, c]) => `${k} ${c.last === 'ok' ? 'up' : `DOWN(${c.last})`} err ${c.errors}`,
-    );
-    return `[${at}] ${parts.join(' | ')}`;
-  }
+  return parseExperimentManifest(text, path);
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -58,6 +63,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     options: {
       output: { type: 'string', short: 'o' },
       report: { type: 'string' },
+      'dry-run': { type: 'boolean' },
       quiet: { type: 'boolean', short: 'q' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -66,7 +72,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stdout.write(RUN_HELP);
     return values.help ? 0 : 2;
   }
-  const manifest = await loadExperimentFile(positionals[0]!);
+  const loaded = await readManifest(positionals[0]!);
+  const manifest: ExperimentManifest = values['dry-run']
+    ? { ...loaded, spec: { ...loaded.spec, dryRun: true } }
+    : loaded;
   const quiet = values.quiet === true;
   const say = (line: string) => {
     if (!quiet) process.stderr.write(`${line}\n`);
@@ -91,7 +100,11 @@ export async function runCommand(argv: string[]): Promise<number> {
       credentials: (endpoint) => credentialsFromEnv(endpoint, process.env),
       signal: controller.signal,
       hooks: {
-        onPhase: (phase, message) => say(`${phase}: ${message}`),
+        onPhase: (phase, message) => {
+          // The last progress line: observation ended, the counts are final.
+          if (phase === 'Analyzing') say(progress.line(Date.now(), 'observing ended'));
+          say(`${phase}: ${message}`);
+        },
         onSample: (s) => progress.add(s),
         afterTrigger: async (fired) => {
           progress.setT0(fired.t0Ms);
@@ -119,15 +132,13 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (values.output) writeFileSync(values.output, `${JSON.stringify(document, null, 2)}\n`);
   if (values.report && outcome.results)
     writeFileSync(values.report, renderReportHtml(outcome.results, outcome.samples));
+  if (!outcome.triggered && !progress.empty) say(progress.line(Date.now(), 'probing ended'));
   if (outcome.results) process.stdout.write(`${formatSummaryTable(outcome.results)}\n`);
-  if (outcome.end === 'Failed') {
+  if (outcome.end === 'Failed')
     process.stderr.write(`failwatch: run failed (${outcome.reason}): ${outcome.message}\n`);
-    return 3;
-  }
-  if (outcome.end === 'Aborted') return 130;
-  const result = outcome.results?.verdict.result;
-  if (result === 'Inconclusive') return 4;
-  return result === 'Pass' ? 0 : 1;
+  if (outcome.end === 'Completed' && outcome.reason === DRY_RUN)
+    process.stdout.write(`verdict: ${DRY_RUN.toUpperCase()}\n  ${outcome.message}\n`);
+  return runExitCode(outcome);
 }
 
 function runSummary(outcome: RunOutcome) {

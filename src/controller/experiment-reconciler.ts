@@ -17,6 +17,7 @@ import {
   type Validation,
   validateExperimentManifest,
 } from '../api/validate-experiment.ts';
+import { DRY_RUN, dryRunMessage } from '../engine/dry-run.ts';
 import { baselineHealth, RecoveryTracker, specLanes } from '../engine/recovery.ts';
 import { analyzeMeasurement, setupReason } from '../engine/run-experiment.ts';
 import { eventsForResults } from '../engine/trigger-protocol.ts';
@@ -414,14 +415,14 @@ export class ExperimentReconciler {
     const remaining = startedMs + parseDurationMs(manifest.spec.baseline.duration) - Date.now();
     if (remaining > 0) return { requeueAfterMs: remaining };
     const store = await this.pull(obj);
-    const unhealthy = baselineHealth(store.samples.filter((s) => s.startMs >= startedMs)).filter(
-      (l) => l.ratio > manifest.spec.baseline.maxErrorRatio,
-    );
+    const health = baselineHealth(store.samples.filter((s) => s.startMs >= startedMs));
+    const unhealthy = health.filter((l) => l.ratio > manifest.spec.baseline.maxErrorRatio);
     if (unhealthy.length > 0)
       throw new RunFailed(
         'BaselineUnhealthy',
         `baseline not healthy, nothing was triggered: ${unhealthy.map((l) => `${l.lane} ${l.bad}/${l.attempts} bad (${l.topClass})`).join(', ')}`,
       );
+    if (manifest.spec.dryRun === true) return this.completeDryRun(obj, dryRunMessage(health));
     const status: FailoverExperimentStatus = { ...obj.status, phase: 'Triggering' };
     setCondition(status, obj, {
       type: 'Running',
@@ -512,6 +513,21 @@ export class ExperimentReconciler {
         1000,
       ),
     );
+    await this.cleanup(obj);
+    return {};
+  }
+
+  /** spec.dryRun: a healthy baseline ends the run before the trigger, with verdict DryRun. */
+  private async completeDryRun(obj: FailoverExperimentObject, message: string): Promise<ReconcileResult> {
+    const status: FailoverExperimentStatus = {
+      ...obj.status,
+      phase: 'Completed',
+      verdict: DRY_RUN,
+      completionTime: new Date().toISOString(),
+    };
+    setCondition(status, obj, { type: 'Running', status: 'False', reason: DRY_RUN, message });
+    await this.writeStatus(obj, status);
+    await this.deps.emitEvent(obj, 'Normal', DRY_RUN, message.slice(0, 1000));
     await this.cleanup(obj);
     return {};
   }

@@ -336,7 +336,12 @@ function runRecord(child: ExperimentChild): RunWithEndpoints {
   return {
     name: child.metadata.name!,
     scheduledMs,
-    outcome: !finished ? 'Running' : phase === 'Completed' && st?.verdict === 'Pass' ? 'Succeeded' : 'Failed',
+    // A dry run that reached the trigger (verdict DryRun) is a successful rehearsal.
+    outcome: !finished
+      ? 'Running'
+      : phase === 'Completed' && (st?.verdict === 'Pass' || st?.verdict === 'DryRun')
+        ? 'Succeeded'
+        : 'Failed',
     verdict,
     worstDowntimeSeconds: st?.worstDowntimeSeconds,
     completedMs: st?.completionTime ? Date.parse(st.completionTime) : undefined,

@@ -19,6 +19,7 @@ import {
   TriggerError,
   type TriggerEvent,
 } from '../trigger/types.ts';
+import { DRY_RUN, dryRunMessage } from './dry-run.ts';
 import { type EndpointCredentials, EngineConfigError, probeConfigFor } from './endpoint-config.ts';
 import { baselineHealth, RecoveryTracker, specLanes } from './recovery.ts';
 import {
@@ -56,7 +57,10 @@ export interface RunOptions {
 export interface RunOutcome {
   end: EngineEnd;
   runId: string;
-  /** Machine-readable reason for Failed/Aborted (e.g. BaselineUnhealthy, TargetNotAvailable). */
+  /**
+   * Machine-readable reason for Failed/Aborted (e.g. BaselineUnhealthy, TargetNotAvailable);
+   * DryRun for a Completed dry run (spec.dryRun), which stops before the trigger.
+   */
   reason?: string;
   message: string;
   triggered: boolean;
@@ -165,6 +169,8 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
         `baseline not healthy, nothing was triggered: ${unhealthy.map((l) => `${l.lane} ${l.bad}/${l.attempts} bad`).join(', ')}; e.g. ${worst.topClass}: ${worst.topMessage ?? ''}`.trim(),
       );
     }
+    if (spec.dryRun === true)
+      return await finish('Completed', dryRunMessage(baselineHealth(samples)), DRY_RUN);
 
     // Trigger, at most once: the intent is recorded before the call (trigger-protocol.ts).
     phase('Triggering', `failing over ${trigger.description}`);
