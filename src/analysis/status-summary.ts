@@ -5,8 +5,19 @@ import type { EndpointResult, Results } from './results.ts';
 
 type StatusSummary = Pick<
   FailoverExperimentStatus,
-  'verdict' | 'verdictReasons' | 'worstDowntimeSeconds' | 'endpoints' | 'events' | 'triggerTime'
+  | 'verdict'
+  | 'verdictReasons'
+  | 'worstDowntimeSeconds'
+  | 'worstDowntime'
+  | 'endpoints'
+  | 'events'
+  | 'triggerTime'
 >;
+
+/** Seconds with the unit, short for a kubectl column: `0.35s`, `11.1s`. */
+export function shortSeconds(seconds: number): string {
+  return `${seconds.toFixed(seconds < 10 ? 2 : 1)}s`;
+}
 
 function endpointSummary(endpoint: EndpointResult): EndpointStatusSummary {
   const summary: EndpointStatusSummary = {
@@ -49,11 +60,13 @@ export function statusSummary(results: Results): StatusSummary {
   const downtimes = results.endpoints.flatMap((endpoint) =>
     [endpoint.write, endpoint.read].flatMap((kind) => (kind ? [kind.downtimeSeconds] : [])),
   );
+  const worst = downtimes.length > 0 ? Math.max(...downtimes) : 0;
   return {
     triggerTime: results.trigger.time,
     verdict: results.verdict.result,
     verdictReasons: results.verdict.reasons.slice(0, STATUS_REASONS_LIMIT),
-    worstDowntimeSeconds: downtimes.length > 0 ? Math.max(...downtimes) : 0,
+    worstDowntimeSeconds: worst,
+    worstDowntime: shortSeconds(worst),
     endpoints: results.endpoints.map(endpointSummary),
     events: results.trigger.events.slice(0, STATUS_EVENTS_LIMIT).map((event) => ({
       seconds: event.seconds,

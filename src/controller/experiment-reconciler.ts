@@ -27,6 +27,14 @@ import { renderReportHtml } from '../report/report-html.ts';
 import type { FailoverTrigger, FiredTrigger } from '../trigger/types.ts';
 import { REJECTED_CALL_REASONS, TriggerError } from '../trigger/types.ts';
 import {
+  CLEARED_WHEN_ENDED,
+  type ConditionReason,
+  type ConditionType,
+  endpointMessage,
+  type FailureReason,
+  type SetupFailureReason,
+} from './conditions.ts';
+import {
   apiErrorMessage,
   experimentRef,
   FINALIZER,
@@ -70,6 +78,7 @@ export interface ReconcilerDeps {
   onResults?(obj: FailoverExperimentObject, results: Results): void;
   onForget?(namespace: string, name: string): void;
   log?: {
+    info?(fields: Record<string, unknown>, message: string): void;
     warn(fields: Record<string, unknown>, message: string): void;
     debug?(fields: Record<string, unknown>, message: string): void;
   };
@@ -113,8 +122,8 @@ export function isTargetAllowed(target: string, allowed: readonly string[]): boo
 }
 
 class RunFailed extends Error {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
+  readonly reason: FailureReason;
+  constructor(reason: FailureReason, message: string) {
     super(message);
     this.reason = reason;
   }
@@ -144,8 +153,7 @@ export class ExperimentReconciler {
       // Our write was based on an old version (someone else wrote, or the cache was behind):
       // nothing was written; the watch event of the newer version brings the key back.
       if (!isConflict(err)) throw err;
-      const [namespace, experiment] = key.split('/');
-      this.deps.log?.debug?.({ namespace, experiment }, 'status write conflicted; looking again');
+      this.deps.log?.debug?.({ experiment: key }, 'status write conflicted; looking again');
       return { requeueAfterMs: CONFLICT_RETRY_MS };
     }
   }
@@ -234,6 +242,8 @@ export class ExperimentReconciler {
     obj: FailoverExperimentObject,
     manifest: ExperimentManifest,
   ): Promise<ReconcileResult> {
+    // First sight: `kubectl get` shows Pending at once, not an empty PHASE.
+    if (!obj.status?.phase) obj = await this.writeStatus(obj, { ...obj.status, phase: 'Pending' });
     const identifier = targetIdentifier(manifest.spec);
     if (identifier !== null && !isTargetAllowed(identifier, this.deps.allowedTargets ?? []))
       throw new RunFailed(
@@ -247,14 +257,14 @@ export class ExperimentReconciler {
       if (!ref)
         throw new RunFailed(
           'CredentialsMissing',
-          `endpoint ${endpoint.name}: credentials.secretRef is required in Kubernetes`,
+          endpointMessage(endpoint.name, 'credentials.secretRef is required in Kubernetes'),
         );
       const problem = await this.secretProblem(obj.metadata.namespace!, ref.name, [
         ref.usernameKey,
         ref.passwordKey,
       ]);
       if (problem) {
-        await this.setBlocked(obj, problem.reason, `endpoint ${endpoint.name}: ${problem.message}`);
+        await this.setBlocked(obj, problem.reason, endpointMessage(endpoint.name, problem.message));
         return { requeueAfterMs: blockedRetryMs(obj, 10_000) };
       }
     }
@@ -276,6 +286,7 @@ export class ExperimentReconciler {
     const status: FailoverExperimentStatus = {
       ...obj.status,
       phase: 'Preflight',
+      reason: undefined,
       runId: obj.status?.runId ?? randomUUID(),
       target,
       startTime: new Date().toISOString(),
@@ -331,12 +342,12 @@ export class ExperimentReconciler {
       if (waiting?.reason === 'CreateContainerConfigError')
         throw new RunFailed(
           'SecretKeyNotFound',
-          `endpoint ${endpoint.name}: ${waiting.message ?? 'the Secret cannot be used'}`,
+          endpointMessage(endpoint.name, waiting.message ?? 'the Secret cannot be used'),
         );
       if (pod?.status?.phase === 'Failed' || pod?.status?.phase === 'Succeeded')
         throw new RunFailed(
           'ProberFailed',
-          `endpoint ${endpoint.name}: prober pod ended (${pod.status.phase})`,
+          endpointMessage(endpoint.name, `prober pod ended (${pod.status.phase})`),
         );
       if (!podIp || pod?.status?.phase !== 'Running') continue;
       const st = await new ProberClient(podIp).status().catch(() => undefined);
@@ -348,8 +359,8 @@ export class ExperimentReconciler {
         (definitive || (st.setupAttempts ?? 1) >= SETUP_ATTEMPTS_BEFORE_FAILING)
       )
         throw new RunFailed(
-          setupReason(st.class ?? 'other'),
-          `endpoint \`${endpoint.name}\`: ${st.message ?? st.class} (check Secret ${endpoint.credentials.secretRef?.name})`,
+          setupReason(st.class ?? 'other') as SetupFailureReason,
+          `${endpointMessage(endpoint.name, st.message ?? st.class ?? 'setup failed')} (check Secret ${endpoint.credentials.secretRef?.name})`,
         );
       if (st?.state === 'probing') ready++;
     }
@@ -430,6 +441,10 @@ export class ExperimentReconciler {
       // Test hook: dies between the intent and the call, or right after the call, exactly
       // where a crash is most dangerous for at-most-once (test/e2e/operator.test.ts).
       if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-intent') process.exit(137);
+      this.deps.log?.info?.(
+        { experiment: experimentKey(obj), action: trigger.description, writerBefore: before?.writerId },
+        'calling the failover',
+      );
       let fired: FiredTrigger;
       try {
         fired = await trigger.fire(before?.writerId);
@@ -440,7 +455,7 @@ export class ExperimentReconciler {
         if (err instanceof TriggerError && REJECTED_CALL_REASONS.includes(err.reason))
           return this.fail(written, err.reason, err.message);
         this.deps.log?.warn(
-          { experiment: `${obj.metadata.namespace}/${obj.metadata.name}`, err: (err as Error).message },
+          { experiment: experimentKey(obj), err: (err as Error).message },
           'failover call outcome unknown; asking the target before anything else',
         );
         return { requeueAfterMs: 2000 };
@@ -471,6 +486,10 @@ export class ExperimentReconciler {
       trigger: { ...record, message: 'retried', intentTime: new Date().toISOString() },
     };
     const written = await this.writeStatus(obj, retry);
+    this.deps.log?.info?.(
+      { experiment: experimentKey(obj), action: trigger.description, writerBefore: record.writerBefore },
+      'calling the failover again: the first call left no sign on the target',
+    );
     const fired = await trigger.fire(record.writerBefore);
     return this.recordFired(written, fired);
   }
@@ -595,9 +614,11 @@ export class ExperimentReconciler {
       ...obj.status,
       ...summary,
       phase: 'Completed',
+      reason: undefined,
       completionTime: new Date().toISOString(),
       resultsRef: { configMapName: resultsName },
     };
+    clearEndedConditions(status);
     setCondition(status, obj, {
       type: 'Running',
       status: 'False',
@@ -611,6 +632,21 @@ export class ExperimentReconciler {
       message: results.verdict.reasons.join('; ').slice(0, 1000) || 'every SLO held',
     });
     await this.writeStatus(obj, status);
+    this.deps.log?.info?.(
+      {
+        experiment: experimentKey(obj),
+        verdict: results.verdict.result,
+        worstDowntimeSeconds: summary.worstDowntimeSeconds,
+        endpoints: Object.fromEntries(
+          (summary.endpoints ?? []).map((e) => [
+            e.name,
+            { writeDowntimeSeconds: e.writeDowntimeSeconds, readDowntimeSeconds: e.readDowntimeSeconds },
+          ]),
+        ),
+        verdictReasons: results.verdict.reasons,
+      },
+      'run completed',
+    );
     this.deps.onResults?.(obj, results);
     await this.deps.emitEvent(
       obj,
@@ -683,14 +719,20 @@ export class ExperimentReconciler {
     namespace: string,
     name: string,
     keys: string[],
-  ): Promise<{ reason: string; message: string } | undefined> {
+  ): Promise<{ reason: 'SecretNotFound' | 'SecretKeyNotFound'; message: string } | undefined> {
     try {
       const secret = await this.deps.kube.core.readNamespacedSecret({ name, namespace });
       const missing = keys.filter(
         (k) => !(secret.data && k in secret.data) && !(secret.stringData && k in secret.stringData),
       );
-      if (missing.length > 0)
-        return { reason: 'SecretKeyNotFound', message: `Secret ${name} has no key ${missing.join(', ')}` };
+      if (missing.length > 0) {
+        // Key names only, never values: enough to spot `user` where `username` was expected.
+        const present = [...Object.keys(secret.data ?? {}), ...Object.keys(secret.stringData ?? {})];
+        return {
+          reason: 'SecretKeyNotFound',
+          message: `Secret ${name} has no key ${missing.join(', ')} (its keys: ${present.sort().join(', ') || 'none'}): add the key or set usernameKey/passwordKey`,
+        };
+      }
       return undefined;
     } catch (err) {
       if (isNotFound(err))
@@ -795,32 +837,53 @@ export class ExperimentReconciler {
       body,
     })) as FailoverExperimentObject;
     this.written.wrote(obj, written);
+    if (status.phase !== obj.status?.phase)
+      this.deps.log?.info?.(
+        {
+          experiment: experimentKey(obj),
+          phase: status.phase,
+          previousPhase: obj.status?.phase,
+          ...(status.reason ? { reason: status.reason } : {}),
+        },
+        `phase ${status.phase}`,
+      );
     return written;
   }
 
-  private async setBlocked(obj: FailoverExperimentObject, reason: string, message: string): Promise<void> {
+  private async setBlocked(
+    obj: FailoverExperimentObject,
+    reason: 'SecretNotFound' | 'SecretKeyNotFound' | 'TargetLocked',
+    message: string,
+  ): Promise<void> {
     const current = obj.status?.conditions?.find((c) => c.type === 'Blocked');
     if (current?.status === 'True' && current.reason === reason && current.message === message) return;
-    const status: FailoverExperimentStatus = { ...obj.status, phase: 'Pending' };
+    const status: FailoverExperimentStatus = { ...obj.status, phase: 'Pending', reason };
     setCondition(status, obj, { type: 'Blocked', status: 'True', reason, message });
     await this.writeStatus(obj, status);
+    this.deps.log?.info?.({ experiment: experimentKey(obj), reason, message }, 'waiting');
     await this.deps.emitEvent(obj, 'Warning', reason, message);
   }
 
   private async fail(
     obj: FailoverExperimentObject,
-    reason: string,
+    reason: FailureReason,
     message: string,
   ): Promise<ReconcileResult> {
     const status: FailoverExperimentStatus = {
       ...obj.status,
       phase: 'Failed',
+      reason,
       completionTime: new Date().toISOString(),
       observedGeneration: obj.status?.observedGeneration ?? obj.metadata.generation,
     };
     setCondition(status, obj, { type: 'Running', status: 'False', reason, message: message.slice(0, 2000) });
     setCondition(status, obj, { type: 'Failed', status: 'True', reason, message: message.slice(0, 2000) });
+    clearEndedConditions(status);
     await this.writeStatus(obj, status);
+    this.deps.log?.warn(
+      { experiment: experimentKey(obj), reason, message: message.slice(0, 2000) },
+      'run failed',
+    );
     await this.deps.emitEvent(obj, 'Warning', reason, message.slice(0, 1000));
     await this.cleanup(obj);
     return {};
@@ -895,11 +958,24 @@ function blockedRetryMs(obj: FailoverExperimentObject, firstMs: number): number 
   return Math.round(Math.min(300_000, Math.max(firstMs, blockedForMs / 2)) * (1 + 0.2 * Math.random()));
 }
 
+/** `NS/NAME`, the `experiment` field of every log line about a run (docs/troubleshooting.md). */
+function experimentKey(obj: FailoverExperimentObject): string {
+  return `${obj.metadata.namespace}/${obj.metadata.name}`;
+}
+
+/** Drops the conditions that stop being true when a run ends (Blocked=False LockHeld, ...). */
+function clearEndedConditions(status: FailoverExperimentStatus): void {
+  status.conditions = status.conditions?.filter((c) => !CLEARED_WHEN_ENDED.includes(c.type as ConditionType));
+}
+
 /** Sets a metav1.Condition, keeping lastTransitionTime when the status did not change. */
 export function setCondition(
   status: FailoverExperimentStatus,
   obj: FailoverExperimentObject,
-  c: Omit<ExperimentCondition, 'lastTransitionTime' | 'observedGeneration'>,
+  c: Omit<ExperimentCondition, 'lastTransitionTime' | 'observedGeneration' | 'type' | 'reason'> & {
+    type: ConditionType;
+    reason: ConditionReason;
+  },
 ): void {
   const conditions = [...(status.conditions ?? [])];
   const i = conditions.findIndex((x) => x.type === c.type);
