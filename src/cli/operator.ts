@@ -1,8 +1,11 @@
 // `failwatch operator` — the Kubernetes controller process.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { kubeClients } from '../controller/kube.ts';
+import { API_GROUP, API_VERSION } from '../api/experiment-spec.ts';
+import { apiErrorMessage, type Kube, kubeClients } from '../controller/kube.ts';
 import { startOperator } from '../controller/operator.ts';
 import { parseListenAddress, startHttpServer } from '../server/http.ts';
 import {
@@ -10,8 +13,12 @@ import {
   createRegistry,
   createResultMetrics,
   createScheduleMetrics,
+  registerBuildInfo,
 } from '../server/metrics.ts';
 import { kubeReportSource, reportPageRoutes } from '../server/report-pages.ts';
+
+/** How long the operator tries to reach the API server at start before it gives up. */
+export const STARTUP_TIMEOUT_SECONDS = 10;
 
 export const OPERATOR_HELP = `Usage: failwatch operator [options]
 
@@ -24,13 +31,18 @@ Options:
   --namespace NS        where the controller's Leases live (default $POD_NAMESPACE or failwatch-system)
   --prober-image IMG    image of the prober pods (default $FAILWATCH_PROBER_IMAGE or failwatch:latest)
   --metrics-listen A    /metrics, /healthz, /readyz and the report pages /reports
-                        (unauthenticated: do not expose publicly; default 0.0.0.0:8080)
+                        (unauthenticated: do not expose publicly; default 0.0.0.0:8080 in a
+                        pod, i.e. with $KUBERNETES_SERVICE_HOST, else 127.0.0.1:8080)
   --concurrency N       experiments reconciled in parallel (default 4)
   --no-leader-elect     run without leader election (a single replica)
   --allowed-targets L   comma-separated target identifiers (or prefix*) experiments may fail
                         over (default $FAILWATCH_ALLOWED_TARGETS; empty: any); an experiment
                         naming another target fails with reason TargetNotAllowed
   --controllers LIST    which controllers run: experiments,schedules (default both)
+
+It exits with status 1 and a message saying why when it finds no kubeconfig or cannot
+reach the API server within ${STARTUP_TIMEOUT_SECONDS} s; /healthz answers 503 once a list or watch has not
+worked for $FAILWATCH_HEALTH_BROKEN_SECONDS (default 60) seconds.
 
 Test hook: FAILWATCH_CLOCK_OFFSET_FILE names a file holding seconds added to the
 schedule controller's clock (read on every use), so tests can jump time forward.
@@ -67,10 +79,31 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     base: { component: 'failwatch-controller' },
     level: process.env.FAILWATCH_LOG_LEVEL ?? 'info',
   });
+  const inCluster = Boolean(process.env.KUBERNETES_SERVICE_HOST);
+  const missing = missingKubeconfig(values.kubeconfig, inCluster);
+  if (missing) {
+    log.error({ exitCode: 1 }, missing);
+    return 1;
+  }
+  let kube: Kube;
+  try {
+    kube = kubeClients(values.kubeconfig);
+  } catch (err) {
+    log.error(
+      { exitCode: 1, kubeconfig: values.kubeconfig },
+      `cannot load the kubeconfig: ${(err as Error).message}`,
+    );
+    return 1;
+  }
+  const unreachable = await apiServerProblem(kube, STARTUP_TIMEOUT_SECONDS * 1000);
+  if (unreachable) {
+    log.error({ exitCode: 1, server: kube.config.getCurrentCluster()?.server }, unreachable);
+    return 1;
+  }
   const registry = createRegistry({ processMetrics: true });
+  registerBuildInfo(registry, packageVersion());
   const controllerMetrics = createControllerMetrics(registry);
   const resultMetrics = createResultMetrics(registry);
-  const kube = kubeClients(values.kubeconfig);
   const controllers = new Set((values.controllers ?? 'experiments,schedules').split(','));
   const scheduleMetrics = createScheduleMetrics(registry);
   const clockFile = process.env.FAILWATCH_CLOCK_OFFSET_FILE;
@@ -110,7 +143,12 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     controllerMetrics.setExperimentsByPhase(operator.phaseCounts());
   }, 1000);
   depthTimer.unref();
-  const listen = parseListenAddress(values['metrics-listen'] ?? '0.0.0.0:8080');
+  // Outside a cluster (a laptop, a CI runner) the unauthenticated pages stay on loopback
+  // unless asked otherwise; in a pod the Service and the kubelet's probes need all interfaces.
+  const listen = parseListenAddress(
+    values['metrics-listen'] ?? (inCluster ? '0.0.0.0:8080' : '127.0.0.1:8080'),
+  );
+  const brokenAfterMs = Number(process.env.FAILWATCH_HEALTH_BROKEN_SECONDS ?? 60) * 1000;
   const server = await startHttpServer({
     ...listen,
     registry,
@@ -118,6 +156,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
       kubeReportSource(kube, () => operator.experiments()),
       log,
     ),
+    healthy: () => operator.health(brokenAfterMs),
     ready: () =>
       operator.isReady()
         ? true
@@ -144,4 +183,62 @@ function offsetClock(file: string): () => number {
     } catch {}
     return Date.now() + offsetSeconds * 1000;
   };
+}
+
+/** Why there is no kubeconfig to use, or undefined when there is one (or the in-cluster one). */
+export function missingKubeconfig(flag: string | undefined, inCluster: boolean): string | undefined {
+  if (flag || inCluster) return undefined;
+  if (process.env.KUBECONFIG) return undefined;
+  const home = join(homedir(), '.kube', 'config');
+  if (existsSync(home)) return undefined;
+  return `no kubeconfig: not in a pod ($KUBERNETES_SERVICE_HOST unset), no --kubeconfig, no $KUBECONFIG and no ${home}; pass --kubeconfig FILE (for the dev cluster: .cache/dev-cluster/admin.kubeconfig)`;
+}
+
+/**
+ * Asks the API server for the failwatch.io API (discovery) until it answers or `timeoutMs`
+ * passed; says what is wrong (unreachable, unauthorized, CRDs missing) or undefined when fine.
+ */
+export async function apiServerProblem(kube: Kube, timeoutMs: number): Promise<string | undefined> {
+  const server = kube.config.getCurrentCluster()?.server ?? '(no server in the kubeconfig)';
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  for (;;) {
+    const left = deadline - Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        kube.custom.getAPIResources({ group: API_GROUP, version: API_VERSION }),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`)),
+            left,
+          );
+        }),
+      ]);
+      return undefined;
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code === 404)
+        return `the API server at ${server} has no ${API_GROUP}/${API_VERSION} API: install the CRDs (kubectl apply -f crds/, or the chart)`;
+      if (code === 401 || code === 403)
+        return `the API server at ${server} refused the controller's credentials (HTTP ${code}): ${apiErrorMessage(err)}`;
+      last = apiErrorMessage(err);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (Date.now() + 1000 >= deadline)
+      return `cannot reach the API server at ${server} within ${Math.round(timeoutMs / 1000)} s: ${last}`;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** The version in package.json (the image ships it next to src/). */
+function packageVersion(): string {
+  try {
+    return (
+      JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+    ).version;
+  } catch {
+    return 'unknown';
+  }
 }
