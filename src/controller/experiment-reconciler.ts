@@ -242,8 +242,12 @@ export class ExperimentReconciler {
     obj: FailoverExperimentObject,
     manifest: ExperimentManifest,
   ): Promise<ReconcileResult> {
-    // First sight: `kubectl get` shows Pending at once, not an empty PHASE.
-    if (!obj.status?.phase) obj = await this.writeStatus(obj, { ...obj.status, phase: 'Pending' });
+    // First sight: `kubectl get` shows Pending at once, not an empty PHASE. The next pass
+    // goes on from the written object.
+    if (!obj.status?.phase) {
+      await this.writeStatus(obj, { ...obj.status, phase: 'Pending' });
+      return { requeueAfterMs: 0 };
+    }
     const identifier = targetIdentifier(manifest.spec);
     if (identifier !== null && !isTargetAllowed(identifier, this.deps.allowedTargets ?? []))
       throw new RunFailed(
