@@ -218,16 +218,17 @@ export async function apiServerProblem(kube: Kube, timeoutMs: number): Promise<s
       return undefined;
     } catch (err) {
       const code = (err as { code?: number }).code;
-      if (code === 404)
-        return `the API server at ${server} has no ${API_GROUP}/${API_VERSION} API: install the CRDs (kubectl apply -f crds/, or the chart)`;
       if (code === 401 || code === 403)
         return `the API server at ${server} refused the controller's credentials (HTTP ${code}): ${apiErrorMessage(err)}`;
-      last = apiErrorMessage(err);
+      // 404: no CRDs, or CRDs created a moment ago that discovery does not serve yet.
+      last = code === 404 ? 'no-crds' : apiErrorMessage(err);
     } finally {
       clearTimeout(timer);
     }
     if (Date.now() + 1000 >= deadline)
-      return `cannot reach the API server at ${server} within ${Math.round(timeoutMs / 1000)} s: ${last}`;
+      return last === 'no-crds'
+        ? `the API server at ${server} has no ${API_GROUP}/${API_VERSION} API: install the CRDs (kubectl apply -f crds/, or the chart)`
+        : `cannot reach the API server at ${server} within ${Math.round(timeoutMs / 1000)} s: ${last}`;
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
