@@ -221,7 +221,7 @@ export async function apiServerProblem(kube: Kube, timeoutMs: number): Promise<s
       if (code === 401 || code === 403)
         return `the API server at ${server} refused the controller's credentials (HTTP ${code}): ${apiErrorMessage(err)}`;
       // 404: no CRDs, or CRDs created a moment ago that discovery does not serve yet.
-      last = code === 404 ? 'no-crds' : apiErrorMessage(err);
+      last = code === 404 ? 'no-crds' : withCause(err);
     } finally {
       clearTimeout(timer);
     }
@@ -242,4 +242,12 @@ function packageVersion(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** `fetch failed` says nothing: add the cause (`connect ECONNREFUSED 10.0.0.1:443`). */
+function withCause(err: unknown): string {
+  const cause = (err as { cause?: { message?: string; code?: string } }).cause;
+  const message = apiErrorMessage(err);
+  const detail = cause?.message ?? cause?.code;
+  return detail && !message.includes(detail) ? `${message} (${detail})` : message;
 }

@@ -205,6 +205,9 @@ describe('a Kubernetes user with kubectl and the lab', { timeout: 1_200_000 }, (
       'phase Completed',
       'run completed',
     ]);
+    console.log(
+      `example: worst downtime ${row['Worst downtime']} (${done.status.worstDowntimeSeconds} s), ${lines.length} log lines for the experiment, ${story.length} at info`,
+    );
     const result = lines.find((l) => l.msg === 'run completed')!;
     assert.equal(result.verdict, 'Pass');
     assert.equal(result.worstDowntimeSeconds, done.status.worstDowntimeSeconds);
@@ -307,6 +310,7 @@ describe('a Kubernetes user with kubectl and the lab', { timeout: 1_200_000 }, (
         return res.status === 503 ? ((await res.json()) as Doc) : undefined;
       });
       const seconds = (Date.now() - started) / 1000;
+      console.log(`/healthz 503 after ${seconds.toFixed(1)} s: ${broken.reason}`);
       assert.ok(seconds < 20, `${seconds}s after the start`);
       assert.match(
         broken.reason,
@@ -345,6 +349,7 @@ describe('failwatch operator without an API server', () => {
   it('exits 1 at once without a kubeconfig, saying what to pass', async () => {
     const r = await runOperator(['--metrics-listen', '127.0.77.7:18482'], env);
     assert.equal(r.code, 1, r.out);
+    console.log(`no kubeconfig: exit ${r.code} after ${r.seconds.toFixed(2)} s`);
     assert.ok(r.seconds < 5, `${r.seconds}s`);
     assert.match(r.out, /"level":50/);
     assert.match(r.out, /no kubeconfig: not in a pod .* pass --kubeconfig FILE/);
@@ -358,7 +363,7 @@ describe('failwatch operator without an API server', () => {
         apiVersion: 'v1',
         kind: 'Config',
         clusters: [
-          { name: 'c', cluster: { server: 'https://127.0.77.8:1', 'insecure-skip-tls-verify': true } },
+          { name: 'c', cluster: { server: 'https://127.0.77.8:18483', 'insecure-skip-tls-verify': true } },
         ],
         users: [{ name: 'u', user: { token: 'x' } }],
         contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
@@ -367,10 +372,11 @@ describe('failwatch operator without an API server', () => {
     );
     const r = await runOperator(['--kubeconfig', kubeconfig, '--metrics-listen', '127.0.77.7:18482'], env);
     assert.equal(r.code, 1, r.out);
+    console.log(`API server refusing: exit ${r.code} after ${r.seconds.toFixed(2)} s`);
     assert.ok(r.seconds >= 8 && r.seconds < 20, `${r.seconds}s`);
     assert.match(
       r.out,
-      /cannot reach the API server at https:\/\/127\.0\.77\.8:1 within 10 s: .*ECONNREFUSED/,
+      /cannot reach the API server at https:\/\/127\.0\.77\.8:18483 within 10 s: .*ECONNREFUSED/,
     );
   });
 });
