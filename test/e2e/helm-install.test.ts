@@ -149,6 +149,19 @@ describe('helm install as docs/install.md says, on the dev cluster', { timeout: 
       '--timeout=60s',
     ]);
     assert.equal(available.code, 0, available.out);
+    // The node agent runs no probes: ask the controller's own /readyz (leader, caches synced)
+    // on the pod's address, as the chart's readinessProbe would.
+    const readyz = `http://${pod.status.podIP}:8080/readyz`;
+    let ready: { status: number; body: string } | undefined;
+    for (let i = 0; i < 120 && ready?.status !== 200; i++) {
+      ready = await fetch(readyz)
+        .then(async (r) => ({ status: r.status, body: await r.text() }))
+        .catch(() => undefined);
+      if (ready?.status !== 200) await sleep(500);
+    }
+    assert.equal(ready?.status, 200, ready?.body);
+    const metrics = await (await fetch(`http://${pod.status.podIP}:8080/metrics`)).text();
+    assert.match(metrics, /failwatch_build_info\{version="[^"]+",node_version="[^"]+"\} 1/);
 
     // The lab example, as its header says (the test lab's addresses instead of the default's).
     const secret = readFileSync(join(ROOT, EXAMPLE), 'utf8')
