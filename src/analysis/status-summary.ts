@@ -14,10 +14,16 @@ type StatusSummary = Pick<
   | 'verdictReasons'
   | 'inconclusive'
   | 'worstDowntimeSeconds'
+  | 'worstDowntime'
   | 'endpoints'
   | 'events'
   | 'triggerTime'
 >;
+
+/** Seconds with the unit, short for a kubectl column: `0.35s`, `11.1s`. */
+export function shortSeconds(seconds: number): string {
+  return `${seconds.toFixed(seconds < 10 ? 2 : 1)}s`;
+}
 
 function endpointSummary(endpoint: EndpointResult): EndpointStatusSummary {
   const summary: EndpointStatusSummary = {
@@ -79,6 +85,7 @@ export function statusSummary(results: Results): StatusSummary {
   const downtimes = results.endpoints.flatMap((endpoint) =>
     [endpoint.write, endpoint.read].flatMap((kind) => (kind ? [kind.downtimeSeconds] : [])),
   );
+  const worst = downtimes.length > 0 ? Math.max(...downtimes) : 0;
   return {
     triggerTime: results.trigger.time,
     verdict: results.verdict.result,
@@ -93,7 +100,8 @@ export function statusSummary(results: Results): StatusSummary {
           })),
         }
       : {}),
-    worstDowntimeSeconds: downtimes.length > 0 ? Math.max(...downtimes) : 0,
+    worstDowntimeSeconds: worst,
+    worstDowntime: shortSeconds(worst),
     endpoints: results.endpoints.map(endpointSummary),
     events: results.trigger.events.slice(0, STATUS_EVENTS_LIMIT).map((event) => ({
       seconds: event.seconds,

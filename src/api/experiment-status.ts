@@ -294,6 +294,19 @@ export const FailoverExperimentStatusSchema = Type.Object(
     worstDowntimeSeconds: Type.Optional(
       Type.Number({ minimum: 0, description: 'Largest write or read downtime of any endpoint, seconds.' }),
     ),
+    worstDowntime: Type.Optional(
+      Type.String({
+        maxLength: 32,
+        description: 'worstDowntimeSeconds with its unit, for kubectl get (e.g. 11.1s).',
+      }),
+    ),
+    reason: Type.Optional(
+      Type.String({
+        maxLength: 64,
+        description:
+          'Why the run waits (Pending: the Blocked reason) or why it ended without a verdict (Failed: the failure reason); see docs/troubleshooting.md.',
+      }),
+    ),
     endpoints: Type.Optional(
       Type.Array(endpointSummarySchema, { maxItems: MAX_ENDPOINTS, description: 'Per-endpoint results.' }),
     ),

@@ -45,12 +45,24 @@ export function toStructuralSchema(schema: TSchema | Json, path = '#'): Json {
     node.enum = [node.const];
     delete node.const;
   }
+  const defaultText = describeDefault(node.default);
+  if (defaultText && typeof node.description === 'string' && !node.description.includes('Default: '))
+    node.description = `${node.description} Default: ${defaultText}.`;
   if (node.properties) {
     const properties: Json = {};
     for (const [key, child] of Object.entries(node.properties as Json)) {
       properties[key] = toStructuralSchema(child as Json, `${path}/properties/${key}`);
     }
     node.properties = properties;
+    // A field with a default is never missing once the API server applied it: what users
+    // write may leave it out, so `kubectl explain` must not call it required.
+    if (Array.isArray(node.required)) {
+      const required = (node.required as string[]).filter(
+        (key) => !('default' in ((properties[key] as Json) ?? {})),
+      );
+      if (required.length > 0) node.required = required;
+      else delete node.required;
+    }
   }
   if (node.items) node.items = toStructuralSchema(node.items as Json, `${path}/items`);
   if (node.additionalProperties && typeof node.additionalProperties === 'object') {
@@ -60,6 +72,19 @@ export function toStructuralSchema(schema: TSchema | Json, path = '#'): Json {
     );
   }
   return node;
+}
+
+/**
+ * A default as the field descriptions state it (`Default: 100ms.`); undefined for an empty
+ * object default, whose fields state their own.
+ */
+export function describeDefault(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    return Object.keys(value).length === 0 ? undefined : JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return value.map(String).join(', ');
+  return String(value);
 }
 
 /** openAPIV3Schema of FailoverExperiment v1alpha1. */
@@ -128,14 +153,26 @@ export function failoverExperimentCrd(): Json {
     },
     [
       { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
-      { name: 'Verdict', type: 'string', jsonPath: '.status.verdict' },
-      { name: 'Target', type: 'string', jsonPath: '.status.target' },
+      {
+        name: 'Reason',
+        type: 'string',
+        jsonPath: '.status.reason',
+        description: 'Why it waits (Pending) or failed (Failed)',
+      },
+      {
+        name: 'Target',
+        type: 'string',
+        // From the spec, so it shows for runs that failed before they started.
+        jsonPath: ".spec.target['clusterIdentifier','instanceIdentifier']",
+        description: 'The DB cluster or instance that fails over',
+      },
       {
         name: 'Worst downtime',
-        type: 'number',
-        jsonPath: '.status.worstDowntimeSeconds',
-        description: 'Seconds',
+        type: 'string',
+        jsonPath: '.status.worstDowntime',
+        description: 'Largest write or read downtime of any endpoint',
       },
+      { name: 'Verdict', type: 'string', jsonPath: '.status.verdict' },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
     ],
     experimentOpenApiSchema(),

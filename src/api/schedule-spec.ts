@@ -78,7 +78,7 @@ function specSchema() {
         default: 'UTC',
         maxLength: 64,
         pattern: TIME_ZONE_PATTERN,
-        description: 'IANA time zone the schedule and windows are in, e.g. Asia/Tokyo. Default UTC.',
+        description: 'IANA time zone the schedule and windows are in, e.g. Asia/Tokyo.',
       }),
       suspend: Type.Boolean({ default: false, description: 'True stops new runs; active runs go on.' }),
       startingDeadlineSeconds: Type.Integer({
@@ -147,6 +147,13 @@ export const FailoverScheduleStatusSchema = Type.Object(
       time('The latest tick dealt with (run, skipped because a run was active, or missed).'),
     ),
     nextScheduleTime: Type.Optional(time('The next tick inside the windows (absent while suspended).')),
+    nextRunIn: Type.Optional(
+      Type.String({
+        maxLength: 32,
+        description:
+          'Time to nextScheduleTime when the controller last looked (at least once a minute), e.g. in 6d23h: the NEXT RUN column.',
+      }),
+    ),
     lastVerdict: Type.Optional(
       Type.String({ maxLength: 32, description: 'Verdict of the latest finished run.' }),
     ),
@@ -246,7 +253,8 @@ export function failoverScheduleCrd(): Record<string, unknown> {
       { name: 'Suspend', type: 'boolean', jsonPath: '.spec.suspend' },
       { name: 'Last run', type: 'date', jsonPath: '.status.lastScheduleTime' },
       { name: 'Last verdict', type: 'string', jsonPath: '.status.lastVerdict' },
-      { name: 'Next run', type: 'string', jsonPath: '.status.nextScheduleTime' },
+      // Not a `date` column: kubectl prints a future date as <invalid>.
+      { name: 'Next run', type: 'string', jsonPath: '.status.nextRunIn' },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
     ],
     openAPIV3Schema,

@@ -1,8 +1,11 @@
 // `failwatch operator` — the Kubernetes controller process.
 import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { kubeClients } from '../controller/kube.ts';
+import { API_GROUP, API_VERSION } from '../api/experiment-spec.ts';
+import { apiErrorMessage, type Kube, kubeClients } from '../controller/kube.ts';
 import { startOperator } from '../controller/operator.ts';
 import { parseListenAddress, startHttpServer } from '../server/http.ts';
 import {
@@ -10,10 +13,15 @@ import {
   createRegistry,
   createResultMetrics,
   createScheduleMetrics,
+  registerBuildInfo,
 } from '../server/metrics.ts';
 import { kubeReportSource, reportPageRoutes } from '../server/report-pages.ts';
+import { EXIT } from './exit-codes.ts';
 import { intOption, listOption } from './options.ts';
 import { UsageError } from './usage.ts';
+
+/** How long the operator tries to reach the API server at start before it gives up. */
+export const STARTUP_TIMEOUT_SECONDS = 10;
 
 export const OPERATOR_HELP = `Usage: failwatch operator [options]
 
@@ -26,7 +34,8 @@ Options:
   --namespace NS        where the controller's Leases live (default $POD_NAMESPACE or failwatch-system)
   --prober-image IMG    image of the prober pods (default $FAILWATCH_PROBER_IMAGE or failwatch:latest)
   --metrics-listen A    /metrics, /healthz, /readyz and the report pages /reports
-                        (unauthenticated: do not expose publicly; default 0.0.0.0:8080)
+                        (unauthenticated: do not expose publicly; default 0.0.0.0:8080 in a
+                        pod, i.e. with $KUBERNETES_SERVICE_HOST, else 127.0.0.1:8080)
   --concurrency N       experiments reconciled in parallel, 1 to 256 (default 4)
   --no-leader-elect     run without leader election (a single replica)
   --leader-identity ID  this replica's identity in the leader Lease (default hostname-pid); a
@@ -36,6 +45,10 @@ Options:
                         over (default $FAILWATCH_ALLOWED_TARGETS; empty: any); an experiment
                         naming another target fails with reason TargetNotAllowed
   --controllers LIST    which controllers run: experiments,schedules (default both)
+
+It exits with status 1 and a message saying why when it finds no kubeconfig or cannot
+reach the API server within ${STARTUP_TIMEOUT_SECONDS} s; /healthz answers 503 once a list or watch has not
+worked for $FAILWATCH_HEALTH_BROKEN_SECONDS (default 60) seconds.
 
 Test hook: FAILWATCH_CLOCK_OFFSET_FILE names a file holding seconds added to the
 schedule controller's clock (read on every use), so tests can jump time forward.
@@ -74,9 +87,12 @@ export async function operatorCommand(argv: string[]): Promise<number> {
   // Every option is checked before anything starts: a typo is exit 2, not a broken controller.
   const concurrency = intOption('concurrency', values.concurrency, 4, 1, 256);
   const controllers = new Set(listOption('controllers', values.controllers, CONTROLLERS, CONTROLLERS));
+  // Outside a cluster (a laptop, a CI runner) the unauthenticated pages stay on loopback
+  // unless asked otherwise; in a pod the Service and the kubelet's probes need all interfaces.
+  const inCluster = Boolean(process.env.KUBERNETES_SERVICE_HOST);
   let listen: ReturnType<typeof parseListenAddress>;
   try {
-    listen = parseListenAddress(values['metrics-listen'] ?? '0.0.0.0:8080');
+    listen = parseListenAddress(values['metrics-listen'] ?? (inCluster ? '0.0.0.0:8080' : '127.0.0.1:8080'));
   } catch (err) {
     throw new UsageError(`--metrics-listen: ${(err as Error).message}`);
   }
@@ -86,15 +102,30 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     base: { component: 'failwatch-controller' },
     level: process.env.FAILWATCH_LOG_LEVEL ?? 'info',
   });
-  const registry = createRegistry({ processMetrics: true });
-  const controllerMetrics = createControllerMetrics(registry);
-  const resultMetrics = createResultMetrics(registry);
-  let kube: ReturnType<typeof kubeClients>;
+  const missing = missingKubeconfig(values.kubeconfig, inCluster);
+  if (missing) {
+    log.error({ exitCode: EXIT.runFailed }, missing);
+    return EXIT.runFailed;
+  }
+  let kube: Kube;
   try {
     kube = kubeClients(values.kubeconfig);
   } catch (err) {
-    throw new UsageError(`cannot load the kubeconfig: ${(err as Error).message.split('\n')[0]}`);
+    log.error(
+      { exitCode: EXIT.runFailed, kubeconfig: values.kubeconfig },
+      `cannot load the kubeconfig: ${(err as Error).message}`,
+    );
+    return EXIT.runFailed;
   }
+  const unreachable = await apiServerProblem(kube, STARTUP_TIMEOUT_SECONDS * 1000);
+  if (unreachable) {
+    log.error({ exitCode: EXIT.runFailed, server: kube.config.getCurrentCluster()?.server }, unreachable);
+    return EXIT.runFailed;
+  }
+  const registry = createRegistry({ processMetrics: true });
+  registerBuildInfo(registry, packageVersion());
+  const controllerMetrics = createControllerMetrics(registry);
+  const resultMetrics = createResultMetrics(registry);
   const scheduleMetrics = createScheduleMetrics(registry);
   const clockFile = process.env.FAILWATCH_CLOCK_OFFSET_FILE;
   const clock = clockFile ? offsetClock(clockFile) : undefined;
@@ -134,6 +165,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     controllerMetrics.setExperimentsByPhase(operator.phaseCounts());
   }, 1000);
   depthTimer.unref();
+  const brokenAfterMs = Number(process.env.FAILWATCH_HEALTH_BROKEN_SECONDS ?? 60) * 1000;
   const server = await startHttpServer({
     ...listen,
     registry,
@@ -141,6 +173,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
       kubeReportSource(kube, () => operator.experiments()),
       log,
     ),
+    healthy: () => operator.health(brokenAfterMs),
     ready: () =>
       operator.isReady()
         ? true
@@ -167,4 +200,71 @@ function offsetClock(file: string): () => number {
     } catch {}
     return Date.now() + offsetSeconds * 1000;
   };
+}
+
+/** Why there is no kubeconfig to use, or undefined when there is one (or the in-cluster one). */
+export function missingKubeconfig(flag: string | undefined, inCluster: boolean): string | undefined {
+  if (flag || inCluster) return undefined;
+  if (process.env.KUBECONFIG) return undefined;
+  const home = join(homedir(), '.kube', 'config');
+  if (existsSync(home)) return undefined;
+  return `no kubeconfig: not in a pod ($KUBERNETES_SERVICE_HOST unset), no --kubeconfig, no $KUBECONFIG and no ${home}; pass --kubeconfig FILE (for the dev cluster: .cache/dev-cluster/admin.kubeconfig)`;
+}
+
+/**
+ * Asks the API server for the failwatch.io API (discovery) until it answers or `timeoutMs`
+ * passed; says what is wrong (unreachable, unauthorized, CRDs missing) or undefined when fine.
+ */
+export async function apiServerProblem(kube: Kube, timeoutMs: number): Promise<string | undefined> {
+  const server = kube.config.getCurrentCluster()?.server ?? '(no server in the kubeconfig)';
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  for (;;) {
+    const left = deadline - Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        kube.custom.getAPIResources({ group: API_GROUP, version: API_VERSION }),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`)),
+            left,
+          );
+        }),
+      ]);
+      return undefined;
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code === 401 || code === 403)
+        return `the API server at ${server} refused the controller's credentials (HTTP ${code}): ${apiErrorMessage(err)}`;
+      // 404: no CRDs, or CRDs created a moment ago that discovery does not serve yet.
+      last = code === 404 ? 'no-crds' : withCause(err);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (Date.now() + 1000 >= deadline)
+      return last === 'no-crds'
+        ? `the API server at ${server} has no ${API_GROUP}/${API_VERSION} API: install the CRDs (kubectl apply -f crds/, or the chart)`
+        : `cannot reach the API server at ${server} within ${Math.round(timeoutMs / 1000)} s: ${last}`;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** The version in package.json (the image ships it next to src/). */
+function packageVersion(): string {
+  try {
+    return (
+      JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+    ).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** `fetch failed` says nothing: add the cause (`connect ECONNREFUSED 10.0.0.1:443`). */
+function withCause(err: unknown): string {
+  const cause = (err as { cause?: { message?: string; code?: string } }).cause;
+  const message = apiErrorMessage(err);
+  const detail = cause?.message ?? cause?.code;
+  return detail && !message.includes(detail) ? `${message} (${detail})` : message;
 }

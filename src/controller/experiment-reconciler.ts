@@ -25,7 +25,14 @@ import type { ProbeSample } from '../probe/types.ts';
 import { renderReportHtml } from '../report/report-html.ts';
 import type { FailoverTrigger } from '../trigger/types.ts';
 import { TriggerError } from '../trigger/types.ts';
-import { setCondition } from './conditions.ts';
+import {
+  CLEARED_WHEN_ENDED,
+  type ConditionType,
+  endpointMessage,
+  type FailureReason,
+  type SetupFailureReason,
+  setCondition,
+} from './conditions.ts';
 import {
   apiErrorMessage,
   experimentRef,
@@ -74,6 +81,7 @@ export interface ReconcilerDeps {
   onResults?(obj: FailoverExperimentObject, results: Results): void;
   onForget?(namespace: string, name: string): void;
   log?: {
+    info?(fields: Record<string, unknown>, message: string): void;
     warn(fields: Record<string, unknown>, message: string): void;
     debug?(fields: Record<string, unknown>, message: string): void;
   };
@@ -109,8 +117,8 @@ export function isTargetAllowed(target: string, allowed: readonly string[]): boo
 }
 
 class RunFailed extends Error {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
+  readonly reason: FailureReason;
+  constructor(reason: FailureReason, message: string) {
     super(message);
     this.reason = reason;
   }
@@ -158,8 +166,7 @@ export class ExperimentReconciler {
       // Our write was based on an old version (someone else wrote, or the cache was behind):
       // nothing was written; the watch event of the newer version brings the key back.
       if (!isConflict(err)) throw err;
-      const [namespace, experiment] = key.split('/');
-      this.deps.log?.debug?.({ namespace, experiment }, 'status write conflicted; looking again');
+      this.deps.log?.debug?.({ experiment: key }, 'status write conflicted; looking again');
       return { requeueAfterMs: CONFLICT_RETRY_MS };
     }
   }
@@ -248,6 +255,12 @@ export class ExperimentReconciler {
     obj: FailoverExperimentObject,
     manifest: ExperimentManifest,
   ): Promise<ReconcileResult> {
+    // First sight: `kubectl get` shows Pending at once, not an empty PHASE. The next pass
+    // goes on from the written object.
+    if (!obj.status?.phase) {
+      await this.writeStatus(obj, { ...obj.status, phase: 'Pending' });
+      return { requeueAfterMs: 0 };
+    }
     const identifier = targetIdentifier(manifest.spec);
     if (identifier !== null && !isTargetAllowed(identifier, this.deps.allowedTargets ?? []))
       throw new RunFailed(
@@ -261,14 +274,14 @@ export class ExperimentReconciler {
       if (!ref)
         throw new RunFailed(
           'CredentialsMissing',
-          `endpoint ${endpoint.name}: credentials.secretRef is required in Kubernetes`,
+          endpointMessage(endpoint.name, 'credentials.secretRef is required in Kubernetes'),
         );
       const problem = await this.secretProblem(obj.metadata.namespace!, ref.name, [
         ref.usernameKey,
         ref.passwordKey,
       ]);
       if (problem) {
-        await this.setBlocked(obj, problem.reason, `endpoint ${endpoint.name}: ${problem.message}`);
+        await this.setBlocked(obj, problem.reason, endpointMessage(endpoint.name, problem.message));
         return { requeueAfterMs: blockedRetryMs(obj, 10_000) };
       }
     }
@@ -290,6 +303,7 @@ export class ExperimentReconciler {
     const status: FailoverExperimentStatus = {
       ...obj.status,
       phase: 'Preflight',
+      reason: undefined,
       runId: obj.status?.runId ?? randomUUID(),
       target,
       startTime: new Date().toISOString(),
@@ -345,12 +359,12 @@ export class ExperimentReconciler {
       if (waiting?.reason === 'CreateContainerConfigError')
         throw new RunFailed(
           'SecretKeyNotFound',
-          `endpoint ${endpoint.name}: ${waiting.message ?? 'the Secret cannot be used'}`,
+          endpointMessage(endpoint.name, waiting.message ?? 'the Secret cannot be used'),
         );
       if (pod?.status?.phase === 'Failed' || pod?.status?.phase === 'Succeeded')
         throw new RunFailed(
           'ProberFailed',
-          `endpoint ${endpoint.name}: prober pod ended (${pod.status.phase})`,
+          endpointMessage(endpoint.name, `prober pod ended (${pod.status.phase})`),
         );
       if (!podIp || pod?.status?.phase !== 'Running') continue;
       const st = await new ProberClient(podIp).status().catch(() => undefined);
@@ -362,8 +376,8 @@ export class ExperimentReconciler {
         (definitive || (st.setupAttempts ?? 1) >= SETUP_ATTEMPTS_BEFORE_FAILING)
       )
         throw new RunFailed(
-          setupReason(st.class ?? 'other'),
-          `endpoint \`${endpoint.name}\`: ${st.message ?? st.class} (check Secret ${endpoint.credentials.secretRef?.name})`,
+          setupReason(st.class ?? 'other') as SetupFailureReason,
+          `${endpointMessage(endpoint.name, st.message ?? st.class ?? 'setup failed')} (check Secret ${endpoint.credentials.secretRef?.name})`,
         );
       if (st?.state === 'probing') ready++;
     }
@@ -486,9 +500,11 @@ export class ExperimentReconciler {
       ...obj.status,
       ...summary,
       phase: 'Completed',
+      reason: undefined,
       completionTime: new Date().toISOString(),
       resultsRef: { configMapName: resultsName },
     };
+    clearEndedConditions(status);
     setCondition(status, obj, {
       type: 'Running',
       status: 'False',
@@ -503,6 +519,21 @@ export class ExperimentReconciler {
       message: results.verdict.reasons.join('; ').slice(0, 1000) || 'every SLO held',
     });
     await this.writeStatus(obj, status);
+    this.deps.log?.info?.(
+      {
+        experiment: experimentKey(obj),
+        verdict: results.verdict.result,
+        worstDowntimeSeconds: summary.worstDowntimeSeconds,
+        endpoints: Object.fromEntries(
+          (summary.endpoints ?? []).map((e) => [
+            e.name,
+            { writeDowntimeSeconds: e.writeDowntimeSeconds, readDowntimeSeconds: e.readDowntimeSeconds },
+          ]),
+        ),
+        verdictReasons: results.verdict.reasons,
+      },
+      'run completed',
+    );
     this.deps.onResults?.(obj, results);
     await this.deps.emitEvent(
       obj,
@@ -623,14 +654,20 @@ export class ExperimentReconciler {
     namespace: string,
     name: string,
     keys: string[],
-  ): Promise<{ reason: string; message: string } | undefined> {
+  ): Promise<{ reason: 'SecretNotFound' | 'SecretKeyNotFound'; message: string } | undefined> {
     try {
       const secret = await this.deps.kube.core.readNamespacedSecret({ name, namespace });
       const missing = keys.filter(
         (k) => !(secret.data && k in secret.data) && !(secret.stringData && k in secret.stringData),
       );
-      if (missing.length > 0)
-        return { reason: 'SecretKeyNotFound', message: `Secret ${name} has no key ${missing.join(', ')}` };
+      if (missing.length > 0) {
+        // Key names only, never values: enough to spot `user` where `username` was expected.
+        const present = [...Object.keys(secret.data ?? {}), ...Object.keys(secret.stringData ?? {})];
+        return {
+          reason: 'SecretKeyNotFound',
+          message: `Secret ${name} has no key ${missing.join(', ')} (its keys: ${present.sort().join(', ') || 'none'}): add the key or set usernameKey/passwordKey`,
+        };
+      }
       return undefined;
     } catch (err) {
       if (isNotFound(err))
@@ -756,32 +793,53 @@ export class ExperimentReconciler {
       body,
     })) as FailoverExperimentObject;
     this.written.wrote(obj, written);
+    if (status.phase !== obj.status?.phase)
+      this.deps.log?.info?.(
+        {
+          experiment: experimentKey(obj),
+          phase: status.phase,
+          previousPhase: obj.status?.phase,
+          ...(status.reason ? { reason: status.reason } : {}),
+        },
+        `phase ${status.phase}`,
+      );
     return written;
   }
 
-  private async setBlocked(obj: FailoverExperimentObject, reason: string, message: string): Promise<void> {
+  private async setBlocked(
+    obj: FailoverExperimentObject,
+    reason: 'SecretNotFound' | 'SecretKeyNotFound' | 'TargetLocked',
+    message: string,
+  ): Promise<void> {
     const current = obj.status?.conditions?.find((c) => c.type === 'Blocked');
     if (current?.status === 'True' && current.reason === reason && current.message === message) return;
-    const status: FailoverExperimentStatus = { ...obj.status, phase: 'Pending' };
+    const status: FailoverExperimentStatus = { ...obj.status, phase: 'Pending', reason };
     setCondition(status, obj, { type: 'Blocked', status: 'True', reason, message });
     await this.writeStatus(obj, status);
+    this.deps.log?.info?.({ experiment: experimentKey(obj), reason, message }, 'waiting');
     await this.deps.emitEvent(obj, 'Warning', reason, message);
   }
 
   private async fail(
     obj: FailoverExperimentObject,
-    reason: string,
+    reason: FailureReason,
     message: string,
   ): Promise<ReconcileResult> {
     const status: FailoverExperimentStatus = {
       ...obj.status,
       phase: 'Failed',
+      reason,
       completionTime: new Date().toISOString(),
       observedGeneration: obj.status?.observedGeneration ?? obj.metadata.generation,
     };
     setCondition(status, obj, { type: 'Running', status: 'False', reason, message: message.slice(0, 2000) });
     setCondition(status, obj, { type: 'Failed', status: 'True', reason, message: message.slice(0, 2000) });
+    clearEndedConditions(status);
     await this.writeStatus(obj, status);
+    this.deps.log?.warn(
+      { experiment: experimentKey(obj), reason, message: message.slice(0, 2000) },
+      'run failed',
+    );
     await this.deps.emitEvent(obj, 'Warning', reason, message.slice(0, 1000));
     await this.cleanup(obj);
     return {};
@@ -855,6 +913,16 @@ function blockedRetryMs(obj: FailoverExperimentObject, firstMs: number): number 
   )?.lastTransitionTime;
   const blockedForMs = since ? Date.now() - Date.parse(since) : 0;
   return Math.round(Math.min(300_000, Math.max(firstMs, blockedForMs / 2)) * (1 + 0.2 * Math.random()));
+}
+
+/** `NS/NAME`, the `experiment` field of every log line about a run (docs/troubleshooting.md). */
+function experimentKey(obj: FailoverExperimentObject): string {
+  return `${obj.metadata.namespace}/${obj.metadata.name}`;
+}
+
+/** Drops the conditions that stop being true when a run ends (Blocked=False LockHeld, ...). */
+function clearEndedConditions(status: FailoverExperimentStatus): void {
+  status.conditions = status.conditions?.filter((c) => !CLEARED_WHEN_ENDED.includes(c.type as ConditionType));
 }
 
 /** Kept here too for callers that import it from the reconciler. */

@@ -21,6 +21,8 @@ export function restartingInformer<T extends KubernetesObject>(opts: {
 }) {
   let failed = false;
   let synced = false;
+  /** Since when the informer has had no working list/watch (undefined: it works, or not started). */
+  let brokenSinceMs: number | undefined;
   let delayMs = 500;
   let onFirstSync: (() => void) | undefined;
   const informer = makeInformer<T>(
@@ -31,10 +33,12 @@ export function restartingInformer<T extends KubernetesObject>(opts: {
   );
   const start = () => {
     failed = false;
+    brokenSinceMs ??= Date.now();
     informer.start().then(
       () => {
         if (failed) return; // the error handler restarts it
         delayMs = 500;
+        brokenSinceMs = undefined;
         if (synced) return;
         synced = true;
         if (!opts.isStopped()) onFirstSync?.();
@@ -44,6 +48,7 @@ export function restartingInformer<T extends KubernetesObject>(opts: {
   };
   informer.on('error', (err) => {
     failed = true;
+    brokenSinceMs ??= Date.now();
     if (opts.isStopped()) return;
     opts.log.warn(
       { err: apiErrorMessage(err), informer: opts.what },
@@ -58,6 +63,8 @@ export function restartingInformer<T extends KubernetesObject>(opts: {
     informer,
     /** True once a start succeeded; stays true through restarts (the cache stays). */
     synced: () => synced,
+    /** How long the list/watch has not worked (before the first sync, or since an error); 0 when it works. */
+    brokenForMs: (nowMs = Date.now()) => (brokenSinceMs === undefined ? 0 : nowMs - brokenSinceMs),
     start(then?: () => void) {
       onFirstSync = then;
       start();

@@ -38,6 +38,12 @@ export interface RunningOperator {
   scheduleQueue?: WorkQueue;
   isLeader(): boolean;
   isReady(): boolean;
+  /**
+   * Whether the controller can work: a list/watch that has not worked for longer than
+   * `brokenAfterMs` (the API server unreachable, CRDs or RBAC missing) makes it unhealthy,
+   * so /healthz says so and the kubelet restarts it.
+   */
+  health(brokenAfterMs: number): { ok: true } | { ok: false; reason: string };
   /** FailoverExperiments in the informer's cache, by status.phase (Pending when unset). */
   phaseCounts(): Record<string, number>;
   /** The FailoverExperiments in the informer's cache (empty until this replica leads). */
@@ -99,11 +105,7 @@ export function startOperator(opts: OperatorOptions): RunningOperator {
       onResult: (key, outcome, durationMs, err) => {
         opts.onQueueResult?.(outcome, durationMs);
         if (outcome === 'error') {
-          const [namespace, experiment] = key.split('/');
-          log.warn(
-            { namespace, experiment, err: apiErrorMessage(err) },
-            'reconcile failed; retrying with backoff',
-          );
+          log.warn({ experiment: key, err: apiErrorMessage(err) }, 'reconcile failed; retrying with backoff');
         }
       },
     },
@@ -199,6 +201,22 @@ export function startOperator(opts: OperatorOptions): RunningOperator {
     scheduleQueue: schedules?.queue,
     isLeader: () => elector?.isLeader() ?? true,
     isReady: () => experimentsOff || (experimentsWatch.synced() && podsWatch.synced()),
+    health: (brokenAfterMs) => {
+      const watches = [
+        { what: 'failoverexperiments', watch: experimentsWatch },
+        { what: 'prober pods', watch: podsWatch },
+        ...(schedules ? [{ what: 'failoverschedules', watch: schedules.watch }] : []),
+      ];
+      for (const { what, watch } of watches) {
+        const brokenMs = watch.brokenForMs();
+        if (brokenMs > brokenAfterMs)
+          return {
+            ok: false,
+            reason: `cannot list/watch ${what} for ${Math.round(brokenMs / 1000)}s (API server, CRDs or RBAC): see the log`,
+          };
+      }
+      return { ok: true };
+    },
     phaseCounts: () => {
       const counts: Record<string, number> = {};
       for (const obj of informer.list() as { status?: { phase?: string } }[]) {

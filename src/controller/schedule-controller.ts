@@ -31,6 +31,8 @@ export interface ScheduleController {
   queue: WorkQueue;
   start(): void;
   isSynced(): boolean;
+  /** How long either list/watch has not worked (0 when both work), for the operator's health. */
+  watch: { brokenForMs(): number };
   stop(): Promise<void>;
 }
 
@@ -102,6 +104,10 @@ export function createScheduleController(opts: ScheduleControllerOptions): Sched
   return {
     queue,
     isSynced: () => schedulesWatch.synced(),
+    /** For the operator's health: how long either list/watch has not worked. */
+    watch: {
+      brokenForMs: () => Math.max(schedulesWatch.brokenForMs(), runsWatch.brokenForMs()),
+    },
     start() {
       schedulesWatch.start();
       runsWatch.start();

@@ -17,6 +17,7 @@ import {
 } from '../api/schedule-spec.ts';
 import { childName, type RunRecord, regressionSignal, runsToPrune, sortRuns } from '../schedule/history.ts';
 import { type CompiledSchedule, compileSchedule, planSchedule } from '../schedule/plan.ts';
+import { timeToGo } from '../schedule/time-to-go.ts';
 import type { ScheduleMetrics } from '../server/metrics.ts';
 import { apiErrorMessage, EXPERIMENT_PLURAL, isAlreadyExists, isNotFound, type Kube } from './kube.ts';
 import type { ReconcileResult } from './workqueue.ts';
@@ -118,6 +119,7 @@ export class ScheduleReconciler {
         message,
       });
       delete status.nextScheduleTime;
+      delete status.nextRunIn;
       this.summarise(status, obj, runs, undefined, nowMs);
       await this.writeStatus(obj, status);
       return undefined; // a spec change (new generation) wakes us up again
@@ -181,17 +183,23 @@ export class ScheduleReconciler {
 
     const nextMs = spec.suspend ? undefined : plan.nextTickMs;
     status.nextScheduleTime = iso(nextMs);
-    if (nextMs === undefined) delete status.nextScheduleTime;
+    status.nextRunIn = nextMs === undefined ? undefined : timeToGo(nowMs, nextMs);
+    if (nextMs === undefined) {
+      delete status.nextScheduleTime;
+      delete status.nextRunIn;
+    }
     setCondition(
       status,
       obj,
       nowMs,
       spec.suspend
         ? {
+            // Suspended on purpose is not a failure: Ready=False would show as degraded in
+            // GitOps tools. The reason says it.
             type: 'Ready',
-            status: 'False',
+            status: 'True',
             reason: 'Suspended',
-            message: 'spec.suspend is true: no new runs',
+            message: 'spec.suspend is true: no new runs until it is false again',
           }
         : nextMs === undefined
           ? {

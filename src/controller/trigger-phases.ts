@@ -18,6 +18,7 @@ import {
 import type { ProbeSample } from '../probe/types.ts';
 import type { FailoverTrigger, TargetState } from '../trigger/types.ts';
 import { TriggerError } from '../trigger/types.ts';
+import type { FailureReason } from './conditions.ts';
 import { setCondition } from './conditions.ts';
 import type { FailoverExperimentObject, ReconcilerDeps } from './experiment-reconciler.ts';
 import type { ReconcileResult } from './workqueue.ts';
@@ -32,7 +33,7 @@ export interface TriggerPhaseHost {
     obj: FailoverExperimentObject,
     status: FailoverExperimentStatus,
   ): Promise<FailoverExperimentObject>;
-  fail(obj: FailoverExperimentObject, reason: string, message: string): Promise<ReconcileResult>;
+  fail(obj: FailoverExperimentObject, reason: FailureReason, message: string): Promise<ReconcileResult>;
   emitEvent: ReconcilerDeps['emitEvent'];
   /**
    * One observe pass's look at the probers: pulls new samples (replacing lost probers) and
@@ -118,6 +119,14 @@ export class TriggerPhases {
     // Test hook: dies between the intent and the call, or right after the call, exactly
     // where a crash is most dangerous for at-most-once (test/e2e/operator.test.ts).
     if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-intent') process.exit(137);
+    this.host.log?.info?.(
+      {
+        experiment: `${obj.metadata.namespace}/${obj.metadata.name}`,
+        action: trigger.description,
+        writerBefore: before?.writerId,
+      },
+      'calling the failover',
+    );
     const result = await callOnce(trigger, before?.writerId);
     if (process.env.FAILWATCH_FAULT_INJECT === 'exit-after-trigger-call') process.exit(137);
     return this.recordCall(written, result);

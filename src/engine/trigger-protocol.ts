@@ -18,7 +18,13 @@ import { isAcknowledgedClass } from '../analysis/error-class.ts';
 import type { Sample } from '../analysis/sample.ts';
 import type { InconclusiveFinding } from '../analysis/verdict.ts';
 import type { TRIGGER_OBSERVED_BY } from '../api/experiment-status.ts';
-import type { FailoverTrigger, FiredTrigger, TargetState, TriggerEvent } from '../trigger/types.ts';
+import type {
+  FailoverTrigger,
+  FiredTrigger,
+  TargetState,
+  TriggerEvent,
+  TriggerFailureReason,
+} from '../trigger/types.ts';
 import { TriggerError } from '../trigger/types.ts';
 
 export type CallOutcome = 'Succeeded' | 'Unknown';
@@ -27,7 +33,7 @@ export type CallOutcome = 'Succeeded' | 'Unknown';
 export type CallResult =
   | { kind: 'called'; outcome: 'Succeeded'; fired: FiredTrigger }
   | { kind: 'called'; outcome: 'Unknown'; fired: FiredTrigger; message: string }
-  | { kind: 'refused'; reason: string; message: string };
+  | { kind: 'refused'; reason: TriggerFailureReason; message: string };
 
 /**
  * Makes the failover call once. `t0Ms` is taken before the call. Never throws for the call's

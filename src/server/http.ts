@@ -11,6 +11,8 @@ export interface HttpServerOptions {
   registry: Registry;
   /** Asked on every GET /readyz. */
   ready: () => Readiness;
+  /** Asked on every GET /healthz (default: always healthy); 503 with the reason when not. */
+  healthy?: () => Readiness;
   /** Adds the caller's routes before the server listens. */
   routes?: (app: FastifyInstance) => void;
   /** Request body limit in bytes (default 1 MiB). */
@@ -36,7 +38,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     const text = await options.registry.metrics();
     return reply.type(options.registry.contentType).send(text);
   });
-  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/healthz', async (_request, reply) => {
+    const health = readinessOf(options.healthy?.() ?? true);
+    return reply.code(health.ok ? 200 : 503).send(health);
+  });
   app.get('/readyz', async (_request, reply) => {
     const readiness = readinessOf(options.ready());
     return reply.code(readiness.ok ? 200 : 503).send(readiness);

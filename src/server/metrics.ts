@@ -16,6 +16,21 @@ import type { ProbeSample } from '../probe/types.ts';
 
 export const METRIC_PREFIX = 'failwatch_';
 
+/**
+ * `failwatch_build_info{version,node_version} 1`: which build runs, for dashboards and for
+ * alerts on mixed versions after an upgrade.
+ */
+export function registerBuildInfo(registry: Registry, version: string): Gauge {
+  const buildInfo = new Gauge({
+    name: 'failwatch_build_info',
+    help: 'Always 1; the labels say which failwatch version and Node.js version run.',
+    labelNames: ['version', 'node_version'],
+    registers: [registry],
+  });
+  buildInfo.set({ version, node_version: process.versions.node }, 1);
+  return buildInfo;
+}
+
 /** A registry with Node's process metrics (`process_*`, `nodejs_*`) when asked for. */
 export function createRegistry(options: { processMetrics?: boolean } = {}): Registry {
   const registry = new Registry();

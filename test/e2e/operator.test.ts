@@ -274,8 +274,8 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
       'the proxy stall ends at RESUME',
     );
     const row = kubectl(['get', 'failoverexperiments', 'e2e', '-n', NS]).out;
-    assert.match(row, /NAME\s+PHASE\s+VERDICT\s+TARGET\s+WORST DOWNTIME\s+AGE/);
-    assert.match(row, /e2e\s+Completed\s+Pass\s+lab-pg\s+[\d.]+/);
+    assert.match(row, /NAME\s+PHASE\s+REASON\s+TARGET\s+WORST DOWNTIME\s+VERDICT\s+AGE/);
+    assert.match(row, /e2e\s+Completed\s+lab-pg\s+[\d.]+s\s+Pass/);
     const events = await core.listNamespacedEvent({
       namespace: NS,
       fieldSelector: 'involvedObject.name=e2e',

@@ -302,7 +302,7 @@ describe('report pages of the operator', { timeout: 900_000 }, () => {
     assert.match(waiting.body, /<span class="Pending">Pending<\/span>/);
     assert.match(
       waiting.body,
-      /<td>Blocked<\/td><td>True<\/td><td>SecretNotFound<\/td><td>endpoint cluster: Secret missing-secret not found/,
+      /<td>Blocked<\/td><td>True<\/td><td>SecretNotFound<\/td><td>endpoint `cluster`: Secret missing-secret not found/,
     );
     assert.match(waiting.body, /The report appears when the run completes\./);
 

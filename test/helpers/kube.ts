@@ -26,6 +26,17 @@ import { stringify } from 'yaml';
 const K8S_DIR = fileURLToPath(new URL('../k8s/', import.meta.url));
 const BIN = join(K8S_DIR, 'bin');
 const CLI_MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+/** The checkout: the image's /app (Dockerfile WORKDIR with src/, bin/, node_modules/). */
+const CHECKOUT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+
+/** The kube-controller-manager controllers the dev cluster runs (the chart's Deployment needs the last two). */
+export const DEV_CLUSTER_CONTROLLERS = [
+  'garbagecollector',
+  'namespace',
+  'serviceaccount',
+  'deployment',
+  'replicaset',
+];
 
 export interface ControlPlaneOptions {
   /** State directory (etcd data, certificates, logs); a new temporary one by default. */
@@ -51,6 +62,11 @@ export interface ControlPlaneOptions {
    * Default: $FAILWATCH_NODE_DEFAULT_COMMAND, else the failwatch CLI (`node src/cli/main.ts`).
    */
   defaultCommand?: string[];
+  /**
+   * Image paths mapped onto this machine in containers' commands, args and workingDir
+   * (IMAGEPATH=LOCALPATH,...). Default: the image's /app is the checkout.
+   */
+  imagePathMap?: string;
   /** Milliseconds to wait for each component to become ready. */
   timeoutMs?: number;
 }
@@ -203,7 +219,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
           ...(opts.podCidr ? [`--pod-cidr=${opts.podCidr}`] : []),
         ],
         'failwatch-node-agent',
-        { FAILWATCH_NODE_DEFAULT_COMMAND: defaultCommand },
+        {
+          FAILWATCH_NODE_DEFAULT_COMMAND: defaultCommand,
+          FAILWATCH_NODE_IMAGE_PATH_MAP: opts.imagePathMap ?? `/app=${CHECKOUT}`,
+        },
       );
       await waitFor(`Node ${nodeName}`, timeoutMs, [agent], async () => {
         const res = await apiGet(`/api/v1/nodes/${nodeName}`);

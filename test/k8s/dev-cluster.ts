@@ -3,7 +3,7 @@
 // kubeconfig's path) once everything is up, and removes <dir> when it stops.
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startControlPlane } from '../helpers/kube.ts';
+import { DEV_CLUSTER_CONTROLLERS, startControlPlane } from '../helpers/kube.ts';
 
 const env = process.env;
 const dir = env.FAILWATCH_DEV_CLUSTER_DIR;
@@ -15,6 +15,7 @@ const cp = await startControlPlane({
   apiserverPort: port('FAILWATCH_APISERVER_PORT', 16443),
   etcdClientPort: port('FAILWATCH_ETCD_CLIENT_PORT', 12379),
   etcdPeerPort: port('FAILWATCH_ETCD_PEER_PORT', 12380),
+  controllers: DEV_CLUSTER_CONTROLLERS,
   timeoutMs: 120_000,
 });
 writeFileSync(join(dir, 'ready'), `${cp.kubeconfigPath}\n`);

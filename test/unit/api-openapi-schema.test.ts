@@ -5,6 +5,7 @@ import {
   failoverExperimentCrd,
   toStructuralSchema,
 } from '../../src/api/openapi-schema.ts';
+import { failoverScheduleCrd } from '../../src/api/schedule-spec.ts';
 
 type Json = Record<string, any>;
 
@@ -127,11 +128,33 @@ describe('failoverExperimentCrd', () => {
     const status = version.schema.openAPIV3Schema.properties.status.properties;
     assert.deepEqual(
       version.additionalPrinterColumns.map((column: Json) => column.name),
-      ['Phase', 'Verdict', 'Target', 'Worst downtime', 'Age'],
+      ['Phase', 'Reason', 'Target', 'Worst downtime', 'Verdict', 'Age'],
     );
+    const target = version.schema.openAPIV3Schema.properties.spec.properties.target.properties;
     for (const column of version.additionalPrinterColumns) {
       const match = /^\.status\.(\w+)$/.exec(column.jsonPath);
       if (match) assert.ok(status[match[1]!], column.jsonPath);
+      for (const field of column.jsonPath.match(/'(\w+)'/g) ?? [])
+        assert.ok(target[field.slice(1, -1)], column.jsonPath);
     }
+  });
+
+  it('marks no defaulted field required and states every default in its description', () => {
+    const check = (node: Json, path: string): void => {
+      for (const [key, child] of Object.entries((node.properties ?? {}) as Record<string, Json>)) {
+        if ('default' in child) {
+          assert.ok(!(node.required ?? []).includes(key), `${path}.${key} is defaulted but required`);
+          const empty = typeof child.default === 'object' && Object.keys(child.default ?? {}).length === 0;
+          if (!empty) assert.match(child.description, / Default: .+\.$/, `${path}.${key}`);
+        }
+        check(child, `${path}.${key}`);
+      }
+      if (node.items) check(node.items, `${path}[]`);
+    };
+    check(version.schema.openAPIV3Schema, 'FailoverExperiment');
+    const schedule = (failoverScheduleCrd() as Json).spec.versions[0].schema.openAPIV3Schema;
+    check(schedule, 'FailoverSchedule');
+    assert.deepEqual(schedule.properties.spec.required, ['schedule', 'experimentTemplate']);
+    assert.match(schedule.properties.spec.properties.timeZone.description, /Default: UTC\.$/);
   });
 });

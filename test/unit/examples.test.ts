@@ -1,6 +1,6 @@
 // Every example manifest is valid as shipped (the same files users copy).
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { loadExperimentFile } from '../../src/api/load-experiment.ts';
 
@@ -14,4 +14,20 @@ test('every example manifest validates', async () => {
     assert.equal(m.kind, 'FailoverExperiment', f);
     assert.ok(m.spec.endpoints.length >= 2, `${f} probes at least two endpoints`);
   }
+});
+
+test('the Kubernetes lab example is the lab example with the credentials from a Secret', async () => {
+  const lab = await loadExperimentFile(new URL('lab-aurora-postgresql.yaml', dir).pathname);
+  const kube = await loadExperimentFile(new URL('lab-kubernetes-aurora-postgresql.yaml', dir).pathname);
+  const text = readFileSync(new URL('lab-kubernetes-aurora-postgresql.yaml', dir), 'utf8');
+  for (const e of kube.spec.endpoints) assert.deepEqual(e.credentials.secretRef?.name, 'lab-db', e.name);
+  const withoutCredentials = (m: typeof lab) =>
+    m.spec.endpoints.map(({ credentials: _credentials, ...rest }) => rest);
+  assert.deepEqual(withoutCredentials(kube), withoutCredentials(lab));
+  assert.deepEqual({ ...kube.spec, endpoints: [] }, { ...lab.spec, endpoints: [] });
+  // The header's Secret command gives exactly the keys the spec reads, with the lab's password.
+  assert.match(
+    text,
+    /kubectl create secret generic lab-db -n default --from-literal=username=failwatch --from-literal=password=failwatch-lab/,
+  );
 });

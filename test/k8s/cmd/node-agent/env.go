@@ -34,6 +34,15 @@ func (a *agent) resolve(ctx context.Context, pod *corev1.Pod, ip string, c corev
 		}
 	}
 	set("HOSTNAME", pod.Name)
+	sa, err := a.serviceAccountEnv(ctx, pod)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, k := range []string{"KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"} {
+		if v, ok := sa[k]; ok {
+			set(k, v)
+		}
+	}
 
 	for _, from := range c.EnvFrom {
 		data, err := a.envFromSource(ctx, pod.Namespace, from)
@@ -70,7 +79,7 @@ func (a *agent) resolve(ctx context.Context, pod *corev1.Pod, ip string, c corev
 		command = a.defaultCmd
 	}
 	for _, arg := range append(append([]string{}, command...), c.Args...) {
-		argv = append(argv, expand(arg, vars))
+		argv = append(argv, a.mapPath(expand(arg, vars)))
 	}
 	if len(argv) == 0 {
 		return nil, nil, errors.New("no command: set the container's command, or the node agent's default command (FAILWATCH_NODE_DEFAULT_COMMAND)")

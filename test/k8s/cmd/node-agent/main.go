@@ -37,7 +37,11 @@ type agent struct {
 	nodeName   string
 	logDir     string
 	defaultCmd []string
-	pods       corelisters.PodLister
+	imagePaths []pathMapping
+	// apiServer and apiServerCA go into the kubeconfig of a pod's ServiceAccount.
+	apiServer   string
+	apiServerCA []byte
+	pods        corelisters.PodLister
 	queue      workqueue.TypedRateLimitingInterface[string]
 	ips        *ipPool
 
@@ -52,6 +56,8 @@ func main() {
 	podCIDR := flag.String("pod-cidr", "127.0.32.0/19", "loopback range the pod IPs are taken from")
 	defaultCmd := flag.String("default-command", os.Getenv("FAILWATCH_NODE_DEFAULT_COMMAND"),
 		"command run with a container's args when it has no command (a JSON array, or words split on spaces); default $FAILWATCH_NODE_DEFAULT_COMMAND")
+	pathMap := flag.String("image-path-map", os.Getenv("FAILWATCH_NODE_IMAGE_PATH_MAP"),
+		"IMAGEPATH=LOCALPATH[,...]: image paths in a container's command, args and workingDir mapped onto this machine (e.g. /app=<checkout>); default $FAILWATCH_NODE_IMAGE_PATH_MAP")
 	flag.Parse()
 	if *logDir == "" || *kubeconfig == "" {
 		log.Fatal("node-agent: --kubeconfig and --log-dir are required")
@@ -59,6 +65,10 @@ func main() {
 	cmd, err := parseCommand(*defaultCmd)
 	if err != nil {
 		log.Fatalf("node-agent: --default-command: %v", err)
+	}
+	imagePaths, err := parsePathMap(*pathMap)
+	if err != nil {
+		log.Fatalf("node-agent: --image-path-map: %v", err)
 	}
 	ips, err := newIPPool(*podCIDR)
 	if err != nil {
@@ -80,7 +90,8 @@ func main() {
 	factory := informers.NewSharedInformerFactory(cs, 0)
 	podInformer := factory.Core().V1().Pods()
 	a := &agent{
-		cs: cs, nodeName: *nodeName, logDir: *logDir, defaultCmd: cmd, ips: ips,
+		cs: cs, nodeName: *nodeName, logDir: *logDir, defaultCmd: cmd, ips: ips, imagePaths: imagePaths,
+		apiServer: config.Host, apiServerCA: config.CAData,
 		pods: podInformer.Lister(),
 		queue: workqueue.NewTypedRateLimitingQueue(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 10*time.Second)),

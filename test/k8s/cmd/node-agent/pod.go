@@ -127,7 +127,7 @@ func (r *podRun) exec(ctx context.Context, c *container, argv, env []string) *co
 	}
 	defer logFile.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, c.spec.WorkingDir, logFile, logFile
+	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, r.a.mapPath(c.spec.WorkingDir), logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 
 	r.mu.Lock()
