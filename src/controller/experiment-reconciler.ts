@@ -38,7 +38,9 @@ import {
   OwnWrites,
 } from './kube.ts';
 import { acquireTargetLock, releaseTargetLock, targetLeaseName } from './lease.ts';
+import { ProberAccess, ProberAccessError } from './prober-access.ts';
 import { ProberClient, proberPod, proberPodName } from './prober-pods.ts';
+import { type TargetPolicy, targetPolicyProblem } from './target-policy.ts';
 import type { ReconcileResult } from './workqueue.ts';
 
 export interface FailoverExperimentObject {
@@ -56,10 +58,12 @@ export interface ReconcilerDeps {
   /** Image of the prober pods. */
   proberImage: string;
   /**
-   * Target identifiers this controller may fail over (`name`, or `prefix*`); empty or
-   * absent: any. A guard against a manifest that names a production cluster by mistake.
+   * Targets this controller may fail over (`[region/]identifier` globs; empty or absent: any)
+   * and whether spec.target.rdsEndpoint is honoured (src/controller/target-policy.ts).
    */
-  allowedTargets?: readonly string[];
+  targetPolicy?: TargetPolicy;
+  /** The prober pods' run tokens and NetworkPolicies (default: tokens only). */
+  proberAccess?: ProberAccess;
   triggerFor(manifest: ExperimentManifest): FailoverTrigger;
   emitEvent(
     obj: FailoverExperimentObject,
@@ -104,14 +108,6 @@ class SampleStore {
   readonly next = new Map<string, number>();
 }
 
-/** Whether an allowlist (exact identifiers, or `prefix*`) admits a target; an empty list admits all. */
-export function isTargetAllowed(target: string, allowed: readonly string[]): boolean {
-  if (allowed.length === 0) return true;
-  return allowed.some((entry) =>
-    entry.endsWith('*') ? target.startsWith(entry.slice(0, -1)) : target === entry,
-  );
-}
-
 class RunFailed extends Error {
   readonly reason: string;
   constructor(reason: string, message: string) {
@@ -132,9 +128,11 @@ export class ExperimentReconciler {
    * that only looks again (hundreds of experiments waiting for a Secret).
    */
   private readonly manifests = new Map<string, { generation: number; manifest: ExperimentManifest }>();
+  private readonly access: ProberAccess;
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
+    this.access = deps.proberAccess ?? new ProberAccess(deps.kube);
   }
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
@@ -224,6 +222,7 @@ export class ExperimentReconciler {
     } catch (err) {
       if (err instanceof RunFailed) return this.fail(obj, err.reason, err.message);
       if (err instanceof TriggerError) return this.fail(obj, err.reason, err.message);
+      if (err instanceof ProberAccessError) return this.fail(obj, err.reason, err.message);
       throw err;
     }
   }
@@ -235,11 +234,8 @@ export class ExperimentReconciler {
     manifest: ExperimentManifest,
   ): Promise<ReconcileResult> {
     const identifier = targetIdentifier(manifest.spec);
-    if (identifier !== null && !isTargetAllowed(identifier, this.deps.allowedTargets ?? []))
-      throw new RunFailed(
-        'TargetNotAllowed',
-        `target ${identifier} is not in the controller's allowed targets (${this.deps.allowedTargets!.join(', ')}): add it to the chart's allowedTargets (--allowed-targets) if failing it over is intended`,
-      );
+    const refused = targetPolicyProblem(manifest.spec, this.deps.targetPolicy ?? {});
+    if (refused) throw new RunFailed(refused.reason, refused.message);
     const target = identifier ?? `${obj.metadata.namespace}-${obj.metadata.name}`;
     // Secrets first: an experiment waiting for its Secret must not hold the target's lock.
     for (const endpoint of manifest.spec.endpoints) {
@@ -311,14 +307,13 @@ export class ExperimentReconciler {
     const ns = obj.metadata.namespace!;
     const runId = obj.status!.runId!;
     const pods = await this.pods(obj);
+    const identity = { namespace: ns, name: obj.metadata.name!, uid: obj.metadata.uid!, runId };
+    const tokenRef = await this.access.prepare(identity);
+    const token = await this.access.token(identity);
     for (const endpoint of manifest.spec.endpoints) {
       const podName = proberPodName(obj.metadata.name!, endpoint.name);
       if (pods.has(podName)) continue;
-      const pod = proberPod(
-        { namespace: ns, name: obj.metadata.name!, uid: obj.metadata.uid!, runId },
-        endpoint,
-        this.deps.proberImage,
-      );
+      const pod = proberPod(identity, endpoint, this.deps.proberImage, tokenRef);
       await kube.core.createNamespacedPod({ namespace: ns, body: pod }).catch((err) => {
         if ((err as { code?: number }).code !== 409) throw err;
       });
@@ -339,7 +334,7 @@ export class ExperimentReconciler {
           `endpoint ${endpoint.name}: prober pod ended (${pod.status.phase})`,
         );
       if (!podIp || pod?.status?.phase !== 'Running') continue;
-      const st = await new ProberClient(podIp).status().catch(() => undefined);
+      const st = await new ProberClient(podIp, token).status().catch(() => undefined);
       // A configuration error fails at once; a network one (the machine or the endpoint busy
       // for a moment) only once the prober's own retries (every 5 s) keep failing.
       const definitive = SETUP_FAILS_AT_ONCE.has(st?.class ?? '');
@@ -480,6 +475,9 @@ export class ExperimentReconciler {
     const uid = obj.metadata.uid!;
     let t = this.triggers.get(uid);
     if (!t) {
+      // Checked in Pending too; again here for a run that a controller with other flags began.
+      const refused = targetPolicyProblem(manifest.spec, this.deps.targetPolicy ?? {});
+      if (refused) throw new RunFailed(refused.reason, refused.message);
       t = this.deps.triggerFor(manifest);
       this.triggers.set(uid, t);
     }
@@ -555,9 +553,10 @@ export class ExperimentReconciler {
     manifest: ExperimentManifest,
   ): Promise<ReconcileResult> {
     const pods = await this.pods(obj);
+    const token = await this.proberToken(obj);
     const clients = [...pods.values()]
       .filter((p) => p.status?.podIP)
-      .map((p) => [p, new ProberClient(p.status!.podIP!)] as const);
+      .map((p) => [p, new ProberClient(p.status!.podIP!, token)] as const);
     await Promise.all(clients.map(([, c]) => c.stop().catch(() => {})));
     const store = await this.pull(obj);
     let auditRows: { endpoint: string; key: string; serverMs: number }[] | undefined = [];
@@ -718,6 +717,16 @@ export class ExperimentReconciler {
     );
   }
 
+  /** The run's token for the prober API (read back from its Secret after a restart). */
+  private proberToken(obj: FailoverExperimentObject): Promise<string> {
+    return this.access.token({
+      namespace: obj.metadata.namespace!,
+      name: obj.metadata.name!,
+      uid: obj.metadata.uid!,
+      runId: obj.status?.runId ?? '',
+    });
+  }
+
   /** Pulls new samples from every prober pod into the experiment's store. */
   private async pull(obj: FailoverExperimentObject): Promise<SampleStore> {
     const uid = obj.metadata.uid!;
@@ -726,10 +735,11 @@ export class ExperimentReconciler {
       store = new SampleStore();
       this.stores.set(uid, store);
     }
+    const token = await this.proberToken(obj);
     for (const [name, pod] of await this.pods(obj)) {
       if (!pod.status?.podIP) continue;
       const from = store.next.get(name) ?? 0;
-      const page = await new ProberClient(pod.status.podIP).samplesFrom(from).catch(() => undefined);
+      const page = await new ProberClient(pod.status.podIP, token).samplesFrom(from).catch(() => undefined);
       if (!page) continue;
       store.samples.push(...page.samples);
       store.next.set(name, page.next);
@@ -842,6 +852,7 @@ export class ExperimentReconciler {
     );
     this.stores.delete(obj.metadata.uid!);
     this.manifests.delete(obj.metadata.uid!);
+    this.access.forget(obj.metadata.uid!);
     this.triggers.get(obj.metadata.uid!)?.close?.();
     this.triggers.delete(obj.metadata.uid!);
   }

@@ -1,19 +1,28 @@
 // Prober pods: one per endpoint, owned by the experiment, restricted security context,
 // credentials from a Secret of the experiment's namespace via secretKeyRef (never copied
 // anywhere else). The controller pulls samples from them over HTTP; the pods keep every
-// sample until the run ends, so a controller restart loses nothing.
+// sample until the run ends, so a controller restart loses nothing. The API needs the run's
+// token (src/controller/run-token.ts) as a bearer token; /metrics is open on its own port.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { EndpointSpec } from '../api/experiment-spec.ts';
 import type { ProbeSample } from '../probe/types.ts';
 import { LABEL_COMPONENT, LABEL_ENDPOINT, LABEL_EXPERIMENT } from './kube.ts';
 
 export const PROBER_PORT = 9090;
+/** The prober's open /metrics port (Prometheus); the API on PROBER_PORT needs the run token. */
+export const PROBER_METRICS_PORT = 9091;
 
 export interface ExperimentIdentity {
   namespace: string;
   name: string;
   uid: string;
   runId: string;
+}
+
+/** Where the pod reads the run's API token: a key of a Secret in its namespace. */
+export interface TokenSecretRef {
+  name: string;
+  key: string;
 }
 
 export function proberPodName(experiment: string, endpoint: string): string {
@@ -27,7 +36,12 @@ function hash(text: string): string {
   return (h >>> 0).toString(16).padStart(8, '0');
 }
 
-export function proberPod(exp: ExperimentIdentity, endpoint: EndpointSpec, image: string): V1Pod {
+export function proberPod(
+  exp: ExperimentIdentity,
+  endpoint: EndpointSpec,
+  image: string,
+  token: TokenSecretRef,
+): V1Pod {
   const secret = endpoint.credentials.secretRef;
   if (!secret) throw new Error(`endpoint ${endpoint.name}: credentials.secretRef is required in Kubernetes`);
   const env = [
@@ -46,7 +60,12 @@ export function proberPod(exp: ExperimentIdentity, endpoint: EndpointSpec, image
       name: 'FAILWATCH_DB_PASSWORD',
       valueFrom: { secretKeyRef: { name: secret.name, key: secret.passwordKey } },
     },
+    {
+      name: 'FAILWATCH_API_TOKEN',
+      valueFrom: { secretKeyRef: { name: token.name, key: token.key } },
+    },
     { name: 'FAILWATCH_LISTEN_PORT', value: String(PROBER_PORT) },
+    { name: 'FAILWATCH_METRICS_PORT', value: String(PROBER_METRICS_PORT) },
   ];
   return {
     apiVersion: 'v1',
@@ -60,7 +79,11 @@ export function proberPod(exp: ExperimentIdentity, endpoint: EndpointSpec, image
         [LABEL_EXPERIMENT]: exp.name,
         [LABEL_ENDPOINT]: endpoint.name,
       },
-      annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(PROBER_PORT) },
+      annotations: {
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': String(PROBER_METRICS_PORT),
+        'prometheus.io/path': '/metrics',
+      },
       ownerReferences: [
         {
           apiVersion: 'failwatch.io/v1alpha1',
@@ -83,7 +106,10 @@ export function proberPod(exp: ExperimentIdentity, endpoint: EndpointSpec, image
           image,
           args: ['probe'],
           env,
-          ports: [{ name: 'http', containerPort: PROBER_PORT }],
+          ports: [
+            { name: 'http', containerPort: PROBER_PORT },
+            { name: 'metrics', containerPort: PROBER_METRICS_PORT },
+          ],
           readinessProbe: { httpGet: { path: '/readyz', port: PROBER_PORT }, periodSeconds: 2 },
           resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
           securityContext: {
@@ -108,15 +134,21 @@ export interface ProberStatus {
   setupAttempts?: number;
 }
 
-/** HTTP client of one prober pod. */
+/** HTTP client of one prober pod; every call carries the run's token. */
 export class ProberClient {
   readonly base: string;
-  constructor(podIp: string) {
-    this.base = `http://${podIp}:${PROBER_PORT}`;
+  readonly #token: string;
+  constructor(podIp: string, token: string) {
+    this.base = `http://${podIp.includes(':') ? `[${podIp}]` : podIp}:${PROBER_PORT}`;
+    this.#token = token;
   }
 
   private async json<T>(path: string, method = 'GET'): Promise<T> {
-    const res = await fetch(`${this.base}${path}`, { method, signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.#token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
     if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status}`);
     return (await res.json()) as T;
   }
