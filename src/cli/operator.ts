@@ -11,6 +11,7 @@ import {
 } from '../controller/prober-access.ts';
 import { allowedTargetProblem } from '../controller/target-policy.ts';
 import { parseListenAddress, startHttpServer } from '../server/http.ts';
+import { KubeReportAuthorizer } from '../server/kube-authz.ts';
 import {
   createControllerMetrics,
   createRegistry,
@@ -76,6 +77,7 @@ export function parseProberNetworkPolicy(
   }
   const isSelector = (v: unknown) =>
     v === undefined ||
+    v === null ||
     (typeof v === 'object' &&
       v !== null &&
       !Array.isArray(v) &&
@@ -191,6 +193,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     registry,
     routes: reportPageRoutes(
       kubeReportSource(kube, () => operator.experiments()),
+      new KubeReportAuthorizer(kube),
       log,
     ),
     ready: () =>

@@ -2,7 +2,7 @@
 // Everything a later call needs is in the object's status (phase, times, the trigger
 // record) or in the prober pods (samples), so a controller restart at any point resumes
 // the run; the trigger record makes the failover call happen at most once.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
 import type { Results } from '../analysis/results.ts';
@@ -588,14 +588,14 @@ export class ExperimentReconciler {
       auditRows,
     });
     if (process.env.FAILWATCH_FAULT_INJECT === 'exit-before-results') process.exit(137);
-    const resultsName = await this.saveResults(obj, results, store.samples);
+    const { name: resultsName, reportSha256 } = await this.saveResults(obj, results, store.samples);
     const summary = statusSummary(results);
     const status: FailoverExperimentStatus = {
       ...obj.status,
       ...summary,
       phase: 'Completed',
       completionTime: new Date().toISOString(),
-      resultsRef: { configMapName: resultsName },
+      resultsRef: { configMapName: resultsName, ...(reportSha256 ? { reportSha256 } : {}) },
     };
     setCondition(status, obj, {
       type: 'Running',
@@ -756,13 +756,11 @@ export class ExperimentReconciler {
     obj: FailoverExperimentObject,
     results: Results,
     samples: readonly ProbeSample[],
-  ): Promise<string> {
+  ): Promise<{ name: string; reportSha256?: string }> {
     const name = `${obj.metadata.name}-results`.slice(0, 253);
     const resultsJson = JSON.stringify(results);
-    const report = reportPayload(
-      renderReportHtml(results, samples),
-      RESULTS_CONFIGMAP_BUDGET - Buffer.byteLength(resultsJson),
-    );
+    const html = renderReportHtml(results, samples);
+    const report = reportPayload(html, RESULTS_CONFIGMAP_BUDGET - Buffer.byteLength(resultsJson));
     const body = {
       metadata: {
         name,
@@ -791,7 +789,10 @@ export class ExperimentReconciler {
         body,
       });
     }
-    return name;
+    // The ConfigMap is writable by the namespace's users; the status digest is not (status
+    // subresource): the report pages serve the stored HTML only while it matches.
+    const stored = report.data?.['report.html'] !== undefined || report.binaryData !== undefined;
+    return stored ? { name, reportSha256: sha256Hex(html) } : { name };
   }
 
   private async writeStatus(
@@ -876,6 +877,10 @@ export class ExperimentReconciler {
       });
     return undefined;
   }
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /** Bytes of a ConfigMap's data left after metadata: the apiserver's limit is 1 MiB in all. */
