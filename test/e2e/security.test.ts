@@ -172,6 +172,8 @@ subjects: [{ kind: ServiceAccount, name: alice, namespace: ${A} }]
       foreignRequests.push(`${req.method} ${req.url}`);
       res.writeHead(500).end();
     });
+    // Any TCP connection counts (a database driver would not send HTTP).
+    foreign.on('connection', () => foreignRequests.push('connection'));
     await new Promise<void>((resolve) => foreign.listen(FOREIGN.port, FOREIGN.host, resolve));
     operator = startOperator(false);
     await waitFor('the operator to lead', async () =>
