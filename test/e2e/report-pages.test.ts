@@ -80,11 +80,12 @@ let viewerToken: string;
 
 async function fetchPage(
   url: string,
-  token: string | undefined = viewerToken,
+  /** null: no Authorization header. */
+  token: string | null = viewerToken,
 ): Promise<{ status: number; headers: Headers; body: string }> {
   const res = await fetch(url, {
     redirect: 'manual',
-    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    headers: token === null ? {} : { authorization: `Bearer ${token}` },
   });
   return { status: res.status, headers: res.headers, body: await res.text() };
 }
@@ -222,7 +223,7 @@ subjects: [{ kind: ServiceAccount, name: report-viewer, namespace: ${NS} }]
     console.log(`report.html ${Buffer.byteLength(storedHtml)} bytes in ConfigMap ${cm.metadata!.name}`);
 
     const url = `${LEADER}/reports/${NS}/failover`;
-    const anonymous = await fetchPage(url, undefined);
+    const anonymous = await fetchPage(url, null);
     assert.equal(anonymous.status, 401);
     assertPageHeaders(anonymous.headers, 'anonymous');
     assert.match(anonymous.body, /kubectl create token/);
