@@ -27,7 +27,17 @@ export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 /** RDS DBClusterIdentifier / DBInstanceIdentifier. */
 export const RDS_IDENTIFIER_PATTERN = '^[a-zA-Z][a-zA-Z0-9-]{0,62}$';
 export const SQL_IDENTIFIER_PATTERN = '^[a-zA-Z_][a-zA-Z0-9_]{0,62}$';
-export const HOST_PORT_PATTERN = '^[^:\\s]+:[0-9]{1,5}$|^\\[[0-9a-fA-F:.]+\\]:[0-9]{1,5}$';
+export const HOST_PORT_PATTERN =
+  '^[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?:[0-9]{1,5}$|^\\[[0-9a-fA-F:.]+\\]:[0-9]{1,5}$';
+/** A host name (RFC 1123 labels, optional final dot; IPv4 fits) or an IPv6 address: it reaches DNS. */
+export const HOST_PATTERN =
+  '^[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)*\\.?$|^[0-9a-fA-F.]*:[0-9a-fA-F:.]*$';
+/** A Kubernetes object name (DNS-1123 subdomain), e.g. a Secret's. */
+export const DNS_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+/** A key of a Secret's data. */
+export const SECRET_KEY_PATTERN = '^[-._a-zA-Z0-9]+$';
+/** A database user name: conservative (RDS IAM users included), never quoted into SQL. */
+export const DB_USER_PATTERN = '^[a-zA-Z_][a-zA-Z0-9_.@-]{0,127}$';
 export const HTTP_URL_PATTERN = '^https?://[^\\s]+$';
 export const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
 
@@ -176,11 +186,17 @@ function tlsSchema<R extends boolean>(resolved: R) {
             name: Type.String({
               minLength: 1,
               maxLength: 253,
+              pattern: DNS_SUBDOMAIN_PATTERN,
               description: "Secret in the experiment's namespace.",
             }),
             key: defaulted(
               resolved,
-              Type.String({ default: 'ca.crt', maxLength: 253, description: 'Key of the PEM CA bundle.' }),
+              Type.String({
+                default: 'ca.crt',
+                maxLength: 253,
+                pattern: SECRET_KEY_PATTERN,
+                description: 'Key of the PEM CA bundle.',
+              }),
             ),
           },
           {
@@ -218,6 +234,7 @@ function credentialsSchema<R extends boolean>(resolved: R) {
             name: Type.String({
               minLength: 1,
               maxLength: 253,
+              pattern: DNS_SUBDOMAIN_PATTERN,
               description: "Secret in the experiment's namespace.",
             }),
             usernameKey: defaulted(
@@ -225,6 +242,7 @@ function credentialsSchema<R extends boolean>(resolved: R) {
               Type.String({
                 default: 'username',
                 maxLength: 253,
+                pattern: SECRET_KEY_PATTERN,
                 description: 'Key of the user name in the Secret.',
               }),
             ),
@@ -233,6 +251,7 @@ function credentialsSchema<R extends boolean>(resolved: R) {
               Type.String({
                 default: 'password',
                 maxLength: 253,
+                pattern: SECRET_KEY_PATTERN,
                 description: 'Key of the password in the Secret.',
               }),
             ),
@@ -244,7 +263,12 @@ function credentialsSchema<R extends boolean>(resolved: R) {
         ),
       ),
       username: Type.Optional(
-        Type.String({ minLength: 1, maxLength: 128, description: "failwatch run: the probe user's name." }),
+        Type.String({
+          minLength: 1,
+          maxLength: 128,
+          pattern: DB_USER_PATTERN,
+          description: "failwatch run: the probe user's name.",
+        }),
       ),
       passwordEnv: Type.Optional(
         Type.String({
@@ -322,6 +346,7 @@ function endpointSchema<R extends boolean>(resolved: R) {
       host: Type.String({
         minLength: 1,
         maxLength: 253,
+        pattern: HOST_PATTERN,
         description: 'Host name or address the applications use, e.g. the cluster endpoint DNS name.',
       }),
       port: Type.Optional(
@@ -334,6 +359,7 @@ function endpointSchema<R extends boolean>(resolved: R) {
       database: Type.String({
         minLength: 1,
         maxLength: 63,
+        pattern: SQL_IDENTIFIER_PATTERN,
         description: 'Database that holds the probe table.',
       }),
       role: defaulted(

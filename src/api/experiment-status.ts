@@ -312,7 +312,16 @@ export const FailoverExperimentStatusSchema = Type.Object(
     ),
     resultsRef: Type.Optional(
       Type.Object(
-        { configMapName: Type.String({ maxLength: 253, description: 'ConfigMap holding results.json.' }) },
+        {
+          configMapName: Type.String({ maxLength: 253, description: 'ConfigMap holding results.json.' }),
+          reportSha256: Type.Optional(
+            Type.String({
+              pattern: '^[a-f0-9]{64}$',
+              description:
+                'SHA-256 of the report HTML the controller stored; the report pages serve the stored HTML only when it still matches.',
+            }),
+          ),
+        },
         { description: 'Where the full results document is.' },
       ),
     ),

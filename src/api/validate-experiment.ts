@@ -5,15 +5,19 @@ import { Settings } from 'typebox/system';
 import Value from 'typebox/value';
 import { DURATION_PATTERN } from './duration.ts';
 import {
+  DB_USER_PATTERN,
   DNS_LABEL_PATTERN,
+  DNS_SUBDOMAIN_PATTERN,
   ENV_NAME_PATTERN,
   EXPERIMENT_API_VERSION,
   EXPERIMENT_KIND,
   type FailoverExperimentSpec,
   FailoverExperimentSpecInputSchema,
+  HOST_PATTERN,
   HOST_PORT_PATTERN,
   HTTP_URL_PATTERN,
   RDS_IDENTIFIER_PATTERN,
+  SECRET_KEY_PATTERN,
   SQL_IDENTIFIER_PATTERN,
 } from './experiment-spec.ts';
 import { type FieldError, joinPath, pointerSegments } from './field-errors.ts';
@@ -30,6 +34,12 @@ const PATTERN_MESSAGES: Record<string, string> = {
   [SQL_IDENTIFIER_PATTERN]:
     'must be a plain SQL identifier: letters, digits and _, not starting with a digit',
   [HOST_PORT_PATTERN]: 'must be address:port, e.g. 127.0.0.53:53',
+  [HOST_PATTERN]:
+    'must be a host name (letters, digits, - and . between labels, e.g. db.example.com) or an IP address',
+  [DNS_SUBDOMAIN_PATTERN]:
+    "must be a Kubernetes object name: lowercase a-z, 0-9, '-' and '.', starting and ending with a letter or digit",
+  [SECRET_KEY_PATTERN]: "must be a Secret key: letters, digits, '-', '_' and '.'",
+  [DB_USER_PATTERN]: "must be a user name: a letter or _, then letters, digits, '_', '.', '@' or '-'",
   [HTTP_URL_PATTERN]: 'must be an http:// or https:// URL',
   [ENV_NAME_PATTERN]: 'must be an environment variable name, e.g. PGPASSWORD',
 };

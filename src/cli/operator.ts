@@ -7,7 +7,14 @@ import pino from 'pino';
 import { API_GROUP, API_VERSION } from '../api/experiment-spec.ts';
 import { apiErrorMessage, type Kube, kubeClients } from '../controller/kube.ts';
 import { startOperator } from '../controller/operator.ts';
+import {
+  type LabelSelector,
+  ProberAccess,
+  type ProberNetworkPolicyOptions,
+} from '../controller/prober-access.ts';
+import { allowedTargetProblem } from '../controller/target-policy.ts';
 import { parseListenAddress, startHttpServer } from '../server/http.ts';
+import { KubeReportAuthorizer } from '../server/kube-authz.ts';
 import {
   createControllerMetrics,
   createRegistry,
@@ -33,20 +40,30 @@ Options:
   --kubeconfig FILE     kubeconfig (default: in-cluster, then $KUBECONFIG / ~/.kube/config)
   --namespace NS        where the controller's Leases live (default $POD_NAMESPACE or failwatch-system)
   --prober-image IMG    image of the prober pods (default $FAILWATCH_PROBER_IMAGE or failwatch:latest)
-  --metrics-listen A    /metrics, /healthz, /readyz and the report pages /reports
-                        (unauthenticated: do not expose publicly; default 0.0.0.0:8080 in a
-                        pod, i.e. with $KUBERNETES_SERVICE_HOST, else 127.0.0.1:8080)
+  --metrics-listen A    /metrics, /healthz, /readyz and the report pages /reports (a bearer
+                        token checked by TokenReview and SubjectAccessReview; default 0.0.0.0:8080
+                        in a pod, i.e. with $KUBERNETES_SERVICE_HOST, else 127.0.0.1:8080)
   --concurrency N       experiments reconciled in parallel, 1 to 256 (default 4)
   --no-leader-elect     run without leader election (a single replica)
   --leader-identity ID  this replica's identity in the leader Lease (default hostname-pid); a
                         restart with the same identity resumes leading at once instead of
                         waiting out the lease (15 s)
-  --allowed-targets L   comma-separated target identifiers (or prefix*) experiments may fail
-                        over (default $FAILWATCH_ALLOWED_TARGETS; empty: any); an experiment
-                        naming another target fails with reason TargetNotAllowed
+  --allowed-targets L   comma-separated targets experiments may fail over, as
+                        region/identifier globs (eu-west-1/orders-staging-*, */lab-*); an entry
+                        without region/ means $AWS_REGION's (default $FAILWATCH_ALLOWED_TARGETS;
+                        empty: any); another target fails with reason TargetNotAllowed
+  --allow-rds-endpoint-override
+                        honour spec.target.rdsEndpoint (the lab's RDS API, tests); without it an
+                        experiment that sets it fails with reason RdsEndpointNotAllowed before
+                        any AWS call. Never in a cluster whose users you do not trust
+  --prober-network-policy JSON
+                        create a NetworkPolicy per run that admits only the controller's pods
+                        to the prober API and the scraper to their /metrics:
+                        {"controllerPodSelector":{...},"scraperNamespaceSelector":{...},
+                         "scraperPodSelector":{...}} (label selectors; the chart sets it)
   --controllers LIST    which controllers run: experiments,schedules (default both)
 
-It exits with status 1 and a message saying why when it finds no kubeconfig or cannot
+It exits with status 3 and a message saying why when it finds no kubeconfig or cannot
 reach the API server within ${STARTUP_TIMEOUT_SECONDS} s; /healthz answers 503 once a list or watch has not
 worked for $FAILWATCH_HEALTH_BROKEN_SECONDS (default 60) seconds.
 
@@ -56,12 +73,54 @@ schedule controller's clock (read on every use), so tests can jump time forward.
 
 const CONTROLLERS = ['experiments', 'schedules'] as const;
 
-/** `a, b,c` → ['a', 'b', 'c']; absent or blank → [] (any target). */
+/** `a, b,c` → ['a', 'b', 'c']; absent or blank → [] (any target). Throws on a malformed entry. */
 export function parseAllowedTargets(list: string | undefined): string[] {
-  return (list ?? '')
+  const entries = (list ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
+  const problems = entries.map(allowedTargetProblem).filter((p) => p !== undefined);
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  return entries;
+}
+
+/** --prober-network-policy: label selectors of the controller's pods and of the scraper. */
+export function parseProberNetworkPolicy(
+  json: string,
+  controllerNamespace: string,
+): ProberNetworkPolicyOptions {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch (err) {
+    throw new Error(`--prober-network-policy is not JSON: ${(err as Error).message}`);
+  }
+  const isSelector = (v: unknown) =>
+    v === undefined ||
+    v === null ||
+    (typeof v === 'object' &&
+      v !== null &&
+      !Array.isArray(v) &&
+      Object.keys(v).every((k) => k === 'matchLabels' || k === 'matchExpressions'));
+  const d = doc as Record<string, unknown>;
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || !d.controllerPodSelector)
+    throw new Error('--prober-network-policy needs {"controllerPodSelector": {"matchLabels": {...}}, ...}');
+  for (const key of Object.keys(d)) {
+    if (!['controllerPodSelector', 'scraperNamespaceSelector', 'scraperPodSelector'].includes(key))
+      throw new Error(`--prober-network-policy: unknown key ${key}`);
+    if (!isSelector(d[key]))
+      throw new Error(
+        `--prober-network-policy: ${key} must be a label selector (matchLabels, matchExpressions)`,
+      );
+  }
+  return {
+    controllerNamespace,
+    controllerPodSelector: d.controllerPodSelector as LabelSelector,
+    ...(d.scraperNamespaceSelector
+      ? { scraperNamespaceSelector: d.scraperNamespaceSelector as LabelSelector }
+      : {}),
+    ...(d.scraperPodSelector ? { scraperPodSelector: d.scraperPodSelector as LabelSelector } : {}),
+  };
 }
 
 export async function operatorCommand(argv: string[]): Promise<number> {
@@ -76,6 +135,8 @@ export async function operatorCommand(argv: string[]): Promise<number> {
       'no-leader-elect': { type: 'boolean' },
       'leader-identity': { type: 'string' },
       'allowed-targets': { type: 'string' },
+      'allow-rds-endpoint-override': { type: 'boolean' },
+      'prober-network-policy': { type: 'string' },
       controllers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -95,6 +156,16 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     listen = parseListenAddress(values['metrics-listen'] ?? (inCluster ? '0.0.0.0:8080' : '127.0.0.1:8080'));
   } catch (err) {
     throw new UsageError(`--metrics-listen: ${(err as Error).message}`);
+  }
+  const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'failwatch-system';
+  let allowedTargets: string[];
+  let networkPolicy: ProberNetworkPolicyOptions | undefined;
+  try {
+    allowedTargets = parseAllowedTargets(values['allowed-targets'] ?? process.env.FAILWATCH_ALLOWED_TARGETS);
+    if (values['prober-network-policy'])
+      networkPolicy = parseProberNetworkPolicy(values['prober-network-policy'], namespace);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
   if (values.kubeconfig !== undefined && !existsSync(values.kubeconfig))
     throw new UsageError(`--kubeconfig: no such file ${values.kubeconfig}`);
@@ -131,13 +202,13 @@ export async function operatorCommand(argv: string[]): Promise<number> {
   const clock = clockFile ? offsetClock(clockFile) : undefined;
   if (clockFile)
     log.warn({ clockFile }, 'test hook: the schedule clock is offset by the seconds in this file');
-  const allowedTargets = parseAllowedTargets(
-    values['allowed-targets'] ?? process.env.FAILWATCH_ALLOWED_TARGETS,
-  );
+  const allowRdsEndpointOverride = values['allow-rds-endpoint-override'] === true;
+  if (allowRdsEndpointOverride)
+    log.warn('--allow-rds-endpoint-override: experiments may point the AWS requests at any URL');
   const operator = startOperator({
     kube,
     log,
-    namespace: values.namespace ?? process.env.POD_NAMESPACE ?? 'failwatch-system',
+    namespace,
     proberImage: values['prober-image'] ?? process.env.FAILWATCH_PROBER_IMAGE ?? 'failwatch:latest',
     concurrency,
     leaderElection: !values['no-leader-elect'],
@@ -153,7 +224,12 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     onQueueResult: (outcome, ms) =>
       controllerMetrics.observeReconcile('failoverexperiment', outcome, ms / 1000),
     reconcilerHooks: {
-      allowedTargets,
+      targetPolicy: {
+        allowedTargets,
+        defaultRegion: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? '',
+        allowRdsEndpointOverride,
+      },
+      proberAccess: new ProberAccess(kube, networkPolicy),
       onResults: (obj, results) =>
         resultMetrics.recordResults(obj.metadata.namespace!, obj.metadata.name!, results),
       onForget: (namespace, name) => resultMetrics.forgetExperiment(namespace, name),
@@ -171,6 +247,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     registry,
     routes: reportPageRoutes(
       kubeReportSource(kube, () => operator.experiments()),
+      new KubeReportAuthorizer(kube),
       log,
     ),
     healthy: () => operator.health(brokenAfterMs),
@@ -179,7 +256,10 @@ export async function operatorCommand(argv: string[]): Promise<number> {
         ? true
         : { ok: false, reason: operator.isLeader() ? 'informer not synced' : 'waiting for leadership' },
   });
-  log.info({ url: server.url, allowedTargets }, 'failwatch operator started');
+  log.info(
+    { url: server.url, allowedTargets, allowRdsEndpointOverride, proberNetworkPolicy: !!networkPolicy },
+    'failwatch operator started',
+  );
   const shutdown = async () => {
     log.info('shutting down');
     await operator.stop();

@@ -17,16 +17,21 @@ sample in memory and serves them. Configured by the environment:
   ${PROBE_POD_ENV.endpoint}        JSON of the endpoint from the spec (required)
   ${PROBE_POD_ENV.username}     probe user (or ${PROBE_POD_ENV.usernameFile})
   ${PROBE_POD_ENV.password}     its password (or ${PROBE_POD_ENV.passwordFile}, re-read on retry)
+  ${PROBE_POD_ENV.apiToken}      the run's API token (or ${PROBE_POD_ENV.apiTokenFile}; required)
   ${PROBE_POD_ENV.caFile}         PEM CA bundle for tls.mode verify-full
   ${PROBE_POD_ENV.listen}          host:port to serve on (default $POD_IP or 0.0.0.0, port
                             $${PROBE_POD_ENV.listenPort} or 9090)
+  ${PROBE_POD_ENV.metricsPort}  port of the open /metrics server on the same address
+                            (default 9091)
   ${PROBE_POD_ENV.maxSamples}     samples kept at most (default 2000000)
   ${PROBE_POD_ENV.seqBase}        first attempt seq (default 0; set on a replacement prober)
   ${PROBE_POD_ENV.setupRetry}    time between setup attempts after a failure (default 5s)
   ${PROBE_POD_ENV.logLevel}       pino level (default info)
 
-HTTP: GET /status, GET /samples?from=N, POST /stop, POST /audit, GET /metrics,
-      GET /healthz, GET /readyz. SIGTERM stops probing and exits 0.
+HTTP (API port): GET /status, GET /samples?from=N, POST /stop, POST /audit, each
+      with "Authorization: Bearer <run token>" (401 without); GET /healthz, GET /readyz.
+HTTP (metrics port): GET /metrics, GET /healthz, GET /readyz, no token.
+SIGTERM stops probing and exits 0.
 `;
 
 export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -67,6 +72,7 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     experiment: config.experiment,
     endpoint: config.endpoint,
     credentials: config.credentials,
+    apiToken: config.apiToken,
     caFile: config.caFile,
     registry,
     log,
@@ -77,14 +83,22 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
   const server = await startHttpServer({
     host: config.listen.host,
     port: config.listen.port,
-    registry,
     ready: () => service.ready(),
     routes: (app) => service.routes(app),
+    // The API's requests are tiny (POST /stop and /audit take no body).
+    bodyLimit: 64 * 1024,
+  });
+  const metricsServer = await startHttpServer({
+    host: config.listen.host,
+    port: config.metricsPort,
+    registry,
+    ready: () => service.ready(),
   });
   log.info(
     {
       event: 'listening',
       url: server.url,
+      metricsUrl: metricsServer.url,
       dialect: config.endpoint.dialect,
       host: config.endpoint.host,
       connectionMode: config.endpoint.connectionMode,
@@ -105,7 +119,7 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
         .catch((err: unknown) =>
           log.error({ event: 'stop-failed', err: service.redact(String(err)) }, 'stop failed'),
         )
-        .then(() => server.close())
+        .then(() => Promise.all([server.close(), metricsServer.close()]))
         .finally(resolve);
     };
     const onTerm = () => shutdown('SIGTERM');

@@ -70,6 +70,8 @@ export const RUN_FAILURE_REASONS = [
   'InvalidSpec',
   'SpecChanged',
   'TargetNotAllowed',
+  'RdsEndpointNotAllowed',
+  'RunTokenConflict',
   'CredentialsMissing',
   'SecretKeyNotFound',
   'ProbersNotReady',

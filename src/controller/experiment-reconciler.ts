@@ -2,7 +2,7 @@
 // Everything a later call needs is in the object's status (phase, times, the trigger
 // record) or in the prober pods (samples), so a controller restart at any point resumes
 // the run; the trigger record makes the failover call happen at most once.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
 import type { AuditRow } from '../analysis/analyze-run.ts';
@@ -45,9 +45,11 @@ import {
   OwnWrites,
 } from './kube.ts';
 import { acquireTargetLock, releaseTargetLock, targetLeaseName } from './lease.ts';
+import { ProberAccess, ProberAccessError } from './prober-access.ts';
 import { ProberClient, proberPod, proberPodName } from './prober-pods.ts';
 import { replaceLostProbers } from './prober-replacement.ts';
 import { ProberSamples } from './prober-samples.ts';
+import { type TargetPolicy, targetPolicyProblem } from './target-policy.ts';
 import { TriggerPhases } from './trigger-phases.ts';
 import { verdictCondition } from './verdict-condition.ts';
 import type { ReconcileResult } from './workqueue.ts';
@@ -67,10 +69,12 @@ export interface ReconcilerDeps {
   /** Image of the prober pods. */
   proberImage: string;
   /**
-   * Target identifiers this controller may fail over (`name`, or `prefix*`); empty or
-   * absent: any. A guard against a manifest that names a production cluster by mistake.
+   * Targets this controller may fail over (`[region/]identifier` globs; empty or absent: any)
+   * and whether spec.target.rdsEndpoint is honoured (src/controller/target-policy.ts).
    */
-  allowedTargets?: readonly string[];
+  targetPolicy?: TargetPolicy;
+  /** The prober pods' run tokens and NetworkPolicies (default: tokens only). */
+  proberAccess?: ProberAccess;
   triggerFor(manifest: ExperimentManifest): FailoverTrigger;
   emitEvent(
     obj: FailoverExperimentObject,
@@ -108,14 +112,6 @@ const SETUP_FAILS_AT_ONCE: ReadonlySet<string> = new Set(['auth_error', 'tls_err
 /** Other setup failures fail the run after this many attempts in a row (~10 s). */
 const SETUP_ATTEMPTS_BEFORE_FAILING = 3;
 
-/** Whether an allowlist (exact identifiers, or `prefix*`) admits a target; an empty list admits all. */
-export function isTargetAllowed(target: string, allowed: readonly string[]): boolean {
-  if (allowed.length === 0) return true;
-  return allowed.some((entry) =>
-    entry.endsWith('*') ? target.startsWith(entry.slice(0, -1)) : target === entry,
-  );
-}
-
 class RunFailed extends Error {
   readonly reason: FailureReason;
   constructor(reason: FailureReason, message: string) {
@@ -139,6 +135,7 @@ export class ExperimentReconciler {
    * that only looks again (hundreds of experiments waiting for a Secret).
    */
   private readonly manifests = new Map<string, { generation: number; manifest: ExperimentManifest }>();
+  private readonly access: ProberAccess;
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
@@ -157,6 +154,7 @@ export class ExperimentReconciler {
       log: deps.log,
       pollMs: deps.pollMs ?? 1000,
     });
+    this.access = deps.proberAccess ?? new ProberAccess(deps.kube);
   }
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
@@ -245,6 +243,7 @@ export class ExperimentReconciler {
     } catch (err) {
       if (err instanceof RunFailed) return this.fail(obj, err.reason, err.message);
       if (err instanceof TriggerError) return this.fail(obj, err.reason, err.message);
+      if (err instanceof ProberAccessError) return this.fail(obj, err.reason, err.message);
       throw err;
     }
   }
@@ -262,11 +261,8 @@ export class ExperimentReconciler {
       return { requeueAfterMs: 0 };
     }
     const identifier = targetIdentifier(manifest.spec);
-    if (identifier !== null && !isTargetAllowed(identifier, this.deps.allowedTargets ?? []))
-      throw new RunFailed(
-        'TargetNotAllowed',
-        `target ${identifier} is not in the controller's allowed targets (${this.deps.allowedTargets!.join(', ')}): add it to the chart's allowedTargets (--allowed-targets) if failing it over is intended`,
-      );
+    const refused = targetPolicyProblem(manifest.spec, this.deps.targetPolicy ?? {});
+    if (refused) throw new RunFailed(refused.reason, refused.message);
     const target = identifier ?? `${obj.metadata.namespace}-${obj.metadata.name}`;
     // Secrets first: an experiment waiting for its Secret must not hold the target's lock.
     for (const endpoint of manifest.spec.endpoints) {
@@ -339,14 +335,13 @@ export class ExperimentReconciler {
     const ns = obj.metadata.namespace!;
     const runId = obj.status!.runId!;
     const pods = await this.pods(obj);
+    const identity = { namespace: ns, name: obj.metadata.name!, uid: obj.metadata.uid!, runId };
+    const tokenRef = await this.access.prepare(identity);
+    const token = await this.access.token(identity);
     for (const endpoint of manifest.spec.endpoints) {
       const podName = proberPodName(obj.metadata.name!, endpoint.name);
       if (pods.has(podName)) continue;
-      const pod = proberPod(
-        { namespace: ns, name: obj.metadata.name!, uid: obj.metadata.uid!, runId },
-        endpoint,
-        this.deps.proberImage,
-      );
+      const pod = proberPod(identity, endpoint, this.deps.proberImage, tokenRef);
       await kube.core.createNamespacedPod({ namespace: ns, body: pod }).catch((err) => {
         if ((err as { code?: number }).code !== 409) throw err;
       });
@@ -367,7 +362,7 @@ export class ExperimentReconciler {
           endpointMessage(endpoint.name, `prober pod ended (${pod.status.phase})`),
         );
       if (!podIp || pod?.status?.phase !== 'Running') continue;
-      const st = await new ProberClient(podIp).status().catch(() => undefined);
+      const st = await new ProberClient(podIp, token).status().catch(() => undefined);
       // A configuration error fails at once; a network one (the machine or the endpoint busy
       // for a moment) only once the prober's own retries (every 5 s) keep failing.
       const definitive = SETUP_FAILS_AT_ONCE.has(st?.class ?? '');
@@ -453,6 +448,9 @@ export class ExperimentReconciler {
     const uid = obj.metadata.uid!;
     let t = this.triggers.get(uid);
     if (!t) {
+      // Checked in Pending too; again here for a run that a controller with other flags began.
+      const refused = targetPolicyProblem(manifest.spec, this.deps.targetPolicy ?? {});
+      if (refused) throw new RunFailed(refused.reason, refused.message);
       t = this.deps.triggerFor(manifest);
       this.triggers.set(uid, t);
     }
@@ -464,9 +462,10 @@ export class ExperimentReconciler {
     manifest: ExperimentManifest,
   ): Promise<ReconcileResult> {
     const pods = await this.pods(obj);
+    const token = await this.proberToken(obj);
     const clients = [...pods.values()]
       .filter((p) => p.status?.podIP && p.status.phase === 'Running')
-      .map((p) => [p, new ProberClient(p.status!.podIP!)] as const);
+      .map((p) => [p, new ProberClient(p.status!.podIP!, token)] as const);
     await Promise.all(clients.map(([, c]) => c.stop().catch(() => {})));
     const store = await this.pull(obj, pods);
     // Lanes need attempts up to when the probers stopped (coverage); the latest stop time a
@@ -494,7 +493,7 @@ export class ExperimentReconciler {
       inconclusive: this.triggerPhases.notObservedFindings(obj, manifest),
     });
     if (process.env.FAILWATCH_FAULT_INJECT === 'exit-before-results') process.exit(137);
-    const resultsName = await this.saveResults(obj, results, store.samples);
+    const { name: resultsName, reportSha256 } = await this.saveResults(obj, results, store.samples);
     const summary = statusSummary(results);
     const status: FailoverExperimentStatus = {
       ...obj.status,
@@ -502,7 +501,7 @@ export class ExperimentReconciler {
       phase: 'Completed',
       reason: undefined,
       completionTime: new Date().toISOString(),
-      resultsRef: { configMapName: resultsName },
+      resultsRef: { configMapName: resultsName, ...(reportSha256 ? { reportSha256 } : {}) },
     };
     clearEndedConditions(status);
     setCondition(status, obj, {
@@ -695,6 +694,16 @@ export class ExperimentReconciler {
     );
   }
 
+  /** The run's token for the prober API (read back from its Secret after a restart). */
+  private proberToken(obj: FailoverExperimentObject): Promise<string> {
+    return this.access.token({
+      namespace: obj.metadata.namespace!,
+      name: obj.metadata.name!,
+      uid: obj.metadata.uid!,
+      runId: obj.status?.runId ?? '',
+    });
+  }
+
   /** Pulls new samples from every prober pod into the experiment's store. */
   private async pull(obj: FailoverExperimentObject, pods?: Map<string, V1Pod>): Promise<ProberSamples> {
     const uid = obj.metadata.uid!;
@@ -703,7 +712,8 @@ export class ExperimentReconciler {
       store = new ProberSamples();
       this.stores.set(uid, store);
     }
-    await store.pull((pods ?? (await this.pods(obj))).values(), this.deps.log);
+    const token = await this.proberToken(obj);
+    await store.pull((pods ?? (await this.pods(obj))).values(), token, this.deps.log);
     return store;
   }
 
@@ -714,11 +724,18 @@ export class ExperimentReconciler {
     pods: Map<string, V1Pod>,
   ): Promise<void> {
     const ns = obj.metadata.namespace!;
+    const identity = {
+      namespace: ns,
+      name: obj.metadata.name!,
+      uid: obj.metadata.uid!,
+      runId: obj.status!.runId!,
+    };
     await replaceLostProbers(
-      { namespace: ns, name: obj.metadata.name!, uid: obj.metadata.uid!, runId: obj.status!.runId! },
+      identity,
       manifest.spec.endpoints,
       pods.values(),
       this.deps.proberImage,
+      await this.access.prepare(identity),
       Date.parse(obj.status!.startTime!),
       {
         createPod: async (body) => {
@@ -744,13 +761,11 @@ export class ExperimentReconciler {
     obj: FailoverExperimentObject,
     results: Results,
     samples: readonly ProbeSample[],
-  ): Promise<string> {
+  ): Promise<{ name: string; reportSha256?: string }> {
     const name = `${obj.metadata.name}-results`.slice(0, 253);
     const resultsJson = JSON.stringify(results);
-    const report = reportPayload(
-      renderReportHtml(results, samples),
-      RESULTS_CONFIGMAP_BUDGET - Buffer.byteLength(resultsJson),
-    );
+    const html = renderReportHtml(results, samples);
+    const report = reportPayload(html, RESULTS_CONFIGMAP_BUDGET - Buffer.byteLength(resultsJson));
     const body = {
       metadata: {
         name,
@@ -779,7 +794,10 @@ export class ExperimentReconciler {
         body,
       });
     }
-    return name;
+    // The ConfigMap is writable by the namespace's users; the status digest is not (status
+    // subresource): the report pages serve the stored HTML only while it matches.
+    const stored = report.data?.['report.html'] !== undefined || report.binaryData !== undefined;
+    return stored ? { name, reportSha256: sha256Hex(html) } : { name };
   }
 
   private async writeStatus(
@@ -861,6 +879,7 @@ export class ExperimentReconciler {
     );
     this.stores.delete(obj.metadata.uid!);
     this.manifests.delete(obj.metadata.uid!);
+    this.access.forget(obj.metadata.uid!);
     this.triggers.get(obj.metadata.uid!)?.close?.();
     this.triggers.delete(obj.metadata.uid!);
     this.triggerPhases.forget(obj.metadata.uid!);
@@ -885,6 +904,10 @@ export class ExperimentReconciler {
       });
     return undefined;
   }
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /** Bytes of a ConfigMap's data left after metadata: the apiserver's limit is 1 MiB in all. */

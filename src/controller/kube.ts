@@ -6,6 +6,7 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
+  NetworkingV1Api,
   PatchStrategy,
   type RequestContext,
   setHeaderOptions,
@@ -23,6 +24,8 @@ export interface Kube {
   core: CoreV1Api;
   custom: CustomObjectsApi;
   coordination: CoordinationV1Api;
+  /** Per-run NetworkPolicies of the prober pods (absent in tests that need none). */
+  networking?: NetworkingV1Api;
 }
 
 type Dispatcher = ReturnType<RequestContext['getDispatcher']>;
@@ -89,6 +92,7 @@ export function kubeClients(kubeconfigPath?: string): Kube {
     core: config.makeApiClient(CoreV1Api),
     custom: config.makeApiClient(CustomObjectsApi),
     coordination: config.makeApiClient(CoordinationV1Api),
+    networking: config.makeApiClient(NetworkingV1Api),
   };
 }
 

@@ -25,7 +25,7 @@ export interface OperatorOptions {
   onQueueResult?: (outcome: 'success' | 'error' | 'requeue', durationMs: number) => void;
   reconcilerHooks?: Pick<
     ConstructorParameters<typeof ExperimentReconciler>[0],
-    'onResults' | 'onForget' | 'allowedTargets'
+    'onResults' | 'onForget' | 'targetPolicy' | 'proberAccess'
   >;
   /** Run the FailoverExperiment controller (default true; false for schedule-only tests). */
   experiments?: boolean;

@@ -1,19 +1,28 @@
 // Prober pods: one per endpoint, owned by the experiment, restricted security context,
 // credentials from a Secret of the experiment's namespace via secretKeyRef (never copied
 // anywhere else). The controller pulls samples from them over HTTP; the pods keep every
-// sample until the run ends, so a controller restart loses nothing.
+// sample until the run ends, so a controller restart loses nothing. The API needs the run's
+// token (src/controller/run-token.ts) as a bearer token; /metrics is open on its own port.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { EndpointSpec } from '../api/experiment-spec.ts';
 import type { ProbeSample } from '../probe/types.ts';
 import { LABEL_COMPONENT, LABEL_ENDPOINT, LABEL_EXPERIMENT } from './kube.ts';
 
 export const PROBER_PORT = 9090;
+/** The prober's open /metrics port (Prometheus); the API on PROBER_PORT needs the run token. */
+export const PROBER_METRICS_PORT = 9091;
 
 export interface ExperimentIdentity {
   namespace: string;
   name: string;
   uid: string;
   runId: string;
+}
+
+/** Where the pod reads the run's API token: a key of a Secret in its namespace. */
+export interface TokenSecretRef {
+  name: string;
+  key: string;
 }
 
 export function proberPodName(experiment: string, endpoint: string): string {
@@ -40,6 +49,7 @@ export function proberPod(
   exp: ExperimentIdentity,
   endpoint: EndpointSpec,
   image: string,
+  token: TokenSecretRef,
   replacement?: Replacement,
 ): V1Pod {
   const secret = endpoint.credentials.secretRef;
@@ -60,7 +70,12 @@ export function proberPod(
       name: 'FAILWATCH_DB_PASSWORD',
       valueFrom: { secretKeyRef: { name: secret.name, key: secret.passwordKey } },
     },
+    {
+      name: 'FAILWATCH_API_TOKEN',
+      valueFrom: { secretKeyRef: { name: token.name, key: token.key } },
+    },
     { name: 'FAILWATCH_LISTEN_PORT', value: String(PROBER_PORT) },
+    { name: 'FAILWATCH_METRICS_PORT', value: String(PROBER_METRICS_PORT) },
   ];
   if (replacement) env.push({ name: 'FAILWATCH_SEQ_BASE', value: String(replacement.seqBase) });
   return {
@@ -79,7 +94,8 @@ export function proberPod(
       },
       annotations: {
         'prometheus.io/scrape': 'true',
-        'prometheus.io/port': String(PROBER_PORT),
+        'prometheus.io/port': String(PROBER_METRICS_PORT),
+        'prometheus.io/path': '/metrics',
         [ANNOTATION_PROBER_GENERATION]: String(replacement?.generation ?? 0),
       },
       ownerReferences: [
@@ -104,7 +120,10 @@ export function proberPod(
           image,
           args: ['probe'],
           env,
-          ports: [{ name: 'http', containerPort: PROBER_PORT }],
+          ports: [
+            { name: 'http', containerPort: PROBER_PORT },
+            { name: 'metrics', containerPort: PROBER_METRICS_PORT },
+          ],
           readinessProbe: { httpGet: { path: '/readyz', port: PROBER_PORT }, periodSeconds: 2 },
           resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
           securityContext: {
@@ -133,15 +152,21 @@ export interface ProberStatus {
   stopRequestedAt?: string | null;
 }
 
-/** HTTP client of one prober pod. */
+/** HTTP client of one prober pod; every call carries the run's token. */
 export class ProberClient {
   readonly base: string;
-  constructor(podIp: string) {
-    this.base = `http://${podIp}:${PROBER_PORT}`;
+  readonly #token: string;
+  constructor(podIp: string, token: string) {
+    this.base = `http://${podIp.includes(':') ? `[${podIp}]` : podIp}:${PROBER_PORT}`;
+    this.#token = token;
   }
 
   private async json<T>(path: string, method = 'GET'): Promise<T> {
-    const res = await fetch(`${this.base}${path}`, { method, signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.#token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
     if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status}`);
     return (await res.json()) as T;
   }

@@ -15,6 +15,7 @@ import {
   type ExperimentIdentity,
   proberPod,
   type Replacement,
+  type TokenSecretRef,
 } from './prober-pods.ts';
 
 /** Seqs per prober generation. */
@@ -65,6 +66,7 @@ export async function replaceLostProbers(
   endpoints: readonly EndpointSpec[],
   pods: Iterable<V1Pod>,
   image: string,
+  token: TokenSecretRef,
   runStartMs: number,
   deps: ReplaceDeps,
 ): Promise<string[]> {
@@ -74,7 +76,7 @@ export async function replaceLostProbers(
     const own = all.filter((pod) => pod.metadata?.labels?.[LABEL_ENDPOINT] === endpoint.name);
     const replacement = replacementFor(endpoint, own, runStartMs, Date.now());
     if (!replacement) continue;
-    const pod = proberPod(exp, endpoint, image, replacement);
+    const pod = proberPod(exp, endpoint, image, token, replacement);
     try {
       await deps.createPod(pod);
     } catch (err) {

@@ -57,7 +57,7 @@ export class ProberSamples {
    * Pulls new samples from every pod that can answer (has an IP, has not ended). Returns the
    * uids of the pods pulled to their end this time.
    */
-  async pull(pods: Iterable<V1Pod>, log?: PullLog): Promise<Set<string>> {
+  async pull(pods: Iterable<V1Pod>, token: string, log?: PullLog): Promise<Set<string>> {
     const pulled = new Set<string>();
     await Promise.all(
       [...pods].map(async (pod) => {
@@ -73,7 +73,7 @@ export class ProberSamples {
         };
         this.#pods.set(uid, cursor);
         try {
-          const page = await new ProberClient(ip).samplesFrom(cursor.next);
+          const page = await new ProberClient(ip, token).samplesFrom(cursor.next);
           for (const sample of page.samples) {
             this.samples.push(sample);
             this.#tracker?.add(sample);

@@ -1,4 +1,4 @@
-// The HTTP side of the operator and of prober pods: /metrics, /healthz, /readyz, plus
+// The HTTP side of the operator and of prober pods: /metrics (when given a registry), /healthz, /readyz, plus
 // whatever routes the caller adds. Quiet by default: the caller logs its own events.
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -8,7 +8,8 @@ export type Readiness = boolean | { ok: true } | { ok: false; reason: string };
 export interface HttpServerOptions {
   host: string;
   port: number;
-  registry: Registry;
+  /** Served at GET /metrics; without it the server has no /metrics. */
+  registry?: Registry;
   /** Asked on every GET /readyz. */
   ready: () => Readiness;
   /** Asked on every GET /healthz (default: always healthy); 503 with the reason when not. */
@@ -34,10 +35,12 @@ function readinessOf(value: Readiness): { ok: true } | { ok: false; reason: stri
 
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const app = Fastify({ logger: false, bodyLimit: options.bodyLimit ?? 1024 * 1024 });
-  app.get('/metrics', async (_request, reply) => {
-    const text = await options.registry.metrics();
-    return reply.type(options.registry.contentType).send(text);
-  });
+  const { registry } = options;
+  if (registry)
+    app.get('/metrics', async (_request, reply) => {
+      const text = await registry.metrics();
+      return reply.type(registry.contentType).send(text);
+    });
   app.get('/healthz', async (_request, reply) => {
     const health = readinessOf(options.healthy?.() ?? true);
     return reply.code(health.ok ? 200 : 503).send(health);

@@ -22,11 +22,17 @@ export const PROBE_POD_ENV = {
   /** Alternatives to the two above: paths of files holding them (a mounted Secret). */
   usernameFile: 'FAILWATCH_DB_USERNAME_FILE',
   passwordFile: 'FAILWATCH_DB_PASSWORD_FILE',
+  /** The run's API token (the controller's Secret, via secretKeyRef): required on every call. */
+  apiToken: 'FAILWATCH_API_TOKEN',
+  /** Alternative: path of a file holding the token (a mounted Secret). */
+  apiTokenFile: 'FAILWATCH_API_TOKEN_FILE',
   /** PEM CA bundle for tls.mode verify-full (a mounted Secret key). */
   caFile: 'FAILWATCH_CA_FILE',
   /** `host:port` to serve on; default `${POD_IP or 0.0.0.0}:${FAILWATCH_LISTEN_PORT or 9090}`. */
   listen: 'FAILWATCH_LISTEN',
   listenPort: 'FAILWATCH_LISTEN_PORT',
+  /** Port of the open /metrics server, on the same address (default 9091; 0 = any free port). */
+  metricsPort: 'FAILWATCH_METRICS_PORT',
   /** Downward API status.podIP: on a shared-network test node every pod has its own address. */
   podIp: 'POD_IP',
   /** Cap on samples held in memory (default 2,000,000, about 60 MB). */
@@ -40,6 +46,10 @@ export const PROBE_POD_ENV = {
 } as const;
 
 export const PROBE_POD_PORT = 9090;
+/** /metrics (and /healthz) without a token, for Prometheus. */
+export const PROBE_POD_METRICS_PORT = 9091;
+/** A shorter token is a mistake in whatever created the pod. */
+const MIN_API_TOKEN_LENGTH = 16;
 export const DEFAULT_SETUP_RETRY_MS = 5000;
 /** Seqs are stored as 32-bit integers: leave room for a day of 10 ms attempts above the base. */
 export const MAX_SEQ_BASE = 0xffffffff - 10_000_000;
@@ -51,8 +61,11 @@ export interface ProbePodConfig {
   endpoint: EndpointSpec;
   /** Read at every setup attempt (files may change when the Secret is fixed). */
   credentials: () => EndpointCredentials;
+  /** The bearer token every API call must carry. */
+  apiToken: string;
   caFile?: string;
   listen: { host: string; port: number };
+  metricsPort: number;
   maxSamples: number;
   seqBase: number;
   setupRetryMs: number;
@@ -90,6 +103,7 @@ export function parseProbePodEnv(env: NodeJS.ProcessEnv): ProbePodConfig {
   const endpoint = parseEndpoint(required(E.endpoint), problems);
 
   const credentials = credentialSource(env, problems);
+  const apiToken = apiTokenOf(env, problems);
 
   let listen = { host: env[E.podIp] || '0.0.0.0', port: PROBE_POD_PORT };
   const listenText = env[E.listen];
@@ -104,6 +118,12 @@ export function parseProbePodEnv(env: NodeJS.ProcessEnv): ProbePodConfig {
     if (!(Number.isInteger(listen.port) && listen.port > 0 && listen.port <= 65535))
       problems.push(`${E.listenPort} must be a TCP port (got \`${env[E.listenPort]}\`)`);
   }
+
+  const metricsPort = env[E.metricsPort] ? Number(env[E.metricsPort]) : PROBE_POD_METRICS_PORT;
+  if (!(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65535))
+    problems.push(`${E.metricsPort} must be a TCP port (got \`${env[E.metricsPort]}\`)`);
+  else if (metricsPort !== 0 && metricsPort === listen.port)
+    problems.push(`${E.metricsPort} must differ from the API port ${listen.port}`);
 
   const maxSamples = env[E.maxSamples] ? Number(env[E.maxSamples]) : DEFAULT_MAX_SAMPLES;
   if (!(Number.isInteger(maxSamples) && maxSamples > 0))
@@ -134,7 +154,9 @@ export function parseProbePodEnv(env: NodeJS.ProcessEnv): ProbePodConfig {
     experiment,
     endpoint,
     credentials,
+    apiToken,
     listen,
+    metricsPort,
     maxSamples,
     seqBase,
     setupRetryMs,
@@ -166,6 +188,31 @@ function parseEndpoint(text: string, problems: string[]): EndpointSpec | undefin
     return undefined;
   }
   return result.value.endpoints[0];
+}
+
+function apiTokenOf(env: NodeJS.ProcessEnv, problems: string[]): string {
+  const E = PROBE_POD_ENV;
+  let token = env[E.apiToken];
+  const file = env[E.apiTokenFile];
+  if (file) {
+    try {
+      token = readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      problems.push(`${E.apiTokenFile}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+      return '';
+    }
+  }
+  if (token === undefined || token === '') {
+    problems.push(
+      `${E.apiToken} (or ${E.apiTokenFile}) is required: the API answers only bearers of the run token`,
+    );
+    return '';
+  }
+  if (token.length < MIN_API_TOKEN_LENGTH || !/^[!-~]+$/.test(token))
+    problems.push(
+      `${E.apiToken} must be at least ${MIN_API_TOKEN_LENGTH} printable characters without spaces`,
+    );
+  return token;
 }
 
 function credentialSource(env: NodeJS.ProcessEnv, problems: string[]): () => EndpointCredentials {

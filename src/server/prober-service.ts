@@ -6,6 +6,10 @@
 //   starting -> setup-failed -> ... -> probing   retried every setupRetryMs
 //   any -> stopped                          POST /stop (idempotent)
 //
+// Every route but /healthz and /readyz (the kubelet's) needs the run's bearer token: the
+// controller created it in a Secret owned by the experiment, and only the controller and this
+// pod know it. /metrics is on a separate port (see src/cli/probe.ts).
+//
 // The password appears in no response and no log line: every message that leaves this
 // module goes through redact() as well, in case a driver ever echoes a connection string.
 import type { FastifyInstance } from 'fastify';
@@ -21,9 +25,13 @@ import { Prober } from '../probe/prober.ts';
 import { ProbeSetupError } from '../probe/sql-driver.ts';
 import { TlsConfigError } from '../probe/tls-options.ts';
 import type { ProbeDriver, ProbeEndpointConfig, ProbeSample } from '../probe/types.ts';
+import { bearerToken, tokensEqual } from './bearer-token.ts';
 import type { Readiness } from './http.ts';
 import { createProbeMetrics, type ProbeMetrics } from './metrics.ts';
 import { DEFAULT_MAX_SAMPLES, SampleStore } from './sample-store.ts';
+
+/** Routes that answer without the token: the kubelet's probes. */
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
 
 /** Largest page of GET /samples. */
 export const SAMPLES_PAGE_LIMIT = 5000;
@@ -43,6 +51,8 @@ export interface ProberServiceOptions {
   endpoint: EndpointSpec;
   /** Asked before every setup attempt. */
   credentials: () => EndpointCredentials;
+  /** The run's API token: every route but /healthz and /readyz needs it as a bearer token. */
+  apiToken: string;
   caFile?: string;
   registry: Registry;
   log: Logger;
@@ -199,14 +209,15 @@ export class ProberService {
   }
 
   /** Lost-write audit: this run's rows for the endpoint, read back after stop. */
-  async audit(from?: { host: string; port: number }): Promise<CommittedRow[]> {
+  async audit(): Promise<CommittedRow[]> {
     if (this.#state !== 'stopped')
       throw new ProberRequestError(409, `stop probing first (state ${this.#state})`);
     if (!this.#prober) throw new ProberRequestError(409, 'setup never succeeded: there is nothing to audit');
     if (!this.#options.endpoint.probes.includes('write'))
       throw new ProberRequestError(409, `endpoint ${this.#options.endpoint.name} has no write probe`);
     try {
-      const rows = await this.#prober.readBack(from);
+      // Always from the endpoint of the spec: a caller-chosen host would receive the password.
+      const rows = await this.#prober.readBack();
       this.#log.info({ event: 'audit', rows: rows.length }, 'write read-back done');
       return rows;
     } catch (err) {
@@ -216,8 +227,20 @@ export class ProberService {
     }
   }
 
-  /** GET /status, GET /samples, POST /stop, POST /audit. */
+  /** GET /status, GET /samples, POST /stop, POST /audit, all behind the run's bearer token. */
   routes(app: FastifyInstance): void {
+    app.addHook('onRequest', async (request, reply) => {
+      if (OPEN_PATHS.has(request.url.split('?')[0]!)) return;
+      if (tokensEqual(bearerToken(request.headers.authorization), this.#options.apiToken)) return;
+      this.#log.warn(
+        { event: 'unauthorized', method: request.method, path: request.url.slice(0, 200), ip: request.ip },
+        'request without the run token refused',
+      );
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="failwatch-prober"')
+        .send({ error: 'this prober answers only its controller: send the run token as a bearer token' });
+    });
     app.setErrorHandler((err, _request, reply) => {
       if (err instanceof ProberRequestError)
         return reply.code(err.statusCode).send({ error: this.redact(err.message), ...err.details });
@@ -239,15 +262,13 @@ export class ProberService {
       return this.status();
     });
     app.post('/audit', async (request) => {
-      const body = request.body as { from?: { host?: unknown; port?: unknown } } | undefined;
-      let from: { host: string; port: number } | undefined;
-      if (body?.from !== undefined) {
-        const { host, port } = body.from;
-        if (typeof host !== 'string' || typeof port !== 'number')
-          throw new ProberRequestError(400, 'from must be {"host": string, "port": number}');
-        from = { host, port };
-      }
-      return { rows: await this.audit(from) };
+      const body = request.body;
+      if (body !== undefined && body !== null && (typeof body !== 'object' || Object.keys(body).length > 0))
+        throw new ProberRequestError(
+          400,
+          'POST /audit takes no body (the audit reads from the endpoint of the spec)',
+        );
+      return { rows: await this.audit() };
     });
   }
 

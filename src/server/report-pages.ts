@@ -1,15 +1,21 @@
 // The operator's report pages: `GET /reports` lists recent runs, `GET /reports/<ns>/<name>`
 // serves the one-page report the controller stored in the run's results ConfigMap. Plain
 // HTML: no scripts, no external requests (the CSP forbids both), every value escaped.
-// Unauthenticated like /metrics, so the port is for port-forwards, not the internet.
+// Only for a bearer token the apiserver accepts (TokenReview) whose user may `get` the
+// experiment (SubjectAccessReview); the index lists only the namespaces the caller may read.
+// A stored report is served only while it matches the digest in the experiment's status (the
+// ConfigMap is writable by the namespace's users, the status is not); otherwise the page is
+// rendered from results.json, every value escaped.
 import { gunzipSync } from 'node:zlib';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Results } from '../analysis/results.ts';
 import { API_GROUP, API_VERSION } from '../api/experiment-spec.ts';
-import type { FailoverExperimentObject } from '../controller/experiment-reconciler.ts';
+import { type FailoverExperimentObject, sha256Hex } from '../controller/experiment-reconciler.ts';
 import { apiErrorMessage, EXPERIMENT_PLURAL, isNotFound, type Kube } from '../controller/kube.ts';
 import { escapeXml, formatSeconds } from '../report/format.ts';
 import { summaryTable } from '../report/report-html.ts';
+import { bearerToken } from './bearer-token.ts';
+import type { Caller, ReportAuthorizer } from './kube-authz.ts';
 
 /** Sent with every report page, including errors. */
 export const REPORT_PAGE_HEADERS: Readonly<Record<string, string>> = {
@@ -213,11 +219,12 @@ export function renderStatusHtml(obj: FailoverExperimentObject, note: string): s
   );
 }
 
-/** A completed run whose report was too large to store: the summary from results.json. */
+/** A completed run whose report was too large to store (or was changed): the summary from results.json. */
 export function renderSummaryHtml(
   obj: FailoverExperimentObject,
   results: Results,
   configMap: string,
+  why: 'too-large' | 'changed' = 'too-large',
 ): string {
   const ref = `${obj.metadata.namespace}/${obj.metadata.name}`;
   return page(
@@ -225,7 +232,9 @@ export function renderSummaryHtml(
     [
       `<h1>${escapeXml(ref)}: <span class="${escapeXml(results.verdict.result)}">${escapeXml(results.verdict.result)}</span></h1>`,
       `<p class="meta">T0 ${escapeXml(results.trigger.time)} · downtime = the upper bound; in brackets the point estimate (~) and the bounds, in seconds</p>`,
-      `<p>The timeline of this run was too large to keep in ConfigMap ${escapeXml(configMap)}; its results.json is there (kubectl get configmap ${escapeXml(configMap)} -n ${escapeXml(obj.metadata.namespace ?? '')} -o jsonpath='{.data.results\\.json}').</p>`,
+      why === 'too-large'
+        ? `<p>The timeline of this run was too large to keep in ConfigMap ${escapeXml(configMap)}; its results.json is there (kubectl get configmap ${escapeXml(configMap)} -n ${escapeXml(obj.metadata.namespace ?? '')} -o jsonpath='{.data.results\\.json}').</p>`
+        : `<p>The report stored in ConfigMap ${escapeXml(configMap)} no longer matches the digest the controller recorded in the experiment's status (it was changed after the run), so it is not served; this summary is rendered from its results.json.</p>`,
       summaryTable(results),
       backLink(),
     ].join('\n'),
@@ -266,9 +275,18 @@ export function experimentPage(obj: FailoverExperimentObject, configMap: StoredC
   const configMapName = obj.status?.resultsRef?.configMapName;
   if (configMapName && configMap) {
     const html = storedReportHtml(configMap);
-    if (html !== undefined) return { status: 200, html };
+    const expected = obj.status?.resultsRef?.reportSha256;
+    if (html !== undefined && expected !== undefined && sha256Hex(html) === expected)
+      return { status: 200, html };
     const results = parseResults(configMap.data?.['results.json']);
-    if (results) return { status: 200, html: renderSummaryHtml(obj, results, configMapName) };
+    if (results) {
+      try {
+        const why = html === undefined ? 'too-large' : 'changed';
+        return { status: 200, html: renderSummaryHtml(obj, results, configMapName, why) };
+      } catch {
+        // A hand-edited results.json of the wrong shape: the status page below says so.
+      }
+    }
   }
   const note = configMapName
     ? `The results ConfigMap ${configMapName} is missing or holds no report.`
@@ -334,9 +352,26 @@ export function parseReportPath(rest: string): { namespace: string; name: string
   return { namespace, name };
 }
 
+/** Experiments of the namespaces `caller` may get from (one SubjectAccessReview per namespace). */
+export async function visibleExperiments(
+  experiments: readonly FailoverExperimentObject[],
+  caller: Caller,
+  authorizer: ReportAuthorizer,
+): Promise<FailoverExperimentObject[]> {
+  if (await authorizer.mayGet(caller, undefined)) return [...experiments];
+  const namespaces = [...new Set(experiments.map((o) => o.metadata.namespace ?? ''))];
+  const allowed = new Set<string>();
+  for (const ns of namespaces) if (await authorizer.mayGet(caller, ns)) allowed.add(ns);
+  return experiments.filter((o) => allowed.has(o.metadata.namespace ?? ''));
+}
+
+const HOW_TO_AUTHENTICATE =
+  'Send a Kubernetes bearer token of a user who may get FailoverExperiments, e.g. curl -H "Authorization: Bearer $(kubectl create token <service-account> -n <namespace>)" ...';
+
 /** Fastify routes for startHttpServer({ routes }). */
 export function reportPageRoutes(
   source: ReportSource,
+  authorizer: ReportAuthorizer,
   log?: { warn(fields: Record<string, unknown>, message: string): void },
 ): (app: FastifyInstance) => void {
   const unavailable = (reply: FastifyReply, err: unknown) => {
@@ -347,11 +382,36 @@ export function reportPageRoutes(
       renderMessagePage(503, 'Unavailable', `The Kubernetes API request failed: ${message}`),
     );
   };
+  /** The authenticated caller, or undefined after sending 401/503. */
+  const callerOf = async (request: FastifyRequest, reply: FastifyReply): Promise<Caller | undefined> => {
+    const token = bearerToken(request.headers.authorization);
+    let caller: Caller | undefined;
+    if (token !== undefined) {
+      try {
+        caller = await authorizer.authenticate(token);
+      } catch (err) {
+        void unavailable(reply, err);
+        return undefined;
+      }
+    }
+    if (!caller) {
+      const why =
+        token === undefined ? 'This page needs a bearer token.' : 'The apiserver did not accept this token.';
+      void send(
+        reply.header('www-authenticate', 'Bearer realm="failwatch-reports"'),
+        renderMessagePage(401, 'Unauthorized', `${why} ${HOW_TO_AUTHENTICATE}`),
+      );
+      return undefined;
+    }
+    return caller;
+  };
   return (app) => {
-    app.get('/reports', async (_request, reply) => {
+    app.get('/reports', async (request, reply) => {
+      const caller = await callerOf(request, reply);
+      if (!caller) return reply;
       let experiments: FailoverExperimentObject[];
       try {
-        experiments = await source.listExperiments();
+        experiments = await visibleExperiments(await source.listExperiments(), caller, authorizer);
       } catch (err) {
         return unavailable(reply, err);
       }
@@ -360,10 +420,22 @@ export function reportPageRoutes(
     app.get('/reports/*', async (request, reply) => {
       const rest = (request.params as { '*': string })['*'];
       if (rest === '') return reply.redirect('../reports', 301);
+      const caller = await callerOf(request, reply);
+      if (!caller) return reply;
       const parsed = parseReportPath(rest);
       if ('html' in parsed) return send(reply, parsed);
       const { namespace, name } = parsed;
       try {
+        // Asked before looking the experiment up: a refusal says nothing about whether it exists.
+        if (!(await authorizer.mayGet(caller, namespace, name)))
+          return send(
+            reply,
+            renderMessagePage(
+              403,
+              'Forbidden',
+              `${caller.username} may not get FailoverExperiments in namespace ${namespace}.`,
+            ),
+          );
         const obj = await source.getExperiment(namespace, name);
         if (!obj)
           return send(

@@ -179,7 +179,17 @@ describe('Helm chart and image', { timeout: 600_000 }, () => {
       '--metrics-listen=0.0.0.0:8080',
       '--prober-image=ghcr.io/failwatch/failwatch:0.1.0',
       '--concurrency=4',
+      `--prober-network-policy=${JSON.stringify({
+        controllerPodSelector: { matchLabels: deploy.spec.selector.matchLabels },
+        scraperNamespaceSelector: {},
+        scraperPodSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+      })}`,
     ]);
+    // The chart never lets experiments point the AWS requests elsewhere.
+    assert.ok(!container.args.some((a: string) => a.includes('allow-rds-endpoint-override')));
+    const off = template(['networkPolicy.enabled=false']);
+    const offArgs = off.docs.find((d) => d.kind === 'Deployment')!.spec.template.spec.containers[0].args;
+    assert.ok(!offArgs.some((a: string) => a.startsWith('--prober-network-policy')), offArgs.join(' '));
     assert.equal(container.livenessProbe.httpGet.path, '/healthz');
     assert.equal(container.readinessProbe.httpGet.path, '/readyz');
     assert.equal(container.securityContext.readOnlyRootFilesystem, true);
@@ -195,7 +205,7 @@ describe('Helm chart and image', { timeout: 600_000 }, () => {
     const full = template([
       'metrics.serviceMonitor.enabled=true',
       'metrics.podMonitor.enabled=true',
-      'allowedTargets={orders-staging-pg,lab-*}',
+      'allowedTargets={orders-staging-pg,eu-west-1/lab-*}',
       'requireAllowedTargets=true',
       'leaderElection.enabled=false',
       'aws.existingSecret=aws-creds',
@@ -206,7 +216,7 @@ describe('Helm chart and image', { timeout: 600_000 }, () => {
     const kinds = full.docs.map((d) => d.kind);
     assert.ok(kinds.includes('ServiceMonitor') && kinds.includes('PodMonitor'), kinds.join(', '));
     const c = full.docs.find((d) => d.kind === 'Deployment')!.spec.template.spec.containers[0];
-    assert.ok(c.args.includes('--allowed-targets=orders-staging-pg,lab-*'), c.args.join(' '));
+    assert.ok(c.args.includes('--allowed-targets=orders-staging-pg,eu-west-1/lab-*'), c.args.join(' '));
     assert.ok(c.args.includes('--no-leader-elect'));
     assert.deepEqual(
       c.env.filter((e: Doc) => e.valueFrom?.secretKeyRef).map((e: Doc) => e.name),
@@ -341,7 +351,7 @@ describe('Helm chart and image', { timeout: 600_000 }, () => {
     assert.equal(condition.reason, 'TargetNotAllowed');
     assert.match(
       condition.message,
-      /target orders-prod-pg is not in the controller's allowed targets \(lab-\*\)/,
+      /target ap-northeast-1\/orders-prod-pg is not in the controller's allowed targets \(lab-\*\)/,
     );
     // The reconcile that wrote the Failed status is counted once it returns.
     await waitFor('a successful reconcile in /metrics', async () => {

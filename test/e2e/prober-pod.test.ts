@@ -15,10 +15,14 @@ import { pgInstance, TempDir } from '../helpers/probe-servers.ts';
 const dir = new TempDir();
 const primary = pgInstance(dir, 'pg1', '127.0.90.11');
 const WRONG_PASSWORD = 'wrong-Pz4-not-the-password';
+const TOKEN = 'e2e-run-token-Qm8-0123456789';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
 
 interface ProbeProcess {
   child: ChildProcess;
   url: string;
+  /** The open /metrics server (FAILWATCH_METRICS_PORT on the same address). */
+  metricsUrl: string;
   stdout: () => string;
   stderr: () => string;
   exited: Promise<number | null>;
@@ -45,6 +49,8 @@ function startProbe(listen: string, password: string, runId: string): ProbeProce
       FAILWATCH_DB_USERNAME: pg.LAB_DB_USER,
       FAILWATCH_DB_PASSWORD: password,
       FAILWATCH_LISTEN: listen,
+      FAILWATCH_METRICS_PORT: String(Number(listen.split(':')[1]) + 1),
+      FAILWATCH_API_TOKEN: TOKEN,
     },
   });
   let stdout = '';
@@ -56,11 +62,19 @@ function startProbe(listen: string, password: string, runId: string): ProbeProce
     stderr += d;
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, url: `http://${listen}`, stdout: () => stdout, stderr: () => stderr, exited };
+  const [host, port] = listen.split(':') as [string, string];
+  return {
+    child,
+    url: `http://${listen}`,
+    metricsUrl: `http://${host}:${Number(port) + 1}`,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited,
+  };
 }
 
 async function get<T>(url: string, method = 'GET'): Promise<{ status: number; body: T; text: string }> {
-  const res = await fetch(url, { method, signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(url, { method, headers: AUTH, signal: AbortSignal.timeout(10_000) });
   const text = await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : null) as T, text };
 }
@@ -135,7 +149,27 @@ describe('failwatch probe (prober pod entry)', { timeout: 180_000 }, () => {
       assert.ok(firstPage.body.samples.every((s) => s.class === 'ok'));
       assert.ok(firstPage.body.samples.every((s) => s.server?.role === 'writer'));
 
-      const metrics = await (await fetch(`${p.url}/metrics`)).text();
+      // The API needs the run token; /metrics is open, on its own port only.
+      for (const [path, method] of [
+        ['/status', 'GET'],
+        ['/samples?from=0', 'GET'],
+        ['/stop', 'POST'],
+        ['/audit', 'POST'],
+        ['/metrics', 'GET'],
+      ])
+        assert.equal(
+          (
+            await fetch(`${p.url}${path}`, {
+              method,
+              headers: { authorization: 'Bearer not-the-token-000000' },
+            })
+          ).status,
+          401,
+          `${method} ${path} with a wrong token`,
+        );
+      assert.equal((await fetch(`${p.metricsUrl}/status`)).status, 404, 'no API on the metrics port');
+      assert.equal((await fetch(`${p.metricsUrl}/stop`, { method: 'POST' })).status, 404);
+      const metrics = await (await fetch(`${p.metricsUrl}/metrics`)).text();
       const ok =
         /failwatch_probe_attempts_total\{namespace="team-a",experiment="weekly",endpoint="cluster",kind="write",class="ok"\} (\d+)/.exec(
           metrics,
@@ -151,7 +185,11 @@ describe('failwatch probe (prober pod entry)', { timeout: 180_000 }, () => {
       const spacingMs = (last.startMs - writes[0]!.startMs) / (last.seq - writes[0]!.seq);
       assert.ok(Math.abs(spacingMs - 100) < 5, `${spacingMs.toFixed(2)} ms between write starts`);
 
-      assert.equal((await fetch(`${p.url}/audit`, { method: 'POST' })).status, 409, 'audit before stop');
+      assert.equal(
+        (await fetch(`${p.url}/audit`, { method: 'POST', headers: AUTH })).status,
+        409,
+        'audit before stop',
+      );
       const stopped = await get<ProberStatusBody>(`${p.url}/stop`, 'POST');
       assert.equal(stopped.body.state, 'stopped');
       const again = await get<ProberStatusBody>(`${p.url}/stop`, 'POST');
@@ -229,14 +267,16 @@ describe('failwatch probe (prober pod entry)', { timeout: 180_000 }, () => {
       assert.equal(later.body.state, 'setup-failed');
       assert.ok(later.body.setupAttempts >= 2, `${later.body.setupAttempts} setup attempts in 6 s`);
       assert.equal((await fetch(`${p.url}/healthz`)).status, 200);
-      const audit = await fetch(`${p.url}/audit`, { method: 'POST' });
+      const audit = await fetch(`${p.url}/audit`, { method: 'POST', headers: AUTH });
       assert.equal(audit.status, 409);
 
       assert.equal(await terminate(p), 0);
       const warnings = logEvents(p).filter((l) => l.event === 'setup-failed' && l.level === 'warn');
       assert.equal(warnings.length, 1, 'one log line for one distinct failure');
-      for (const text of [p.stdout(), p.stderr(), first.text, later.text, ready.text])
+      for (const text of [p.stdout(), p.stderr(), first.text, later.text, ready.text]) {
         assert.ok(!text.includes(WRONG_PASSWORD), `password shown in: ${text.slice(0, 200)}`);
+        assert.ok(!text.includes(TOKEN), `token shown in: ${text.slice(0, 200)}`);
+      }
     } finally {
       await terminate(p);
     }

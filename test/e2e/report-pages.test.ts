@@ -24,6 +24,7 @@ import {
   LAB_PASSWORD,
   labExperiment,
   prepareOperatorNamespace,
+  serviceAccountToken,
   spawnOperator,
   stopProcess,
   WRONG_PASSWORD,
@@ -74,8 +75,18 @@ const get = (name: string) => experiments.get(name);
 const phaseIs = (name: string, phases: string[]) => experiments.phaseIs(name, phases);
 const waitFor = waiter({ timeoutMs: 120_000, intervalMs: 250, logs: { operator: join(tmp, 'leader.log') } });
 
-async function fetchPage(url: string): Promise<{ status: number; headers: Headers; body: string }> {
-  const res = await fetch(url, { redirect: 'manual' });
+/** A bearer token of a ServiceAccount that may get FailoverExperiments in every namespace. */
+let viewerToken: string;
+
+async function fetchPage(
+  url: string,
+  /** null: no Authorization header. */
+  token: string | null = viewerToken,
+): Promise<{ status: number; headers: Headers; body: string }> {
+  const res = await fetch(url, {
+    redirect: 'manual',
+    headers: token === null ? {} : { authorization: `Bearer ${token}` },
+  });
   return { status: res.status, headers: res.headers, body: await res.text() };
 }
 
@@ -102,6 +113,8 @@ function saveScreenshot(name: string, page: CapturedPage): string {
   writeFileSync(file, page.png);
   return file;
 }
+
+const AUTH = () => ({ authorization: `Bearer ${viewerToken}` });
 
 const count = (html: string, pattern: RegExp) => (html.match(pattern) ?? []).length;
 
@@ -154,6 +167,28 @@ describe('report pages of the operator', { timeout: 900_000 }, () => {
       namespace: NS,
       secrets: { 'lab-db': LAB_PASSWORD, 'wrong-db': WRONG_PASSWORD },
     });
+    // The pages answer only who may get the experiments (TokenReview + SubjectAccessReview).
+    const rbac = cp.kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: ServiceAccount
+metadata: { name: report-viewer, namespace: ${NS} }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: { name: failwatch-report-viewer }
+rules:
+  - { apiGroups: [failwatch.io], resources: [failoverexperiments], verbs: [get, list] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: failwatch-report-viewer }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: failwatch-report-viewer }
+subjects: [{ kind: ServiceAccount, name: report-viewer, namespace: ${NS} }]
+`,
+    );
+    assert.equal(rbac.code, 0, rbac.out);
+    viewerToken = serviceAccountToken(cp, 'report-viewer', NS);
     startOperator('127.0.75.9:18280', 'leader.log');
     await waitFor('the first replica leads', async () =>
       (await fetch(`${LEADER}/readyz`)).status === 200 ? true : undefined,
@@ -188,6 +223,10 @@ describe('report pages of the operator', { timeout: 900_000 }, () => {
     console.log(`report.html ${Buffer.byteLength(storedHtml)} bytes in ConfigMap ${cm.metadata!.name}`);
 
     const url = `${LEADER}/reports/${NS}/failover`;
+    const anonymous = await fetchPage(url, null);
+    assert.equal(anonymous.status, 401);
+    assertPageHeaders(anonymous.headers, 'anonymous');
+    assert.match(anonymous.body, /kubectl create token/);
     const res = await fetchPage(url);
     assert.equal(res.status, 200);
     assertPageHeaders(res.headers, url);
@@ -225,7 +264,7 @@ describe('report pages of the operator', { timeout: 900_000 }, () => {
       assert.ok(res.body.includes(`<title>${e.name}: role flip ${formatOffset(e.roleFlip!.seconds)} `));
 
     // The same in Chromium: each lane and marker laid out inside the screenshot.
-    const page = await chromium.capture(url, { evaluate: LAYOUT_PROBE });
+    const page = await chromium.capture(url, { evaluate: LAYOUT_PROBE, headers: AUTH() });
     assert.equal(page.status, 200);
     assertOnlyTheDocument(page, url);
     const laid = page.evaluated as Record<string, any>;
@@ -339,6 +378,7 @@ describe('report pages of the operator', { timeout: 900_000 }, () => {
     // The index in Chromium, now with a completed, a failed and a waiting run.
     const page = await chromium.capture(`${LEADER}/reports`, {
       width: 1000,
+      headers: AUTH(),
       evaluate: `[...document.querySelectorAll('tbody tr')].map((tr) =>
         [...tr.cells].map((td) => td.textContent).slice(1, 4).join(' '))`,
     });

@@ -45,6 +45,8 @@ export interface CaptureOptions {
   evaluate?: string;
   /** Quiet time after the load event before the page counts as settled (default 500 ms). */
   settleMs?: number;
+  /** Sent with every request of the page, e.g. an Authorization header. */
+  headers?: Record<string, string>;
 }
 
 export interface Chromium {
@@ -152,6 +154,7 @@ export async function launchChromium(): Promise<Chromium> {
     listeners.add(onEvent);
     try {
       await send('Network.enable', {}, sessionId);
+      if (options.headers) await send('Network.setExtraHTTPHeaders', { headers: options.headers }, sessionId);
       await send('Page.enable', {}, sessionId);
       await send('Log.enable', {}, sessionId);
       await send('Runtime.enable', {}, sessionId);

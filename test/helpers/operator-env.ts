@@ -91,6 +91,8 @@ export interface OperatorProcessOptions {
   env?: NodeJS.ProcessEnv;
   /** More command-line flags. */
   args?: string[];
+  /** Start without --allow-rds-endpoint-override (the chart's default). */
+  noRdsEndpointOverride?: boolean;
 }
 
 /** `failwatch operator` in failwatch-system with the test node agent's prober image. */
@@ -110,6 +112,8 @@ export function spawnOperator(opts: OperatorProcessOptions): ChildProcess {
         'failwatch:test',
         '--metrics-listen',
         opts.listen,
+        // The lab's RDS API is an rdsEndpoint override; set noRdsEndpointOverride to leave it off.
+        ...(opts.noRdsEndpointOverride ? [] : ['--allow-rds-endpoint-override']),
         ...(opts.args ?? []),
       ],
       { stdio: ['ignore', log, log], env: { ...process.env, ...opts.env } },

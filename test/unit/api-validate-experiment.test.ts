@@ -278,6 +278,43 @@ describe('validateExperimentManifest rejects bad manifests with the field and a 
       'spec.target.rdsEndpoint',
       /http:\/\/ or https:\/\//,
     ],
+    // Input that reaches DNS, Kubernetes or SQL has a pattern.
+    [
+      'host with a path',
+      (d) => (d.spec.endpoints[0].host = 'db.example.com/../x'),
+      'spec.endpoints[0].host',
+      /must be a host name/,
+    ],
+    [
+      'host with a space',
+      (d) => (d.spec.endpoints[0].host = 'db example'),
+      'spec.endpoints[0].host',
+      /must be a host name/,
+    ],
+    [
+      'host with a URL scheme',
+      (d) => (d.spec.endpoints[0].host = 'http://db'),
+      'spec.endpoints[0].host',
+      /must be a host name/,
+    ],
+    [
+      'database with SQL in it',
+      (d) => (d.spec.endpoints[0].database = 'app; DROP TABLE x'),
+      'spec.endpoints[0].database',
+      /plain SQL identifier/,
+    ],
+    [
+      'user name with a quote',
+      (d) => (d.spec.endpoints[0].credentials.username = "probe'--"),
+      'spec.endpoints[0].credentials.username',
+      /must be a user name/,
+    ],
+    [
+      'dns server that is not an address',
+      (d) => (d.spec.endpoints[0].dns = { server: 'a b:53' }),
+      'spec.endpoints[0].dns.server',
+      /address:port/,
+    ],
   ];
 
   for (const [title, edit, path, message] of cases) {
@@ -288,6 +325,44 @@ describe('validateExperimentManifest rejects bad manifests with the field and a 
       assert.equal(errors.length, 1, `expected exactly one error, got:\n${JSON.stringify(errors, null, 2)}`);
     });
   }
+
+  it('accepts host names, IPv4 and IPv6 addresses, and refuses Kubernetes names that are not', () => {
+    for (const host of ['db.example.com', 'db.example.com.', '127.0.10.1', '::1', 'fd00::5', 'a', 'x-1.y-2'])
+      assert.deepEqual(
+        k8s((d) => (d.spec.endpoints[0].host = host)),
+        [],
+        host,
+      );
+    function k8s(edit: (d: Doc) => void) {
+      const doc = manifest() as Doc;
+      doc.spec.endpoints[0].credentials = { secretRef: { name: 'pg-creds' } };
+      edit(doc);
+      const r = validateExperimentManifest(doc);
+      return r.ok ? [] : r.errors;
+    }
+    assert.deepEqual(
+      k8s(() => {}),
+      [],
+    );
+    for (const [field, value, path] of [
+      ['name', 'Pg_Creds', 'spec.endpoints[0].credentials.secretRef.name'],
+      ['name', '../kube-system/x', 'spec.endpoints[0].credentials.secretRef.name'],
+      ['usernameKey', 'user name', 'spec.endpoints[0].credentials.secretRef.usernameKey'],
+      ['passwordKey', 'pass/word', 'spec.endpoints[0].credentials.secretRef.passwordKey'],
+    ] as const) {
+      const errors = k8s((d) => (d.spec.endpoints[0].credentials.secretRef[field] = value));
+      assert.deepEqual(
+        errors.map((e) => e.path),
+        [path],
+        JSON.stringify(errors),
+      );
+    }
+    const ca = k8s((d) => (d.spec.endpoints[0].tls = { mode: 'verify-full', caSecretRef: { name: 'CA' } }));
+    assert.deepEqual(
+      ca.map((e) => e.path),
+      ['spec.endpoints[0].tls.caSecretRef.name'],
+    );
+  });
 
   it('lists every bad field at once, including rules on objects with other bad fields', () => {
     const errors = errorsOf((d) => {

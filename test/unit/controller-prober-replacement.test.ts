@@ -32,9 +32,11 @@ const withPhase = (pod: V1Pod, phase: string, deleting = false): V1Pod => ({
   status: { phase },
 });
 
+const TOKEN = { name: 'e2e-prober-token', key: 'token' };
+
 describe('prober replacement', () => {
   const endpoint = endpointSpec();
-  const first = proberPod(exp, endpoint, 'img');
+  const first = proberPod(exp, endpoint, 'img', TOKEN);
 
   it('replaces only when every pod of the endpoint is lost or gone', () => {
     assert.equal(proberLost(withPhase(first, 'Running')), false);
@@ -47,7 +49,7 @@ describe('prober replacement', () => {
     const r1 = replacementFor(endpoint, [withPhase(first, 'Failed')], 0, 30_000)!;
     // 30 s + 60 s of headroom at 100 ms: 900 seqs into generation 1's range.
     assert.deepEqual(r1, { generation: 1, seqBase: GENERATION_SEQS + 900 });
-    const pod = proberPod(exp, endpoint, 'img', r1);
+    const pod = proberPod(exp, endpoint, 'img', TOKEN, r1);
     assert.equal(pod.metadata!.name, 'e2e-probe-cluster-r1');
     assert.equal(pod.metadata!.annotations!['failwatch.io/prober-generation'], '1');
     assert.deepEqual(

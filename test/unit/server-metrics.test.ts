@@ -249,6 +249,7 @@ describe('metrics', () => {
       }),
       FAILWATCH_DB_USERNAME: 'probe',
       FAILWATCH_DB_PASSWORD: PASSWORD,
+      FAILWATCH_API_TOKEN: 'metrics-test-token-0123456789',
     });
     const config = probeConfigFor(env.endpoint, env.credentials());
     assert.equal(config.password, PASSWORD);
@@ -261,6 +262,7 @@ describe('metrics', () => {
     assert.ok(!values.some((v) => v.includes(PASSWORD)), 'a label value holds the password');
     assert.ok(!values.includes('probe'), 'a label value holds the user name');
     assert.ok(!(await registry.metrics()).includes(PASSWORD));
+    assert.ok(!(await registry.metrics()).includes(env.apiToken));
   });
 
   it('sets the trigger time of every cached experiment that has one, and drops the others', async () => {

@@ -15,6 +15,7 @@ function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     FAILWATCH_ENDPOINT: JSON.stringify(ENDPOINT),
     FAILWATCH_DB_USERNAME: 'probe',
     FAILWATCH_DB_PASSWORD: 'pw',
+    FAILWATCH_API_TOKEN: 'token-0123456789abcdef',
     ...extra,
   };
 }
@@ -30,6 +31,29 @@ function problemsOf(e: NodeJS.ProcessEnv): string[] {
 }
 
 describe('prober pod environment', () => {
+  it('requires the run token (env or file) and a metrics port apart from the API', () => {
+    assert.equal(parseProbePodEnv(env()).apiToken, 'token-0123456789abcdef');
+    assert.equal(parseProbePodEnv(env()).metricsPort, 9091);
+    assert.deepEqual(problemsOf(env({ FAILWATCH_API_TOKEN: undefined })), [
+      'FAILWATCH_API_TOKEN (or FAILWATCH_API_TOKEN_FILE) is required: the API answers only bearers of the run token',
+    ]);
+    assert.match(problemsOf(env({ FAILWATCH_API_TOKEN: 'short' }))[0]!, /at least 16 printable/);
+    assert.match(
+      problemsOf(env({ FAILWATCH_METRICS_PORT: '9090' }))[0]!,
+      /must differ from the API port 9090/,
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'fw-token-'));
+    try {
+      writeFileSync(join(dir, 'token'), 'from-a-file-0123456789\n');
+      const config = parseProbePodEnv(
+        env({ FAILWATCH_API_TOKEN: undefined, FAILWATCH_API_TOKEN_FILE: join(dir, 'token') }),
+      );
+      assert.equal(config.apiToken, 'from-a-file-0123456789');
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
   it('applies the spec defaults to the endpoint and splits namespace/name', () => {
     const config = parseProbePodEnv(env());
     assert.equal(config.namespace, 'team-a');

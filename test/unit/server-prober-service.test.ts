@@ -15,6 +15,8 @@ import { parseProbePodEnv } from '../../src/server/probe-pod-env.ts';
 import { ProberService, type SamplesPage } from '../../src/server/prober-service.ts';
 
 const GOOD_PASSWORD = 'good-Hx7-secret';
+const TOKEN = 'run-token-Zk4-0123456789abcdef';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
 const BAD_PASSWORD = 'bad-Qw3-secret';
 
 /** Accepts only GOOD_PASSWORD; its auth error echoes the password it got, as a careless driver might. */
@@ -42,7 +44,7 @@ function fakeDriver(config: ProbeEndpointConfig, committed: CommittedRow[]): Pro
 }
 
 async function json<T>(url: string, method = 'GET'): Promise<{ status: number; body: T; text: string }> {
-  const res = await fetch(url, { method });
+  const res = await fetch(url, { method, headers: AUTH });
   const text = await res.text();
   return { status: res.status, body: JSON.parse(text) as T, text };
 }
@@ -76,6 +78,7 @@ describe('prober service', () => {
       }),
       FAILWATCH_DB_USERNAME: 'probe',
       FAILWATCH_DB_PASSWORD: 'unused',
+      FAILWATCH_API_TOKEN: TOKEN,
     });
     const registry = createRegistry();
     service = new ProberService({
@@ -84,6 +87,7 @@ describe('prober service', () => {
       experiment: config.experiment,
       endpoint: config.endpoint,
       credentials: () => ({ user: 'probe', password }),
+      apiToken: config.apiToken,
       registry,
       log: pino({ level: 'debug' }, { write: (line: string) => logLines.push(line) }),
       setupRetryMs: 100,
@@ -160,14 +164,14 @@ describe('prober service', () => {
         [...seqs].sort((a, b) => a - b),
       );
     }
-    assert.equal((await fetch(`${server.url}/samples?from=-1`)).status, 400);
+    assert.equal((await fetch(`${server.url}/samples?from=-1`, { headers: AUTH })).status, 400);
     const past = await json<{ total: number }>(`${server.url}/samples?from=99999999`);
     assert.equal(past.status, 416);
     assert.ok(past.body.total > 0);
   });
 
   it('refuses the audit before stop; stop is idempotent; the audit returns every acknowledged write', async () => {
-    assert.equal((await fetch(`${server.url}/audit`, { method: 'POST' })).status, 409);
+    assert.equal((await fetch(`${server.url}/audit`, { method: 'POST', headers: AUTH })).status, 409);
     const stopped = await json<{ state: string; samples: number; stopRequestedAt: string }>(
       `${server.url}/stop`,
       'POST',
@@ -193,10 +197,68 @@ describe('prober service', () => {
     assert.equal(audit.status, 200);
     assert.deepEqual(audit.body.rows.map((r) => r.key).sort(), [...acked].sort());
 
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${server.url}/metrics`, { headers: AUTH })).text();
     const ok = /failwatch_probe_attempts_total\{[^}]*kind="write",class="ok"\} (\d+)/.exec(metrics);
     assert.equal(Number(ok?.[1]), acked.length);
     assert.ok(!metrics.includes(GOOD_PASSWORD) && !metrics.includes(BAD_PASSWORD));
     assert.ok(!logLines.join('').includes(GOOD_PASSWORD));
+  });
+
+  it('answers only bearers of the run token; /healthz and /readyz stay open; bad input gets 4xx', async () => {
+    const status = (path: string, init: RequestInit = {}) =>
+      fetch(`${server.url}${path}`, init).then(async (r) => ({ status: r.status, text: await r.text(), r }));
+    for (const [path, method] of [
+      ['/status', 'GET'],
+      ['/samples?from=0', 'GET'],
+      ['/stop', 'POST'],
+      ['/audit', 'POST'],
+      ['/metrics', 'GET'],
+      ['/../../etc/passwd', 'GET'],
+    ] as const) {
+      const none = await status(path, { method });
+      assert.equal(none.status, 401, `${method} ${path} without a token`);
+      assert.equal(none.r.headers.get('www-authenticate'), 'Bearer realm="failwatch-prober"');
+      for (const authorization of [
+        'Bearer wrong-token-0123456789abcdef',
+        `Bearer ${TOKEN}x`,
+        `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`,
+        `Bearer ${TOKEN.slice(0, -1)}`,
+        `Bearer ${'a'.repeat(9000)}`,
+        'Bearer',
+      ])
+        assert.equal(
+          (await status(path, { method, headers: { authorization } })).status,
+          401,
+          `${path} ${authorization.slice(0, 30)}`,
+        );
+    }
+    assert.equal((await status('/healthz')).status, 200);
+    assert.ok([200, 503].includes((await status('/readyz')).status));
+    // With the token: the old `from` of the audit and other bodies are refused, not followed.
+    const audit = await status('/audit', {
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      body: JSON.stringify({ from: { host: '203.0.113.7', port: 5432 } }),
+    });
+    assert.equal(audit.status, 400, audit.text);
+    assert.match(audit.text, /takes no body/);
+    const notJson = await status('/audit', {
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      body: '{"from":',
+    });
+    assert.equal(notJson.status, 400, notJson.text);
+    const huge = await status('/stop', {
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      body: JSON.stringify({ pad: 'x'.repeat(2 * 1024 * 1024) }),
+    });
+    assert.equal(huge.status, 413, huge.text);
+    assert.equal((await status('/samples?from=abc', { headers: AUTH })).status, 400);
+    assert.equal((await status('/samples?from=1e400', { headers: AUTH })).status, 400);
+    assert.equal((await status('/nothing-here', { headers: AUTH })).status, 404);
+    // Still serving.
+    assert.equal((await status('/status', { headers: AUTH })).status, 200);
+    assert.ok(!logLines.join('').includes(TOKEN), 'the token is never logged');
   });
 });

@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { analyzeRun } from '../../src/analysis/analyze-run.ts';
-import { type FailoverExperimentObject, reportPayload } from '../../src/controller/experiment-reconciler.ts';
+import {
+  type FailoverExperimentObject,
+  reportPayload,
+  sha256Hex,
+} from '../../src/controller/experiment-reconciler.ts';
 import { escapeXml, formatDowntime } from '../../src/report/format.ts';
 import { renderReportHtml } from '../../src/report/report-html.ts';
 import { SUMMARY_HEADERS } from '../../src/report/table.ts';
@@ -132,10 +136,34 @@ describe('the index of recent runs', () => {
 describe('the page of one experiment', () => {
   const completed = experiment('e2e', {
     phase: 'Completed',
-    resultsRef: { configMapName: 'e2e-results' },
+    resultsRef: { configMapName: 'e2e-results', reportSha256: sha256Hex(reportHtml) },
   });
 
-  it('serves the stored report as it is, plain or gzipped', () => {
+  it('serves a stored report that someone changed never: the summary from results.json instead', () => {
+    const tampered = reportHtml.replace('</body>', '<script>steal()</script></body>');
+    for (const obj of [
+      completed,
+      experiment('e2e', { phase: 'Completed', resultsRef: { configMapName: 'e2e-results' } }),
+    ]) {
+      const page = experimentPage(obj, {
+        data: { 'results.json': JSON.stringify(results), 'report.html': tampered },
+      });
+      assert.equal(page.status, 200);
+      assert.doesNotMatch(page.html, /steal\(\)/);
+      assert.match(page.html, /no longer matches the digest/);
+    }
+    // A results.json of the wrong shape gets the status page, not an error.
+    const odd = experimentPage(completed, {
+      data: {
+        'results.json': JSON.stringify({ endpoints: [{ name: 7 }], verdict: {}, trigger: {} }),
+        'report.html': tampered,
+      },
+    });
+    assert.equal(odd.status, 200);
+    assert.doesNotMatch(odd.html, /steal\(\)/);
+  });
+
+  it('serves the stored report as it is, plain or gzipped, while it matches the digest', () => {
     const plain = experimentPage(completed, { data: { 'results.json': '{}', 'report.html': reportHtml } });
     assert.equal(plain.status, 200);
     assert.equal(plain.html, reportHtml);
