@@ -38,7 +38,7 @@ import {
   OwnWrites,
 } from './kube.ts';
 import { acquireTargetLock, releaseTargetLock, targetLeaseName } from './lease.ts';
-import { ProberClient, proberPod, proberPodName } from './prober-pods.ts';
+import { ProberClient, proberPod, proberPodName, setupHint } from './prober-pods.ts';
 import type { ReconcileResult } from './workqueue.ts';
 
 export interface FailoverExperimentObject {
@@ -258,6 +258,20 @@ export class ExperimentReconciler {
         return { requeueAfterMs: blockedRetryMs(obj, 10_000) };
       }
     }
+    // The CA bundle of tls.caSecretRef blocks the run the same way.
+    for (const endpoint of manifest.spec.endpoints) {
+      const ca = endpoint.tls.caSecretRef;
+      if (!ca) continue;
+      const problem = await this.secretProblem(obj.metadata.namespace!, ca.name, [ca.key]);
+      if (problem) {
+        await this.setBlocked(
+          obj,
+          problem.reason,
+          `endpoint ${endpoint.name}: ${problem.message} (tls.caSecretRef, the CA bundle)`,
+        );
+        return { requeueAfterMs: blockedRetryMs(obj, 10_000) };
+      }
+    }
     const lock = await acquireTargetLock(
       this.deps.kube,
       this.deps.controllerNamespace,
@@ -349,7 +363,7 @@ export class ExperimentReconciler {
       )
         throw new RunFailed(
           setupReason(st.class ?? 'other'),
-          `endpoint \`${endpoint.name}\`: ${st.message ?? st.class} (check Secret ${endpoint.credentials.secretRef?.name})`,
+          `endpoint \`${endpoint.name}\`: ${st.message ?? st.class} (${setupHint(endpoint, st.class)})`,
         );
       if (st?.state === 'probing') ready++;
     }

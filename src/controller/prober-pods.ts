@@ -8,6 +8,10 @@ import type { ProbeSample } from '../probe/types.ts';
 import { LABEL_COMPONENT, LABEL_ENDPOINT, LABEL_EXPERIMENT } from './kube.ts';
 
 export const PROBER_PORT = 9090;
+/** Where tls.caSecretRef's key is mounted in a prober pod (read-only). */
+export const CA_MOUNT_PATH = '/etc/failwatch/ca';
+const CA_VOLUME = 'ca-bundle';
+const CA_FILE_NAME = 'ca.crt';
 
 export interface ExperimentIdentity {
   namespace: string;
@@ -48,6 +52,8 @@ export function proberPod(exp: ExperimentIdentity, endpoint: EndpointSpec, image
     },
     { name: 'FAILWATCH_LISTEN_PORT', value: String(PROBER_PORT) },
   ];
+  const ca = caBundleMount(endpoint);
+  if (ca) env.push(ca.env);
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -77,6 +83,7 @@ export function proberPod(exp: ExperimentIdentity, endpoint: EndpointSpec, image
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+      ...(ca ? { volumes: [ca.volume] } : {}),
       containers: [
         {
           name: 'prober',
@@ -84,6 +91,7 @@ export function proberPod(exp: ExperimentIdentity, endpoint: EndpointSpec, image
           args: ['probe'],
           env,
           ports: [{ name: 'http', containerPort: PROBER_PORT }],
+          ...(ca ? { volumeMounts: [ca.mount] } : {}),
           readinessProbe: { httpGet: { path: '/readyz', port: PROBER_PORT }, periodSeconds: 2 },
           resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
           securityContext: {
@@ -96,6 +104,32 @@ export function proberPod(exp: ExperimentIdentity, endpoint: EndpointSpec, image
       ],
     },
   };
+}
+
+/**
+ * tls.caSecretRef: the Secret's one key as a read-only file (a CA bundle is public, so 0444
+ * lets the non-root prober read it without an fsGroup), and FAILWATCH_CA_FILE naming it.
+ */
+function caBundleMount(endpoint: EndpointSpec) {
+  const ref = endpoint.tls.caSecretRef;
+  if (!ref) return undefined;
+  return {
+    volume: {
+      name: CA_VOLUME,
+      secret: { secretName: ref.name, items: [{ key: ref.key, path: CA_FILE_NAME }], defaultMode: 0o444 },
+    },
+    mount: { name: CA_VOLUME, mountPath: CA_MOUNT_PATH, readOnly: true },
+    env: { name: 'FAILWATCH_CA_FILE', value: `${CA_MOUNT_PATH}/${CA_FILE_NAME}` },
+  };
+}
+
+/** What to check after a prober's setup failed: TLS settings for tls_error, else the Secret. */
+export function setupHint(endpoint: EndpointSpec, errorClass: string | undefined): string {
+  if (errorClass === 'tls_error') {
+    const ca = endpoint.tls.caSecretRef;
+    return `check tls.mode ${endpoint.tls.mode}${ca ? `, the CA bundle in Secret ${ca.name} key ${ca.key}` : ''} and that the certificate names host ${endpoint.host}`;
+  }
+  return `check Secret ${endpoint.credentials.secretRef?.name}`;
 }
 
 export interface ProberStatus {
