@@ -167,12 +167,18 @@ describe('failwatch lab (PostgreSQL and MariaDB clusters, fast profile)', { time
     // Through the proxy, which verifies the servers with verify-full against the lab CA.
     assert.deepEqual(await pgQuery(proxy.host, proxy.port, 'SELECT 1 AS one'), [{ one: 1 }]);
     // The alias is not in the certificate: verify-full fails on it.
-    const alias = pgClient(await resolveEndpoint(pgc.aliasEndpoint!), pgc.port);
-    (alias as unknown as { connectionParameters: { ssl: object } }).connectionParameters.ssl = {
-      ca,
-      checkServerIdentity: (_h: string, cert: tls.PeerCertificate) =>
-        tls.checkServerIdentity(pgc.aliasEndpoint!, cert),
-    };
+    const alias = new pg.Client({
+      host: await resolveEndpoint(pgc.aliasEndpoint!),
+      port: pgc.port,
+      user: LAB_DB_USER,
+      password: LAB_DB_PASSWORD,
+      database: LAB_DB_NAME,
+      ssl: {
+        ca,
+        checkServerIdentity: (_h, cert) => tls.checkServerIdentity(pgc.aliasEndpoint!, cert),
+      },
+    });
+    alias.on('error', () => {});
     await assert.rejects(alias.connect(), /altnames/);
     await alias.end().catch(() => {});
     // MariaDB: TLS offered and verified (required only with --require-secure-transport).
