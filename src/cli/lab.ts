@@ -49,6 +49,11 @@ up:
   --api-port N         RDS API port on <address-base>.1 (default 10080; control on N+1)
   --failover-profile P what an accepted failover call does: aurora (default, the Aurora-like
                        sequence) or noop (answers like RDS and does nothing)
+  --no-tls             plain text only (default: TLS with a lab CA, <dir>/tls/ca.crt)
+  --no-force-ssl       PostgreSQL and the proxy also accept plain text (default: TLS only,
+                       like rds.force_ssl=1)
+  --require-secure-transport
+                       MariaDB accepts TLS clients only (default: TLS optional)
 set:
   --failover-profile P aurora or noop, from now on
   --throttle-for D     the RDS API answers every request with 400 Throttling for D (e.g. 20s;
@@ -112,6 +117,9 @@ export function labOptionsFrom(values: Record<string, string | boolean | undefin
     ),
     profile,
     ...(failoverProfile ? { failoverProfile } : {}),
+    tls: values['no-tls'] !== true,
+    forceSsl: values['no-force-ssl'] !== true,
+    requireSecureTransport: values['require-secure-transport'] === true,
   };
 }
 
@@ -131,6 +139,9 @@ const OPTIONS = {
   'address-base': { type: 'string' },
   'dns-port': { type: 'string' },
   'api-port': { type: 'string' },
+  'no-tls': { type: 'boolean' },
+  'no-force-ssl': { type: 'boolean' },
+  'require-secure-transport': { type: 'boolean' },
   cluster: { type: 'string' },
   target: { type: 'string' },
   crash: { type: 'boolean' },
@@ -227,6 +238,7 @@ export function describeLab(state: LabState): string {
     `lab in ${state.options.dir} (daemon pid ${state.daemonPid}, failover profile ${state.options.profile})`,
     `  RDS API   ${state.apiUrl}   (any credentials, region us-east-1)`,
     `  DNS       ${state.dns.host}:${state.dns.port}   zone ${state.dns.zone}, TTL 5 s   e.g. dig @${state.dns.host} -p ${state.dns.port} <name>`,
+    describeTls(state),
   ];
   for (const c of state.clusters) {
     lines.push(`  cluster ${c.id} (${c.engine}) status ${c.status}, writer ${c.writerId}`);
@@ -243,6 +255,16 @@ export function describeLab(state: LabState): string {
     `  user ${state.clusters[0]?.masterUsername ?? 'failwatch'}, password failwatch-lab, database app`,
   );
   return lines.join('\n');
+}
+
+function describeTls(state: LabState): string {
+  const tls = state.tls;
+  if (!tls?.enabled) return '  TLS       off (--no-tls): plain text only';
+  const only = [
+    tls.forceSsl ? 'PostgreSQL and proxy TLS only' : 'PostgreSQL and proxy TLS optional',
+    tls.requireSecureTransport ? 'MariaDB TLS only' : 'MariaDB TLS optional',
+  ].join(', ');
+  return `  TLS       CA bundle ${tls.caFile}   (${only}; tls: { mode: verify-full, caFile: ${tls.caFile} })`;
 }
 
 function requireRunning(dir: string): LabState {

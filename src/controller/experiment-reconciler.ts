@@ -46,7 +46,7 @@ import {
 } from './kube.ts';
 import { acquireTargetLock, releaseTargetLock, targetLeaseName } from './lease.ts';
 import { ProberAccess, ProberAccessError } from './prober-access.ts';
-import { ProberClient, proberPod, proberPodName } from './prober-pods.ts';
+import { ProberClient, proberPod, proberPodName, setupHint } from './prober-pods.ts';
 import { replaceLostProbers } from './prober-replacement.ts';
 import { ProberSamples } from './prober-samples.ts';
 import { type TargetPolicy, targetPolicyProblem } from './target-policy.ts';
@@ -281,6 +281,20 @@ export class ExperimentReconciler {
         return { requeueAfterMs: blockedRetryMs(obj, 10_000) };
       }
     }
+    // The CA bundle of tls.caSecretRef blocks the run the same way.
+    for (const endpoint of manifest.spec.endpoints) {
+      const ca = endpoint.tls.caSecretRef;
+      if (!ca) continue;
+      const problem = await this.secretProblem(obj.metadata.namespace!, ca.name, [ca.key]);
+      if (problem) {
+        await this.setBlocked(
+          obj,
+          problem.reason,
+          `endpoint ${endpoint.name}: ${problem.message} (tls.caSecretRef, the CA bundle)`,
+        );
+        return { requeueAfterMs: blockedRetryMs(obj, 10_000) };
+      }
+    }
     const lock = await acquireTargetLock(
       this.deps.kube,
       this.deps.controllerNamespace,
@@ -372,7 +386,7 @@ export class ExperimentReconciler {
       )
         throw new RunFailed(
           setupReason(st.class ?? 'other') as SetupFailureReason,
-          `${endpointMessage(endpoint.name, st.message ?? st.class ?? 'setup failed')} (check Secret ${endpoint.credentials.secretRef?.name})`,
+          `${endpointMessage(endpoint.name, st.message ?? st.class ?? 'setup failed')} (${setupHint(endpoint, st.class)})`,
         );
       if (st?.state === 'probing') ready++;
     }

@@ -11,6 +11,10 @@ import { LABEL_COMPONENT, LABEL_ENDPOINT, LABEL_EXPERIMENT } from './kube.ts';
 export const PROBER_PORT = 9090;
 /** The prober's open /metrics port (Prometheus); the API on PROBER_PORT needs the run token. */
 export const PROBER_METRICS_PORT = 9091;
+/** Where tls.caSecretRef's key is mounted in a prober pod (read-only). */
+export const CA_MOUNT_PATH = '/etc/failwatch/ca';
+const CA_VOLUME = 'ca-bundle';
+const CA_FILE_NAME = 'ca.crt';
 
 export interface ExperimentIdentity {
   namespace: string;
@@ -78,6 +82,8 @@ export function proberPod(
     { name: 'FAILWATCH_METRICS_PORT', value: String(PROBER_METRICS_PORT) },
   ];
   if (replacement) env.push({ name: 'FAILWATCH_SEQ_BASE', value: String(replacement.seqBase) });
+  const ca = caBundleMount(endpoint);
+  if (ca) env.push(ca.env);
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -114,6 +120,7 @@ export function proberPod(
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+      ...(ca ? { volumes: [ca.volume] } : {}),
       containers: [
         {
           name: 'prober',
@@ -124,6 +131,7 @@ export function proberPod(
             { name: 'http', containerPort: PROBER_PORT },
             { name: 'metrics', containerPort: PROBER_METRICS_PORT },
           ],
+          ...(ca ? { volumeMounts: [ca.mount] } : {}),
           readinessProbe: { httpGet: { path: '/readyz', port: PROBER_PORT }, periodSeconds: 2 },
           resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
           securityContext: {
@@ -136,6 +144,32 @@ export function proberPod(
       ],
     },
   };
+}
+
+/**
+ * tls.caSecretRef: the Secret's one key as a read-only file (a CA bundle is public, so 0444
+ * lets the non-root prober read it without an fsGroup), and FAILWATCH_CA_FILE naming it.
+ */
+function caBundleMount(endpoint: EndpointSpec) {
+  const ref = endpoint.tls.caSecretRef;
+  if (!ref) return undefined;
+  return {
+    volume: {
+      name: CA_VOLUME,
+      secret: { secretName: ref.name, items: [{ key: ref.key, path: CA_FILE_NAME }], defaultMode: 0o444 },
+    },
+    mount: { name: CA_VOLUME, mountPath: CA_MOUNT_PATH, readOnly: true },
+    env: { name: 'FAILWATCH_CA_FILE', value: `${CA_MOUNT_PATH}/${CA_FILE_NAME}` },
+  };
+}
+
+/** What to check after a prober's setup failed: TLS settings for tls_error, else the Secret. */
+export function setupHint(endpoint: EndpointSpec, errorClass: string | undefined): string {
+  if (errorClass === 'tls_error') {
+    const ca = endpoint.tls.caSecretRef;
+    return `check tls.mode ${endpoint.tls.mode}${ca ? `, the CA bundle in Secret ${ca.name} key ${ca.key}` : ''} and that the certificate names host ${endpoint.host}`;
+  }
+  return `check Secret ${endpoint.credentials.secretRef?.name}`;
 }
 
 export interface ProberStatus {

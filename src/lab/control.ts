@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DaemonInfo } from './daemon.ts';
 import { killAndWait, pidAlive, run } from './exec.ts';
-import type { LabOptions } from './lab.ts';
+import type { LabOptions, LabTlsState } from './lab.ts';
 import type { GroundTruthStep, LabCluster, LabEvent } from './model.ts';
 import { PG_USER, pgBinDir } from './postgres.ts';
 
 export interface LabState extends DaemonInfo {
   options: LabOptions;
   dns: { host: string; port: number; zone: string };
+  tls: LabTlsState;
   clusters: LabCluster[];
   events: LabEvent[];
   groundTruth: GroundTruthStep[];

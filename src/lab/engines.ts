@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LabError } from './exec.ts';
 import * as maria from './mariadb.ts';
 import * as pgsrv from './postgres.ts';
+import type { ServerTls } from './tls.ts';
 
 export interface ServerHandle {
   dataDir: string;
@@ -11,6 +12,7 @@ export interface ServerHandle {
   host: string;
   port: number;
   serverId: number;
+  tls?: ServerTls;
 }
 
 export interface EngineOps {

@@ -24,7 +24,8 @@ import {
   RdsFault,
 } from './model.ts';
 import { type Bouncer, pause, retargetAndResume, startBouncer, stopBouncer } from './pgbouncer.ts';
-import { LAB_DB_NAME, LAB_DB_USER } from './postgres.ts';
+import { LAB_DB_NAME, LAB_DB_USER, PG_USER, userIds } from './postgres.ts';
+import { type CertificateAuthority, issueServerCertificate, makeCa, type ServerTls } from './tls.ts';
 
 export type LabEngineName = 'postgresql' | 'mysql';
 
@@ -43,6 +44,12 @@ export interface LabOptions {
   delays?: Partial<FailoverDelays>;
   /** What an accepted failover call does (default `aurora`; `noop`: nothing). */
   failoverProfile?: FailoverProfile;
+  /** TLS on every server and the proxy, with certificates from a lab CA (like RDS). */
+  tls: boolean;
+  /** PostgreSQL and the proxy accept TLS clients only (rds.force_ssl=1, RDS PG 15+'s default). */
+  forceSsl: boolean;
+  /** MariaDB accepts TLS clients only (require_secure_transport; off by default, as on Aurora MySQL). */
+  requireSecureTransport: boolean;
 }
 
 /** Faults the lab's RDS API injects, for tests of what a client does with them. */
@@ -53,6 +60,14 @@ export interface RdsApiFaults {
   throttled: number;
 }
 
+export interface LabTlsState {
+  enabled: boolean;
+  /** PEM CA bundle: use it as tls.caFile, or put it in a Secret for tls.caSecretRef. */
+  caFile?: string;
+  forceSsl?: boolean;
+  requireSecureTransport?: boolean;
+}
+
 export const DEFAULT_LAB_OPTIONS: Omit<LabOptions, 'dir'> = {
   engines: ['postgresql', 'mysql'],
   readers: 1,
@@ -60,6 +75,9 @@ export const DEFAULT_LAB_OPTIONS: Omit<LabOptions, 'dir'> = {
   dnsPort: 10053,
   apiPort: 10080,
   profile: 'default',
+  tls: true,
+  forceSsl: true,
+  requireSecureTransport: false,
 };
 
 /** Aurora-style random-looking part of endpoint names, fixed for the lab. */
@@ -92,6 +110,8 @@ export class Lab implements LabControl {
   private readonly eventLog: LabEvent[] = [];
   readonly groundTruth: GroundTruthStep[] = [];
   private failoverCount = 0;
+  /** Per cluster id: the certificate its servers and proxy present (when TLS is on). */
+  private readonly certificates = new Map<string, ServerTls>();
   private running: Promise<void>[] = [];
   failoverProfile: FailoverProfile;
   readonly apiFaults: RdsApiFaults = { throttled: 0 };
@@ -154,6 +174,7 @@ export class Lab implements LabControl {
       status: 'creating',
       endpoint: `${id}.cluster-${LAB_DOMAIN_ID}.${LAB_ZONE}`,
       readerEndpoint: `${id}.cluster-ro-${LAB_DOMAIN_ID}.${LAB_ZONE}`,
+      aliasEndpoint: `${id}.alias.${LAB_ZONE}`,
       port,
       instances,
       writerId: instances[0]!.id,
@@ -173,9 +194,48 @@ export class Lab implements LabControl {
     return cluster;
   }
 
-  private serverFor(inst: LabInstance, index: number): ServerHandle {
+  private serverFor(model: LabCluster, inst: LabInstance, index: number): ServerHandle {
     const runDir = join(this.options.dir, inst.id);
-    return { dataDir: join(runDir, 'data'), runDir, host: inst.host, port: inst.port, serverId: index + 1 };
+    const tls = this.certificates.get(model.id);
+    return {
+      dataDir: join(runDir, 'data'),
+      runDir,
+      host: inst.host,
+      port: inst.port,
+      serverId: index + 1,
+      ...(tls ? { tls } : {}),
+    };
+  }
+
+  /** Where the lab's CA certificate is (the "RDS CA bundle" clients verify against). */
+  get caFile(): string {
+    return join(this.options.dir, 'tls', 'ca.crt');
+  }
+
+  /**
+   * The lab CA and one server certificate per cluster, for every name a client may dial: the
+   * cluster, reader and proxy endpoints, the instance names, and the instance and proxy
+   * addresses (PgBouncer verifies the servers by address). The alias name stays out, as a
+   * CNAME of one's own stays out of an RDS certificate.
+   */
+  private makeCertificates(clusters: LabCluster[]): void {
+    const dir = join(this.options.dir, 'tls');
+    const ca: CertificateAuthority = makeCa(dir, 'failwatch lab CA');
+    for (const c of clusters) {
+      const names = [
+        c.endpoint,
+        c.readerEndpoint,
+        ...(c.proxy ? [c.proxy.endpoint] : []),
+        ...c.instances.map((i) => i.dnsName),
+        ...c.instances.map((i) => i.host),
+        ...(c.proxy ? [c.proxy.host] : []),
+      ];
+      const owner = userIds(c.engine === 'aurora-postgresql' ? PG_USER : 'mysql');
+      const cert = issueServerCertificate(ca, dir, c.id, names, owner);
+      const enforce =
+        c.engine === 'aurora-postgresql' ? this.options.forceSsl : this.options.requireSecureTransport;
+      this.certificates.set(c.id, { ...cert, enforce });
+    }
   }
 
   /** Fails with one clear line if something the lab needs is already listening. */
@@ -191,6 +251,7 @@ export class Lab implements LabControl {
   async up(): Promise<void> {
     mkdirSync(this.options.dir, { recursive: true, mode: 0o755 });
     const clusters = this.plannedClusters();
+    if (this.options.tls) this.makeCertificates(clusters);
     for (const model of clusters) {
       const ops = model.engine === 'aurora-postgresql' ? postgresOps : mariadbOps;
       this.runtimes.set(model.id, { model, ops, servers: new Map(), busy: false });
@@ -206,14 +267,14 @@ export class Lab implements LabControl {
   private async upCluster(rt: ClusterRuntime): Promise<void> {
     const { model, ops } = rt;
     const [writer, ...readers] = model.instances;
-    const ws = this.serverFor(writer!, 0);
+    const ws = this.serverFor(model, writer!, 0);
     rt.servers.set(writer!.id, ws);
     await ops.initWriter(ws);
     writer!.status = 'available';
     this.onChange();
     await Promise.all(
       readers.map(async (r, i) => {
-        const rs = this.serverFor(r, i + 1);
+        const rs = this.serverFor(model, r, i + 1);
         rt.servers.set(r.id, rs);
         await ops.initReader(rs, ws);
         r.status = 'available';
@@ -224,10 +285,12 @@ export class Lab implements LabControl {
   }
 
   bouncer(model: LabCluster): Bouncer {
+    const tls = this.certificates.get(model.id);
     return {
       dir: join(this.options.dir, model.proxy!.name),
       host: model.proxy!.host,
       port: model.proxy!.port,
+      ...(tls ? { tls } : {}),
     };
   }
 
@@ -238,6 +301,7 @@ export class Lab implements LabControl {
       out.push({ name: model.endpoint, type: 'CNAME', value: this.instance(model, model.writerId).dnsName });
       out.push({ name: model.readerEndpoint, type: 'CNAME', value: this.readerTarget(model).dnsName });
       if (model.proxy) out.push({ name: model.proxy.endpoint, type: 'A', value: model.proxy.host });
+      if (model.aliasEndpoint) out.push({ name: model.aliasEndpoint, type: 'CNAME', value: model.endpoint });
     }
     return out;
   }
@@ -496,6 +560,17 @@ export class Lab implements LabControl {
     if (this.pids.dns) await stopDns(this.pids.dns);
   }
 
+  /** What `lab status --json` says about TLS: the CA bundle clients verify against. */
+  tlsState(): LabTlsState {
+    if (!this.options.tls) return { enabled: false };
+    return {
+      enabled: true,
+      caFile: this.caFile,
+      forceSsl: this.options.forceSsl,
+      requireSecureTransport: this.options.requireSecureTransport,
+    };
+  }
+
   /** The state file `lab status` reads; written atomically. */
   writeState(extra: Record<string, unknown>): void {
     if (!existsSync(this.options.dir)) return;
@@ -507,6 +582,7 @@ export class Lab implements LabControl {
       failoverProfile: this.failoverProfile,
       apiFaults: this.apiFaults,
       dns: { host: this.dns.host, port: this.dns.port, zone: LAB_ZONE },
+      tls: this.tlsState(),
       clusters: this.clusters(),
       events: this.eventLog,
       groundTruth: this.groundTruth,

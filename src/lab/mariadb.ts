@@ -4,6 +4,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { killAndWait, LabError, pidAlive, run, spawnDetached, tcpReachable, waitFor } from './exec.ts';
 import { LAB_DB_NAME, LAB_DB_PASSWORD, LAB_DB_USER, userIds } from './postgres.ts';
+import type { ServerTls } from './tls.ts';
 
 const MYSQL_USER = 'mysql';
 const REPL_USER = 'replicator';
@@ -15,6 +16,8 @@ export interface MariaInstance {
   host: string;
   port: number;
   serverId: number;
+  /** TLS (ssl_cert/ssl_key/ssl_ca); without it the instance speaks plain text only. */
+  tls?: ServerTls;
 }
 
 const socketPath = (inst: MariaInstance) => join(inst.runDir, 'mysqld.sock');
@@ -97,6 +100,7 @@ export async function start(inst: MariaInstance, opts: { readOnly: boolean }): P
     '--max-connections=300',
     '--performance-schema=OFF',
     `--read-only=${opts.readOnly ? 'ON' : 'OFF'}`,
+    ...tlsArgs(inst),
   ];
   const pid = spawnDetached('mariadbd', args, { logFile: logFile(inst) });
   try {
@@ -111,6 +115,23 @@ export async function start(inst: MariaInstance, opts: { readOnly: boolean }): P
   } catch {
     throw new LabError(`MariaDB ${inst.host}:${inst.port} did not start: ${logTail(logFile(inst))}`);
   }
+}
+
+/** ssl_cert/ssl_key/ssl_ca, and require_secure_transport when TLS is enforced. */
+function tlsArgs(inst: MariaInstance): string[] {
+  if (!inst.tls) return [];
+  const { certFile, keyFile, caFile, enforce } = inst.tls;
+  return [
+    `--ssl-cert=${certFile}`,
+    `--ssl-key=${keyFile}`,
+    `--ssl-ca=${caFile}`,
+    `--require-secure-transport=${enforce ? 'ON' : 'OFF'}`,
+  ];
+}
+
+/** Replication over TLS when the lab has it (MariaDB 10.11 defaults to MASTER_SSL=0). */
+function replicationTls(inst: MariaInstance): string {
+  return inst.tls ? `MASTER_SSL=1, MASTER_SSL_CA='${inst.tls.caFile}', ` : '';
 }
 
 function logTail(file: string): string {
@@ -155,7 +176,7 @@ export async function replicateFrom(
     inst,
     `STOP SLAVE; RESET SLAVE ALL; ${setPos}` +
       `CHANGE MASTER TO MASTER_HOST='${source.host}', MASTER_PORT=${source.port}, ` +
-      `MASTER_USER='${REPL_USER}', MASTER_PASSWORD='${REPL_PASSWORD}', MASTER_USE_GTID=${gtidPos === undefined ? 'current_pos' : 'slave_pos'}, ` +
+      `MASTER_USER='${REPL_USER}', MASTER_PASSWORD='${REPL_PASSWORD}', ${replicationTls(inst)}MASTER_USE_GTID=${gtidPos === undefined ? 'current_pos' : 'slave_pos'}, ` +
       'MASTER_CONNECT_RETRY=1; START SLAVE;',
   );
 }

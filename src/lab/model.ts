@@ -28,6 +28,11 @@ export interface LabCluster {
   endpoint: string;
   /** Reader endpoint DNS name. */
   readerEndpoint: string;
+  /**
+   * A CNAME onto the cluster endpoint that is not in the certificate, like a company's own
+   * DNS name in front of RDS: verify-full fails on it.
+   */
+  aliasEndpoint?: string;
   port: number;
   instances: LabInstance[];
   /** DBInstanceIdentifier of the current writer. */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { killAndWait, LabError, pidAlive, spawnDetached, tcpReachable, waitFor } from './exec.ts';
 import { LAB_DB_PASSWORD, LAB_DB_USER, PG_USER, userIds } from './postgres.ts';
+import type { ServerTls } from './tls.ts';
 
 const ADMIN_USER = 'fwadmin';
 const ADMIN_PASSWORD = 'fwadmin-lab';
@@ -15,6 +16,8 @@ export interface Bouncer {
   dir: string;
   host: string;
   port: number;
+  /** TLS for clients (and, with the CA, to the servers); `enforce` refuses plain-text clients. */
+  tls?: ServerTls;
 }
 
 const iniPath = (b: Bouncer) => join(b.dir, 'pgbouncer.ini');
@@ -42,8 +45,25 @@ server_connect_timeout = 3
 server_login_retry = 1
 query_wait_timeout = 120
 server_check_delay = 0
-`,
+${tlsConfig(b)}`,
   );
+}
+
+/**
+ * Like RDS Proxy: TLS from clients (required when enforced) with the proxy's certificate, and
+ * TLS to the servers checked against the lab CA. verify-full matches the server's certificate
+ * against the address in [databases], which is in every instance certificate's IP names.
+ */
+function tlsConfig(b: Bouncer): string {
+  if (!b.tls) return '';
+  const { certFile, keyFile, caFile, enforce } = b.tls;
+  return `client_tls_sslmode = ${enforce ? 'require' : 'allow'}
+client_tls_cert_file = ${certFile}
+client_tls_key_file = ${keyFile}
+client_tls_ca_file = ${caFile}
+server_tls_sslmode = verify-full
+server_tls_ca_file = ${caFile}
+`;
 }
 
 export async function startBouncer(b: Bouncer, target: { host: string; port: number }): Promise<number> {
@@ -86,8 +106,9 @@ export function bouncerPid(b: Bouncer): number | undefined {
 }
 
 async function admin(b: Bouncer, command: string): Promise<void> {
+  // Over the unix socket: the admin console needs no TLS, whatever clients must use.
   const client = new pg.Client({
-    host: b.host,
+    host: b.dir,
     port: b.port,
     user: ADMIN_USER,
     password: ADMIN_PASSWORD,

@@ -12,6 +12,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { LabError, run } from './exec.ts';
+import type { ServerTls } from './tls.ts';
 
 export const PG_USER = 'postgres';
 /** The lab's application role and its password (the lab is a local toy; never reuse). */
@@ -27,6 +28,8 @@ export interface PgInstance {
   port: number;
   /** Directory for the unix socket and the server log. */
   runDir: string;
+  /** TLS (ssl on); without it the instance speaks plain text only. */
+  tls?: ServerTls;
 }
 
 let cachedBinDir: string | undefined;
@@ -100,7 +103,26 @@ const COMMON_SETTINGS: Record<string, string> = {
 };
 
 function serverOptions(inst: PgInstance): string {
-  return `-c listen_addresses=${inst.host} -c port=${inst.port} -c unix_socket_directories=${inst.runDir}`;
+  return `-c listen_addresses=${inst.host} -c port=${inst.port} -c unix_socket_directories=${inst.runDir}${tlsOptions(inst)}`;
+}
+
+/**
+ * ssl on the command line like the other per-instance settings (pg_rewind would copy them
+ * from the source instance in postgresql.conf). The key must be owned by postgres, mode 0600.
+ */
+function tlsOptions(inst: PgInstance): string {
+  if (!inst.tls) return '';
+  const { certFile, keyFile, caFile } = inst.tls;
+  return ` -c ssl=on -c ssl_cert_file=${certFile} -c ssl_key_file=${keyFile} -c ssl_ca_file=${caFile}`;
+}
+
+/**
+ * pg_hba lines for TCP clients: `hostssl` only when TLS is enforced (like RDS's
+ * rds.force_ssl=1, the default from PostgreSQL 15 on), else `host` (TLS optional).
+ */
+function hbaTcpLines(inst: PgInstance): string[] {
+  const kind = inst.tls?.enforce ? 'hostssl' : 'host';
+  return [`${kind} replication all 127.0.0.0/8 scram-sha-256`, `${kind} all all 127.0.0.0/8 scram-sha-256`];
 }
 
 function connInfo(inst: PgInstance, user: string, password: string): string {
@@ -138,12 +160,7 @@ export async function initPrimary(inst: PgInstance): Promise<void> {
   );
   writeFileSync(
     join(inst.dataDir, 'pg_hba.conf'),
-    [
-      'local all all trust',
-      'host replication all 127.0.0.0/8 scram-sha-256',
-      'host all all 127.0.0.0/8 scram-sha-256',
-      '',
-    ].join('\n'),
+    ['local all all trust', ...hbaTcpLines(inst), ''].join('\n'),
   );
   appendFileSync(
     join(inst.dataDir, 'postgresql.conf'),

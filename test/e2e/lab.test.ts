@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import * as tls from 'node:tls';
 import {
   DBClusterNotFoundFault,
   DescribeDBClustersCommand,
@@ -48,7 +49,8 @@ async function writerOf(clusterId: string): Promise<string> {
   return out.DBClusters![0]!.DBClusterMembers!.find((m) => m.IsClusterWriter)!.DBInstanceIdentifier!;
 }
 
-function pgClient(host: string, port: number): pg.Client {
+/** A client as users make it: TLS checked against the lab CA (the lab refuses plain text). */
+function pgClient(host: string, port: number, tls = true): pg.Client {
   return new pg.Client({
     host,
     port,
@@ -56,6 +58,7 @@ function pgClient(host: string, port: number): pg.Client {
     password: LAB_DB_PASSWORD,
     database: LAB_DB_NAME,
     connectionTimeoutMillis: 2000,
+    ssl: tls ? { ca: readFileSync(state.tls.caFile!, 'utf8') } : false,
   });
 }
 
@@ -121,6 +124,76 @@ describe('failwatch lab (PostgreSQL and MariaDB clusters, fast profile)', { time
         ['lab-my', 'aurora-mysql', 'lab-my-1', 2],
       ],
     );
+  });
+
+  it('speaks TLS like RDS: plain text refused by PostgreSQL and the proxy, verify-full on names and addresses', async () => {
+    assert.equal(state.tls.caFile, join(dir, 'tls', 'ca.crt'));
+    const pgc = state.clusters[0]!;
+    const writer = pgc.instances[0]!;
+    const proxy = pgc.proxy!;
+    const ca = readFileSync(state.tls.caFile!, 'utf8');
+    for (const [host, port] of [
+      [writer.host, writer.port],
+      [proxy.host, proxy.port],
+    ] as const) {
+      const plain = pgClient(host, port, false);
+      await assert.rejects(
+        plain.connect(),
+        /pg_hba\.conf|SSL required/,
+        `${host}:${port} refuses plain text`,
+      );
+      await plain.end().catch(() => {});
+    }
+    // By address (the certificate names it) and by name, dialling the resolved address.
+    assert.deepEqual(
+      await pgQuery(writer.host, writer.port, 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'),
+      [{ ssl: true }],
+    );
+    const byName = new pg.Client({
+      host: await resolveEndpoint(pgc.endpoint),
+      port: pgc.port,
+      user: LAB_DB_USER,
+      password: LAB_DB_PASSWORD,
+      database: LAB_DB_NAME,
+      ssl: {
+        ca,
+        servername: pgc.endpoint,
+        checkServerIdentity: (_h, cert) => tls.checkServerIdentity(pgc.endpoint, cert),
+      },
+    });
+    await byName.connect();
+    assert.equal((await byName.query('SELECT 1 AS one')).rows[0].one, 1);
+    await byName.end();
+    // Through the proxy, which verifies the servers with verify-full against the lab CA.
+    assert.deepEqual(await pgQuery(proxy.host, proxy.port, 'SELECT 1 AS one'), [{ one: 1 }]);
+    // The alias is not in the certificate: verify-full fails on it.
+    const alias = new pg.Client({
+      host: await resolveEndpoint(pgc.aliasEndpoint!),
+      port: pgc.port,
+      user: LAB_DB_USER,
+      password: LAB_DB_PASSWORD,
+      database: LAB_DB_NAME,
+      ssl: {
+        ca,
+        checkServerIdentity: (_h, cert) => tls.checkServerIdentity(pgc.aliasEndpoint!, cert),
+      },
+    });
+    alias.on('error', () => {});
+    await assert.rejects(alias.connect(), /altnames/);
+    await alias.end().catch(() => {});
+    // MariaDB: TLS offered and verified (required only with --require-secure-transport).
+    const my = state.clusters[1]!;
+    const c = await mysql.createConnection({
+      host: my.instances[0]!.host,
+      port: my.port,
+      user: LAB_DB_USER,
+      password: LAB_DB_PASSWORD,
+      database: LAB_DB_NAME,
+      ssl: { ca, rejectUnauthorized: true },
+    });
+    const [rows] = await c.query("SHOW SESSION STATUS LIKE 'Ssl_version'");
+    c.destroy();
+    assert.match((rows as { Value: string }[])[0]!.Value, /TLSv1\.[23]/);
   });
 
   it('fails over through the RDS API: the writer moves, both events come back, a second call is refused', async () => {

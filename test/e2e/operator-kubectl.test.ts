@@ -125,11 +125,19 @@ describe('a Kubernetes user with kubectl and the lab', { timeout: 1_200_000 }, (
       namespace: NS,
       body: { metadata: { name: 'odd-db' }, stringData: { user: 'failwatch', pass: LAB_PASSWORD } },
     });
+    // The example's CA Secret, for its variants in NS (the example's own one is made by its header).
+    await core.createNamespacedSecret({
+      namespace: NS,
+      body: {
+        metadata: { name: 'lab-ca' },
+        stringData: { 'ca.crt': readFileSync(`${lab.dir}/tls/ca.crt`, 'utf8') },
+      },
+    });
     operator = spawnOperator({
       kubeconfig: saKubeconfig,
       listen: METRICS,
       logFile: LOG,
-      args: ['--allowed-targets', 'lab-pg'],
+      args: ['--allowed-targets', 'us-east-1/lab-pg'],
     });
   });
 
@@ -144,10 +152,13 @@ describe('a Kubernetes user with kubectl and the lab', { timeout: 1_200_000 }, (
       .split('\n')
       .filter((l) => l.startsWith('#   kubectl '))
       .map((l) => l.slice('#   '.length));
-    assert.equal(header.length, 3, header.join('\n'));
-    const [secret, apply, get] = header as [string, string, string];
+    assert.equal(header.length, 4, header.join('\n'));
+    const [caSecret, secret, apply, get] = header as [string, string, string, string];
+    assert.match(caSecret, /^kubectl create secret generic lab-ca .*\/tmp\/failwatch-lab\/tls\/ca\.crt$/);
     assert.match(secret, /^kubectl create secret generic lab-db /);
-    // Commands as written (no shell: none of them needs one).
+    // Commands as written (no shell: none of them needs one); only the lab's directory differs.
+    const caCreated = cp.kubectl(caSecret.replace('/tmp/failwatch-lab/', `${lab.dir}/`).split(' ').slice(1));
+    assert.equal(caCreated.code, 0, caCreated.out);
     const created = cp.kubectl(secret.split(' ').slice(1));
     assert.equal(created.code, 0, created.out);
     assert.equal(apply, `kubectl apply -f ${EXAMPLE}`);

@@ -1,12 +1,11 @@
-// TLS modes against a real PostgreSQL with SSL on (certificates made with openssl for the
-// test), including verify-full through the probe's own DNS server: the socket dials the
+// TLS modes against a real PostgreSQL with SSL on (certificates made with openssl by the
+// lab's src/lab/tls.ts), including verify-full through the probe's own DNS server: the socket dials the
 // resolved address while the certificate is checked against the configured name.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { chownSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { LAB_ZONE, startDns, stopDns } from '../../src/lab/dns.ts';
 import * as pg from '../../src/lab/postgres.ts';
+import { type CertificateAuthority, issueServerCertificate, makeCa } from '../../src/lab/tls.ts';
 import { createProbeDriver } from '../../src/probe/sql-driver.ts';
 import { TlsConfigError } from '../../src/probe/tls-options.ts';
 import type { AttemptOutcome, ProbeEndpointConfig } from '../../src/probe/types.ts';
@@ -20,70 +19,16 @@ const tlsDir = dir.sub('pg-tls/run');
 const file = (name: string) => `${tlsDir}/${name}`;
 let dnsPid = 0;
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { stdio: 'pipe' });
-}
-
-function makeCa(name: string): void {
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${name}`,
-    '-keyout',
-    file(`${name}.key`),
-    '-out',
-    file(`${name}.crt`),
-  );
-}
+let testCa: CertificateAuthority;
+let otherCa: CertificateAuthority;
 
 before(async () => {
   await pg.initPrimary(server);
-  makeCa('test-ca');
-  makeCa('other-ca');
-  openssl(
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-subj',
-    `/CN=${NAME}`,
-    '-keyout',
-    file('server.key'),
-    '-out',
-    file('server.csr'),
-  );
-  writeFileSync(file('san.ext'), `subjectAltName=DNS:${NAME}\n`);
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    file('server.csr'),
-    '-CA',
-    file('test-ca.crt'),
-    '-CAkey',
-    file('test-ca.key'),
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    file('san.ext'),
-    '-out',
-    file('server.crt'),
-  );
-  const { uid, gid } = pg.userIds(pg.PG_USER);
-  for (const f of ['server.key', 'server.crt']) chownSync(file(f), uid, gid);
-  await pg.psqlLocal(server, `ALTER SYSTEM SET ssl_cert_file = '${file('server.crt')}'`);
-  await pg.psqlLocal(server, `ALTER SYSTEM SET ssl_key_file = '${file('server.key')}'`);
+  testCa = makeCa(file('test-ca'), 'test-ca', 2);
+  otherCa = makeCa(file('other-ca'), 'other-ca', 2);
+  const cert = issueServerCertificate(testCa, tlsDir, 'server', [NAME], pg.userIds(pg.PG_USER), 2);
+  await pg.psqlLocal(server, `ALTER SYSTEM SET ssl_cert_file = '${cert.certFile}'`);
+  await pg.psqlLocal(server, `ALTER SYSTEM SET ssl_key_file = '${cert.keyFile}'`);
   await pg.psqlLocal(server, 'ALTER SYSTEM SET ssl = on');
   await pg.psqlLocal(server, 'SELECT pg_reload_conf()');
   dnsPid = await startDns(dns, [{ name: NAME, type: 'A', value: server.host }]);
@@ -117,7 +62,7 @@ describe('TLS modes', () => {
     const o = await attempt({
       host: NAME,
       dnsServer: `${dns.host}:${dns.port}`,
-      tls: { mode: 'verify-full', caFile: file('test-ca.crt') },
+      tls: { mode: 'verify-full', caFile: testCa.certFile },
     });
     assert.equal(o.class, 'ok', o.message);
     assert.equal(o.connectAddr, server.host);
@@ -141,7 +86,7 @@ describe('TLS modes', () => {
     const o = await attempt({
       host: NAME,
       dnsServer: `${dns.host}:${dns.port}`,
-      tls: { mode: 'verify-full', caFile: file('other-ca.crt') },
+      tls: { mode: 'verify-full', caFile: otherCa.certFile },
     });
     assert.equal(o.class, 'tls_error');
     assert.ok(
@@ -151,7 +96,7 @@ describe('TLS modes', () => {
   });
 
   it('verify-full refuses a certificate that does not name the host dialled', async () => {
-    const o = await attempt({ tls: { mode: 'verify-full', caFile: file('test-ca.crt') } });
+    const o = await attempt({ tls: { mode: 'verify-full', caFile: testCa.certFile } });
     assert.deepEqual([o.class, o.code], ['tls_error', 'ERR_TLS_CERT_ALTNAME_INVALID']);
     assert.match(o.message ?? '', /127\.0\.40\.31/);
   });

@@ -52,10 +52,15 @@ export async function startTestLab(opts: {
   };
 }
 
-/** The lab example manifest, rewritten for a test lab's addresses and ports. */
-export function labManifest(lab: TestLab, edit: (text: string) => string = (t) => t): string {
-  const text = readFileSync(new URL('../../examples/lab-aurora-postgresql.yaml', import.meta.url), 'utf8')
+/** A lab example manifest, rewritten for a test lab's addresses, ports and CA file. */
+export function labManifest(
+  lab: TestLab,
+  edit: (text: string) => string = (t) => t,
+  example = 'lab-aurora-postgresql.yaml',
+): string {
+  const text = readFileSync(new URL(`../../examples/${example}`, import.meta.url), 'utf8')
     .replaceAll('127.0.10.1:10080', `${lab.base}.1:${lab.apiPort}`)
-    .replaceAll('127.0.0.1:10053', `127.0.0.1:${lab.dnsPort}`);
+    .replaceAll('127.0.0.1:10053', `127.0.0.1:${lab.dnsPort}`)
+    .replaceAll('/tmp/failwatch-lab/', `${lab.dir}/`);
   return edit(text);
 }

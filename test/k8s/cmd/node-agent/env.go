@@ -19,7 +19,8 @@ var errSkip = errors.New("optional source missing")
 // agent's PATH, HOME, TMPDIR, LANG and TZ (the processes run on this machine, not in an
 // image) plus HOSTNAME, then envFrom, then env, with $(VAR) references expanded as in
 // Kubernetes. A container without a command runs its args with the agent's default command.
-func (a *agent) resolve(ctx context.Context, pod *corev1.Pod, ip string, c corev1.Container) (argv, env []string, err error) {
+// Paths under a Secret volume's mountPath are mapped onto the pod's volume directory.
+func (a *agent) resolve(ctx context.Context, pod *corev1.Pod, ip string, c corev1.Container) (argv, env []string, workDir string, err error) {
 	vars := map[string]string{}
 	var names []string
 	set := func(k, v string) {
@@ -50,7 +51,7 @@ func (a *agent) resolve(ctx context.Context, pod *corev1.Pod, ip string, c corev
 			continue
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
 		for k, v := range data {
 			set(from.Prefix+k, v)
@@ -66,12 +67,16 @@ func (a *agent) resolve(ctx context.Context, pod *corev1.Pod, ip string, c corev
 			continue
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("env %s: %w", e.Name, err)
+			return nil, nil, "", fmt.Errorf("env %s: %w", e.Name, err)
 		}
 		set(e.Name, v)
 	}
+	mounts, err := a.mountSecretVolumes(ctx, pod, c)
+	if err != nil {
+		return nil, nil, "", err
+	}
 	for _, k := range names {
-		env = append(env, k+"="+vars[k])
+		env = append(env, k+"="+rewritePath(vars[k], mounts))
 	}
 
 	command := c.Command
@@ -79,12 +84,12 @@ func (a *agent) resolve(ctx context.Context, pod *corev1.Pod, ip string, c corev
 		command = a.defaultCmd
 	}
 	for _, arg := range append(append([]string{}, command...), c.Args...) {
-		argv = append(argv, a.mapPath(expand(arg, vars)))
+		argv = append(argv, a.mapPath(rewritePath(expand(arg, vars), mounts)))
 	}
 	if len(argv) == 0 {
-		return nil, nil, errors.New("no command: set the container's command, or the node agent's default command (FAILWATCH_NODE_DEFAULT_COMMAND)")
+		return nil, nil, "", errors.New("no command: set the container's command, or the node agent's default command (FAILWATCH_NODE_DEFAULT_COMMAND)")
 	}
-	return argv, env, nil
+	return argv, env, a.mapPath(rewritePath(c.WorkingDir, mounts)), nil
 }
 
 func (a *agent) valueFrom(ctx context.Context, pod *corev1.Pod, ip string, src *corev1.EnvVarSource) (string, error) {

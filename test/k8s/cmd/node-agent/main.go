@@ -13,6 +13,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -36,6 +37,7 @@ type agent struct {
 	cs         kubernetes.Interface
 	nodeName   string
 	logDir     string
+	volumeDir  string
 	defaultCmd []string
 	imagePaths []pathMapping
 	// apiServer and apiServerCA go into the kubeconfig of a pod's ServiceAccount.
@@ -53,6 +55,7 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of a user allowed to manage nodes and pods")
 	nodeName := flag.String("node-name", "failwatch-node-1", "name of the Node to register")
 	logDir := flag.String("log-dir", "", "container logs go to DIR/<namespace>_<pod>_<uid>/<container>.log (required)")
+	volumeDir := flag.String("volume-dir", "", "Secret volumes go to DIR/<namespace>_<pod>_<uid>/<volume> (default: volumes next to --log-dir)")
 	podCIDR := flag.String("pod-cidr", "127.0.32.0/19", "loopback range the pod IPs are taken from")
 	defaultCmd := flag.String("default-command", os.Getenv("FAILWATCH_NODE_DEFAULT_COMMAND"),
 		"command run with a container's args when it has no command (a JSON array, or words split on spaces); default $FAILWATCH_NODE_DEFAULT_COMMAND")
@@ -61,6 +64,9 @@ func main() {
 	flag.Parse()
 	if *logDir == "" || *kubeconfig == "" {
 		log.Fatal("node-agent: --kubeconfig and --log-dir are required")
+	}
+	if *volumeDir == "" {
+		*volumeDir = filepath.Join(filepath.Dir(filepath.Clean(*logDir)), "volumes")
 	}
 	cmd, err := parseCommand(*defaultCmd)
 	if err != nil {
@@ -90,7 +96,7 @@ func main() {
 	factory := informers.NewSharedInformerFactory(cs, 0)
 	podInformer := factory.Core().V1().Pods()
 	a := &agent{
-		cs: cs, nodeName: *nodeName, logDir: *logDir, defaultCmd: cmd, ips: ips, imagePaths: imagePaths,
+		cs: cs, nodeName: *nodeName, logDir: *logDir, volumeDir: *volumeDir, defaultCmd: cmd, ips: ips, imagePaths: imagePaths,
 		apiServer: config.Host, apiServerCA: config.CAData,
 		pods: podInformer.Lister(),
 		queue: workqueue.NewTypedRateLimitingQueue(

@@ -71,6 +71,7 @@ func (r *podRun) start(ctx context.Context) {
 	}
 	go func() {
 		wg.Wait()
+		_ = os.RemoveAll(r.a.podVolumeDir(r.pod)) // no container of the pod will run again
 		close(r.done)
 		r.report(ctx)
 	}()
@@ -82,7 +83,7 @@ func (r *podRun) start(ctx context.Context) {
 func (r *podRun) runContainer(ctx context.Context, c *container) {
 	backoff := time.Second
 	for {
-		argv, env, err := r.a.resolve(ctx, r.pod, r.ip, c.spec)
+		argv, env, workDir, err := r.a.resolve(ctx, r.pod, r.ip, c.spec)
 		if err != nil {
 			r.setState(ctx, c, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
 				Reason: "CreateContainerConfigError", Message: err.Error(),
@@ -92,7 +93,7 @@ func (r *podRun) runContainer(ctx context.Context, c *container) {
 			}
 			continue
 		}
-		exit := r.exec(ctx, c, argv, env)
+		exit := r.exec(ctx, c, argv, env, workDir)
 		if exit == nil {
 			break // stopped before it started
 		}
@@ -120,14 +121,14 @@ func (r *podRun) runContainer(ctx context.Context, c *container) {
 
 // exec runs the container's process once, its output appended to its log file, and returns
 // how it ended; nil if the pod was stopped before the process could start.
-func (r *podRun) exec(ctx context.Context, c *container, argv, env []string) *corev1.ContainerStateTerminated {
+func (r *podRun) exec(ctx context.Context, c *container, argv, env []string, workDir string) *corev1.ContainerStateTerminated {
 	logFile, err := os.OpenFile(filepath.Join(r.logDir, c.spec.Name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return r.terminated(ctx, c, 128, "StartError", err.Error(), metav1.Now())
 	}
 	defer logFile.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, r.a.mapPath(c.spec.WorkingDir), logFile, logFile
+	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, workDir, logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 
 	r.mu.Lock()
