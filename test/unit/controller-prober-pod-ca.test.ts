@@ -51,7 +51,7 @@ test('caSecretRef: a read-only secret volume with one item, mounted, and FAILWAT
   assert.equal(caEnv?.value, `${CA_MOUNT_PATH}/ca.crt`);
   assert.equal(c.securityContext?.readOnlyRootFilesystem, true);
   // What the pod's own parser makes of it (secretKeyRef values as the kubelet resolves them).
-  const env = Object.fromEntries(c.env!.map((e) => [e.name, e.value ?? 'from-secret']));
+  const env = Object.fromEntries(c.env!.map((e) => [e.name, e.value ?? 'from-secret-0123456789abcdef']));
   assert.equal(parseProbePodEnv(env).caFile, `${CA_MOUNT_PATH}/ca.crt`);
 
   const plain = proberPod(exp, without!, 'failwatch:test', TOKEN);
