@@ -38,7 +38,7 @@ import {
   OwnWrites,
 } from './kube.ts';
 import { acquireTargetLock, releaseTargetLock, targetLeaseName } from './lease.ts';
-import { ProberClient, proberPod, proberPodName } from './prober-pods.ts';
+import { credentialsHint, ProberClient, proberPod, proberPodName } from './prober-pods.ts';
 import type { ReconcileResult } from './workqueue.ts';
 
 export interface FailoverExperimentObject {
@@ -244,6 +244,7 @@ export class ExperimentReconciler {
     // Secrets first: an experiment waiting for its Secret must not hold the target's lock.
     for (const endpoint of manifest.spec.endpoints) {
       const ref = endpoint.credentials.secretRef;
+      if (!ref && endpoint.credentials.iam) continue; // IAM tokens: no Secret to wait for
       if (!ref)
         throw new RunFailed(
           'CredentialsMissing',
@@ -318,6 +319,7 @@ export class ExperimentReconciler {
         { namespace: ns, name: obj.metadata.name!, uid: obj.metadata.uid!, runId },
         endpoint,
         this.deps.proberImage,
+        manifest.spec.target?.region,
       );
       await kube.core.createNamespacedPod({ namespace: ns, body: pod }).catch((err) => {
         if ((err as { code?: number }).code !== 409) throw err;
@@ -349,7 +351,7 @@ export class ExperimentReconciler {
       )
         throw new RunFailed(
           setupReason(st.class ?? 'other'),
-          `endpoint \`${endpoint.name}\`: ${st.message ?? st.class} (check Secret ${endpoint.credentials.secretRef?.name})`,
+          `endpoint \`${endpoint.name}\`: ${st.message ?? st.class} (${credentialsHint(endpoint)})`,
         );
       if (st?.state === 'probing') ready++;
     }

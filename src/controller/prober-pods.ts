@@ -27,25 +27,42 @@ function hash(text: string): string {
   return (h >>> 0).toString(16).padStart(8, '0');
 }
 
-export function proberPod(exp: ExperimentIdentity, endpoint: EndpointSpec, image: string): V1Pod {
+/**
+ * The prober pod of one endpoint. With credentials.iam the pod gets no database Secret: it
+ * signs IAM tokens with the AWS credentials of its ServiceAccount (IRSA / EKS Pod Identity),
+ * for the region resolved here (credentials.iam.region, else `targetRegion`).
+ */
+export function proberPod(
+  exp: ExperimentIdentity,
+  endpoint: EndpointSpec,
+  image: string,
+  targetRegion?: string,
+): V1Pod {
   const secret = endpoint.credentials.secretRef;
-  if (!secret) throw new Error(`endpoint ${endpoint.name}: credentials.secretRef is required in Kubernetes`);
+  const iam = endpoint.credentials.iam;
+  if (!secret && !iam)
+    throw new Error(
+      `endpoint ${endpoint.name}: credentials.secretRef or credentials.iam is required in Kubernetes`,
+    );
+  const region = iam?.region ?? targetRegion;
+  const credentials = iam ? { iam: { ...iam, ...(region ? { region } : {}) } } : { secretRef: secret };
   const env = [
     { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     { name: 'FAILWATCH_RUN_ID', value: exp.runId },
     { name: 'FAILWATCH_EXPERIMENT', value: `${exp.namespace}/${exp.name}` },
-    {
-      name: 'FAILWATCH_ENDPOINT',
-      value: JSON.stringify({ ...endpoint, credentials: { secretRef: secret } }),
-    },
-    {
-      name: 'FAILWATCH_DB_USERNAME',
-      valueFrom: { secretKeyRef: { name: secret.name, key: secret.usernameKey } },
-    },
-    {
-      name: 'FAILWATCH_DB_PASSWORD',
-      valueFrom: { secretKeyRef: { name: secret.name, key: secret.passwordKey } },
-    },
+    { name: 'FAILWATCH_ENDPOINT', value: JSON.stringify({ ...endpoint, credentials }) },
+    ...(secret && !iam
+      ? [
+          {
+            name: 'FAILWATCH_DB_USERNAME',
+            valueFrom: { secretKeyRef: { name: secret.name, key: secret.usernameKey } },
+          },
+          {
+            name: 'FAILWATCH_DB_PASSWORD',
+            valueFrom: { secretKeyRef: { name: secret.name, key: secret.passwordKey } },
+          },
+        ]
+      : []),
     { name: 'FAILWATCH_LISTEN_PORT', value: String(PROBER_PORT) },
   ];
   return {
@@ -74,6 +91,8 @@ export function proberPod(exp: ExperimentIdentity, endpoint: EndpointSpec, image
     },
     spec: {
       restartPolicy: 'Never',
+      ...(iam?.serviceAccountName ? { serviceAccountName: iam.serviceAccountName } : {}),
+      // IRSA and EKS Pod Identity project their own token volume; the API token is not needed.
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
@@ -96,6 +115,14 @@ export function proberPod(exp: ExperimentIdentity, endpoint: EndpointSpec, image
       ],
     },
   };
+}
+
+/** What a user should check when an endpoint's login fails. */
+export function credentialsHint(endpoint: EndpointSpec): string {
+  const iam = endpoint.credentials.iam;
+  if (iam)
+    return `check the IAM policy (rds-db:connect for ${iam.username}) and the role of ServiceAccount ${iam.serviceAccountName ?? 'default'}`;
+  return `check Secret ${endpoint.credentials.secretRef?.name}`;
 }
 
 export interface ProberStatus {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { killAndWait, LabError, pidAlive, run, spawnDetached, tcpReachable, waitFor } from './exec.ts';
 import { LAB_DB_NAME, LAB_DB_PASSWORD, LAB_DB_USER, userIds } from './postgres.ts';
 
-const MYSQL_USER = 'mysql';
+export const MYSQL_USER = 'mysql';
 const REPL_USER = 'replicator';
 const REPL_PASSWORD = 'replicator-lab';
 
@@ -15,7 +15,16 @@ export interface MariaInstance {
   host: string;
   port: number;
   serverId: number;
+  /** More mariadbd options (e.g. TLS certificates in tests). */
+  extraArgs?: string[];
 }
+
+/**
+ * The PAM plugin for the lab's IAM users (src/lab/iam.ts), loaded everywhere so that a user
+ * created on the writer logs in on every instance. `loose-`: a server without the plugin
+ * still starts, and only IAM logins fail.
+ */
+const IAM_PLUGIN_ARGS = ['--plugin-load-add=auth_pam_v1.so', '--loose-pam-use-cleartext-plugin=ON'];
 
 const socketPath = (inst: MariaInstance) => join(inst.runDir, 'mysqld.sock');
 const pidFile = (inst: MariaInstance) => join(inst.runDir, 'mysqld.pid');
@@ -97,6 +106,8 @@ export async function start(inst: MariaInstance, opts: { readOnly: boolean }): P
     '--max-connections=300',
     '--performance-schema=OFF',
     `--read-only=${opts.readOnly ? 'ON' : 'OFF'}`,
+    ...IAM_PLUGIN_ARGS,
+    ...(inst.extraArgs ?? []),
   ];
   const pid = spawnDetached('mariadbd', args, { logFile: logFile(inst) });
   try {
