@@ -6,12 +6,12 @@ import { validateExperimentManifest } from '../../src/api/validate-experiment.ts
 import { proberPod } from '../../src/controller/prober-pods.ts';
 import { credentialsFromEnv, probeConfigFor } from '../../src/engine/endpoint-config.ts';
 import {
+  type IamTokenExpectation,
   LAB_IAM_CREDENTIALS,
   LAB_IAM_REGION,
-  type IamTokenExpectation,
   verifyIamToken,
 } from '../../src/lab/iam-token.ts';
-import { defaultSigner, type IamTokenRequest, IamTokenCache } from '../../src/probe/iam-auth.ts';
+import { defaultSigner, IamTokenCache, type IamTokenRequest } from '../../src/probe/iam-auth.ts';
 import { parseProbePodEnv } from '../../src/server/probe-pod-env.ts';
 
 const REQUEST: IamTokenRequest = { host: 'db.lab', port: 5432, user: 'probe_iam', region: 'us-east-1' };
