@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type IamVerifierConfig, LAB_IAM_CREDENTIALS, LAB_IAM_REGION, LAB_IAM_USER } from './iam-token.ts';
 import * as maria from './mariadb.ts';
+import type { LabCluster } from './model.ts';
 import * as pg from './postgres.ts';
 
 export type IamEngine = 'postgresql' | 'mysql';
@@ -132,4 +133,34 @@ export interface LabIamInfo {
 
 export function labIamInfo(services: IamService[]): LabIamInfo {
   return { region: LAB_IAM_REGION, ...LAB_IAM_CREDENTIALS, user: LAB_IAM_USER, services };
+}
+
+/** The names clients dial for a cluster (cluster, reader and instance endpoints), with its port. */
+export function clusterIamHosts(cluster: LabCluster): string[] {
+  const names = [cluster.endpoint, cluster.readerEndpoint, ...cluster.instances.map((i) => i.dnsName)];
+  return names.map((name) => `${name}:${cluster.port}`);
+}
+
+/**
+ * `lab up`: one PAM service per engine, accepting tokens for that engine's endpoint names.
+ * Without root there is no /etc/pam.d to write: the lab runs without IAM users.
+ */
+export function installLabIam(dir: string, clusters: LabCluster[]): IamService[] {
+  if (process.getuid?.() !== 0 && !process.env.FAILWATCH_PAM_DIR) return [];
+  return clusters.map((c) =>
+    installIamService(dir, c.engine === 'aurora-postgresql' ? 'postgresql' : 'mysql', clusterIamHosts(c)),
+  );
+}
+
+/** Creates the IAM user on a cluster's new writer (replicas get it by replication / base backup). */
+export async function enableLabIamOnWriter(
+  cluster: LabCluster,
+  writer: pg.PgInstance & maria.MariaInstance,
+  services: IamService[],
+): Promise<void> {
+  const engine: IamEngine = cluster.engine === 'aurora-postgresql' ? 'postgresql' : 'mysql';
+  const service = services.find((s) => s.engine === engine);
+  if (!service) return;
+  if (engine === 'postgresql') await enablePgIam(writer, service.name);
+  else await enableMariaIam(writer, service.name);
 }

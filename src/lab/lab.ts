@@ -15,6 +15,13 @@ import {
 } from './engines.ts';
 import { LabError, tcpReachable } from './exec.ts';
 import {
+  enableLabIamOnWriter,
+  type IamService,
+  installLabIam,
+  labIamInfo,
+  removeIamServices,
+} from './iam.ts';
+import {
   type GroundTruthStep,
   type LabCluster,
   type LabControl,
@@ -84,6 +91,8 @@ export class Lab implements LabControl {
   private failoverCount = 0;
   private running: Promise<void>[] = [];
   pids: { dns?: number } = {};
+  /** PAM services checking IAM tokens (src/lab/iam.ts); empty when not root. */
+  iamServices: IamService[] = [];
   onChange: () => void = () => {};
 
   constructor(options: LabOptions) {
@@ -178,6 +187,7 @@ export class Lab implements LabControl {
   async up(): Promise<void> {
     mkdirSync(this.options.dir, { recursive: true, mode: 0o755 });
     const clusters = this.plannedClusters();
+    this.iamServices = installLabIam(this.options.dir, clusters);
     for (const model of clusters) {
       const ops = model.engine === 'aurora-postgresql' ? postgresOps : mariadbOps;
       this.runtimes.set(model.id, { model, ops, servers: new Map(), busy: false });
@@ -196,6 +206,7 @@ export class Lab implements LabControl {
     const ws = this.serverFor(writer!, 0);
     rt.servers.set(writer!.id, ws);
     await ops.initWriter(ws);
+    await enableLabIamOnWriter(model, ws, this.iamServices);
     writer!.status = 'available';
     this.onChange();
     await Promise.all(
@@ -464,6 +475,7 @@ export class Lab implements LabControl {
       [...this.runtimes.values()].flatMap((rt) => [...rt.servers.values()].map((s) => rt.ops.stop(s))),
     );
     if (this.pids.dns) await stopDns(this.pids.dns);
+    removeIamServices(this.options.dir);
   }
 
   /** The state file `lab status` reads; written atomically. */
@@ -478,6 +490,7 @@ export class Lab implements LabControl {
       clusters: this.clusters(),
       events: this.eventLog,
       groundTruth: this.groundTruth,
+      ...(this.iamServices.length > 0 ? { iam: labIamInfo(this.iamServices) } : {}),
     };
     writeFileSync(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
     renameSync(`${file}.tmp`, file);
