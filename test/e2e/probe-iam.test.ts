@@ -3,9 +3,12 @@
 // asking pam_exec to run the lab's verifier (src/lab/iam-verify.ts) on the token the probe sent.
 // Tokens come from @aws-sdk/rds-signer with the default credential chain (environment here).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, readFileSync } from 'node:fs';
 import { after, before, describe, it, mock } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { validateExperimentManifest } from '../../src/api/validate-experiment.ts';
+import { proberPod } from '../../src/controller/prober-pods.ts';
 import { LAB_ZONE, startDns, stopDns } from '../../src/lab/dns.ts';
 import {
   enableMariaIam,
@@ -20,6 +23,7 @@ import * as pg from '../../src/lab/postgres.ts';
 import { defaultSigner, IamTokenCache, type SignIamToken } from '../../src/probe/iam-auth.ts';
 import { createProbeDriver } from '../../src/probe/sql-driver.ts';
 import type { AttemptOutcome, Dialect, ProbeDriver } from '../../src/probe/types.ts';
+import { MAIN } from '../helpers/cli.ts';
 import { labEndpoint, mariaInstance, pgInstance, stopAll, TempDir } from '../helpers/probe-servers.ts';
 
 const dir = new TempDir();
@@ -203,7 +207,8 @@ for (const e of ENGINES) {
         defaultSigner({ accessKeyId: LAB_IAM_CREDENTIALS.accessKeyId, secretAccessKey: 'wrong-secret' }),
       );
       assert.equal(o.class, 'auth_error', o.message);
-      assert.equal(o.code, e.engine === 'postgresql' ? '28P01' : 'ER_ACCESS_DENIED_ERROR');
+      // PostgreSQL reports a failed PAM login as 28000 (28P01 is for password methods).
+      assert.equal(o.code, e.engine === 'postgresql' ? '28000' : 'ER_ACCESS_DENIED_ERROR');
       const lines = verifierLines(e.engine, from);
       assert.equal(lines.length, 1, lines.join('\n'));
       assert.match(lines[0]!, /rejected \(signature\): signature does not match/);
@@ -243,5 +248,86 @@ describe('IAM tokens and the servers', () => {
     } finally {
       await driver.close();
     }
+  });
+});
+
+describe('IAM tokens in a prober pod', () => {
+  it('`failwatch probe` with the environment the controller gives an IAM endpoint: no password, only AWS credentials', async () => {
+    const manifest = validateExperimentManifest({
+      apiVersion: 'failwatch.io/v1alpha1',
+      kind: 'FailoverExperiment',
+      metadata: { name: 'iam', namespace: 'team-a' },
+      spec: {
+        target: { clusterIdentifier: 'lab-pg', region: LAB_IAM_REGION },
+        trigger: { type: 'none' },
+        endpoints: [
+          {
+            name: 'cluster',
+            dialect: 'aurora-postgresql',
+            host: PG_NAME,
+            port: pgServer.port,
+            database: pg.LAB_DB_NAME,
+            interval: '250ms',
+            dns: { server: `${dns.host}:${dns.port}` },
+            credentials: { iam: { username: LAB_IAM_USER, serviceAccountName: 'prober' } },
+          },
+        ],
+      },
+    });
+    assert.ok(manifest.ok, JSON.stringify(!manifest.ok && manifest.errors));
+    const spec = manifest.value.spec;
+    const pod = proberPod(
+      { namespace: 'team-a', name: 'iam', uid: 'u', runId: 'iam-pod' },
+      spec.endpoints[0]!,
+      'img',
+      spec.target?.region,
+    );
+    const env = pod.spec!.containers[0]!.env!;
+    assert.deepEqual(
+      env.filter((e) => e.valueFrom?.secretKeyRef),
+      [],
+    );
+    const listen = '127.0.40.52:19151';
+    const from = logSize('postgresql');
+    const child = spawn(process.execPath, [MAIN, 'probe'], {
+      env: {
+        PATH: process.env.PATH,
+        ...Object.fromEntries(env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value])),
+        // What IRSA / Pod Identity would provide; the environment provider stands in here.
+        AWS_ACCESS_KEY_ID: LAB_IAM_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LAB_IAM_CREDENTIALS.secretAccessKey,
+        FAILWATCH_LISTEN: listen,
+      },
+    });
+    let output = '';
+    child.stdout.on('data', (d) => {
+      output += d;
+    });
+    child.stderr.on('data', (d) => {
+      output += d;
+    });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    try {
+      let status: { state?: string; message?: string } = {};
+      for (let i = 0; i < 100 && status.state !== 'probing'; i++) {
+        await sleep(200);
+        status = await fetch(`http://${listen}/status`)
+          .then((r) => r.json() as Promise<{ state?: string }>)
+          .catch(() => ({}));
+      }
+      assert.equal(status.state, 'probing', `${JSON.stringify(status)}\n${output}`);
+      await sleep(2500);
+      const page = (await (await fetch(`http://${listen}/samples?from=0`)).json()) as {
+        samples: { class: string }[];
+      };
+      assert.ok(page.samples.length >= 10, `${page.samples.length} samples`);
+      assert.deepEqual(new Set(page.samples.map((s) => s.class)), new Set(['ok']));
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    const accepted = verifierLines('postgresql', from).filter((l) => l.endsWith(': accepted')).length;
+    assert.ok(accepted >= 10, `${accepted} logins accepted`);
+    assert.doesNotMatch(output, /X-Amz-Signature|Action=connect/);
   });
 });
