@@ -20,7 +20,7 @@ import * as pg from './postgres.ts';
 
 export type IamEngine = 'postgresql' | 'mysql';
 
-const PAM_DIR = process.env.FAILWATCH_PAM_DIR || '/etc/pam.d';
+const PAM_DIR = '/etc/pam.d';
 const VERIFIER = fileURLToPath(new URL('./iam-verify.ts', import.meta.url));
 const SERVER_USER: Record<IamEngine, string> = { postgresql: pg.PG_USER, mysql: maria.MYSQL_USER };
 
@@ -146,7 +146,7 @@ export function clusterIamHosts(cluster: LabCluster): string[] {
  * Without root there is no /etc/pam.d to write: the lab runs without IAM users.
  */
 export function installLabIam(dir: string, clusters: LabCluster[]): IamService[] {
-  if (process.getuid?.() !== 0 && !process.env.FAILWATCH_PAM_DIR) return [];
+  if (process.getuid?.() !== 0) return [];
   return clusters.map((c) =>
     installIamService(dir, c.engine === 'aurora-postgresql' ? 'postgresql' : 'mysql', clusterIamHosts(c)),
   );
