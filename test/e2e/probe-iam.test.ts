@@ -4,9 +4,10 @@
 // Tokens come from @aws-sdk/rds-signer with the default credential chain (environment here).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, readFileSync } from 'node:fs';
+import { chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it, mock } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
 import { validateExperimentManifest } from '../../src/api/validate-experiment.ts';
 import { proberPod } from '../../src/controller/prober-pods.ts';
 import { LAB_ZONE, startDns, stopDns } from '../../src/lab/dns.ts';
@@ -23,7 +24,7 @@ import * as pg from '../../src/lab/postgres.ts';
 import { defaultSigner, IamTokenCache, type SignIamToken } from '../../src/probe/iam-auth.ts';
 import { createProbeDriver } from '../../src/probe/sql-driver.ts';
 import type { AttemptOutcome, Dialect, ProbeDriver } from '../../src/probe/types.ts';
-import { MAIN } from '../helpers/cli.ts';
+import { failwatch, MAIN } from '../helpers/cli.ts';
 import { labEndpoint, mariaInstance, pgInstance, stopAll, TempDir } from '../helpers/probe-servers.ts';
 
 const dir = new TempDir();
@@ -329,5 +330,49 @@ describe('IAM tokens in a prober pod', () => {
     const accepted = verifierLines('postgresql', from).filter((l) => l.endsWith(': accepted')).length;
     assert.ok(accepted >= 10, `${accepted} logins accepted`);
     assert.doesNotMatch(output, /X-Amz-Signature|Action=connect/);
+  });
+});
+
+describe('IAM tokens with failwatch run', () => {
+  it('runs an experiment whose MySQL endpoint logs in with IAM tokens from the environment', async () => {
+    const file = dir.sub('iam-run.yaml');
+    const out = dir.sub('iam-run.json');
+    writeFileSync(
+      file,
+      stringify({
+        apiVersion: 'failwatch.io/v1alpha1',
+        kind: 'FailoverExperiment',
+        metadata: { name: 'iam-run' },
+        spec: {
+          trigger: { type: 'none' },
+          baseline: { duration: '2s' },
+          observe: { recoveredFor: '1s', maxDuration: '3s' },
+          audit: { lostWrites: true },
+          endpoints: [
+            {
+              name: 'cluster',
+              dialect: 'aurora-mysql',
+              host: MY_NAME,
+              port: myServer.port,
+              database: pg.LAB_DB_NAME,
+              interval: '250ms',
+              dns: { server: `${dns.host}:${dns.port}` },
+              credentials: { iam: { username: LAB_IAM_USER, region: LAB_IAM_REGION } },
+            },
+          ],
+        },
+      }),
+    );
+    const from = logSize('mysql');
+    const r = await failwatch(['run', file, '--output', out], {
+      AWS_ACCESS_KEY_ID: LAB_IAM_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LAB_IAM_CREDENTIALS.secretAccessKey,
+    });
+    const doc = JSON.parse(readFileSync(out, 'utf8')) as { run: { end: string; message: string } };
+    assert.equal(doc.run.end, 'Completed', `${doc.run.message}\n${r.stderr}`);
+    assert.equal(r.code, 0, r.stderr);
+    const accepted = verifierLines('mysql', from).filter((l) => l.endsWith(': accepted')).length;
+    assert.ok(accepted >= 12, `${accepted} logins accepted`);
+    assert.doesNotMatch(r.stdout + r.stderr, /X-Amz-Signature|Action=connect/);
   });
 });
