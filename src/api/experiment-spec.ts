@@ -40,6 +40,7 @@ export const SECRET_KEY_PATTERN = '^[-._a-zA-Z0-9]+$';
 export const DB_USER_PATTERN = '^[a-zA-Z_][a-zA-Z0-9_.@-]{0,127}$';
 export const HTTP_URL_PATTERN = '^https?://[^\\s]+$';
 export const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
+export const AWS_REGION_PATTERN = '^[a-z]{2}(-[a-z]+)+-[0-9]+$';
 
 export const MAX_ENDPOINTS = 16;
 
@@ -92,7 +93,7 @@ function targetSchema<R extends boolean>(resolved: R) {
       ),
       region: Type.Optional(
         Type.String({
-          pattern: '^[a-z]{2}(-[a-z]+)+-[0-9]+$',
+          pattern: AWS_REGION_PATTERN,
           maxLength: 32,
           description:
             'AWS region, e.g. ap-northeast-1. Defaults to the region of the AWS SDK configuration.',
@@ -278,18 +279,24 @@ function credentialsSchema<R extends boolean>(resolved: R) {
             'failwatch run: environment variable holding the password (never the password itself).',
         }),
       ),
+      iam: Type.Optional(iamCredentialsSchema()),
     },
     {
       additionalProperties: false,
       description:
-        'Database credentials: a secretRef in Kubernetes, or username and passwordEnv with failwatch run.',
+        'Database credentials, exactly one of: secretRef (Kubernetes), username with passwordEnv (failwatch run), or iam (IAM database authentication, both).',
     },
   );
-  return withRules<typeof schema, { secretRef?: unknown; username?: string; passwordEnv?: string }>(schema, [
+  return withRules<
+    typeof schema,
+    { secretRef?: unknown; username?: string; passwordEnv?: string; iam?: unknown }
+  >(schema, [
     {
-      cel: 'has(self.secretRef) != has(self.username)',
-      message: 'set either secretRef (Kubernetes) or username with passwordEnv (failwatch run), exactly one',
-      check: (self) => (self.secretRef !== undefined) !== (self.username !== undefined),
+      cel: '[has(self.secretRef), has(self.username), has(self.iam)].filter(x, x).size() == 1',
+      message:
+        'set exactly one of secretRef (Kubernetes), username with passwordEnv (failwatch run), or iam (IAM database authentication)',
+      check: (self) =>
+        [self.secretRef, self.username, self.iam].filter((value) => value !== undefined).length === 1,
     },
     {
       cel: '!has(self.passwordEnv) || has(self.username)',
@@ -298,6 +305,41 @@ function credentialsSchema<R extends boolean>(resolved: R) {
       check: (self) => self.passwordEnv === undefined || self.username !== undefined,
     },
   ]);
+}
+
+/** IAM database authentication: the password of each new connection is an RDS auth token. */
+function iamCredentialsSchema() {
+  return Type.Object(
+    {
+      username: Type.String({
+        minLength: 1,
+        maxLength: 128,
+        description:
+          'Database user that logs in with IAM tokens (PostgreSQL: GRANT rds_iam; MySQL: IDENTIFIED WITH AWSAuthenticationPlugin). The IAM policy must allow rds-db:connect for it.',
+      }),
+      region: Type.Optional(
+        Type.String({
+          pattern: AWS_REGION_PATTERN,
+          maxLength: 32,
+          description:
+            "Region the tokens are signed for; default the target's region, else the AWS SDK's (AWS_REGION).",
+        }),
+      ),
+      serviceAccountName: Type.Optional(
+        Type.String({
+          pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+          maxLength: 253,
+          description:
+            "Kubernetes: ServiceAccount the prober pod runs as, the one IRSA (eks.amazonaws.com/role-arn) or EKS Pod Identity gives the IAM role; default the namespace's default ServiceAccount.",
+        }),
+      ),
+    },
+    {
+      additionalProperties: false,
+      description:
+        'IAM database authentication: tokens from @aws-sdk/rds-signer with the default AWS credential chain (environment, IRSA, EKS Pod Identity), reused for 10 of their 15 minutes. Needs TLS.',
+    },
+  );
 }
 
 function dnsSchema<R extends boolean>(resolved: R) {
@@ -324,6 +366,8 @@ function dnsSchema<R extends boolean>(resolved: R) {
 }
 
 interface EndpointRuleView {
+  tls?: { mode?: string };
+  credentials?: { iam?: unknown };
   role?: string;
   probes?: string[];
   slowThreshold?: string;
@@ -434,6 +478,13 @@ function endpointSchema<R extends boolean>(resolved: R) {
     },
   );
   return withRules<typeof schema, EndpointRuleView>(schema, [
+    {
+      cel: "!has(self.credentials.iam) || !has(self.tls) || !has(self.tls.mode) || self.tls.mode != 'disable'",
+      fieldPath: '.tls.mode',
+      message:
+        'IAM database authentication sends its token as a clear-text password: it needs TLS (tls.mode require or verify-full)',
+      check: (self) => self.credentials?.iam === undefined || self.tls?.mode !== 'disable',
+    },
     {
       cel: "!has(self.role) || !has(self.probes) || self.role != 'reader' || !('write' in self.probes)",
       fieldPath: '.probes',

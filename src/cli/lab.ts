@@ -254,6 +254,10 @@ export function describeLab(state: LabState): string {
   lines.push(
     `  user ${state.clusters[0]?.masterUsername ?? 'failwatch'}, password failwatch-lab, database app`,
   );
+  if (state.iam)
+    lines.push(
+      `  IAM user ${state.iam.user} (TLS only): tokens signed with AWS_ACCESS_KEY_ID=${state.iam.accessKeyId} AWS_SECRET_ACCESS_KEY=${state.iam.secretAccessKey}, region ${state.iam.region}`,
+    );
   return lines.join('\n');
 }
 

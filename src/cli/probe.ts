@@ -17,6 +17,9 @@ sample in memory and serves them. Configured by the environment:
   ${PROBE_POD_ENV.endpoint}        JSON of the endpoint from the spec (required)
   ${PROBE_POD_ENV.username}     probe user (or ${PROBE_POD_ENV.usernameFile})
   ${PROBE_POD_ENV.password}     its password (or ${PROBE_POD_ENV.passwordFile}, re-read on retry)
+                            (neither with credentials.iam in the endpoint: IAM auth tokens are
+                            signed with the AWS SDK's credentials, e.g. IRSA; region from the
+                            endpoint or AWS_REGION)
   ${PROBE_POD_ENV.apiToken}      the run's API token (or ${PROBE_POD_ENV.apiTokenFile}; required)
   ${PROBE_POD_ENV.caFile}         PEM CA bundle for tls.mode verify-full
   ${PROBE_POD_ENV.listen}          host:port to serve on (default $POD_IP or 0.0.0.0, port

@@ -20,7 +20,8 @@ export const RUN_HELP = `Usage: failwatch run FILE [--dry-run] [--output results
 
 Runs one FailoverExperiment (the same YAML as \`kubectl apply\`) from this machine:
 preflight, baseline, trigger, observe until recovery, lost-write audit, analysis.
-Passwords come from the environment variables named by credentials.passwordEnv.
+Passwords come from the environment variables named by credentials.passwordEnv; with
+credentials.iam, IAM auth tokens are signed with the AWS SDK's default credentials.
 
 Options:
   --dry-run        everything up to the trigger (credentials, TLS, preflight against the RDS
@@ -97,7 +98,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     outcome = await runExperiment({
       manifest,
       trigger: triggerFor(manifest, process.env),
-      credentials: (endpoint) => credentialsFromEnv(endpoint, process.env),
+      credentials: (endpoint) => credentialsFromEnv(endpoint, process.env, manifest.spec.target?.region),
       signal: controller.signal,
       hooks: {
         onPhase: (phase, message) => {

@@ -267,6 +267,7 @@ export class ExperimentReconciler {
     // Secrets first: an experiment waiting for its Secret must not hold the target's lock.
     for (const endpoint of manifest.spec.endpoints) {
       const ref = endpoint.credentials.secretRef;
+      if (!ref && endpoint.credentials.iam) continue; // IAM tokens: no Secret to wait for
       if (!ref)
         throw new RunFailed(
           'CredentialsMissing',
@@ -349,7 +350,13 @@ export class ExperimentReconciler {
     const ns = obj.metadata.namespace!;
     const runId = obj.status!.runId!;
     const pods = await this.pods(obj);
-    const identity = { namespace: ns, name: obj.metadata.name!, uid: obj.metadata.uid!, runId };
+    const identity = {
+      namespace: ns,
+      name: obj.metadata.name!,
+      uid: obj.metadata.uid!,
+      runId,
+      targetRegion: manifest.spec.target?.region,
+    };
     const tokenRef = await this.access.prepare(identity);
     const token = await this.access.token(identity);
     for (const endpoint of manifest.spec.endpoints) {
@@ -743,6 +750,7 @@ export class ExperimentReconciler {
       name: obj.metadata.name!,
       uid: obj.metadata.uid!,
       runId: obj.status!.runId!,
+      targetRegion: manifest.spec.target?.region,
     };
     await replaceLostProbers(
       identity,

@@ -21,6 +21,8 @@ export interface ExperimentIdentity {
   name: string;
   uid: string;
   runId: string;
+  /** spec.target.region: the region of IAM auth tokens without credentials.iam.region. */
+  targetRegion?: string;
 }
 
 /** Where the pod reads the run's API token: a key of a Secret in its namespace. */
@@ -49,6 +51,11 @@ export interface Replacement {
   seqBase: number;
 }
 
+/**
+ * The prober pod of one endpoint. With credentials.iam the pod gets no database Secret: it
+ * signs IAM tokens with the AWS credentials of its ServiceAccount (IRSA / EKS Pod Identity),
+ * for the region resolved here (credentials.iam.region, else the target's, `exp.targetRegion`).
+ */
 export function proberPod(
   exp: ExperimentIdentity,
   endpoint: EndpointSpec,
@@ -57,23 +64,30 @@ export function proberPod(
   replacement?: Replacement,
 ): V1Pod {
   const secret = endpoint.credentials.secretRef;
-  if (!secret) throw new Error(`endpoint ${endpoint.name}: credentials.secretRef is required in Kubernetes`);
+  const iam = endpoint.credentials.iam;
+  if (!secret && !iam)
+    throw new Error(
+      `endpoint ${endpoint.name}: credentials.secretRef or credentials.iam is required in Kubernetes`,
+    );
+  const region = iam?.region ?? exp.targetRegion;
+  const credentials = iam ? { iam: { ...iam, ...(region ? { region } : {}) } } : { secretRef: secret };
   const env = [
     { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     { name: 'FAILWATCH_RUN_ID', value: exp.runId },
     { name: 'FAILWATCH_EXPERIMENT', value: `${exp.namespace}/${exp.name}` },
-    {
-      name: 'FAILWATCH_ENDPOINT',
-      value: JSON.stringify({ ...endpoint, credentials: { secretRef: secret } }),
-    },
-    {
-      name: 'FAILWATCH_DB_USERNAME',
-      valueFrom: { secretKeyRef: { name: secret.name, key: secret.usernameKey } },
-    },
-    {
-      name: 'FAILWATCH_DB_PASSWORD',
-      valueFrom: { secretKeyRef: { name: secret.name, key: secret.passwordKey } },
-    },
+    { name: 'FAILWATCH_ENDPOINT', value: JSON.stringify({ ...endpoint, credentials }) },
+    ...(secret && !iam
+      ? [
+          {
+            name: 'FAILWATCH_DB_USERNAME',
+            valueFrom: { secretKeyRef: { name: secret.name, key: secret.usernameKey } },
+          },
+          {
+            name: 'FAILWATCH_DB_PASSWORD',
+            valueFrom: { secretKeyRef: { name: secret.name, key: secret.passwordKey } },
+          },
+        ]
+      : []),
     {
       name: 'FAILWATCH_API_TOKEN',
       valueFrom: { secretKeyRef: { name: token.name, key: token.key } },
@@ -117,6 +131,8 @@ export function proberPod(
     },
     spec: {
       restartPolicy: 'Never',
+      ...(iam?.serviceAccountName ? { serviceAccountName: iam.serviceAccountName } : {}),
+      // IRSA and EKS Pod Identity project their own token volume; the API token is not needed.
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
@@ -169,6 +185,14 @@ export function setupHint(endpoint: EndpointSpec, errorClass: string | undefined
     const ca = endpoint.tls.caSecretRef;
     return `check tls.mode ${endpoint.tls.mode}${ca ? `, the CA bundle in Secret ${ca.name} key ${ca.key}` : ''} and that the certificate names host ${endpoint.host}`;
   }
+  return credentialsHint(endpoint);
+}
+
+/** What a user should check when an endpoint's login fails. */
+export function credentialsHint(endpoint: EndpointSpec): string {
+  const iam = endpoint.credentials.iam;
+  if (iam)
+    return `check the IAM policy (rds-db:connect for ${iam.username}) and the role of ServiceAccount ${iam.serviceAccountName ?? 'default'}`;
   return `check Secret ${endpoint.credentials.secretRef?.name}`;
 }
 

@@ -8,7 +8,10 @@ import type { ProbeEndpointConfig } from '../probe/types.ts';
 
 export interface EndpointCredentials {
   user: string;
+  /** Empty with IAM database authentication. */
   password: string;
+  /** IAM database authentication: tokens signed for this region replace the password. */
+  iam?: { region: string };
 }
 
 export function probeConfigFor(
@@ -24,6 +27,7 @@ export function probeConfigFor(
     database: endpoint.database,
     user: credentials.user,
     password: credentials.password,
+    ...(credentials.iam ? { iam: { region: credentials.iam.region } } : {}),
     connectionMode: endpoint.connectionMode,
     intervalMs: parseDurationMs(endpoint.interval),
     connectTimeoutMs: parseDurationMs(endpoint.connectTimeout),
@@ -36,13 +40,52 @@ export function probeConfigFor(
   };
 }
 
-/** `failwatch run`: username from the spec, password from the named environment variable. */
-export function credentialsFromEnv(endpoint: EndpointSpec, env: NodeJS.ProcessEnv): EndpointCredentials {
+/**
+ * The region IAM tokens are signed for: credentials.iam.region, else the target's region, else
+ * the AWS SDK's (AWS_REGION / AWS_DEFAULT_REGION).
+ */
+export function iamRegion(
+  endpoint: EndpointSpec,
+  targetRegion: string | undefined,
+  env: NodeJS.ProcessEnv,
+): string {
+  const region =
+    endpoint.credentials.iam?.region ?? targetRegion ?? (env.AWS_REGION || env.AWS_DEFAULT_REGION);
+  if (!region)
+    throw new EngineConfigError(
+      'CredentialsMissing',
+      `endpoint ${endpoint.name}: IAM database authentication needs a region: set credentials.iam.region or target.region (or AWS_REGION)`,
+    );
+  return region;
+}
+
+/** IAM database authentication: the user from the spec, tokens instead of a password. */
+export function iamCredentials(
+  endpoint: EndpointSpec,
+  targetRegion: string | undefined,
+  env: NodeJS.ProcessEnv,
+): EndpointCredentials | undefined {
+  const iam = endpoint.credentials.iam;
+  if (!iam) return undefined;
+  return { user: iam.username, password: '', iam: { region: iamRegion(endpoint, targetRegion, env) } };
+}
+
+/**
+ * `failwatch run`: username from the spec, password from the named environment variable; or
+ * IAM tokens (AWS credentials from the SDK's default chain).
+ */
+export function credentialsFromEnv(
+  endpoint: EndpointSpec,
+  env: NodeJS.ProcessEnv,
+  targetRegion?: string,
+): EndpointCredentials {
   const c = endpoint.credentials;
+  const iam = iamCredentials(endpoint, targetRegion, env);
+  if (iam) return iam;
   if (!c.username)
     throw new EngineConfigError(
       'CredentialsMissing',
-      `endpoint ${endpoint.name}: credentials.secretRef works only in Kubernetes; for failwatch run set credentials.username and credentials.passwordEnv`,
+      `endpoint ${endpoint.name}: credentials.secretRef works only in Kubernetes; for failwatch run set credentials.username and credentials.passwordEnv, or credentials.iam`,
     );
   const password = c.passwordEnv ? env[c.passwordEnv] : '';
   if (password === undefined)

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DaemonInfo } from './daemon.ts';
 import { killAndWait, pidAlive, run } from './exec.ts';
+import { type LabIamInfo, removeIamServices } from './iam.ts';
 import type { LabOptions, LabTlsState } from './lab.ts';
 import type { GroundTruthStep, LabCluster, LabEvent } from './model.ts';
 import { PG_USER, pgBinDir } from './postgres.ts';
@@ -16,6 +17,8 @@ export interface LabState extends DaemonInfo {
   clusters: LabCluster[];
   events: LabEvent[];
   groundTruth: GroundTruthStep[];
+  /** IAM database authentication: the lab's test credentials, region, user and PAM services. */
+  iam?: LabIamInfo;
 }
 
 export function defaultLabDir(): string {
@@ -108,6 +111,7 @@ export async function downLab(dir: string): Promise<{ forced: number }> {
     await Promise.all(leftovers.map((pid) => killAndWait(pid, 2000)));
     await sleep(200);
   }
+  removeIamServices(dir);
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
   return { forced };
 }

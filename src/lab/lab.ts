@@ -15,6 +15,13 @@ import {
 } from './engines.ts';
 import { LabError, tcpReachable } from './exec.ts';
 import {
+  enableLabIamOnWriter,
+  type IamService,
+  installLabIam,
+  labIamInfo,
+  removeIamServices,
+} from './iam.ts';
+import {
   type GroundTruthStep,
   type LabCluster,
   type LabControl,
@@ -116,6 +123,8 @@ export class Lab implements LabControl {
   failoverProfile: FailoverProfile;
   readonly apiFaults: RdsApiFaults = { throttled: 0 };
   pids: { dns?: number } = {};
+  /** PAM services checking IAM tokens (src/lab/iam.ts); empty when not root. */
+  iamServices: IamService[] = [];
   onChange: () => void = () => {};
 
   constructor(options: LabOptions) {
@@ -252,6 +261,7 @@ export class Lab implements LabControl {
     mkdirSync(this.options.dir, { recursive: true, mode: 0o755 });
     const clusters = this.plannedClusters();
     if (this.options.tls) this.makeCertificates(clusters);
+    this.iamServices = installLabIam(this.options.dir, clusters);
     for (const model of clusters) {
       const ops = model.engine === 'aurora-postgresql' ? postgresOps : mariadbOps;
       this.runtimes.set(model.id, { model, ops, servers: new Map(), busy: false });
@@ -270,6 +280,7 @@ export class Lab implements LabControl {
     const ws = this.serverFor(model, writer!, 0);
     rt.servers.set(writer!.id, ws);
     await ops.initWriter(ws);
+    await enableLabIamOnWriter(model, ws, this.iamServices);
     writer!.status = 'available';
     this.onChange();
     await Promise.all(
@@ -558,6 +569,7 @@ export class Lab implements LabControl {
       [...this.runtimes.values()].flatMap((rt) => [...rt.servers.values()].map((s) => rt.ops.stop(s))),
     );
     if (this.pids.dns) await stopDns(this.pids.dns);
+    removeIamServices(this.options.dir);
   }
 
   /** What `lab status --json` says about TLS: the CA bundle clients verify against. */
@@ -586,6 +598,7 @@ export class Lab implements LabControl {
       clusters: this.clusters(),
       events: this.eventLog,
       groundTruth: this.groundTruth,
+      ...(this.iamServices.length > 0 ? { iam: labIamInfo(this.iamServices) } : {}),
     };
     writeFileSync(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
     renameSync(`${file}.tmp`, file);

@@ -6,7 +6,7 @@ import { killAndWait, LabError, pidAlive, run, spawnDetached, tcpReachable, wait
 import { LAB_DB_NAME, LAB_DB_PASSWORD, LAB_DB_USER, userIds } from './postgres.ts';
 import type { ServerTls } from './tls.ts';
 
-const MYSQL_USER = 'mysql';
+export const MYSQL_USER = 'mysql';
 const REPL_USER = 'replicator';
 const REPL_PASSWORD = 'replicator-lab';
 
@@ -18,7 +18,16 @@ export interface MariaInstance {
   serverId: number;
   /** TLS (ssl_cert/ssl_key/ssl_ca); without it the instance speaks plain text only. */
   tls?: ServerTls;
+  /** More mariadbd options (e.g. TLS certificates in tests). */
+  extraArgs?: string[];
 }
+
+/**
+ * The PAM plugin for the lab's IAM users (src/lab/iam.ts), loaded everywhere so that a user
+ * created on the writer logs in on every instance. `loose-`: a server without the plugin
+ * still starts, and only IAM logins fail.
+ */
+const IAM_PLUGIN_ARGS = ['--plugin-load-add=auth_pam_v1.so', '--loose-pam-use-cleartext-plugin=ON'];
 
 const socketPath = (inst: MariaInstance) => join(inst.runDir, 'mysqld.sock');
 const pidFile = (inst: MariaInstance) => join(inst.runDir, 'mysqld.pid');
@@ -101,6 +110,8 @@ export async function start(inst: MariaInstance, opts: { readOnly: boolean }): P
     '--performance-schema=OFF',
     `--read-only=${opts.readOnly ? 'ON' : 'OFF'}`,
     ...tlsArgs(inst),
+    ...IAM_PLUGIN_ARGS,
+    ...(inst.extraArgs ?? []),
   ];
   const pid = spawnDetached('mariadbd', args, { logFile: logFile(inst) });
   try {

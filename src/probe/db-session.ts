@@ -8,6 +8,8 @@ export interface SessionTarget {
   database: string;
   user: string;
   password: string;
+  /** MySQL: send the password with mysql_clear_password when the server asks (IAM tokens; TLS only). */
+  clearText?: boolean;
 }
 
 export interface DbSession {

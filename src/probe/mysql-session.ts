@@ -88,6 +88,7 @@ export async function openMysqlSession(
     user: target.user,
     password: target.password,
     ...(ssl ? { ssl } : {}),
+    ...(target.clearText ? { enableCleartextPlugin: true } : {}),
     stream: () => socket,
     multipleStatements: true,
     // The probe enforces its own connect deadline; mysql2's timer would race it.

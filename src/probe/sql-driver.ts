@@ -5,6 +5,7 @@ import type { CommittedRow } from '../analysis/server-side-gap.ts';
 import type { DbSession, SessionTarget } from './db-session.ts';
 import { onAbort } from './db-session.ts';
 import { type DeadlinePhase, withDeadline } from './deadline.ts';
+import { IamSigningError, type IamTokenRequest, sharedIamTokens } from './iam-auth.ts';
 import { mysqlDialect } from './mysql-dialect.ts';
 import { pgDialect } from './pg-dialect.ts';
 import { HostResolver } from './resolve-host.ts';
@@ -14,6 +15,7 @@ import { loadTls } from './tls-options.ts';
 import type {
   AttemptContext,
   AttemptOutcome,
+  ClassifiedError,
   DbProbeKind,
   ProbeDriver,
   ProbeEndpointConfig,
@@ -65,15 +67,40 @@ export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
     const resolved = await this.#resolver.resolve(host);
     progress.phase = 'connect';
     if (signal.aborted) throw new Error('aborted');
+    const port = override?.port ?? this.#config.port;
+    const iam = this.#config.iam;
+    // The token names the host as configured (the name the client dials), never the address.
+    const iamRequest: IamTokenRequest | undefined = iam && {
+      host,
+      port,
+      user: this.#config.user,
+      region: iam.region,
+    };
+    const tokens = iam?.tokens ?? sharedIamTokens;
+    const password = iamRequest ? await tokens.token(iamRequest) : this.#config.password;
+    if (signal.aborted) throw new Error('aborted');
     const target: SessionTarget = {
       host,
       connectHost: resolved ?? host,
-      port: override?.port ?? this.#config.port,
+      port,
       database: this.#config.database,
       user: this.#config.user,
-      password: this.#config.password,
+      password,
     };
-    return this.#dialect.open(target, signal);
+    if (iamRequest) target.clearText = true;
+    try {
+      return await this.#dialect.open(target, signal);
+    } catch (err) {
+      if (!iamRequest || this.#classify(err).class !== 'auth_error') throw err;
+      void tokens.rejected(iamRequest, password);
+      throw withIamHint(err, iamRequest);
+    }
+  }
+
+  #classify(err: unknown): ClassifiedError {
+    if (err instanceof IamSigningError)
+      return { class: 'auth_error', code: 'IAM_SIGNING', message: err.message };
+    return this.#dialect.classify(err);
   }
 
   /** Runs `work` on a new dedicated connection under both deadlines; throws ProbeSetupError. */
@@ -96,7 +123,7 @@ export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
         return work(s);
       });
     } catch (err) {
-      const c = this.#dialect.classify(session ? session.explain(err) : err);
+      const c = this.#classify(session ? session.explain(err) : err);
       throw new ProbeSetupError(this.#config.name, what, {
         class: c.class,
         code: c.code,
@@ -159,7 +186,7 @@ export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
   }
 
   #failed(err: unknown, connectAddr: string | undefined, note: string): AttemptOutcome {
-    const c = this.#dialect.classify(err);
+    const c = this.#classify(err);
     const outcome: AttemptOutcome = { class: c.class, message: c.message + note };
     if (c.code !== undefined) outcome.code = c.code;
     if (connectAddr) outcome.connectAddr = connectAddr;
@@ -169,6 +196,16 @@ export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
   close(): Promise<void> {
     return this.#sessions.close();
   }
+}
+
+/**
+ * A server answers a bad IAM token like a bad password (PAM keeps the reason in the server's
+ * log): say what to check, keeping the server's words, class and code.
+ */
+function withIamHint(err: unknown, r: IamTokenRequest): unknown {
+  if (!(err instanceof Error)) return err;
+  err.message = `${err.message} (IAM token for ${r.user}@${r.host}:${r.port}, region ${r.region}, rejected: check that the IAM policy allows rds-db:connect for this user, the region, the AWS credentials and the clock)`;
+  return err;
 }
 
 /** The driver for an endpoint's dialect. Throws TlsConfigError when the CA bundle is unreadable. */

@@ -4,6 +4,7 @@
 import type { ErrorClass } from '../analysis/error-class.ts';
 import type { ProbeKind, Sample, ServerIdentity } from '../analysis/sample.ts';
 import type { CommittedRow } from '../analysis/server-side-gap.ts';
+import type { IamTokenCache } from './iam-auth.ts';
 
 export const DIALECTS = ['aurora-postgresql', 'postgresql', 'aurora-mysql', 'mysql'] as const;
 export type Dialect = (typeof DIALECTS)[number];
@@ -19,6 +20,13 @@ export interface TlsSettings {
   caFile?: string;
 }
 
+export interface IamSettings {
+  /** Region the tokens are signed for. */
+  region: string;
+  /** Where tokens come from; default the process-wide cache on the SDK's default credential chain. */
+  tokens?: IamTokenCache;
+}
+
 /** One endpoint to probe, with everything the probes need and nothing else. */
 export interface ProbeEndpointConfig {
   /** Endpoint name from the experiment spec; goes into every sample and probe row. */
@@ -28,7 +36,10 @@ export interface ProbeEndpointConfig {
   port: number;
   database: string;
   user: string;
+  /** Ignored with `iam`. */
   password: string;
+  /** IAM database authentication: each new connection logs in with an RDS auth token. */
+  iam?: IamSettings;
   connectionMode: ConnectionMode;
   /** Fixed-rate interval between attempt starts (10 ms .. ). */
   intervalMs: number;

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseDurationMs } from '../api/duration.ts';
 import type { EndpointSpec } from '../api/experiment-spec.ts';
 import { validateExperimentSpec } from '../api/validate-experiment.ts';
-import type { EndpointCredentials } from '../engine/endpoint-config.ts';
+import { type EndpointCredentials, iamCredentials } from '../engine/endpoint-config.ts';
 import { parseListenAddress } from './http.ts';
 import { DEFAULT_MAX_SAMPLES } from './sample-store.ts';
 
@@ -15,7 +15,10 @@ export const PROBE_POD_ENV = {
   runId: 'FAILWATCH_RUN_ID',
   /** `namespace/name` of the FailoverExperiment. */
   experiment: 'FAILWATCH_EXPERIMENT',
-  /** JSON of the endpoint from the spec (after defaults); its credentials field is ignored. */
+  /**
+   * JSON of the endpoint from the spec (after defaults); its credentials field is ignored,
+   * except credentials.iam (IAM database authentication: no username/password variables).
+   */
   endpoint: 'FAILWATCH_ENDPOINT',
   username: 'FAILWATCH_DB_USERNAME',
   password: 'FAILWATCH_DB_PASSWORD',
@@ -102,7 +105,9 @@ export function parseProbePodEnv(env: NodeJS.ProcessEnv): ProbePodConfig {
 
   const endpoint = parseEndpoint(required(E.endpoint), problems);
 
-  const credentials = credentialSource(env, problems);
+  const credentials = endpoint?.credentials.iam
+    ? iamCredentialSource(endpoint, env, problems)
+    : credentialSource(env, problems);
   const apiToken = apiTokenOf(env, problems);
 
   let listen = { host: env[E.podIp] || '0.0.0.0', port: PROBE_POD_PORT };
@@ -180,7 +185,10 @@ function parseEndpoint(text: string, problems: string[]): EndpointSpec | undefin
     return undefined;
   }
   // The pod's credentials come from its own environment; the spec's are only where they were.
-  const endpoint = { ...json, credentials: { secretRef: { name: 'from-environment' } } };
+  // IAM needs no Secret: the user name travels in the spec, AWS credentials come from the pod.
+  const iam = (json as { credentials?: { iam?: unknown } }).credentials?.iam;
+  const credentials = iam !== undefined ? { iam } : { secretRef: { name: 'from-environment' } };
+  const endpoint = { ...json, credentials };
   const result = validateExperimentSpec({ trigger: { type: 'none' }, endpoints: [endpoint] }, '');
   if (!result.ok) {
     for (const e of result.errors)
@@ -227,4 +235,19 @@ function credentialSource(env: NodeJS.ProcessEnv, problems: string[]): () => End
   const user = one(E.username, E.usernameFile);
   const password = one(E.password, E.passwordFile);
   return () => ({ user: user(), password: password() });
+}
+
+/** IAM: no password Secret; the region from the spec (the controller resolves it) or AWS_REGION. */
+function iamCredentialSource(
+  endpoint: EndpointSpec,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): () => EndpointCredentials {
+  try {
+    const credentials = iamCredentials(endpoint, undefined, env)!;
+    return () => credentials;
+  } catch (err) {
+    problems.push((err as Error).message);
+    return () => ({ user: '', password: '' });
+  }
 }

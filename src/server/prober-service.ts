@@ -276,7 +276,8 @@ export class ProberService {
   redact(text: string): string {
     let out = text;
     for (const secret of this.#secrets) if (secret) out = out.replaceAll(secret, '[redacted]');
-    return out;
+    // IAM auth tokens are made per connection and never stored here: hide their signatures.
+    return out.replace(/X-Amz-Signature=[0-9a-fA-F]+/g, 'X-Amz-Signature=[redacted]');
   }
 
   async #runSetupLoop(): Promise<void> {

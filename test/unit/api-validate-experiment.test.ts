@@ -200,7 +200,7 @@ describe('validateExperimentManifest rejects bad manifests with the field and a 
       'no credentials',
       (d) => (d.spec.endpoints[0].credentials = {}),
       'spec.endpoints[0].credentials',
-      /either secretRef .* or username/,
+      /exactly one of secretRef .* username .* iam/,
     ],
     [
       'both credentials',
