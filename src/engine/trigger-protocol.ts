@@ -99,6 +99,8 @@ export interface ObserverOptions {
   observeOnly?: boolean;
   /** Known from an earlier pass (status): when and how the failover was seen. */
   happened?: { atMs: number; by: HappenedBy };
+  /** At most one look at RDS per this many ms (default 1 s): Describe calls count against RDS's rate limits. */
+  minLookIntervalMs?: number;
   /** First wait after an RDS error (default 1 s); doubles per error up to maxBackoffMs (10 s). */
   firstBackoffMs?: number;
   maxBackoffMs?: number;
@@ -182,9 +184,9 @@ export class TriggerObserver {
       this.nextLookMs = nowMs + Math.min(o.maxBackoffMs ?? 10_000, first * 2 ** (this.rdsErrors - 1));
     } else if (input.look) {
       this.rdsErrors = 0;
+      this.nextLookMs = nowMs + (o.minLookIntervalMs ?? 1000);
       // A trigger without a state (observe-only, a test's) cannot settle: the probes decide.
       this.rdsAnswering = input.look.state !== undefined;
-      this.nextLookMs = nowMs;
       this.learn(input.look, nowMs);
     }
     if (input.roleFlipMs !== undefined && input.roleFlipMs >= o.t0Ms)

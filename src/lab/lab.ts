@@ -506,6 +506,7 @@ export class Lab implements LabControl {
     const until = this.apiFaults.throttleUntilMs;
     if (until === undefined || Date.now() >= until) return undefined;
     this.apiFaults.throttled++;
+    this.onChange();
     return new RdsFault('Throttling', 'Rate exceeded', 400);
   }
 

@@ -137,11 +137,13 @@ describe('the trigger protocol through the operator and the lab', { timeout: 1_2
     assert.equal(steps('failover-requested'), before + 1, 'exactly one failover');
     const throttled = lab.state() as unknown as { apiFaults: { throttled: number } };
     assert.ok(throttled.apiFaults.throttled > 0, 'the RDS API did throttle the controller');
+    const events = (done.status.events ?? []).length;
+    assert.ok(events > 0, 'the RDS events made it into the results through the throttling window');
     const t0 = Date.parse(done.status.triggerTime);
     const mine = figures(done);
     const myTruth = truth(before + 1, t0);
     console.log(
-      `throttled: from ${((throttledFromMs - t0) / 1000).toFixed(1)} s after T0 for 20 s, ${throttled.apiFaults.throttled} requests throttled; observed by ${done.status.trigger.observedBy}; ${JSON.stringify(mine)}`,
+      `throttled: from ${((throttledFromMs - t0) / 1000).toFixed(1)} s after T0 for 20 s, ${throttled.apiFaults.throttled} requests throttled, ${events} RDS events in the status; observed by ${done.status.trigger.observedBy}; ${JSON.stringify(mine)}`,
     );
     console.log(`throttled truth: ${JSON.stringify(myTruth)}`);
     // Same lanes, and each figure within one interval (100 ms) of the undisturbed run once the

@@ -403,3 +403,15 @@ describe('eventsForResults', () => {
     assert.deepEqual([events, calls], [[], 1]);
   });
 });
+
+it('asks RDS at most once a second even when the observe loop runs every 100 ms', () => {
+  const o = new TriggerObserver({ t0Ms: 0, writerBefore: 'a', outcome: 'Succeeded', maxDurationMs: 60_000 });
+  const state: TargetState = { status: 'available', writerId: 'a', members: [] };
+  let looks = 0;
+  for (let now = 0; now < 10_000; now += 100)
+    if (o.wantsLook(now)) {
+      looks++;
+      o.step({ nowMs: now, look: { state, events: [] }, recovered: false });
+    } else o.step({ nowMs: now, recovered: false });
+  assert.equal(looks, 10);
+});
