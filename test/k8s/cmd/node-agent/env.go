@@ -37,7 +37,7 @@ func (a *agent) resolve(ctx context.Context, pod *corev1.Pod, ip string, c corev
 	set("HOSTNAME", pod.Name)
 	sa, err := a.serviceAccountEnv(ctx, pod)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	for _, k := range []string{"KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"} {
 		if v, ok := sa[k]; ok {

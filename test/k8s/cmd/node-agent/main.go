@@ -44,8 +44,8 @@ type agent struct {
 	apiServer   string
 	apiServerCA []byte
 	pods        corelisters.PodLister
-	queue      workqueue.TypedRateLimitingInterface[string]
-	ips        *ipPool
+	queue       workqueue.TypedRateLimitingInterface[string]
+	ips         *ipPool
 
 	mu   sync.Mutex
 	runs map[string]*podRun // by namespace/name
