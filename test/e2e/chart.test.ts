@@ -174,17 +174,19 @@ describe('Helm chart and image', { timeout: 600_000 }, () => {
     ]);
     const deploy = plain.docs.find((d) => d.kind === 'Deployment')!;
     const container = deploy.spec.template.spec.containers[0];
-    assert.deepEqual(container.args, [
+    assert.deepEqual(container.args.slice(0, -1), [
       'operator',
       '--metrics-listen=0.0.0.0:8080',
       '--prober-image=ghcr.io/failwatch/failwatch:0.1.0',
       '--concurrency=4',
-      `--prober-network-policy=${JSON.stringify({
-        controllerPodSelector: { matchLabels: deploy.spec.selector.matchLabels },
-        scraperNamespaceSelector: {},
-        scraperPodSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
-      })}`,
     ]);
+    const policyFlag = container.args.at(-1) as string;
+    assert.ok(policyFlag.startsWith('--prober-network-policy='), policyFlag);
+    assert.deepEqual(JSON.parse(policyFlag.slice('--prober-network-policy='.length)), {
+      controllerPodSelector: { matchLabels: deploy.spec.selector.matchLabels },
+      scraperNamespaceSelector: {},
+      scraperPodSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+    });
     // The chart never lets experiments point the AWS requests elsewhere.
     assert.ok(!container.args.some((a: string) => a.includes('allow-rds-endpoint-override')));
     const off = template(['networkPolicy.enabled=false']);
