@@ -34,7 +34,8 @@ export const VERDICT_EXIT_CODES: Record<VerdictResult | typeof DRY_RUN, number> 
 /** The exit code of `failwatch run` for how the run ended. */
 export function runExitCode(outcome: Pick<RunOutcome, 'end' | 'reason' | 'results'>): number {
   if (outcome.end === 'Aborted') return EXIT.interrupted;
-  if (outcome.end === 'Failed') return EXIT.runFailed;
+  // An exception nobody expected inside the run is a failwatch bug, not a failed run.
+  if (outcome.end === 'Failed') return outcome.reason === 'InternalError' ? EXIT.internal : EXIT.runFailed;
   if (outcome.reason === DRY_RUN) return VERDICT_EXIT_CODES.DryRun;
   if (!outcome.results) return EXIT.internal; // Completed after a trigger always has results
   return VERDICT_EXIT_CODES[outcome.results.verdict.result];

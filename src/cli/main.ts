@@ -22,7 +22,7 @@ Commands:
 Run \`failwatch <command> --help\` for a command's options.
 
 Exit codes: 0 verdict Pass (or DryRun), 1 verdict Fail, 2 invalid manifest or usage,
-            3 the run failed, 4 internal error, 130 interrupted.
+            3 the run failed, 4 internal error, 5 verdict Inconclusive, 130 interrupted.
 `;
 
 const mainScript = fileURLToPath(import.meta.url);

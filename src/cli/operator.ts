@@ -182,11 +182,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
   try {
     kube = kubeClients(values.kubeconfig);
   } catch (err) {
-    log.error(
-      { exitCode: EXIT.runFailed, kubeconfig: values.kubeconfig },
-      `cannot load the kubeconfig: ${(err as Error).message}`,
-    );
-    return EXIT.runFailed;
+    throw new UsageError(`cannot load the kubeconfig: ${(err as Error).message.split('\n')[0]}`);
   }
   const unreachable = await apiServerProblem(kube, STARTUP_TIMEOUT_SECONDS * 1000);
   if (unreachable) {

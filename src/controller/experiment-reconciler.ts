@@ -576,6 +576,7 @@ export class ExperimentReconciler {
       verdict: DRY_RUN,
       completionTime: new Date().toISOString(),
     };
+    clearEndedConditions(status);
     setCondition(status, obj, { type: 'Running', status: 'False', reason: DRY_RUN, message });
     await this.writeStatus(obj, status);
     await this.deps.emitEvent(obj, 'Normal', DRY_RUN, message.slice(0, 1000));

@@ -46,10 +46,10 @@ export function shellWords(line: string): string[] {
 }
 
 /** The `helm install` command of docs/install.md's quick start, continuation lines joined. */
-function documentedHelmInstall(): string[] {
+function documentedHelmInstall(verb = 'install'): string[] {
   const lines = readFileSync(join(ROOT, 'docs/install.md'), 'utf8').split('\n');
-  const start = lines.findIndex((l) => l.startsWith('helm install failwatch'));
-  assert.ok(start >= 0, 'docs/install.md has a helm install command');
+  const start = lines.findIndex((l) => l.startsWith(`helm ${verb} failwatch`));
+  assert.ok(start >= 0, `docs/install.md has a helm ${verb} command`);
   let command = '';
   for (let i = start; ; i++) {
     const line = lines[i]!;
@@ -119,6 +119,13 @@ describe('helm install as docs/install.md says, on the dev cluster', { timeout: 
       encoding: 'utf8',
     });
     assert.equal(helm.status, 0, `${helm.stdout}${helm.stderr}`);
+    // The documented values for the lab (its RDS API and target), as written.
+    const upgrade = spawnSync(helmBin, documentedHelmInstall('upgrade').slice(1), {
+      cwd: ROOT,
+      env: { ...process.env, KUBECONFIG: cp.kubeconfigPath, HELM_CACHE_HOME: join(cp.dir, 'helm') },
+      encoding: 'utf8',
+    });
+    assert.equal(upgrade.status, 0, `${upgrade.stdout}${upgrade.stderr}`);
     const sa = kubectl(['get', 'serviceaccount', 'failwatch', '-n', 'failwatch-system', '-o', 'json']);
     assert.equal(
       JSON.parse(sa.out).metadata.annotations['eks.amazonaws.com/role-arn'],
@@ -164,12 +171,15 @@ describe('helm install as docs/install.md says, on the dev cluster', { timeout: 
     assert.match(metrics, /failwatch_build_info\{version="[^"]+",node_version="[^"]+"\} 1/);
 
     // The lab example, as its header says (the test lab's addresses instead of the default's).
-    const secret = readFileSync(join(ROOT, EXAMPLE), 'utf8')
+    const secrets = readFileSync(join(ROOT, EXAMPLE), 'utf8')
       .split('\n')
-      .find((l) => l.startsWith('#   kubectl create secret'))!
-      .slice('#   '.length);
-    const created = kubectl(shellWords(secret).slice(1));
-    assert.equal(created.code, 0, created.out);
+      .filter((l) => l.startsWith('#   kubectl create secret'))
+      .map((l) => l.slice('#   '.length).replace('/tmp/failwatch-lab/', `${lab.dir}/`));
+    assert.equal(secrets.length, 2, secrets.join('\n'));
+    for (const secret of secrets) {
+      const created = kubectl(shellWords(secret).slice(1));
+      assert.equal(created.code, 0, created.out);
+    }
     const manifest = readFileSync(join(ROOT, EXAMPLE), 'utf8')
       .replaceAll('127.0.10.1:10080', `${LAB.base}.1:${LAB.apiPort}`)
       .replaceAll('127.0.0.1:10053', `127.0.0.1:${LAB.dnsPort}`);

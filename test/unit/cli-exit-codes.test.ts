@@ -27,7 +27,7 @@ describe('exit codes', () => {
     assert.equal(runExitCode({ end: 'Completed', reason: 'DryRun' }), 0);
     assert.equal(runExitCode({ end: 'Failed', reason: 'BaselineUnhealthy' }), 3);
     // A run that failed after the trigger has results, and is still a failed run.
-    assert.equal(runExitCode({ end: 'Failed', reason: 'InternalError', results: withVerdict('Pass') }), 3);
+    assert.equal(runExitCode({ end: 'Failed', reason: 'InternalError', results: withVerdict('Pass') }), 4);
     assert.equal(runExitCode({ end: 'Aborted', results: withVerdict('Pass') }), 130);
     assert.equal(runExitCode({ end: 'Completed' }), 4);
   });
