@@ -40,7 +40,7 @@ describe('failwatch lab with bad input', { timeout: 180_000 }, () => {
         '--dns-port',
         '10453',
       ]);
-      assert.equal(r.code, 1);
+      assert.equal(r.code, 3);
       assert.match(oneLine(r.stderr), /127\.0\.71\.1:10480 \(RDS API\) is already in use/);
       assert.equal(existsSync(dir), false);
       assert.deepEqual(processesMentioning(dir), []);
@@ -54,7 +54,7 @@ describe('failwatch lab with bad input', { timeout: 180_000 }, () => {
     const r = await failwatch(['lab', 'up', '--dir', dir, '--address-base', '127.0.71'], {
       FAILWATCH_PG_BINDIR: '/nonexistent/bin',
     });
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 3);
     assert.match(
       oneLine(r.stderr),
       /PostgreSQL server .* is not installed .*FAILWATCH_PG_BINDIR=\/nonexistent\/bin.*scripts\/setup/,
@@ -80,10 +80,10 @@ describe('failwatch lab with bad input', { timeout: 180_000 }, () => {
     mkdirSync(dir);
     writeFileSync(join(dir, 'lab.json'), JSON.stringify({ phase: 'ready', daemonPid: 2 ** 22 + 1 }));
     const status = await failwatch(['lab', 'status', '--dir', dir]);
-    assert.equal(status.code, 1);
+    assert.equal(status.code, 3);
     assert.match(oneLine(status.stderr), /not running \(crashed\?\): run `failwatch lab down`/);
     const up = await failwatch(['lab', 'up', '--dir', dir]);
-    assert.equal(up.code, 1);
+    assert.equal(up.code, 3);
     assert.match(oneLine(up.stderr), /holds a lab from a crashed run .*failwatch lab down --dir/);
     const down = await failwatch(['lab', 'down', '--dir', dir]);
     assert.equal(down.code, 0);

@@ -294,7 +294,7 @@ describe('failwatch lab (PostgreSQL and MariaDB clusters, fast profile)', { time
 
   it('reports an unknown cluster in one line with a non-zero exit', async () => {
     const r = await failwatch(['lab', 'failover', ...labArgs, '--cluster', 'nope']);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 3);
     assert.match(
       r.stderr.trim(),
       /^failwatch: failover refused: DBClusterNotFoundFault: DBCluster nope not found\.$/,
@@ -303,7 +303,7 @@ describe('failwatch lab (PostgreSQL and MariaDB clusters, fast profile)', { time
 
   it('refuses a second lab in the same directory', async () => {
     const r = await failwatch(['lab', 'up', ...labArgs]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 3);
     assert.match(r.stderr, /already running .* run `failwatch lab down` first/);
   });
 });
