@@ -9,8 +9,20 @@
 //   with pam_use_cleartext_plugin so clients send the token with mysql_clear_password, as
 //   they do to Aurora MySQL's AWSAuthenticationPlugin. The user REQUIREs SSL.
 // PAM service files live in /etc/pam.d, so this needs root (the lab runs as root anyway).
+
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type IamVerifierConfig, LAB_IAM_CREDENTIALS, LAB_IAM_REGION, LAB_IAM_USER } from './iam-token.ts';
@@ -21,7 +33,40 @@ import * as pg from './postgres.ts';
 export type IamEngine = 'postgresql' | 'mysql';
 
 const PAM_DIR = '/etc/pam.d';
-const VERIFIER = fileURLToPath(new URL('./iam-verify.ts', import.meta.url));
+const VERIFIER_FILES = ['iam-verify.ts', 'iam-token.ts'];
+
+/** Whether `user` can reach `path` (`-r` read, `-x` execute): every parent must let it through. */
+function reachableBy(user: string, path: string, test: '-r' | '-x'): boolean {
+  if (process.getuid?.() !== 0) return true;
+  return spawnSync('runuser', ['-u', user, '--', 'test', test, path], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * The verifier runs as the database server's user, which may not see into the checkout (a
+ * private home or a 0700 CI directory): its two files (node: built-ins only) are copied into
+ * the lab directory, and Node itself into a world-readable cache when the server user cannot
+ * execute the one running now.
+ */
+function verifierCommand(dir: string, user: string): { node: string; script: string } {
+  const into = join(dir, 'iam-verifier');
+  mkdirSync(into, { recursive: true, mode: 0o755 });
+  chmodSync(into, 0o755);
+  for (const f of VERIFIER_FILES) {
+    copyFileSync(fileURLToPath(new URL(`./${f}`, import.meta.url)), join(into, f));
+    chmodSync(join(into, f), 0o644);
+  }
+  let node = process.execPath;
+  if (!reachableBy(user, node, '-x')) {
+    node = `/tmp/failwatch-lab-node-${process.version}`;
+    if (!existsSync(node)) {
+      const partial = `${node}.${process.pid}`;
+      copyFileSync(process.execPath, partial);
+      chmodSync(partial, 0o755);
+      renameSync(partial, node);
+    }
+  }
+  return { node, script: join(into, 'iam-verify.ts') };
+}
 const SERVER_USER: Record<IamEngine, string> = { postgresql: pg.PG_USER, mysql: maria.MYSQL_USER };
 
 export interface IamService {
@@ -62,12 +107,13 @@ export function installIamService(dir: string, engine: IamEngine, hosts: string[
   }
   // pam_exec runs the program with a bare environment: absolute paths only. Node must be the
   // one running now (it strips the TypeScript types).
+  const verifier = verifierCommand(dir, SERVER_USER[engine]);
   writeFileSync(
     join(PAM_DIR, name),
     [
       '# failwatch lab: IAM database authentication tokens, checked by iam-verify.ts.',
       `# Written by failwatch for ${dir}; removed with it.`,
-      `auth required pam_exec.so expose_authtok log=${service.logFile} ${process.execPath} ${VERIFIER} ${service.configFile}`,
+      `auth required pam_exec.so expose_authtok log=${service.logFile} ${verifier.node} ${verifier.script} ${service.configFile}`,
       'account required pam_permit.so',
       '',
     ].join('\n'),
