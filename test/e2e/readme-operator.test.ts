@@ -122,13 +122,14 @@ describe("the README's operator steps on a fresh control plane", { timeout: 600_
       exit = code;
     });
 
-    // What `kubectl get failoverexperiments -w` shows: NAME PHASE VERDICT TARGET ...
+    // What `kubectl get failoverexperiments -w` shows.
     const completed = await waitFor('the watch to show the experiment Completed', async () => {
       if (exit !== null) throw new Error(`the README steps exited with ${exit}`);
       return watched.split('\n').find((l) => /^rehearsal\s+(Completed|Failed)\b/.test(l));
     });
-    assert.match(completed, /^rehearsal\s+Completed\s+DryRun\s+lab-pg\b/, watched);
-    assert.match(watched, /^NAME\s+PHASE\s+VERDICT\s+TARGET/m);
+    // Columns: NAME PHASE REASON TARGET WORST DOWNTIME VERDICT AGE (no reason, no downtime here).
+    assert.match(completed, /^rehearsal\s+Completed\s+lab-pg\s+DryRun\s+\S+$/, watched);
+    assert.match(watched, /^NAME\s+PHASE\s+REASON\s+TARGET\s+WORST DOWNTIME\s+VERDICT\s+AGE$/m);
 
     // config/rbac.yaml made the namespace; the CRDs, RBAC and the controller's Lease are there.
     assert.equal(cp.kubectl(['get', 'namespace', SYSTEM_NS]).code, 0);
