@@ -970,6 +970,3 @@ function experimentKey(obj: FailoverExperimentObject): string {
 function clearEndedConditions(status: FailoverExperimentStatus): void {
   status.conditions = status.conditions?.filter((c) => !CLEARED_WHEN_ENDED.includes(c.type as ConditionType));
 }
-
-/** Kept here too for callers that import it from the reconciler. */
-export { setCondition };
