@@ -32,6 +32,7 @@ import {
   type ToxicProxy,
   type Toxiproxy,
 } from '../test/helpers/toxiproxy.ts';
+import { ReferenceProber } from './reference-prober.ts';
 import { type BenchDb, benchEndpoint, type HostPort } from './servers.ts';
 
 export const PROXY_HOST = '127.0.80.1';
@@ -86,6 +87,14 @@ export interface AccuracyResult {
   attemptP50Ms: number | null;
   /** Ticks skipped (late or in-flight cap). */
   skipped: number;
+  /** The reference client's outage (bench/reference-prober.ts), null when it saw none. */
+  referenceMs: number | null;
+  /** Reference window edges minus injected edges. */
+  referenceStartMs: number | null;
+  referenceEndMs: number | null;
+  /** measured - reference. */
+  referenceErrorMs: number | null;
+  withinReference: boolean;
   note?: string;
 }
 
@@ -148,10 +157,20 @@ export async function runCase(
       skipped++;
     },
   });
+  const endpoint = benchEndpoint(name, c.db, proxy.listen, {});
+  const reference = new ReferenceProber({
+    db: c.db,
+    ...proxy.listen,
+    database: endpoint.database,
+    user: endpoint.user,
+    password: endpoint.password,
+    slowMs: SLOW_THRESHOLD_MS[c.mode],
+  });
   let injected: InjectedWindow;
   let observationEndMs: number;
   try {
     await prober.setup();
+    reference.start();
     prober.start();
     await sleep(BASELINE_MS);
     injected = await proxy.inject(c.fault, c.injectMs, { latencyMs: LATENCY_MS });
@@ -162,10 +181,21 @@ export async function runCase(
     );
     observationEndMs = nowMs();
   } finally {
-    await prober.stop();
+    await Promise.all([prober.stop(), reference.stop()]);
     await toxiproxy.deleteProxy(name).catch(() => {});
   }
   const result = analyse(c, injected, samples, observationEndMs, skipped);
+  const seen = reference.outage(injected.startMs, injected.endMs);
+  if (seen) {
+    result.referenceMs = seen.endMs - seen.startMs;
+    result.referenceStartMs = seen.startMs - injected.startMs;
+    result.referenceEndMs = seen.endMs - injected.endMs;
+    if (result.measuredMs !== null) {
+      result.referenceErrorMs = result.measuredMs - result.referenceMs;
+      result.withinReference =
+        Math.abs(result.referenceErrorMs) <= result.toleranceMs && result.windows === 1;
+    }
+  }
   if (process.env.BENCH_DEBUG) debugEdges(injected, samples, c.intervalMs);
   return result;
 }
@@ -248,6 +278,11 @@ export function analyse(
         .map((s) => s.endMs - s.startMs),
     ),
     skipped,
+    referenceMs: null,
+    referenceStartMs: null,
+    referenceEndMs: null,
+    referenceErrorMs: null,
+    withinReference: false,
   };
   if (!first) result.note = 'no outage measured';
   else if (!d.recovered) result.note = 'not recovered when observation ended';
@@ -482,7 +517,13 @@ export interface AccuracySummary {
   upperWithin: number;
   bracketed: number;
   failed: number;
+  /** Cases whose measured window is within interval + 10 ms of the reference client's. */
+  withinReference: number;
+  /** Cases where the reference client saw an outage. */
+  withReference: number;
   outside: string[];
+  /** Cases where the reference and the injected window differ by more than 10 ms. */
+  referenceDiffers: string[];
 }
 
 export function summarizeAccuracy(
@@ -508,6 +549,14 @@ export function summarizeAccuracy(
         r.injectedMs <= r.upperMs + 10,
     ).length,
     failed: failed.length,
+    withinReference: results.filter((r) => r.withinReference).length,
+    withReference: results.filter((r) => r.referenceMs !== null).length,
     outside,
+    referenceDiffers: results
+      .filter((r) => r.referenceMs !== null && Math.abs(r.referenceMs - r.injectedMs) > 10)
+      .map(
+        (r) =>
+          `${caseLabel(r.case)}: reference ${msSigned(r.referenceMs! - r.injectedMs)} ms vs injected (edges ${msSigned(r.referenceStartMs)} / ${msSigned(r.referenceEndMs)} ms); failwatch ${msSigned(r.referenceErrorMs)} ms vs reference`,
+      ),
   };
 }

@@ -1,7 +1,11 @@
 // `npm run bench`: accuracy against ground truth (Toxiproxy), efficiency and the operator at
 // scale (1,000 FailoverExperiment objects on a real control plane), printed as tables.
 // Options:
-//   --only accuracy|efficiency|scale   run one part
+//   --only accuracy|efficiency|scale|longrun|prober-memory   run one part (longrun and prober-memory
+//                                run only when asked: they take minutes to hours)
+//   --duration SECONDS           prober-memory: how long the prober runs (default 300)
+//   --minutes N                  longrun: length of the streamed run (default 60)
+//   --before-minutes N           longrun: length of the old path's run (default 10; 0: skip it)
 //   --cases SUBSTRING            accuracy cases whose label (db/fault/interval/mode/length) contains it
 //   --quick                      a small accuracy subset and shorter efficiency runs
 //   --json                       also print the raw results as one JSON document at the end
@@ -21,6 +25,8 @@ import {
   summarizeAccuracy,
 } from './accuracy.ts';
 import { formatEfficiency, psqlVersion, runEfficiency } from './efficiency.ts';
+import { formatLongrun, runLongrun } from './longrun.ts';
+import { formatProberMemory, runProberMemory } from './prober-memory.ts';
 import { formatScale, runScale } from './scale.ts';
 import { type BenchDb, BenchServers, stopOnSignal } from './servers.ts';
 
@@ -31,17 +37,27 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     budget: { type: 'string', default: '6' },
+    duration: { type: 'string', default: '300' },
+    minutes: { type: 'string', default: '60' },
+    'before-minutes': { type: 'string' },
   },
 });
-const PARTS = ['accuracy', 'efficiency', 'scale'];
+const PARTS = ['accuracy', 'efficiency', 'scale', 'longrun', 'prober-memory'];
 if (values.only && !PARTS.includes(values.only)) {
-  console.error('--only must be accuracy, efficiency or scale');
+  console.error('--only must be accuracy, efficiency, scale, longrun or prober-memory');
+  process.exit(2);
+}
+const durationSeconds = Number(values.duration);
+if (!(durationSeconds >= 10)) {
+  console.error(`--duration must be a number of seconds >= 10, got ${values.duration}`);
   process.exit(2);
 }
 const want = (part: string) => !values.only || values.only === part;
 const wantAccuracy = want('accuracy');
 const wantEfficiency = want('efficiency');
 const wantScale = want('scale');
+const wantLongrun = values.only === 'longrun';
+const wantProberMemory = values.only === 'prober-memory';
 
 function selectedCases(): AccuracyCase[] {
   let cases = allCases();
@@ -84,7 +100,7 @@ try {
       budget: Number(values.budget),
       onResult: (r) =>
         log(
-          `${caseLabel(r.case)}: injected ${(r.injectedMs / 1000).toFixed(3)} s, measured ${r.measuredMs === null ? '-' : (r.measuredMs / 1000).toFixed(3)} s${r.within ? '' : ' OUTSIDE'}`,
+          `${caseLabel(r.case)}: injected ${(r.injectedMs / 1000).toFixed(3)} s, reference ${r.referenceMs === null ? '-' : (r.referenceMs / 1000).toFixed(3)} s, measured ${r.measuredMs === null ? '-' : (r.measuredMs / 1000).toFixed(3)} s${r.within ? '' : ' OUTSIDE'}${r.withinReference ? '' : ' (vs reference: OUTSIDE)'}`,
         ),
     });
     await toxiproxy.stop();
@@ -101,6 +117,11 @@ try {
         `${summary.failed} failed to run; ${accuracySeconds.toFixed(0)} s`,
     );
     for (const line of summary.outside) console.log(`  outside: ${line}`);
+    console.log(
+      `${summary.withinReference}/${summary.cases} within interval + 10 ms of the reference ` +
+        `(a raw-driver client asking SELECT 1 every 2 ms on the same proxy; it saw an outage in ${summary.withReference})`,
+    );
+    for (const line of summary.referenceDiffers) console.log(`  reference differs: ${line}`);
     console.log('');
     report.accuracy = { results, failed, summary };
   }
@@ -120,6 +141,31 @@ try {
     console.log(formatScale(scale));
     console.log('');
     report.scale = scale;
+  }
+  if (wantProberMemory) {
+    log(`prober-memory: failwatch probe for ${durationSeconds} s`);
+    const memory = await runProberMemory({
+      durationSeconds,
+      everySeconds: Math.min(60, Math.max(10, Math.round(durationSeconds / 30))),
+      onPoint: (p) =>
+        log(
+          `prober RSS ${p.rssMiB.toFixed(1)} MiB, heap ${p.heapUsedMiB.toFixed(1)} MiB, ${p.samples} samples, CPU ${p.cpuPercent.toFixed(1)} %, load ${p.load1.toFixed(2)}`,
+        ),
+    });
+    console.log(formatProberMemory(memory));
+    console.log('');
+    report.proberMemory = memory;
+  }
+  if (wantLongrun) {
+    log('longrun: the controller following a long 10 ms run of 16 endpoints (real prober HTTP servers)');
+    const longrun = await runLongrun({
+      log,
+      minutes: Number(values.minutes),
+      beforeMinutes: Number(values['before-minutes'] ?? (values.quick ? 2 : 10)),
+    });
+    console.log(formatLongrun(longrun));
+    console.log('');
+    report.longrun = longrun;
   }
   console.log(`bench finished in ${elapsed()} s (load average now ${loadavg()[0]!.toFixed(2)})`);
   if (values.json) console.log(JSON.stringify(report));

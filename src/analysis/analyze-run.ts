@@ -1,8 +1,8 @@
-import { type CoveredSegment, gapTotalMs, type LaneCoverage, laneCoverage, splitAtGaps } from './coverage.ts';
-import { dnsFlip } from './dns-flip.ts';
+import { gapTotalMs, type LaneCoverage, laneCoverage, splitAtGaps } from './coverage.ts';
+import { type DnsFlip, dnsFlip } from './dns-flip.ts';
 import { type Downtime, downtime } from './downtime.ts';
-import { errorCounts, firstAndLastError } from './error-counts.ts';
-import { latencySummary } from './latency.ts';
+import { type ClassCounts, type ErrorAt, errorCounts, firstAndLastError } from './error-counts.ts';
+import { type LatencySummary, latencySummary } from './latency.ts';
 import {
   type OutageWindow,
   outageWindows,
@@ -24,7 +24,7 @@ import {
   WINDOWS_LIMIT,
 } from './results.ts';
 import type { ProbeKind, Sample } from './sample.ts';
-import { serverFlip } from './server-flip.ts';
+import { type ServerFlip, serverFlip } from './server-flip.ts';
 import { type CommittedRow, serverSideGap } from './server-side-gap.ts';
 import { isoTime, roundSeconds, secondsSinceT0 } from './time-point.ts';
 import {
@@ -35,7 +35,7 @@ import {
   type Slo,
   verdict,
 } from './verdict.ts';
-import { auditWrites } from './write-audit.ts';
+import { auditWrites, type WriteAudit } from './write-audit.ts';
 
 export interface RunPhasesMs {
   baselineStartMs: number;
@@ -69,6 +69,9 @@ export interface EndpointInput {
    */
   intervalMs?: number;
   dnsIntervalMs?: number;
+  /** Per-zone lanes (name `<endpoint>@<zone>`): the endpoint's name and the zone. */
+  endpoint?: string;
+  zone?: string;
 }
 
 /** A probe row found after recovery, read back from the new writer. */
@@ -77,10 +80,19 @@ export interface AuditRow extends Partial<CommittedRow> {
   key: string;
 }
 
+/** Everything about a run but its samples (the streamed analysis reads those lane by lane). */
+export type RunMeta = Omit<RunInput, 'samples'>;
+
 export interface RunInput {
   experiment: { name: string; namespace?: string; runId: string };
   phases: RunPhasesMs;
-  trigger: { type: string; action?: string | null; target?: string | null; events: TriggerEventInput[] };
+  trigger: {
+    type: string;
+    action?: string | null;
+    target?: string | null;
+    targetKind?: string | null;
+    events: TriggerEventInput[];
+  };
   endpoints: EndpointInput[];
   samples: readonly Sample[];
   /** Rows read back after recovery; absent when no audit ran (lost writes are then null). */
@@ -97,19 +109,25 @@ export interface RunInput {
   inconclusive?: readonly InconclusiveFinding[];
 }
 
+/** A lane's outage windows per covered segment (see coverage.ts, splitAtGaps). */
+export interface SegmentWindows {
+  windows: readonly OutageWindow[];
+  /** A gap follows (inner gap, or the lane's data ends early): an outage open here was cut. */
+  cutAtEnd: boolean;
+}
+
+export type CountedDowntime = Downtime & { cut: Set<OutageWindow> };
+
 /**
  * Downtime of a lane, segment by segment (coverage.ts): no window spans a coverage gap. A window
  * still open where the data stops is cut there: it counts until its last bad attempt's end,
  * never through the gap (a lost prober is not downtime), and it does not end observation open.
  */
-function laneDowntime(
-  segments: readonly CoveredSegment[],
-  phases: RunPhasesMs,
-): Downtime & { cut: Set<OutageWindow> } {
+export function laneDowntime(segments: readonly SegmentWindows[], phases: RunPhasesMs): CountedDowntime {
   const windows: OutageWindow[] = [];
   const cut = new Set<OutageWindow>();
   for (const segment of segments) {
-    for (const window of outageWindows(segment.samples)) {
+    for (const window of segment.windows) {
       if (!(segment.cutAtEnd && window.open)) {
         windows.push(window);
         continue;
@@ -131,6 +149,24 @@ function laneDowntime(
   return { ...counted, recovered: counted.recovered && last !== undefined && !last.cutAtEnd, cut };
 }
 
+/** Downtime of a lane whose coverage is not checked: all of its windows, none cut. */
+export function uncheckedDowntime(windows: readonly OutageWindow[], phases: RunPhasesMs): CountedDowntime {
+  return {
+    ...downtime(windows, { startMs: phases.triggerMs, endMs: phases.observeEndMs }),
+    cut: new Set<OutageWindow>(),
+  };
+}
+
+/** What a lane's result needs besides its downtime. */
+export interface KindFigures {
+  attempts: number;
+  okAttempts: number;
+  errors: ClassCounts;
+  firstError: ErrorAt | null;
+  lastError: ErrorAt | null;
+  latency: LatencySummary | null;
+}
+
 function analyzeKind(
   samples: readonly Sample[],
   input: RunInput,
@@ -139,13 +175,38 @@ function analyzeKind(
 ): ProbeKindResult {
   const { phases } = input;
   const counted = coverage
-    ? laneDowntime(splitAtGaps(samples, coverage), phases)
-    : {
-        ...downtime(outageWindows(samples), { startMs: phases.triggerMs, endMs: phases.observeEndMs }),
-        cut: new Set<OutageWindow>(),
-      };
+    ? laneDowntime(
+        splitAtGaps(samples, coverage).map((segment) => ({
+          windows: outageWindows(segment.samples),
+          cutAtEnd: segment.cutAtEnd,
+        })),
+        phases,
+      )
+    : uncheckedDowntime(outageWindows(samples), phases);
   const errors = firstAndLastError(samples);
-  const moment = (e: { atMs: number; class: string; code?: string; message?: string }): ErrorMoment => {
+  return kindResult(
+    counted,
+    {
+      attempts: samples.length,
+      okAttempts: samples.filter((sample) => sample.class === 'ok').length,
+      errors: errorCounts(samples),
+      firstError: errors?.first ?? null,
+      lastError: errors?.last ?? null,
+      latency: latencySummary(samples),
+    },
+    phases,
+    at,
+  );
+}
+
+/** A lane's entry in results.json. */
+export function kindResult(
+  counted: CountedDowntime,
+  figures: KindFigures,
+  phases: RunPhasesMs,
+  at: (ms: number) => TimePoint,
+): ProbeKindResult {
+  const moment = (e: ErrorAt): ErrorMoment => {
     const result: ErrorMoment = { ...at(e.atMs), class: e.class };
     if (e.code !== undefined) result.code = e.code;
     if (e.message !== undefined) result.message = e.message;
@@ -153,8 +214,8 @@ function analyzeKind(
   };
   const lastWindow = counted.windows.at(-1);
   return {
-    attempts: samples.length,
-    okAttempts: samples.filter((sample) => sample.class === 'ok').length,
+    attempts: figures.attempts,
+    okAttempts: figures.okAttempts,
     downtimeSeconds: roundSeconds(counted.downtimeMs / 1000),
     lowerBoundSeconds: roundSeconds(counted.lowerBoundMs / 1000),
     upperBoundSeconds: roundSeconds(counted.upperBoundMs / 1000),
@@ -165,10 +226,10 @@ function analyzeKind(
       .slice(0, WINDOWS_LIMIT)
       .map((window) => windowResult(window, phases, at, counted.cut.has(window))),
     windowsOmitted: Math.max(0, counted.windows.length - WINDOWS_LIMIT),
-    errors: errorCounts(samples),
-    firstError: errors ? moment(errors.first) : null,
-    lastError: errors ? moment(errors.last) : null,
-    latency: latencySummary(samples),
+    errors: figures.errors,
+    firstError: figures.firstError ? moment(figures.firstError) : null,
+    lastError: figures.lastError ? moment(figures.lastError) : null,
+    latency: figures.latency,
   };
 }
 
@@ -193,45 +254,87 @@ function windowResult(
   };
 }
 
+/** What an endpoint's entry in results.json is made of (analyzeRun and analyzeRunStreamed). */
+export interface EndpointParts {
+  write: ProbeKindResult | null;
+  read: ProbeKindResult | null;
+  errors: ClassCounts;
+  dns: DnsFlip | null;
+  role: ServerFlip | null;
+  readFlip: ServerFlip | null;
+  audit: WriteAudit | null;
+  /** The rows read back (server-side gap); undefined when the endpoint's audit did not run. */
+  rows: readonly AuditRow[] | undefined;
+  coverage: LaneCoverage[] | undefined;
+}
+
+/** The read-back rows of the endpoint, undefined when its audit did not run. */
+export function auditRowsOf(endpoint: string, input: RunMeta): AuditRow[] | undefined {
+  return input.auditMissing?.includes(endpoint)
+    ? undefined
+    : input.auditRows?.filter((row) => row.endpoint === endpoint);
+}
+
 function analyzeEndpoint(
   endpoint: EndpointInput,
   samples: readonly Sample[],
   input: RunInput,
 ): EndpointResult {
   const t0 = input.phases.triggerMs;
-  const at = (ms: number): TimePoint => ({ seconds: secondsSinceT0(ms, t0), time: isoTime(ms) });
+  const at = timePoints(t0);
   const ofKind = (kind: ProbeKind) => samples.filter((sample) => sample.kind === kind);
   const hasKind = (kind: ProbeKind) => endpoint.probes.includes(kind) || samples.some((s) => s.kind === kind);
   const coverage = endpointCoverage(endpoint, samples, input);
   const laneOf = (kind: ProbeKind) => coverage?.find((lane) => lane.kind === kind);
-  const write = hasKind('write') ? analyzeKind(ofKind('write'), input, at, laneOf('write')) : null;
-  const read = hasKind('read') ? analyzeKind(ofKind('read'), input, at, laneOf('read')) : null;
-  const dns = dnsFlip(samples, t0);
-  const role = serverFlip(samples, 'write', t0);
-  const readFlip = serverFlip(samples, 'read', t0);
-  const rows = input.auditMissing?.includes(endpoint.name)
-    ? undefined
-    : input.auditRows?.filter((row) => row.endpoint === endpoint.name);
-  const audit = rows
-    ? auditWrites(
-        samples,
-        rows.map((row) => row.key),
-      )
-    : null;
+  const rows = auditRowsOf(endpoint.name, input);
+  return endpointResult(endpoint, input, {
+    write: hasKind('write') ? analyzeKind(ofKind('write'), input, at, laneOf('write')) : null,
+    read: hasKind('read') ? analyzeKind(ofKind('read'), input, at, laneOf('read')) : null,
+    errors: errorCounts(samples),
+    dns: dnsFlip(samples, t0),
+    role: serverFlip(samples, 'write', t0),
+    readFlip: serverFlip(samples, 'read', t0),
+    audit: rows
+      ? auditWrites(
+          samples,
+          rows.map((row) => row.key),
+        )
+      : null,
+    rows,
+    coverage,
+  });
+}
+
+export function timePoints(t0: number): (ms: number) => TimePoint {
+  return (ms) => ({ seconds: secondsSinceT0(ms, t0), time: isoTime(ms) });
+}
+
+/** An endpoint's entry in results.json (its verdict is set by assembleResults). */
+export function endpointResult(
+  endpoint: EndpointInput,
+  input: RunMeta,
+  parts: EndpointParts,
+): EndpointResult {
+  const t0 = input.phases.triggerMs;
+  const at = timePoints(t0);
+  const { write, dns, role, readFlip, audit, rows, coverage } = parts;
   const gap = rows
     ? serverSideGap(
         rows.flatMap((row) => (row.serverMs === undefined ? [] : [{ key: row.key, serverMs: row.serverMs }])),
       )
     : null;
-  const result: EndpointResult = {
+  return {
     name: endpoint.name,
+    ...(endpoint.zone !== undefined
+      ? { endpoint: endpoint.endpoint ?? endpoint.name, zone: endpoint.zone }
+      : {}),
     ...(endpoint.role !== undefined ? { role: endpoint.role } : {}),
     ...(endpoint.dialect !== undefined ? { dialect: endpoint.dialect } : {}),
     ...(endpoint.connectionMode !== undefined ? { connectionMode: endpoint.connectionMode } : {}),
     probes: endpoint.probes,
     write,
-    read,
-    errors: errorCounts(samples),
+    read: parts.read,
+    errors: parts.errors,
     dnsFlipSeconds: dns ? secondsSinceT0(dns.atMs, t0) : null,
     dnsFlip: dns ? { ...at(dns.atMs), from: dns.from, to: dns.to } : null,
     roleFlipSeconds: role ? secondsSinceT0(role.atMs, t0) : null,
@@ -250,7 +353,20 @@ function analyzeEndpoint(
       : {}),
     verdict: { result: 'Pass', reasons: [] },
   };
-  return result;
+}
+
+/** The span every lane must cover: baseline start to when the probers stopped. */
+export function coverageSpan(input: RunMeta): { fromMs: number; toMs: number } {
+  return {
+    fromMs: input.phases.baselineStartMs,
+    toMs: input.phases.coverageEndMs ?? input.phases.observeEndMs,
+  };
+}
+
+/** The interval a lane's coverage is checked against; undefined: not checked. */
+export function laneIntervalMs(endpoint: EndpointInput, kind: ProbeKind): number | undefined {
+  if (endpoint.intervalMs === undefined) return undefined;
+  return kind === 'dns' ? (endpoint.dnsIntervalMs ?? endpoint.intervalMs) : endpoint.intervalMs;
 }
 
 /** Coverage of each of the endpoint's lanes, when its intervals are known. */
@@ -260,19 +376,11 @@ function endpointCoverage(
   input: RunInput,
 ): LaneCoverage[] | undefined {
   if (endpoint.intervalMs === undefined) return undefined;
-  const span = {
-    fromMs: input.phases.baselineStartMs,
-    toMs: input.phases.coverageEndMs ?? input.phases.observeEndMs,
-  };
   return endpoint.probes.map((kind) =>
     laneCoverage(
-      {
-        endpoint: endpoint.name,
-        kind,
-        intervalMs: kind === 'dns' ? (endpoint.dnsIntervalMs ?? endpoint.intervalMs!) : endpoint.intervalMs!,
-      },
+      { endpoint: endpoint.name, kind, intervalMs: laneIntervalMs(endpoint, kind)! },
       samples.filter((sample) => sample.kind === kind),
-      span,
+      coverageSpan(input),
     ),
   );
 }
@@ -358,14 +466,19 @@ function measurementOf(result: EndpointResult): EndpointMeasurement {
 
 /** Assembles the results document of one run from its samples, phases, events and audit. */
 export function analyzeRun(input: RunInput): Results {
-  const { phases } = input;
-  const t0 = phases.triggerMs;
-  const at = (ms: number): TimePoint => ({ seconds: secondsSinceT0(ms, t0), time: isoTime(ms) });
   const byEndpoint = new Map<string, Sample[]>(input.endpoints.map((endpoint) => [endpoint.name, []]));
   for (const sample of input.samples) byEndpoint.get(sample.endpoint)?.push(sample);
-  const endpoints = input.endpoints.map((endpoint) =>
-    analyzeEndpoint(endpoint, byEndpoint.get(endpoint.name)!, input),
+  return assembleResults(
+    input,
+    input.endpoints.map((endpoint) => analyzeEndpoint(endpoint, byEndpoint.get(endpoint.name)!, input)),
   );
+}
+
+/** The results document from the endpoints' entries: verdict, phases, trigger. */
+export function assembleResults(input: RunMeta, endpoints: EndpointResult[]): Results {
+  const { phases } = input;
+  const t0 = phases.triggerMs;
+  const at = timePoints(t0);
   const sloOf = (name: string): Slo => ({
     ...input.defaultSlo,
     ...input.endpoints.find((endpoint) => endpoint.name === name)?.slo,
@@ -392,6 +505,7 @@ export function analyzeRun(input: RunInput): Results {
       type: input.trigger.type,
       action: input.trigger.action ?? null,
       target: input.trigger.target ?? null,
+      targetKind: input.trigger.targetKind ?? null,
       time: isoTime(t0),
       events: [...input.trigger.events]
         .sort((a, b) => a.atMs - b.atMs)

@@ -136,7 +136,8 @@ function windowOfRun(run: Run): OutageWindow {
   };
 }
 
-function mergeInto(target: OutageWindow, next: OutageWindow): void {
+/** Merges `next` into `target` (windows that overlap in time are one). */
+export function mergeInto(target: OutageWindow, next: OutageWindow): void {
   target.endMs = next.endMs === null || target.endMs === null ? null : Math.max(target.endMs, next.endMs);
   target.open = target.endMs === null;
   target.startMs = Math.min(target.startMs, next.startMs);

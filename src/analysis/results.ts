@@ -113,7 +113,11 @@ export interface ProbeKindResult {
 }
 
 export interface EndpointResult {
+  /** The lane: the endpoint's name, or `<endpoint>@<zone>` when it is probed per zone. */
   name: string;
+  /** Per-zone lanes only: the endpoint's name and the zone its prober ran in. */
+  endpoint?: string;
+  zone?: string;
   role?: string;
   dialect?: string;
   connectionMode?: string;
@@ -149,6 +153,8 @@ export interface TriggerResult {
   type: string;
   action: string | null;
   target: string | null;
+  /** spec.target.kind: aurora-cluster, multi-az-db-cluster or rds-instance; null without a target. */
+  targetKind: string | null;
   /** T0: the failover API call (for `none`: when observation started). */
   time: string;
   events: TriggerEventResult[];

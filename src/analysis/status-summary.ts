@@ -28,6 +28,9 @@ export function shortSeconds(seconds: number): string {
 function endpointSummary(endpoint: EndpointResult): EndpointStatusSummary {
   const summary: EndpointStatusSummary = {
     name: endpoint.name,
+    ...(endpoint.zone !== undefined
+      ? { endpoint: endpoint.endpoint ?? endpoint.name, zone: endpoint.zone }
+      : {}),
     recovered: (endpoint.write?.recovered ?? true) && (endpoint.read?.recovered ?? true),
     verdict: endpoint.verdict.result,
   };

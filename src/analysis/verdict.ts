@@ -20,9 +20,17 @@ export type VerdictResult = (typeof VERDICT_RESULTS)[number];
  *   than the coverage limit, dropped samples, a lost prober);
  * - `FailoverNotObserved`: the trigger call succeeded but neither RDS nor the probes showed a new
  *   writer within the observe limit;
+ * - `OperationNotObserved`: a reboot or instance class change was called but neither RDS (the
+ *   instance leaving and returning to available) nor the probes (the same server going away and
+ *   coming back) showed it within the observe limit;
  * - `TriggerOutcomeUnknown`: whether the failover call took effect stayed unknown.
  */
-export const INCONCLUSIVE_REASONS = ['CoverageGap', 'FailoverNotObserved', 'TriggerOutcomeUnknown'] as const;
+export const INCONCLUSIVE_REASONS = [
+  'CoverageGap',
+  'FailoverNotObserved',
+  'OperationNotObserved',
+  'TriggerOutcomeUnknown',
+] as const;
 export type InconclusiveReason = (typeof INCONCLUSIVE_REASONS)[number];
 
 /** One reason the measurement cannot decide the verdict. */

@@ -17,14 +17,8 @@ export interface WriteAudit {
 
 export const AUDIT_KEYS_LIMIT = 20;
 
-/**
- * Lost write: a write the client saw acknowledged that is missing after recovery.
- * Ambiguous write: the client saw an error but the row exists. Jepsen-style.
- * `readBackKeys` are the keys present after recovery, read from the new writer.
- */
-export function auditWrites(samples: readonly Sample[], readBackKeys: Iterable<string>): WriteAudit {
-  const present = readBackKeys instanceof Set ? (readBackKeys as Set<string>) : new Set(readBackKeys);
-  const audit: WriteAudit = {
+export function emptyAudit(): WriteAudit {
+  return {
     lostWrites: 0,
     ambiguousWrites: 0,
     confirmedWrites: 0,
@@ -32,6 +26,16 @@ export function auditWrites(samples: readonly Sample[], readBackKeys: Iterable<s
     lostKeys: [],
     ambiguousKeys: [],
   };
+}
+
+/**
+ * Lost write: a write the client saw acknowledged that is missing after recovery.
+ * Ambiguous write: the client saw an error but the row exists. Jepsen-style.
+ * `readBackKeys` are the keys present after recovery, read from the new writer.
+ */
+export function auditWrites(samples: readonly Sample[], readBackKeys: Iterable<string>): WriteAudit {
+  const present = readBackKeys instanceof Set ? (readBackKeys as Set<string>) : new Set(readBackKeys);
+  const audit = emptyAudit();
   for (const sample of samples) {
     if (sample.kind !== 'write' || sample.writeKey === undefined) continue;
     const exists = present.has(sample.writeKey);

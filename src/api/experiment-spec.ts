@@ -6,6 +6,8 @@
 // Every property carries a description: it is what `kubectl explain` shows.
 import Type, { type Static } from 'typebox';
 import { isDuration, parseDurationMs } from './duration.ts';
+import { DNS_SUBDOMAIN_PATTERN } from './kube-patterns.ts';
+import { placementSchema } from './prober-placement.ts';
 import { celIsDuration, defaulted, durationString, stringEnum, withRules } from './schema-builders.ts';
 
 export const API_GROUP = 'failwatch.io';
@@ -18,9 +20,28 @@ export const ENDPOINT_ROLES = ['cluster', 'reader', 'proxy', 'instance', 'custom
 export const PROBE_KIND_NAMES = ['write', 'read', 'dns'] as const;
 export const CONNECTION_MODES = ['fresh', 'pooled'] as const;
 export const TLS_MODES = ['disable', 'require', 'verify-full'] as const;
-export const TARGET_KINDS = ['aurora-cluster', 'rds-instance'] as const;
+export const TARGET_KINDS = ['aurora-cluster', 'multi-az-db-cluster', 'rds-instance'] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
+/** Target kinds that are DB clusters (DescribeDBClusters, FailoverDBCluster). */
+export function isClusterKind(kind: string | undefined): boolean {
+  return kind === undefined || kind === 'aurora-cluster' || kind === 'multi-az-db-cluster';
+}
 export const TRIGGER_TYPES = ['aws-rds', 'none'] as const;
-export const TRIGGER_ACTIONS = ['failover-db-cluster', 'reboot-db-instance-force-failover'] as const;
+export const TRIGGER_ACTIONS = [
+  'failover-db-cluster',
+  'reboot-db-instance-force-failover',
+  'reboot-db-instance',
+  'modify-db-instance-class',
+] as const;
+export type TriggerAction = (typeof TRIGGER_ACTIONS)[number];
+/**
+ * Actions that restart one instance in place (no new writer): they count as observed when the
+ * instance leaves and returns to `available`, or the probes see the same server come back.
+ */
+export const INSTANCE_RESTART_ACTIONS = ['reboot-db-instance', 'modify-db-instance-class'] as const;
+export function isInstanceRestartAction(action: string | undefined): boolean {
+  return (INSTANCE_RESTART_ACTIONS as readonly string[]).includes(action ?? '');
+}
 
 /** Lowercase DNS label: endpoint names end up in pod names, labels and metric labels. */
 export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
@@ -32,8 +53,6 @@ export const HOST_PORT_PATTERN =
 /** A host name (RFC 1123 labels, optional final dot; IPv4 fits) or an IPv6 address: it reaches DNS. */
 export const HOST_PATTERN =
   '^[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)*\\.?$|^[0-9a-fA-F.]*:[0-9a-fA-F:.]*$';
-/** A Kubernetes object name (DNS-1123 subdomain), e.g. a Secret's. */
-export const DNS_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 /** A key of a Secret's data. */
 export const SECRET_KEY_PATTERN = '^[-._a-zA-Z0-9]+$';
 /** A database user name: conservative (RDS IAM users included), never quoted into SQL. */
@@ -41,6 +60,8 @@ export const DB_USER_PATTERN = '^[a-zA-Z_][a-zA-Z0-9_.@-]{0,127}$';
 export const HTTP_URL_PATTERN = '^https?://[^\\s]+$';
 export const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
 export const AWS_REGION_PATTERN = '^[a-z]{2}(-[a-z]+)+-[0-9]+$';
+/** An RDS DB instance class, e.g. db.r6g.large, db.t4g.medium, db.serverless. */
+export const INSTANCE_CLASS_PATTERN = '^db\\.[a-z0-9]+(\\.[a-z0-9]+)?$';
 
 export const MAX_ENDPOINTS = 16;
 
@@ -74,14 +95,15 @@ function targetSchema<R extends boolean>(resolved: R) {
         resolved,
         stringEnum(TARGET_KINDS, {
           default: 'aurora-cluster',
-          description: 'What fails over: an Aurora DB cluster, or a Multi-AZ RDS DB instance.',
+          description:
+            'What fails over: an Aurora DB cluster (aurora-cluster), a Multi-AZ DB cluster (multi-az-db-cluster: RDS for PostgreSQL or MySQL with a writer and two readable standbys), or a Multi-AZ RDS DB instance (rds-instance).',
         }),
       ),
       clusterIdentifier: Type.Optional(
         Type.String({
           pattern: RDS_IDENTIFIER_PATTERN,
           maxLength: 63,
-          description: 'DBClusterIdentifier of the Aurora cluster (kind aurora-cluster).',
+          description: 'DBClusterIdentifier of the cluster (kind aurora-cluster or multi-az-db-cluster).',
         }),
       ),
       instanceIdentifier: Type.Optional(
@@ -113,11 +135,10 @@ function targetSchema<R extends boolean>(resolved: R) {
     schema,
     [
       {
-        cel: "self.kind != 'aurora-cluster' || has(self.clusterIdentifier)",
+        cel: "self.kind == 'rds-instance' || has(self.clusterIdentifier)",
         fieldPath: '.clusterIdentifier',
-        message: 'clusterIdentifier is required when kind is aurora-cluster',
-        check: (self) =>
-          (self.kind ?? 'aurora-cluster') !== 'aurora-cluster' || self.clusterIdentifier !== undefined,
+        message: 'clusterIdentifier is required when kind is aurora-cluster or multi-az-db-cluster',
+        check: (self) => !isClusterKind(self.kind) || self.clusterIdentifier !== undefined,
       },
       {
         cel: "self.kind != 'rds-instance' || has(self.instanceIdentifier)",
@@ -141,7 +162,7 @@ function triggerSchema<R extends boolean>(resolved: R) {
         stringEnum(TRIGGER_ACTIONS, {
           default: 'failover-db-cluster',
           description:
-            'aws-rds call: failover-db-cluster (FailoverDBCluster, Aurora) or reboot-db-instance-force-failover (RebootDBInstance with ForceFailover, Multi-AZ instance).',
+            'aws-rds call: failover-db-cluster (FailoverDBCluster: an Aurora or Multi-AZ DB cluster), reboot-db-instance-force-failover (RebootDBInstance with ForceFailover, Multi-AZ instance), reboot-db-instance (RebootDBInstance without failover: the instance restarts in place) or modify-db-instance-class (ModifyDBInstance with DBInstanceClass and ApplyImmediately: the instance restarts with the new class).',
         }),
       ),
       targetInstanceIdentifier: Type.Optional(
@@ -152,13 +173,37 @@ function triggerSchema<R extends boolean>(resolved: R) {
             'failover-db-cluster only: the reader instance to promote (TargetDBInstanceIdentifier).',
         }),
       ),
+      instanceIdentifier: Type.Optional(
+        Type.String({
+          pattern: RDS_IDENTIFIER_PATTERN,
+          maxLength: 63,
+          description:
+            "reboot-db-instance and modify-db-instance-class on an aurora-cluster target: the member instance to reboot or modify; default the cluster's writer.",
+        }),
+      ),
+      instanceClass: Type.Optional(
+        Type.String({
+          pattern: INSTANCE_CLASS_PATTERN,
+          maxLength: 64,
+          description:
+            'modify-db-instance-class only (and required there): the new DBInstanceClass, e.g. db.r6g.xlarge. It must differ from the current class.',
+        }),
+      ),
     },
     {
       additionalProperties: false,
-      description: 'How the failover is started. It fires at most once per experiment.',
+      description: 'How the failover or operation is started. It fires at most once per experiment.',
     },
   );
-  return withRules<typeof schema, { action?: string; targetInstanceIdentifier?: string }>(schema, [
+  return withRules<
+    typeof schema,
+    {
+      action?: string;
+      targetInstanceIdentifier?: string;
+      instanceIdentifier?: string;
+      instanceClass?: string;
+    }
+  >(schema, [
     {
       cel: "!has(self.targetInstanceIdentifier) || self.action == 'failover-db-cluster'",
       fieldPath: '.targetInstanceIdentifier',
@@ -166,6 +211,24 @@ function triggerSchema<R extends boolean>(resolved: R) {
       check: (self) =>
         self.targetInstanceIdentifier === undefined ||
         (self.action ?? 'failover-db-cluster') === 'failover-db-cluster',
+    },
+    {
+      cel: "!has(self.instanceIdentifier) || (has(self.action) && self.action in ['reboot-db-instance', 'modify-db-instance-class'])",
+      fieldPath: '.instanceIdentifier',
+      message: 'instanceIdentifier applies only to actions reboot-db-instance and modify-db-instance-class',
+      check: (self) => self.instanceIdentifier === undefined || isInstanceRestartAction(self.action),
+    },
+    {
+      cel: "!has(self.action) || self.action != 'modify-db-instance-class' || has(self.instanceClass)",
+      fieldPath: '.instanceClass',
+      message: 'instanceClass is required when action is modify-db-instance-class, e.g. db.r6g.xlarge',
+      check: (self) => self.action !== 'modify-db-instance-class' || self.instanceClass !== undefined,
+    },
+    {
+      cel: "!has(self.instanceClass) || (has(self.action) && self.action == 'modify-db-instance-class')",
+      fieldPath: '.instanceClass',
+      message: 'instanceClass applies only to action modify-db-instance-class',
+      check: (self) => self.instanceClass === undefined || self.action === 'modify-db-instance-class',
     },
   ]);
 }
@@ -471,6 +534,7 @@ function endpointSchema<R extends boolean>(resolved: R) {
       credentials: credentialsSchema(resolved),
       dns: defaulted(resolved, dnsSchema(resolved)),
       slo: Type.Optional(sloSchema('Objectives for this endpoint; each field overrides spec.slo.')),
+      probers: Type.Optional(placementSchema(true)),
     },
     {
       additionalProperties: false,
@@ -607,7 +671,7 @@ function auditSchema<R extends boolean>(resolved: R) {
 }
 
 interface SpecRuleView {
-  trigger?: { type?: string; action?: string };
+  trigger?: { type?: string; action?: string; instanceIdentifier?: string };
   target?: { kind?: string };
 }
 
@@ -623,6 +687,7 @@ function buildSpecSchema<R extends boolean>(resolved: R) {
       slo: Type.Optional(
         sloSchema("Objectives for every endpoint; an endpoint's own slo overrides them field by field."),
       ),
+      probers: Type.Optional(placementSchema(false)),
       dryRun: Type.Optional(
         Type.Boolean({
           description:
@@ -643,15 +708,33 @@ function buildSpecSchema<R extends boolean>(resolved: R) {
       check: (self) => self.trigger?.type !== 'aws-rds' || self.target !== undefined,
     },
     {
-      cel: "self.trigger.type != 'aws-rds' || !has(self.target) || ((!has(self.trigger.action) || self.trigger.action == 'failover-db-cluster') == (!has(self.target.kind) || self.target.kind == 'aurora-cluster'))",
+      cel: "self.trigger.type != 'aws-rds' || !has(self.target) || (has(self.trigger.action) && self.trigger.action in ['reboot-db-instance', 'modify-db-instance-class']) || ((!has(self.trigger.action) || self.trigger.action == 'failover-db-cluster') == (!has(self.target.kind) || self.target.kind != 'rds-instance'))",
       fieldPath: '.trigger.action',
       message:
-        'trigger.action must match target.kind: failover-db-cluster for aurora-cluster, reboot-db-instance-force-failover for rds-instance',
+        'trigger.action must match target.kind: failover-db-cluster for aurora-cluster and multi-az-db-cluster, reboot-db-instance-force-failover for rds-instance (reboot-db-instance and modify-db-instance-class fit all)',
       check: (self) =>
         self.trigger?.type !== 'aws-rds' ||
         self.target === undefined ||
+        isInstanceRestartAction(self.trigger.action) ||
         ((self.trigger.action ?? 'failover-db-cluster') === 'failover-db-cluster') ===
-          ((self.target.kind ?? 'aurora-cluster') === 'aurora-cluster'),
+          isClusterKind(self.target.kind),
+    },
+    {
+      cel: "self.trigger.type != 'aws-rds' || !has(self.target) || !has(self.target.kind) || self.target.kind != 'multi-az-db-cluster' || !has(self.trigger.action) || self.trigger.action == 'failover-db-cluster'",
+      fieldPath: '.trigger.action',
+      message:
+        'a multi-az-db-cluster target takes trigger.action failover-db-cluster: RDS reboots and resizes the members of a Multi-AZ DB cluster through the cluster (RebootDBCluster, ModifyDBCluster), which failwatch does not call',
+      check: (self) =>
+        self.trigger?.type !== 'aws-rds' ||
+        self.target?.kind !== 'multi-az-db-cluster' ||
+        (self.trigger.action ?? 'failover-db-cluster') === 'failover-db-cluster',
+    },
+    {
+      cel: "!has(self.trigger.instanceIdentifier) || !has(self.target) || !has(self.target.kind) || self.target.kind != 'rds-instance'",
+      fieldPath: '.trigger.instanceIdentifier',
+      message:
+        'trigger.instanceIdentifier picks a member of an aurora-cluster target; an rds-instance target names its instance in target.instanceIdentifier',
+      check: (self) => self.trigger?.instanceIdentifier === undefined || self.target?.kind !== 'rds-instance',
     },
   ]);
 }
@@ -667,6 +750,7 @@ export type EndpointSpec = FailoverExperimentSpec['endpoints'][number];
 export type TargetSpec = NonNullable<FailoverExperimentSpec['target']>;
 export type TriggerSpec = FailoverExperimentSpec['trigger'];
 export type SloSpec = NonNullable<FailoverExperimentSpec['slo']>;
+export type ProberPlacementSpec = NonNullable<FailoverExperimentSpec['probers']>;
 export type Dialect = (typeof DIALECTS)[number];
 export type EndpointRole = (typeof ENDPOINT_ROLES)[number];
 export type ConnectionMode = (typeof CONNECTION_MODES)[number];

@@ -3,7 +3,7 @@
 import Type, { type Static } from 'typebox';
 import { ERROR_CLASSES } from '../analysis/error-class.ts';
 import { INCONCLUSIVE_REASONS, VERDICT_RESULTS } from '../analysis/verdict.ts';
-import { MAX_ENDPOINTS, PROBE_KIND_NAMES } from './experiment-spec.ts';
+import { MAX_ENDPOINTS, PROBE_KIND_NAMES, TRIGGER_ACTIONS } from './experiment-spec.ts';
 import { stringEnum } from './schema-builders.ts';
 
 export const EXPERIMENT_PHASES = [
@@ -31,7 +31,13 @@ const ERROR_CLASS_NAMES = ERROR_CLASSES.filter(
 );
 
 /** What can show that a failover happened (the trigger protocol's evidence). */
-export const TRIGGER_OBSERVED_BY = ['rds-writer', 'rds-status', 'rds-events', 'probes-role-flip'] as const;
+export const TRIGGER_OBSERVED_BY = [
+  'rds-writer',
+  'rds-status',
+  'rds-events',
+  'probes-role-flip',
+  'probes-restart',
+] as const;
 
 const time = (description: string) => Type.String({ format: 'date-time', maxLength: 64, description });
 const seconds = (description: string) =>
@@ -93,7 +99,17 @@ const windowSchema = Type.Object(
 
 const endpointSummarySchema = Type.Object(
   {
-    name: Type.String({ maxLength: 63, description: 'Endpoint name.' }),
+    name: Type.String({
+      maxLength: 127,
+      description:
+        'The lane: the endpoint name, or <endpoint>@<zone> when spec.probers.zones probes it per zone.',
+    }),
+    endpoint: Type.Optional(
+      Type.String({ maxLength: 63, description: 'Per-zone lanes: the endpoint name.' }),
+    ),
+    zone: Type.Optional(
+      Type.String({ maxLength: 63, description: 'Per-zone lanes: the zone the prober ran in.' }),
+    ),
     writeDowntimeSeconds: Type.Optional(
       Type.Number({
         minimum: 0,
@@ -223,6 +239,12 @@ export const FailoverExperimentStatusSchema = Type.Object(
           ),
           message: Type.Optional(Type.String({ maxLength: 1024, description: 'RDS error or details.' })),
           action: Type.Optional(Type.String({ maxLength: 256, description: 'The call that was made.' })),
+          operation: Type.Optional(
+            stringEnum([...TRIGGER_ACTIONS, 'none'] as const, {
+              description:
+                'The operation this run calls (spec.trigger.action when the intent was recorded, none for an observe-only run): what the metrics name, even if the spec changes later.',
+            }),
+          ),
           writerBefore: Type.Optional(
             Type.String({
               maxLength: 128,
@@ -230,12 +252,14 @@ export const FailoverExperimentStatusSchema = Type.Object(
             }),
           ),
           observedTime: Type.Optional(
-            time('When the failover was first seen (RDS status, writer or events, or the role flip).'),
+            time(
+              'When the failover or operation was first seen (RDS status, writer or events, the role flip, or the probes seeing the same server go away and come back).',
+            ),
           ),
           observedBy: Type.Optional(
             stringEnum(TRIGGER_OBSERVED_BY, {
               description:
-                'What showed the failover first: rds-writer, rds-status (failing-over), rds-events or probes-role-flip.',
+                'What showed the failover first: rds-writer, rds-status (failing-over; for a reboot or class change the instance rebooting/modifying), rds-events, probes-role-flip or probes-restart (reboot, class change: the same server went away and came back).',
             }),
           ),
         },
@@ -276,7 +300,7 @@ export const FailoverExperimentStatusSchema = Type.Object(
         Type.Object(
           {
             reason: stringEnum(INCONCLUSIVE_REASONS, {
-              description: 'CoverageGap, FailoverNotObserved or TriggerOutcomeUnknown.',
+              description: 'CoverageGap, FailoverNotObserved, OperationNotObserved or TriggerOutcomeUnknown.',
             }),
             endpoint: Type.Optional(
               Type.String({

@@ -1,6 +1,13 @@
 // Derived values of a (defaulted) spec that more than one module needs.
 import { parseDurationMs } from './duration.ts';
-import type { Dialect, EndpointSpec, FailoverExperimentSpec, SloSpec } from './experiment-spec.ts';
+import {
+  type Dialect,
+  type EndpointSpec,
+  type FailoverExperimentSpec,
+  isInstanceRestartAction,
+  type SloSpec,
+  type TriggerAction,
+} from './experiment-spec.ts';
 
 export function isPostgresDialect(dialect: Dialect): boolean {
   return dialect === 'aurora-postgresql' || dialect === 'postgresql';
@@ -16,6 +23,52 @@ export function targetIdentifier(spec: FailoverExperimentSpec): string | null {
   const target = spec.target;
   if (!target) return null;
   return (target.kind === 'rds-instance' ? target.instanceIdentifier : target.clusterIdentifier) ?? null;
+}
+
+/**
+ * What the trigger does: `failover` (a new writer) or `instance-restart` (reboot-db-instance,
+ * modify-db-instance-class: one instance restarts in place).
+ */
+export function triggerOperation(spec: FailoverExperimentSpec): 'failover' | 'instance-restart' {
+  return spec.trigger.type === 'aws-rds' && isInstanceRestartAction(spec.trigger.action)
+    ? 'instance-restart'
+    : 'failover';
+}
+
+/**
+ * The operation a run calls: the trigger action (the schema's default when absent), `none` for
+ * an observe-only run. Recorded in status.trigger.operation and the metrics' `operation` label.
+ */
+export function triggerAction(spec: FailoverExperimentSpec): TriggerAction | 'none' {
+  if (spec.trigger.type !== 'aws-rds') return 'none';
+  return spec.trigger.action ?? 'failover-db-cluster';
+}
+
+/** triggerAction as a metric label value; '' when the spec is not known. */
+export function operationLabel(spec: FailoverExperimentSpec | undefined): string {
+  return spec?.trigger ? triggerAction(spec) : '';
+}
+
+/**
+ * The operation in Event and condition reasons: `Failover` (failover-db-cluster,
+ * reboot-db-instance-force-failover, or no trigger), `Reboot` (reboot-db-instance),
+ * `InstanceClassChange` (modify-db-instance-class). Reasons are `<operation>Called` and
+ * `<operation>Triggered`.
+ */
+export type OperationReasonName = 'Failover' | 'Reboot' | 'InstanceClassChange';
+export function operationReasonName(action: TriggerAction | 'none'): OperationReasonName {
+  if (action === 'reboot-db-instance') return 'Reboot';
+  if (action === 'modify-db-instance-class') return 'InstanceClassChange';
+  return 'Failover';
+}
+
+/** The words for what the trigger does to the target, for progress messages. */
+export function triggerVerb(spec: FailoverExperimentSpec): string {
+  if (spec.trigger.type !== 'aws-rds') return 'failing over';
+  if (spec.trigger.action === 'reboot-db-instance') return 'rebooting';
+  if (spec.trigger.action === 'modify-db-instance-class')
+    return `changing to ${spec.trigger.instanceClass} the class of`;
+  return 'failing over';
 }
 
 /** SLO limits in seconds, the shape analysis/verdict.ts takes. */

@@ -7,7 +7,6 @@ import { DURATION_PATTERN } from './duration.ts';
 import {
   DB_USER_PATTERN,
   DNS_LABEL_PATTERN,
-  DNS_SUBDOMAIN_PATTERN,
   ENV_NAME_PATTERN,
   EXPERIMENT_API_VERSION,
   EXPERIMENT_KIND,
@@ -16,11 +15,14 @@ import {
   HOST_PATTERN,
   HOST_PORT_PATTERN,
   HTTP_URL_PATTERN,
+  INSTANCE_CLASS_PATTERN,
   RDS_IDENTIFIER_PATTERN,
   SECRET_KEY_PATTERN,
   SQL_IDENTIFIER_PATTERN,
 } from './experiment-spec.ts';
 import { type FieldError, joinPath, pointerSegments } from './field-errors.ts';
+import { DNS_SUBDOMAIN_PATTERN, LABEL_VALUE_PATTERN, QUANTITY_PATTERN } from './kube-patterns.ts';
+import { sampleBudgetErrors } from './sample-budget.ts';
 import { RULE_FIELD_SEPARATOR } from './schema-builders.ts';
 
 const MAX_ERRORS = 200;
@@ -41,7 +43,12 @@ const PATTERN_MESSAGES: Record<string, string> = {
   [SECRET_KEY_PATTERN]: "must be a Secret key: letters, digits, '-', '_' and '.'",
   [DB_USER_PATTERN]: "must be a user name: a letter or _, then letters, digits, '_', '.', '@' or '-'",
   [HTTP_URL_PATTERN]: 'must be an http:// or https:// URL',
+  [INSTANCE_CLASS_PATTERN]:
+    'must be an RDS DB instance class, e.g. db.r6g.large, db.t4g.medium or db.serverless',
   [ENV_NAME_PATTERN]: 'must be an environment variable name, e.g. PGPASSWORD',
+  [LABEL_VALUE_PATTERN]:
+    "must be a label value, e.g. a zone such as us-east-1a: letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+  [QUANTITY_PATTERN]: 'must be a Kubernetes quantity, e.g. 50m, 1, 64Mi or 1Gi',
 };
 
 const TYPE_WORDS: Record<string, string> = {
@@ -264,6 +271,10 @@ export function validateExperimentSpec(
   const withDefaults = Value.Default(FailoverExperimentSpecInputSchema, structuredClone(input));
   const errors = collectErrors(FailoverExperimentSpecInputSchema, withDefaults, base);
   if (errors.length > 0) return { ok: false, errors };
+  // Not expressible as CEL within the apiserver's cost budget: the controller applies it and
+  // reports it as an InvalidSpec condition.
+  const budget = sampleBudgetErrors(withDefaults as FailoverExperimentSpec, basePath);
+  if (budget.length > 0) return { ok: false, errors: budget };
   return { ok: true, value: withDefaults as FailoverExperimentSpec };
 }
 

@@ -17,7 +17,16 @@ import { runDaemon } from '../lab/daemon.ts';
 import { FAILOVER_PROFILES, type FailoverProfile } from '../lab/delays.ts';
 import { namedBinary } from '../lab/dns.ts';
 import { LabError } from '../lab/exec.ts';
-import { DEFAULT_LAB_OPTIONS, Lab, type LabEngineName, type LabOptions } from '../lab/lab.ts';
+import {
+  DEFAULT_LAB_OPTIONS,
+  LAB_CLUSTER_KINDS,
+  Lab,
+  type LabClusterKind,
+  type LabEngineName,
+  type LabOptions,
+  MULTI_AZ_INSTANCE_STANDBYS,
+  MULTI_AZ_READERS,
+} from '../lab/lab.ts';
 import type { GroundTruthStep } from '../lab/model.ts';
 import { pgBinDir } from '../lab/postgres.ts';
 import { EXIT } from './exit-codes.ts';
@@ -42,7 +51,12 @@ Options:
   --json               machine-readable output
 up:
   --engines LIST       postgresql,mysql (default both)
-  --readers N          readers per cluster (default 1)
+  --readers N          readers per cluster (default 1; 2 for multi-az-db-cluster)
+  --cluster-kind K     aurora (default: Aurora clusters), multi-az-db-cluster (RDS
+                       Multi-AZ DB clusters: Engine postgres / mysql, a writer and two
+                       readable standbys) or multi-az-instance (RDS Multi-AZ DB instances
+                       lab-pg / lab-my with a hidden standby; RebootDBInstance with
+                       ForceFailover fails them over); the same failover sequence and delays
   --profile NAME       step delays: default (close to Aurora) or fast (~3 s failover)
   --address-base A.B.C first three octets of the lab's loopback addresses (default 127.0.10)
   --dns-port N         DNS server port on 127.0.0.1 (default 10053)
@@ -96,10 +110,31 @@ export function labOptionsFrom(values: Record<string, string | boolean | undefin
   const profile = (values.profile as string | undefined) ?? DEFAULT_LAB_OPTIONS.profile;
   if (profile !== 'default' && profile !== 'fast') throw new UsageError('--profile must be default or fast');
   const failoverProfile = failoverProfileOption(values['failover-profile'] as string | undefined);
+  const clusterKind = (values['cluster-kind'] as string | undefined) ?? 'aurora';
+  if (!(LAB_CLUSTER_KINDS as readonly string[]).includes(clusterKind))
+    throw new UsageError(`--cluster-kind must be one of ${LAB_CLUSTER_KINDS.join(', ')}`);
+  const multiAz = clusterKind === 'multi-az-db-cluster';
+  const readers = intOption(
+    'readers',
+    values.readers as string | undefined,
+    multiAz ? MULTI_AZ_READERS : 1,
+    1,
+    5,
+  );
+  if (multiAz && readers !== MULTI_AZ_READERS)
+    throw new UsageError(
+      `--readers: a Multi-AZ DB cluster has a writer and exactly ${MULTI_AZ_READERS} readable standbys (leave --readers out)`,
+    );
+  const single = clusterKind === 'multi-az-instance';
+  if (single && readers !== MULTI_AZ_INSTANCE_STANDBYS)
+    throw new UsageError(
+      `--readers: a Multi-AZ DB instance has exactly ${MULTI_AZ_INSTANCE_STANDBYS} standby (leave --readers out)`,
+    );
   return {
     dir: resolve((values.dir as string | undefined) ?? defaultLabDir()),
     engines: values.engines ? parseEngines(values.engines as string) : DEFAULT_LAB_OPTIONS.engines,
-    readers: intOption('readers', values.readers as string | undefined, 1, 1, 5),
+    readers,
+    ...(clusterKind !== 'aurora' ? { clusterKind: clusterKind as LabClusterKind } : {}),
     addressBase: base,
     dnsPort: intOption(
       'dns-port',
@@ -135,6 +170,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   engines: { type: 'string' },
   readers: { type: 'string' },
+  'cluster-kind': { type: 'string' },
   profile: { type: 'string' },
   'address-base': { type: 'string' },
   'dns-port': { type: 'string' },
@@ -241,9 +277,19 @@ export function describeLab(state: LabState): string {
     describeTls(state),
   ];
   for (const c of state.clusters) {
-    lines.push(`  cluster ${c.id} (${c.engine}) status ${c.status}, writer ${c.writerId}`);
-    lines.push(`    cluster endpoint  ${c.endpoint}:${c.port}`);
-    lines.push(`    reader endpoint   ${c.readerEndpoint}:${c.port}`);
+    const plain = c.engine.replace('aurora-', '');
+    const what =
+      c.kind === 'multi-az-db-cluster'
+        ? `Multi-AZ DB cluster, ${plain}`
+        : c.kind === 'multi-az-instance'
+          ? `Multi-AZ DB instance, ${plain}: primary ${c.writerId}, hidden standby`
+          : c.engine;
+    lines.push(`  cluster ${c.id} (${what}) status ${c.status}, writer ${c.writerId}`);
+    if (c.kind === 'multi-az-instance') lines.push(`    instance endpoint ${c.endpoint}:${c.port}`);
+    else {
+      lines.push(`    cluster endpoint  ${c.endpoint}:${c.port}`);
+      lines.push(`    reader endpoint   ${c.readerEndpoint}:${c.port}`);
+    }
     if (c.proxy)
       lines.push(`    proxy endpoint    ${c.proxy.endpoint}:${c.proxy.port} (${c.proxy.host}, PgBouncer)`);
     for (const i of c.instances)
@@ -292,13 +338,22 @@ async function labStatus(dir: string, json: boolean): Promise<number> {
   return 0;
 }
 
+/** Steps that start a timeline (T0), and what the timeline is of. */
+const TIMELINE_STARTS: Partial<Record<GroundTruthStep['step'], string>> = {
+  'failover-requested': 'failover',
+  'reboot-requested': 'reboot',
+  'modify-requested': 'instance class change',
+  'operation-ignored': 'ignored operation',
+};
+
 export function formatTimeline(steps: GroundTruthStep[]): string {
   const lines: string[] = [];
   let t0 = 0;
   for (const s of steps) {
-    if (s.step === 'failover-requested') {
+    const started = TIMELINE_STARTS[s.step];
+    if (started) {
       t0 = s.atMs;
-      lines.push(`failover #${s.failover} of ${s.cluster} at ${s.at} (T0)`);
+      lines.push(`${started} #${s.failover} of ${s.cluster} at ${s.at} (T0)`);
     }
     lines.push(
       `  T0+${((s.atMs - t0) / 1000).toFixed(3).padStart(7)} s  ${s.step}${s.detail ? `  (${s.detail})` : ''}`,

@@ -1,11 +1,10 @@
-// The `failwatch` command: one entry point, a subcommand per job.
+// The `failwatch` command: one entry point, a subcommand per job. Each command is imported
+// only when it runs: a prober pod (`probe`) never loads the operator's Kubernetes client or
+// the lab's AWS SDK, about 60 MiB of RSS it would carry for nothing.
 import { fileURLToPath } from 'node:url';
 import { ExperimentValidationError } from '../api/field-errors.ts';
 import { LabError } from '../lab/exec.ts';
 import { EXIT } from './exit-codes.ts';
-import { labCommand } from './lab.ts';
-import { operatorCommand } from './operator.ts';
-import { runCommand } from './run.ts';
 import { UsageError } from './usage.ts';
 
 const HELP = `Usage: failwatch <command> [options]
@@ -31,11 +30,11 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'run':
-      return runCommand(rest);
+      return (await import('./run.ts')).runCommand(rest);
     case 'lab':
-      return labCommand(rest, mainScript);
+      return (await import('./lab.ts')).labCommand(rest, mainScript);
     case 'operator':
-      return operatorCommand(rest);
+      return (await import('./operator.ts')).operatorCommand(rest);
     case 'probe':
       return (await import('./probe.ts')).probeCommand(rest);
     case undefined:

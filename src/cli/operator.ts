@@ -32,13 +32,16 @@ export const STARTUP_TIMEOUT_SECONDS = 10;
 
 export const OPERATOR_HELP = `Usage: failwatch operator [options]
 
-Runs the FailoverExperiment controller: watches experiments in every namespace, starts
+Runs the FailoverExperiment controller: watches experiments in every namespace (or those of
+--namespaces), starts
 prober pods, triggers each failover once, writes results into status, Events and metrics.
 Runs the FailoverSchedule controller too: creates experiments from schedules.
 
 Options:
   --kubeconfig FILE     kubeconfig (default: in-cluster, then $KUBECONFIG / ~/.kube/config)
   --namespace NS        where the controller's Leases live (default $POD_NAMESPACE or failwatch-system)
+  --namespaces LIST     watch only these comma-separated namespaces (RBAC: Roles there, the
+                        chart's watchNamespaces; default $FAILWATCH_NAMESPACES; empty: all)
   --prober-image IMG    image of the prober pods (default $FAILWATCH_PROBER_IMAGE or failwatch:latest)
   --metrics-listen A    /metrics, /healthz, /readyz and the report pages /reports (a bearer
                         token checked by TokenReview and SubjectAccessReview; default 0.0.0.0:8080
@@ -50,7 +53,9 @@ Options:
                         waiting out the lease (15 s)
   --allowed-targets L   comma-separated targets experiments may fail over, as
                         region/identifier globs (eu-west-1/orders-staging-*, */lab-*); an entry
-                        without region/ means $AWS_REGION's (default $FAILWATCH_ALLOWED_TARGETS;
+                        without region/ means $AWS_REGION's; account/region/identifier or
+                        arn:aws:rds:region:account:cluster:identifier also check the account
+                        (the cluster's ARN, in preflight) (default $FAILWATCH_ALLOWED_TARGETS;
                         empty: any); another target fails with reason TargetNotAllowed
   --allow-rds-endpoint-override
                         honour spec.target.rdsEndpoint (the lab's RDS API, tests); without it an
@@ -72,6 +77,20 @@ schedule controller's clock (read on every use), so tests can jump time forward.
 `;
 
 const CONTROLLERS = ['experiments', 'schedules'] as const;
+
+/** --namespaces: comma-separated namespace names (DNS labels), no duplicates; '' is all. */
+export function parseNamespaces(text: string): string[] {
+  const names = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const name of names)
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name))
+      throw new UsageError(
+        `--namespaces: \`${name}\` is not a namespace name (lowercase letters, digits, -)`,
+      );
+  return [...new Set(names)];
+}
 
 /** `a, b,c` → ['a', 'b', 'c']; absent or blank → [] (any target). Throws on a malformed entry. */
 export function parseAllowedTargets(list: string | undefined): string[] {
@@ -129,6 +148,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     options: {
       kubeconfig: { type: 'string' },
       namespace: { type: 'string' },
+      namespaces: { type: 'string' },
       'prober-image': { type: 'string' },
       'metrics-listen': { type: 'string' },
       concurrency: { type: 'string' },
@@ -158,6 +178,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--metrics-listen: ${(err as Error).message}`);
   }
   const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'failwatch-system';
+  const namespaces = parseNamespaces(values.namespaces ?? process.env.FAILWATCH_NAMESPACES ?? '');
   let allowedTargets: string[];
   let networkPolicy: ProberNetworkPolicyOptions | undefined;
   try {
@@ -205,6 +226,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     kube,
     log,
     namespace,
+    namespaces,
     proberImage: values['prober-image'] ?? process.env.FAILWATCH_PROBER_IMAGE ?? 'failwatch:latest',
     concurrency,
     leaderElection: !values['no-leader-elect'],
@@ -225,7 +247,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
         defaultRegion: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? '',
         allowRdsEndpointOverride,
       },
-      proberAccess: new ProberAccess(kube, networkPolicy),
+      proberAccess: new ProberAccess(kube, namespace, networkPolicy),
       onResults: (obj, results) =>
         resultMetrics.recordResults(obj.metadata.namespace!, obj.metadata.name!, results),
       onForget: (namespace, name) => resultMetrics.forgetExperiment(namespace, name),
@@ -242,7 +264,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     ...listen,
     registry,
     routes: reportPageRoutes(
-      kubeReportSource(kube, () => operator.experiments()),
+      kubeReportSource(kube, () => operator.experiments(), namespaces),
       new KubeReportAuthorizer(kube),
       log,
     ),

@@ -28,10 +28,15 @@ export const PROGRESS_REASONS = [
   'DryRun',
 ] as const;
 
-/** `ProbersReady=True Probing`, `Triggered=True FailoverCalled`, `Passed=True|False`. */
+/**
+ * `ProbersReady=True Probing`, `Triggered=True FailoverCalled` (`RebootCalled`,
+ * `InstanceClassChangeCalled`: the operation, spec-accessors' operationReasonName), `Passed=True|False`.
+ */
 export const MILESTONE_REASONS = [
   'Probing',
   'FailoverCalled',
+  'RebootCalled',
+  'InstanceClassChangeCalled',
   'CallOutcomeUnknown',
   'WithinSLO',
   'SLOViolated',
@@ -54,6 +59,8 @@ const TRIGGER_FAILURES: Record<TriggerFailureReason, true> = {
   TargetNotAvailable: true,
   NoReader: true,
   TargetInstanceNotMember: true,
+  InstanceClassUnchanged: true,
+  TargetKindMismatch: true,
   InvalidState: true,
   Throttled: true,
   NoCredentials: true,

@@ -3,14 +3,19 @@
 // record) or in the prober pods (samples), so a controller restart at any point resumes
 // the run; the trigger record makes the failover call happen at most once.
 import { createHash, randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
 import type { AuditRow } from '../analysis/analyze-run.ts';
+import { analyzeRunStreamed } from '../analysis/analyze-streamed.ts';
 import type { Results } from '../analysis/results.ts';
 import { statusSummary } from '../analysis/status-summary.ts';
 import { parseDurationMs } from '../api/duration.ts';
 import type { FailoverExperimentSpec } from '../api/experiment-spec.ts';
 import type { ExperimentPhase, FailoverExperimentStatus } from '../api/experiment-status.ts';
+import { laneEndpoint, probeLanes } from '../api/probe-lanes.ts';
 import { targetIdentifier } from '../api/spec-accessors.ts';
 import {
   type ExperimentManifest,
@@ -18,11 +23,10 @@ import {
   validateExperimentManifest,
 } from '../api/validate-experiment.ts';
 import { DRY_RUN, dryRunMessage } from '../engine/dry-run.ts';
-import { baselineHealth, RecoveryTracker, specLanes } from '../engine/recovery.ts';
-import { analyzeMeasurement, setupReason } from '../engine/run-experiment.ts';
+import { RecoveryTracker, specLanes } from '../engine/recovery.ts';
+import { measurementMeta, setupReason } from '../engine/run-experiment.ts';
 import { eventsForResults } from '../engine/trigger-protocol.ts';
-import type { ProbeSample } from '../probe/types.ts';
-import { renderReportHtml } from '../report/report-html.ts';
+import { renderReportHtmlOfLanes } from '../report/report-html.ts';
 import type { FailoverTrigger } from '../trigger/types.ts';
 import { TriggerError } from '../trigger/types.ts';
 import {
@@ -40,16 +44,24 @@ import {
   isConflict,
   isNotFound,
   type Kube,
-  LABEL_ENDPOINT,
   LABEL_EXPERIMENT,
   OwnWrites,
 } from './kube.ts';
 import { acquireTargetLock, releaseTargetLock, targetLeaseName } from './lease.ts';
 import { ProberAccess, ProberAccessError } from './prober-access.ts';
-import { ProberClient, proberPod, proberPodName, setupHint } from './prober-pods.ts';
+import {
+  laneOfPod,
+  lanePodName,
+  ProberClient,
+  proberPod,
+  setupHint,
+  unscheduledHint,
+} from './prober-pods.ts';
 import { replaceLostProbers } from './prober-replacement.ts';
 import { ProberSamples } from './prober-samples.ts';
-import { type TargetPolicy, targetPolicyProblem } from './target-policy.ts';
+import { ProberSecretProblems } from './prober-secret-problems.ts';
+import { reportLanesOf } from './report-lanes.ts';
+import { type TargetPolicy, targetArnProblem, targetPolicyProblem } from './target-policy.ts';
 import { TriggerPhases } from './trigger-phases.ts';
 import { verdictCondition } from './verdict-condition.ts';
 import type { ReconcileResult } from './workqueue.ts';
@@ -68,6 +80,11 @@ export interface ReconcilerDeps {
   controllerNamespace: string;
   /** Image of the prober pods. */
   proberImage: string;
+  /**
+   * Where pulled samples are kept in compact files during a run, a directory per experiment
+   * (default `<tmpdir>/failwatch-samples`; the chart mounts an emptyDir there).
+   */
+  sampleDir?: string;
   /**
    * Targets this controller may fail over (`[region/]identifier` globs; empty or absent: any)
    * and whether spec.target.rdsEndpoint is honoured (src/controller/target-policy.ts).
@@ -136,6 +153,7 @@ export class ExperimentReconciler {
    */
   private readonly manifests = new Map<string, { generation: number; manifest: ExperimentManifest }>();
   private readonly access: ProberAccess;
+  private readonly secrets: ProberSecretProblems;
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
@@ -146,15 +164,20 @@ export class ExperimentReconciler {
       emitEvent: (...args) => deps.emitEvent(...args),
       observeSamples: async (obj, manifest, t0Ms) => {
         const pods = await this.pods(obj);
-        const store = await this.pull(obj, pods);
+        const store = this.store(obj);
+        const { tracker, roleFlips } = await store.observe(
+          t0Ms,
+          () => new RecoveryTracker(specLanes(probeLanes(manifest.spec).map(laneEndpoint)), t0Ms),
+        );
+        await this.pull(obj, pods);
         await this.replaceLostProbers(obj, manifest, pods);
-        const tracker = store.tracker(() => new RecoveryTracker(specLanes(manifest.spec.endpoints), t0Ms));
-        return { samples: store.samples, tracker, newestEndMs: store.newestEndMs };
+        return { tracker, roleFlips, newestEndMs: store.newestEndMs };
       },
       log: deps.log,
       pollMs: deps.pollMs ?? 1000,
     });
-    this.access = deps.proberAccess ?? new ProberAccess(deps.kube);
+    this.access = deps.proberAccess ?? new ProberAccess(deps.kube, deps.controllerNamespace);
+    this.secrets = new ProberSecretProblems(deps.kube);
   }
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
@@ -264,36 +287,25 @@ export class ExperimentReconciler {
     const refused = targetPolicyProblem(manifest.spec, this.deps.targetPolicy ?? {});
     if (refused) throw new RunFailed(refused.reason, refused.message);
     const target = identifier ?? `${obj.metadata.namespace}-${obj.metadata.name}`;
-    // Secrets first: an experiment waiting for its Secret must not hold the target's lock.
-    for (const endpoint of manifest.spec.endpoints) {
-      const ref = endpoint.credentials.secretRef;
-      if (!ref && endpoint.credentials.iam) continue; // IAM tokens: no Secret to wait for
-      if (!ref)
+    // A missing Secret or key shows in the prober pods' status (preflight), not by reading it.
+    for (const endpoint of manifest.spec.endpoints)
+      if (!endpoint.credentials.secretRef && !endpoint.credentials.iam)
         throw new RunFailed(
           'CredentialsMissing',
           endpointMessage(endpoint.name, 'credentials.secretRef is required in Kubernetes'),
         );
-      const problem = await this.secretProblem(obj.metadata.namespace!, ref.name, [
-        ref.usernameKey,
-        ref.passwordKey,
-      ]);
-      if (problem) {
-        await this.setBlocked(obj, problem.reason, endpointMessage(endpoint.name, problem.message));
-        return { requeueAfterMs: blockedRetryMs(obj, 10_000) };
-      }
-    }
-    // The CA bundle of tls.caSecretRef blocks the run the same way.
-    for (const endpoint of manifest.spec.endpoints) {
-      const ca = endpoint.tls.caSecretRef;
-      if (!ca) continue;
-      const problem = await this.secretProblem(obj.metadata.namespace!, ca.name, [ca.key]);
-      if (problem) {
-        await this.setBlocked(
-          obj,
-          problem.reason,
-          `endpoint ${endpoint.name}: ${problem.message} (tls.caSecretRef, the CA bundle)`,
-        );
-        return { requeueAfterMs: blockedRetryMs(obj, 10_000) };
+    // Blocked on a Secret: the waiting pods say when it is there (their change wakes this up).
+    const blocked = obj.status?.conditions?.find((c) => c.type === 'Blocked' && c.status === 'True');
+    if (blocked?.reason === 'SecretNotFound' || blocked?.reason === 'SecretKeyNotFound') {
+      const pods = await this.pods(obj);
+      for (const lane of probeLanes(manifest.spec)) {
+        const endpoint = laneEndpoint(lane);
+        const pod = pods.get(lanePodName(obj.metadata.name!, lane));
+        const problem = pod && (await this.secrets.problem(pod, endpoint));
+        if (problem) {
+          await this.setBlocked(obj, problem.reason, endpointMessage(endpoint.name, problem.message));
+          return { requeueAfterMs: blockedRetryMs(obj, 10_000) };
+        }
       }
     }
     const lock = await acquireTargetLock(
@@ -359,18 +371,28 @@ export class ExperimentReconciler {
     };
     const tokenRef = await this.access.prepare(identity);
     const token = await this.access.token(identity);
-    for (const endpoint of manifest.spec.endpoints) {
-      const podName = proberPodName(obj.metadata.name!, endpoint.name);
+    const lanes = probeLanes(manifest.spec);
+    for (const lane of lanes) {
+      const podName = lanePodName(obj.metadata.name!, lane);
       if (pods.has(podName)) continue;
-      const pod = proberPod(identity, endpoint, this.deps.proberImage, tokenRef);
+      const pod = proberPod(identity, lane, this.deps.proberImage, tokenRef);
       await kube.core.createNamespacedPod({ namespace: ns, body: pod }).catch((err) => {
         if ((err as { code?: number }).code !== 409) throw err;
       });
     }
     let ready = 0;
-    for (const endpoint of manifest.spec.endpoints) {
-      const pod = pods.get(proberPodName(obj.metadata.name!, endpoint.name));
+    for (const lane of lanes) {
+      const endpoint = laneEndpoint(lane);
+      const pod = pods.get(lanePodName(obj.metadata.name!, lane));
       const podIp = pod?.status?.podIP;
+      const problem = pod && (await this.secrets.problem(pod, endpoint));
+      if (problem) {
+        // Waiting for a Secret must not hold the target's lock: back to Pending. The pods stay
+        // (they cannot start without the Secret; the kubelet starts them once it exists).
+        await this.releaseLock(obj);
+        await this.setBlocked(obj, problem.reason, endpointMessage(endpoint.name, problem.message));
+        return { requeueAfterMs: blockedRetryMs(obj, 10_000) };
+      }
       const waiting = pod?.status?.containerStatuses?.[0]?.state?.waiting;
       if (waiting?.reason === 'CreateContainerConfigError')
         throw new RunFailed(
@@ -397,17 +419,20 @@ export class ExperimentReconciler {
         );
       if (st?.state === 'probing') ready++;
     }
-    if (ready < manifest.spec.endpoints.length) {
+    if (ready < lanes.length) {
       const started = Date.parse(obj.status!.startTime!);
       if (Date.now() - started > (this.deps.preflightTimeoutMs ?? 120_000))
         throw new RunFailed(
           'ProbersNotReady',
-          `${ready} of ${manifest.spec.endpoints.length} prober pods became ready in time`,
+          `${ready} of ${lanes.length} prober pods became ready in time${unscheduledHint(pods.values())}`,
         );
       return { requeueAfterMs: 500 };
     }
     try {
-      await this.trigger(obj, manifest).preflight();
+      const state = await this.trigger(obj, manifest).preflight();
+      // The allowlist's account part: known only now, from the target's ARN.
+      const refused = state?.arn ? targetArnProblem(state.arn, this.deps.targetPolicy ?? {}) : undefined;
+      if (refused) throw new RunFailed(refused.reason, refused.message);
     } catch (err) {
       // Throttling or an unreachable RDS API: look again until the preflight timeout.
       const started = Date.parse(obj.status!.startTime!);
@@ -445,7 +470,7 @@ export class ExperimentReconciler {
     const remaining = startedMs + parseDurationMs(manifest.spec.baseline.duration) - Date.now();
     if (remaining > 0) return { requeueAfterMs: remaining };
     const store = await this.pull(obj);
-    const health = baselineHealth(store.samples.filter((s) => s.startMs >= startedMs));
+    const health = store.baselineHealth();
     const unhealthy = health.filter((l) => l.ratio > manifest.spec.baseline.maxErrorRatio);
     if (unhealthy.length > 0)
       throw new RunFailed(
@@ -494,27 +519,31 @@ export class ExperimentReconciler {
     const stopped = await Promise.all(clients.map(([, c]) => c.status().catch(() => undefined)));
     const stoppedMs = stopped.flatMap((st) => (st?.stopRequestedAt ? [Date.parse(st.stopRequestedAt)] : []));
     const coverageEndMs = stoppedMs.length > 0 ? Math.max(...stoppedMs) : Date.now();
-    const audit = manifest.spec.audit.lostWrites ? await this.auditWrites(manifest, clients) : undefined;
     const trigger = this.trigger(obj, manifest);
     const baselineStartMs = Date.parse(obj.status!.baselineStartTime!);
     const t0Ms = Date.parse(obj.status!.triggerTime!);
     const events = await eventsForResults(trigger, baselineStartMs - 60_000, Date.now() + 1000);
-    const results = analyzeMeasurement({
-      manifest,
-      runId: obj.status!.runId!,
-      baselineStartMs,
-      fired: { t0Ms, action: obj.status?.trigger?.action ?? trigger.description },
-      observeEndMs: store.samples.reduce((m, s) => Math.max(m, s.endMs), t0Ms),
-      coverageEndMs,
-      events,
-      samples: store.samples,
-      auditRows: audit?.rows,
-      auditMissing: audit?.missing,
-      droppedSamples: store.droppedByEndpoint(),
-      inconclusive: this.triggerPhases.notObservedFindings(obj, manifest),
-    });
+    const results = await analyzeRunStreamed(
+      measurementMeta({
+        manifest,
+        lanes: probeLanes(manifest.spec),
+        runId: obj.status!.runId!,
+        baselineStartMs,
+        fired: { t0Ms, action: obj.status?.trigger?.action ?? trigger.description },
+        observeEndMs: Math.max(t0Ms, store.newestEndMs),
+        coverageEndMs,
+        events,
+        auditRows: undefined,
+        droppedSamples: store.droppedByEndpoint(),
+        inconclusive: this.triggerPhases.notObservedFindings(obj, manifest),
+      }),
+      (endpoint) => store.spill.lanesOf(endpoint),
+      // One endpoint's read-back rows at a time (a long run has millions).
+      async (endpoint) =>
+        manifest.spec.audit.lostWrites ? await this.auditEndpoint(manifest, endpoint, clients) : undefined,
+    );
     if (process.env.FAILWATCH_FAULT_INJECT === 'exit-before-results') process.exit(137);
-    const { name: resultsName, reportSha256 } = await this.saveResults(obj, results, store.samples);
+    const { name: resultsName, reportSha256 } = await this.saveResults(obj, results, store);
     const summary = statusSummary(results);
     const status: FailoverExperimentStatus = {
       ...obj.status,
@@ -587,36 +616,28 @@ export class ExperimentReconciler {
   // ---- helpers ----
 
   /**
-   * Read-back per endpoint with a write probe, from one of its probers: the rows of every
-   * generation of its prober (they share run id and endpoint). An endpoint whose read-back
-   * cannot run (no prober left, or it failed) is `missing`: its lost writes are unknown, not
-   * every write lost.
+   * The lane's probe rows read back after recovery (every generation of its prober shares run id and lane): [] without a write probe, undefined
+   * when no prober of the endpoint could read them (its lost writes are then unknown).
    */
-  private async auditWrites(
+  private async auditEndpoint(
     manifest: ExperimentManifest,
+    name: string,
     clients: readonly (readonly [V1Pod, ProberClient])[],
-  ): Promise<{ rows: AuditRow[]; missing: string[] }> {
-    const rows: AuditRow[] = [];
-    const missing: string[] = [];
-    for (const endpoint of manifest.spec.endpoints) {
-      if (!endpoint.probes.includes('write')) continue;
-      let done = false;
-      for (const [pod, client] of clients) {
-        if (pod.metadata?.labels?.[LABEL_ENDPOINT] !== endpoint.name) continue;
-        try {
-          for (const r of await client.audit()) rows.push({ ...r, endpoint: endpoint.name });
-          done = true;
-          break;
-        } catch (err) {
-          this.deps.log?.warn(
-            { endpoint: endpoint.name, pod: pod.metadata?.name, error: (err as Error).message },
-            'write read-back failed',
-          );
-        }
+  ): Promise<AuditRow[] | undefined> {
+    const lane = probeLanes(manifest.spec).find((l) => l.name === name);
+    if (!lane?.endpoint.probes.includes('write')) return [];
+    for (const [pod, client] of clients) {
+      if (laneOfPod(pod) !== name) continue;
+      try {
+        return (await client.audit()).map((r) => ({ ...r, endpoint: name }));
+      } catch (err) {
+        this.deps.log?.warn(
+          { endpoint: name, pod: pod.metadata?.name, error: (err as Error).message },
+          'write read-back failed',
+        );
       }
-      if (!done) missing.push(endpoint.name);
     }
-    return { rows, missing };
+    return undefined;
   }
 
   private validate(obj: FailoverExperimentObject): Validation<ExperimentManifest> {
@@ -671,35 +692,6 @@ export class ExperimentReconciler {
     }
   }
 
-  private async secretProblem(
-    namespace: string,
-    name: string,
-    keys: string[],
-  ): Promise<{ reason: 'SecretNotFound' | 'SecretKeyNotFound'; message: string } | undefined> {
-    try {
-      const secret = await this.deps.kube.core.readNamespacedSecret({ name, namespace });
-      const missing = keys.filter(
-        (k) => !(secret.data && k in secret.data) && !(secret.stringData && k in secret.stringData),
-      );
-      if (missing.length > 0) {
-        // Key names only, never values: enough to spot `user` where `username` was expected.
-        const present = [...Object.keys(secret.data ?? {}), ...Object.keys(secret.stringData ?? {})];
-        return {
-          reason: 'SecretKeyNotFound',
-          message: `Secret ${name} has no key ${missing.join(', ')} (its keys: ${present.sort().join(', ') || 'none'}): add the key or set usernameKey/passwordKey`,
-        };
-      }
-      return undefined;
-    } catch (err) {
-      if (isNotFound(err))
-        return {
-          reason: 'SecretNotFound',
-          message: `Secret ${name} not found in namespace ${namespace}: create it`,
-        };
-      throw err;
-    }
-  }
-
   private async pods(obj: FailoverExperimentObject): Promise<Map<string, V1Pod>> {
     const items = this.deps.cachedPods
       ? this.deps.cachedPods(obj.metadata.namespace!, obj.metadata.name!)
@@ -716,24 +708,29 @@ export class ExperimentReconciler {
     );
   }
 
-  /** The run's token for the prober API (read back from its Secret after a restart). */
+  /** The run's token for the prober API (derived again after a restart). */
   private proberToken(obj: FailoverExperimentObject): Promise<string> {
-    return this.access.token({
-      namespace: obj.metadata.namespace!,
-      name: obj.metadata.name!,
-      uid: obj.metadata.uid!,
-      runId: obj.status?.runId ?? '',
-    });
+    return this.access.token({ uid: obj.metadata.uid! });
+  }
+
+  private sampleDir(uid: string): string {
+    return join(this.deps.sampleDir ?? join(tmpdir(), 'failwatch-samples'), uid);
+  }
+
+  /** The experiment's samples (running state and spill files), made at its first use. */
+  private store(obj: FailoverExperimentObject): ProberSamples {
+    const uid = obj.metadata.uid!;
+    let store = this.stores.get(uid);
+    if (!store) {
+      store = new ProberSamples(this.sampleDir(uid), Date.parse(obj.status?.baselineStartTime ?? '') || 0);
+      this.stores.set(uid, store);
+    }
+    return store;
   }
 
   /** Pulls new samples from every prober pod into the experiment's store. */
   private async pull(obj: FailoverExperimentObject, pods?: Map<string, V1Pod>): Promise<ProberSamples> {
-    const uid = obj.metadata.uid!;
-    let store = this.stores.get(uid);
-    if (!store) {
-      store = new ProberSamples();
-      this.stores.set(uid, store);
-    }
+    const store = this.store(obj);
     const token = await this.proberToken(obj);
     await store.pull((pods ?? (await this.pods(obj))).values(), token, this.deps.log);
     return store;
@@ -755,7 +752,7 @@ export class ExperimentReconciler {
     };
     await replaceLostProbers(
       identity,
-      manifest.spec.endpoints,
+      probeLanes(manifest.spec),
       pods.values(),
       this.deps.proberImage,
       await this.access.prepare(identity),
@@ -764,12 +761,12 @@ export class ExperimentReconciler {
         createPod: async (body) => {
           await this.deps.kube.core.createNamespacedPod({ namespace: ns, body });
         },
-        onReplaced: (endpoint, pod, lost) =>
+        onReplaced: (lane, pod, lost) =>
           this.deps.emitEvent(
             obj,
             'Warning',
             'ProberReplaced',
-            `endpoint ${endpoint}: prober pod ${lost.map((p) => `${p.metadata?.name} (${p.metadata?.deletionTimestamp ? 'deleted' : (p.status?.phase ?? 'gone')})`).join(', ') || 'gone'} replaced by ${pod.metadata?.name}; the time without a prober is a coverage gap`,
+            `endpoint ${lane}: prober pod ${lost.map((p) => `${p.metadata?.name} (${p.metadata?.deletionTimestamp ? 'deleted' : (p.status?.phase ?? 'gone')})`).join(', ') || 'gone'} replaced by ${pod.metadata?.name}; the time without a prober is a coverage gap`,
           ),
       },
     );
@@ -783,11 +780,11 @@ export class ExperimentReconciler {
   private async saveResults(
     obj: FailoverExperimentObject,
     results: Results,
-    samples: readonly ProbeSample[],
+    store: ProberSamples,
   ): Promise<{ name: string; reportSha256?: string }> {
     const name = `${obj.metadata.name}-results`.slice(0, 253);
     const resultsJson = JSON.stringify(results);
-    const html = renderReportHtml(results, samples);
+    const html = renderReportHtmlOfLanes(results, await reportLanesOf(results, store.spill));
     const report = reportPayload(html, RESULTS_CONFIGMAP_BUDGET - Buffer.byteLength(resultsJson));
     const body = {
       metadata: {
@@ -854,9 +851,16 @@ export class ExperimentReconciler {
   ): Promise<void> {
     const current = obj.status?.conditions?.find((c) => c.type === 'Blocked');
     if (current?.status === 'True' && current.reason === reason && current.message === message) return;
-    const status: FailoverExperimentStatus = { ...obj.status, phase: 'Pending', reason };
+    const status: FailoverExperimentStatus = {
+      ...obj.status,
+      phase: 'Pending',
+      reason,
+      conditions: obj.status?.conditions?.filter((c) => c.type !== 'Running'),
+    };
     setCondition(status, obj, { type: 'Blocked', status: 'True', reason, message });
     await this.writeStatus(obj, status);
+    // One log line and Event per wait (not per message: which endpoint's pod tells it first varies).
+    if (current?.status === 'True' && current.reason === reason) return;
     this.deps.log?.info?.({ experiment: experimentKey(obj), reason, message }, 'waiting');
     await this.deps.emitEvent(obj, 'Warning', reason, message);
   }
@@ -886,6 +890,17 @@ export class ExperimentReconciler {
     return {};
   }
 
+  private async releaseLock(obj: FailoverExperimentObject): Promise<void> {
+    const target =
+      obj.status?.target ?? targetIdentifier(obj.spec) ?? `${obj.metadata.namespace}-${obj.metadata.name}`;
+    await releaseTargetLock(
+      this.deps.kube,
+      this.deps.controllerNamespace,
+      targetLeaseName(target),
+      this.holder(obj),
+    );
+  }
+
   /** Deletes the prober pods and releases the target lock. */
   private async cleanup(obj: FailoverExperimentObject): Promise<void> {
     const ns = obj.metadata.namespace!;
@@ -893,13 +908,9 @@ export class ExperimentReconciler {
       await this.deps.kube.core
         .deleteNamespacedPod({ name, namespace: ns, gracePeriodSeconds: 5 })
         .catch(() => {});
-    const target = obj.status?.target ?? targetIdentifier(obj.spec) ?? `${ns}-${obj.metadata.name}`;
-    await releaseTargetLock(
-      this.deps.kube,
-      this.deps.controllerNamespace,
-      targetLeaseName(target),
-      this.holder(obj),
-    );
+    await this.releaseLock(obj);
+    // Also when this process never pulled for it (a run that ended while another one led).
+    rmSync(this.sampleDir(obj.metadata.uid!), { recursive: true, force: true });
     this.stores.delete(obj.metadata.uid!);
     this.manifests.delete(obj.metadata.uid!);
     this.access.forget(obj.metadata.uid!);

@@ -71,3 +71,57 @@ export function restartingInformer<T extends KubernetesObject>(opts: {
     },
   };
 }
+
+export type RestartingInformer<T extends KubernetesObject> = ReturnType<typeof restartingInformer<T>>;
+
+/** What one informer watches: its path and list call, for all namespaces or one. */
+export interface WatchTarget {
+  path: string;
+  list: () => Promise<unknown>;
+}
+
+/**
+ * One restartingInformer cluster-wide (`namespaces` undefined or empty), or one per namespace
+ * (`--namespaces`: RBAC by Roles in those namespaces only) behind the same interface: get and
+ * list read the namespace's own cache, events come from all, synced means all are synced.
+ */
+export function watchNamespaces<T extends KubernetesObject>(
+  opts: Omit<Parameters<typeof restartingInformer<T>>[0], 'path' | 'list'> & {
+    namespaces?: readonly string[];
+    target: (namespace?: string) => WatchTarget;
+  },
+) {
+  const namespaces = opts.namespaces?.length ? opts.namespaces : undefined;
+  const parts = new Map(
+    (namespaces ?? ['']).map((ns) => [
+      ns,
+      restartingInformer<T>({ ...opts, ...opts.target(ns || undefined) }),
+    ]),
+  );
+  const all = [...parts.values()];
+  const of = (namespace?: string) => (namespaces ? parts.get(namespace ?? '') : all[0]);
+  return {
+    informer: {
+      get: (name: string, namespace?: string) => of(namespace)?.informer.get(name, namespace),
+      list: (namespace?: string): readonly T[] =>
+        namespace === undefined
+          ? all.flatMap((p) => p.informer.list())
+          : (of(namespace)?.informer.list(namespace) ?? []),
+      on: (event: 'add' | 'update' | 'delete', fn: (obj: T) => void) => {
+        for (const p of all) p.informer.on(event, fn);
+      },
+      stop: async () => {
+        await Promise.all(all.map((p) => p.informer.stop().catch(() => {})));
+      },
+    },
+    synced: () => all.every((p) => p.synced()),
+    brokenForMs: (nowMs = Date.now()) => Math.max(...all.map((p) => p.brokenForMs(nowMs))),
+    start(then?: () => void) {
+      let waiting = all.length;
+      for (const p of all)
+        p.start(() => {
+          if (--waiting === 0) then?.();
+        });
+    },
+  };
+}

@@ -17,6 +17,8 @@ export const EXPERIMENT_PLURAL = 'failoverexperiments';
 export const FINALIZER = 'failwatch.io/cleanup';
 export const LABEL_EXPERIMENT = 'failwatch.io/experiment';
 export const LABEL_ENDPOINT = 'failwatch.io/endpoint';
+/** On a prober pod of a zoned lane: the zone it probes from (spec.probers.zones). */
+export const LABEL_ZONE = 'failwatch.io/zone';
 export const LABEL_COMPONENT = 'app.kubernetes.io/component';
 
 export interface Kube {

@@ -8,7 +8,7 @@ import type pino from 'pino';
 import { API_GROUP, API_VERSION } from '../api/experiment-spec.ts';
 import { triggerFor } from '../trigger/from-spec.ts';
 import { ExperimentReconciler, type FailoverExperimentObject } from './experiment-reconciler.ts';
-import { restartingInformer } from './informer.ts';
+import { watchNamespaces } from './informer.ts';
 import { apiErrorMessage, EXPERIMENT_PLURAL, type Kube, LABEL_EXPERIMENT } from './kube.ts';
 import { LeaderElector } from './lease.ts';
 import { createScheduleController, type ScheduleControllerOptions } from './schedule-controller.ts';
@@ -17,6 +17,8 @@ import { WorkQueue } from './workqueue.ts';
 export interface OperatorOptions {
   kube: Kube;
   namespace: string;
+  /** Watch only these namespaces (RBAC by Roles there); empty or absent: every namespace. */
+  namespaces?: readonly string[];
   proberImage: string;
   log: pino.Logger;
   concurrency?: number;
@@ -54,27 +56,44 @@ export interface RunningOperator {
 export function startOperator(opts: OperatorOptions): RunningOperator {
   const { kube, log } = opts;
   let stopped = false;
-  const experimentsWatch = restartingInformer<KubernetesObject>({
+  const namespaces = opts.namespaces?.length ? opts.namespaces : undefined;
+  const experimentsWatch = watchNamespaces<KubernetesObject>({
     what: 'failoverexperiments',
     kube,
     log,
-    path: `/apis/${API_GROUP}/${API_VERSION}/${EXPERIMENT_PLURAL}`,
-    list: () =>
-      kube.custom.listClusterCustomObject({
-        group: API_GROUP,
-        version: API_VERSION,
-        plural: EXPERIMENT_PLURAL,
-      }),
+    namespaces,
+    target: (namespace) => ({
+      path: `/apis/${API_GROUP}/${API_VERSION}/${namespace ? `namespaces/${namespace}/` : ''}${EXPERIMENT_PLURAL}`,
+      list: () =>
+        namespace
+          ? kube.custom.listNamespacedCustomObject({
+              group: API_GROUP,
+              version: API_VERSION,
+              plural: EXPERIMENT_PLURAL,
+              namespace,
+            })
+          : kube.custom.listClusterCustomObject({
+              group: API_GROUP,
+              version: API_VERSION,
+              plural: EXPERIMENT_PLURAL,
+            }),
+    }),
     isStopped: () => stopped,
   });
-  // Prober pods (label failwatch.io/experiment) in every namespace.
-  const podsWatch = restartingInformer<V1Pod>({
+  // Prober pods (label failwatch.io/experiment) in every namespace, or in the watched ones.
+  const podsWatch = watchNamespaces<V1Pod>({
     what: 'prober pods',
     kube,
     log,
-    path: '/api/v1/pods',
+    namespaces,
     labelSelector: LABEL_EXPERIMENT,
-    list: () => kube.core.listPodForAllNamespaces({ labelSelector: LABEL_EXPERIMENT }),
+    target: (namespace) => ({
+      path: namespace ? `/api/v1/namespaces/${namespace}/pods` : '/api/v1/pods',
+      list: () =>
+        namespace
+          ? kube.core.listNamespacedPod({ namespace, labelSelector: LABEL_EXPERIMENT })
+          : kube.core.listPodForAllNamespaces({ labelSelector: LABEL_EXPERIMENT }),
+    }),
     isStopped: () => stopped,
   });
   const informer = experimentsWatch.informer;
@@ -136,6 +155,7 @@ export function startOperator(opts: OperatorOptions): RunningOperator {
       : createScheduleController({
           kube,
           log,
+          namespaces,
           emitEvent: async (obj, type, reason, message) =>
             emitEvent(kube, obj as unknown as FailoverExperimentObject, type, reason, message).catch(
               () => {},

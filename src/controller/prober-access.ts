@@ -1,11 +1,16 @@
 // Who may talk to an experiment's prober pods: only the controller. Per run it creates
-//  - a Secret `<experiment>-run-token` with 32 random bytes, owned by the experiment (the
-//    garbage collector deletes it with the experiment), read by the prober pods through a
-//    secretKeyRef and sent by the controller as a bearer token on every call;
+//  - a Secret `<experiment>-run-token` holding HMAC-SHA256(controller key, experiment uid),
+//    owned by the experiment (the garbage collector deletes it with the experiment), read by
+//    the prober pods through a secretKeyRef and sent by the controller as a bearer token;
 //  - optionally (--prober-network-policy) a NetworkPolicy owned by the experiment that lets
 //    only the controller's pods reach the API port and only the metrics scraper the metrics
 //    port of its prober pods.
-// The token is read back from the Secret after a controller restart (RBAC: secrets get).
+// The controller key is 32 random bytes in the Secret `failwatch-run-token-key` of the
+// controller's own namespace (created on first use). The token is derived again after a
+// restart, so the controller never reads a Secret of a tenant's namespace (RBAC there:
+// secrets create only; create cannot read anything back).
+
+import { createHmac, randomBytes } from 'node:crypto';
 import type {
   V1NetworkPolicy,
   V1NetworkPolicyIngressRule,
@@ -13,8 +18,7 @@ import type {
   V1OwnerReference,
   V1Secret,
 } from '@kubernetes/client-node';
-import { newToken } from '../server/bearer-token.ts';
-import { isAlreadyExists, type Kube, LABEL_COMPONENT, LABEL_EXPERIMENT } from './kube.ts';
+import { isAlreadyExists, isNotFound, type Kube, LABEL_COMPONENT, LABEL_EXPERIMENT } from './kube.ts';
 import {
   type ExperimentIdentity,
   PROBER_METRICS_PORT,
@@ -24,6 +28,14 @@ import {
 } from './prober-pods.ts';
 
 export const RUN_TOKEN_KEY = 'token';
+/** The Secret of the controller's namespace that holds the key the run tokens derive from. */
+export const CONTROLLER_KEY_SECRET = 'failwatch-run-token-key';
+const CONTROLLER_KEY = 'key';
+
+/** A run's token: HMAC-SHA256(controller key, experiment uid), base64url (32 bytes). */
+export function runToken(controllerKey: Buffer, experimentUid: string): string {
+  return createHmac('sha256', controllerKey).update(experimentUid).digest('base64url');
+}
 export const ANNOTATION_RUN_ID = 'failwatch.io/run-id';
 
 /** Label selectors of the peers a prober NetworkPolicy admits (Kubernetes LabelSelector shape). */
@@ -132,22 +144,36 @@ export function proberNetworkPolicy(
   };
 }
 
-/** The run tokens (cached by experiment uid) and the per-run NetworkPolicies. */
+/** The run tokens (derived per experiment uid) and the per-run NetworkPolicies. */
 export class ProberAccess {
   readonly #kube: Kube;
+  readonly #controllerNamespace: string;
   readonly #networkPolicy: ProberNetworkPolicyOptions | undefined;
-  readonly #tokens = new Map<string, string>();
+  #key: Promise<Buffer> | undefined;
+  /** Experiments whose token Secret exists (no create per reconcile pass). */
+  readonly #issued = new Set<string>();
   /** Experiments whose NetworkPolicy exists (no create per reconcile pass). */
   readonly #fenced = new Set<string>();
 
-  constructor(kube: Kube, networkPolicy?: ProberNetworkPolicyOptions) {
+  constructor(kube: Kube, controllerNamespace: string, networkPolicy?: ProberNetworkPolicyOptions) {
     this.#kube = kube;
+    this.#controllerNamespace = controllerNamespace;
     this.#networkPolicy = networkPolicy;
   }
 
   /** Creates the token Secret (and the NetworkPolicy) before the pods; where the pods read the token. */
   async prepare(exp: ExperimentIdentity): Promise<TokenSecretRef> {
-    await this.token(exp);
+    if (!this.#issued.has(exp.uid)) {
+      const token = await this.token(exp);
+      // Already there: ours from before a restart (the same token, derived again). Another's
+      // would hold another token: the prober then refuses ours and the run fails.
+      await this.#kube.core
+        .createNamespacedSecret({ namespace: exp.namespace, body: runTokenSecret(exp, token) })
+        .catch((err) => {
+          if (!isAlreadyExists(err)) throw err;
+        });
+      this.#issued.add(exp.uid);
+    }
     if (this.#networkPolicy && this.#kube.networking && !this.#fenced.has(exp.uid)) {
       await this.#kube.networking
         .createNamespacedNetworkPolicy({
@@ -162,34 +188,64 @@ export class ProberAccess {
     return { name: runTokenSecretName(exp.name), key: RUN_TOKEN_KEY };
   }
 
-  /** The run's token: from memory, else from its Secret, else a new Secret. */
-  async token(exp: ExperimentIdentity): Promise<string> {
-    const known = this.#tokens.get(exp.uid);
-    if (known) return known;
-    const name = runTokenSecretName(exp.name);
-    let token = newToken();
+  /** The run's token, derived from the controller key and the experiment's uid. */
+  async token(exp: Pick<ExperimentIdentity, 'uid'>): Promise<string> {
+    return runToken(await this.controllerKey(), exp.uid);
+  }
+
+  /** The controller key: read from its Secret, created there on first use. */
+  controllerKey(): Promise<Buffer> {
+    this.#key ??= this.#loadKey().catch((err) => {
+      this.#key = undefined; // look again on the next call
+      throw err;
+    });
+    return this.#key;
+  }
+
+  async #loadKey(): Promise<Buffer> {
+    const ref = { namespace: this.#controllerNamespace, name: CONTROLLER_KEY_SECRET };
+    const read = async (): Promise<Buffer | undefined> => {
+      try {
+        const data = (await this.#kube.core.readNamespacedSecret(ref)).data?.[CONTROLLER_KEY];
+        if (!data)
+          throw new ProberAccessError(
+            `Secret ${ref.namespace}/${ref.name} has no key ${CONTROLLER_KEY}: delete it (failwatch creates it)`,
+          );
+        return Buffer.from(data, 'base64');
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    };
+    const existing = await read();
+    if (existing) return existing;
+    const key = randomBytes(32);
     try {
       await this.#kube.core.createNamespacedSecret({
-        namespace: exp.namespace,
-        body: runTokenSecret(exp, token),
+        namespace: ref.namespace,
+        body: {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          type: 'Opaque',
+          metadata: {
+            name: ref.name,
+            labels: { 'app.kubernetes.io/name': 'failwatch', [LABEL_COMPONENT]: 'run-token-key' },
+          },
+          immutable: true,
+          data: { [CONTROLLER_KEY]: key.toString('base64') },
+        },
       });
+      return key;
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
-      const secret = await this.#kube.core.readNamespacedSecret({ name, namespace: exp.namespace });
-      const owned = secret.metadata?.ownerReferences?.some((o) => o.uid === exp.uid && o.controller);
-      const data = secret.data?.[RUN_TOKEN_KEY];
-      if (!owned || !data)
-        throw new ProberAccessError(
-          `Secret ${name} exists but was not created by failwatch for this experiment: delete it (failwatch creates the run token there)`,
-        );
-      token = Buffer.from(data, 'base64').toString('utf8');
+      const other = await read(); // another replica created it first
+      if (!other) throw err;
+      return other;
     }
-    this.#tokens.set(exp.uid, token);
-    return token;
   }
 
   forget(uid: string): void {
-    this.#tokens.delete(uid);
+    this.#issued.delete(uid);
     this.#fenced.delete(uid);
   }
 }

@@ -3,17 +3,21 @@
 // anywhere else). The controller pulls samples from them over HTTP; the pods keep every
 // sample until the run ends, so a controller restart loses nothing. The API needs the run's
 // token (src/controller/run-token.ts) as a bearer token; /metrics is open on its own port.
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Affinity, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import type { EndpointSpec } from '../api/experiment-spec.ts';
+import { laneName, type ProbeLane } from '../api/probe-lanes.ts';
+import { ZONE_LABEL } from '../api/prober-placement.ts';
 import type { ProbeSample } from '../probe/types.ts';
-import { LABEL_COMPONENT, LABEL_ENDPOINT, LABEL_EXPERIMENT } from './kube.ts';
+import { PROBE_POD_ENV } from '../server/probe-pod-env.ts';
+import { LABEL_COMPONENT, LABEL_ENDPOINT, LABEL_EXPERIMENT, LABEL_ZONE } from './kube.ts';
+import { PROBER_NODE_OPTIONS, proberResources } from './prober-resources.ts';
 
 export const PROBER_PORT = 9090;
 /** The prober's open /metrics port (Prometheus); the API on PROBER_PORT needs the run token. */
 export const PROBER_METRICS_PORT = 9091;
 /** Where tls.caSecretRef's key is mounted in a prober pod (read-only). */
 export const CA_MOUNT_PATH = '/etc/failwatch/ca';
-const CA_VOLUME = 'ca-bundle';
+export const CA_VOLUME = 'ca-bundle';
 const CA_FILE_NAME = 'ca.crt';
 
 export interface ExperimentIdentity {
@@ -36,6 +40,28 @@ export function proberPodName(experiment: string, endpoint: string): string {
   return base.length <= 63 ? base : `${base.slice(0, 54)}-${hash(base)}`;
 }
 
+/**
+ * The prober pod of a lane: `<experiment>-probe-<endpoint>` or `<experiment>-probe-<endpoint>-<zone>`
+ * (the zone lowercased, `_` and `.` made `-`, with a hash of the zone when that changed it).
+ */
+export function lanePodName(
+  experiment: string,
+  lane: Pick<ProbeLane, 'endpoint' | 'zone'>,
+  suffix = '',
+): string {
+  const zone = lane.zone;
+  if (!zone) return proberPodName(experiment, `${lane.endpoint.name}${suffix}`);
+  const plain = zone.toLowerCase().replace(/[_.]/g, '-');
+  const zonePart = plain === zone ? zone : `${plain}-${hash(zone).slice(0, 4)}`;
+  return proberPodName(experiment, `${lane.endpoint.name}-${zonePart}${suffix}`);
+}
+
+/** The lane a prober pod measures, from its labels. */
+export function laneOfPod(pod: V1Pod): string {
+  const labels = pod.metadata?.labels ?? {};
+  return laneName(labels[LABEL_ENDPOINT] ?? '', labels[LABEL_ZONE]);
+}
+
 function hash(text: string): string {
   let h = 2166136261;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
@@ -52,17 +78,21 @@ export interface Replacement {
 }
 
 /**
- * The prober pod of one endpoint. With credentials.iam the pod gets no database Secret: it
- * signs IAM tokens with the AWS credentials of its ServiceAccount (IRSA / EKS Pod Identity),
- * for the region resolved here (credentials.iam.region, else the target's, `exp.targetRegion`).
+ * The prober pod of one lane (an endpoint, or an endpoint in one zone), placed as the spec's
+ * probers and the endpoint's override say. With credentials.iam the pod gets no database
+ * Secret: it signs IAM tokens with the AWS credentials of its ServiceAccount (IRSA / EKS Pod
+ * Identity), for the region resolved here (credentials.iam.region, else the target's,
+ * `exp.targetRegion`).
  */
 export function proberPod(
   exp: ExperimentIdentity,
-  endpoint: EndpointSpec,
+  laneOrEndpoint: ProbeLane | EndpointSpec,
   image: string,
   token: TokenSecretRef,
   replacement?: Replacement,
 ): V1Pod {
+  const lane = asLane(laneOrEndpoint);
+  const { endpoint, zone, placement } = lane;
   const secret = endpoint.credentials.secretRef;
   const iam = endpoint.credentials.iam;
   if (!secret && !iam)
@@ -75,7 +105,8 @@ export function proberPod(
     { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     { name: 'FAILWATCH_RUN_ID', value: exp.runId },
     { name: 'FAILWATCH_EXPERIMENT', value: `${exp.namespace}/${exp.name}` },
-    { name: 'FAILWATCH_ENDPOINT', value: JSON.stringify({ ...endpoint, credentials }) },
+    { name: PROBE_POD_ENV.endpoint, value: JSON.stringify({ ...withoutPlacement(endpoint), credentials }) },
+    ...(zone ? [{ name: PROBE_POD_ENV.zone, value: zone }] : []),
     ...(secret && !iam
       ? [
           {
@@ -94,6 +125,8 @@ export function proberPod(
     },
     { name: 'FAILWATCH_LISTEN_PORT', value: String(PROBER_PORT) },
     { name: 'FAILWATCH_METRICS_PORT', value: String(PROBER_METRICS_PORT) },
+    // V8 sized for the container's memory limit (see prober-resources.ts).
+    { name: 'NODE_OPTIONS', value: PROBER_NODE_OPTIONS },
   ];
   if (replacement) env.push({ name: 'FAILWATCH_SEQ_BASE', value: String(replacement.seqBase) });
   const ca = caBundleMount(endpoint);
@@ -102,15 +135,14 @@ export function proberPod(
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      name: replacement
-        ? proberPodName(exp.name, `${endpoint.name}-r${replacement.generation}`)
-        : proberPodName(exp.name, endpoint.name),
+      name: lanePodName(exp.name, lane, replacement ? `-r${replacement.generation}` : ''),
       namespace: exp.namespace,
       labels: {
         'app.kubernetes.io/name': 'failwatch',
         [LABEL_COMPONENT]: 'prober',
         [LABEL_EXPERIMENT]: exp.name,
         [LABEL_ENDPOINT]: endpoint.name,
+        ...(zone ? { [LABEL_ZONE]: zone } : {}),
       },
       annotations: {
         'prometheus.io/scrape': 'true',
@@ -136,6 +168,7 @@ export function proberPod(
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+      ...placementFields(lane),
       ...(ca ? { volumes: [ca.volume] } : {}),
       containers: [
         {
@@ -149,7 +182,7 @@ export function proberPod(
           ],
           ...(ca ? { volumeMounts: [ca.mount] } : {}),
           readinessProbe: { httpGet: { path: '/readyz', port: PROBER_PORT }, periodSeconds: 2 },
-          resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+          resources: proberResources(placement.resources),
           securityContext: {
             allowPrivilegeEscalation: false,
             readOnlyRootFilesystem: true,
@@ -159,6 +192,32 @@ export function proberPod(
         },
       ],
     },
+  };
+}
+
+/** An endpoint alone is the lane without zones, placed by its own probers override only. */
+function asLane(value: ProbeLane | EndpointSpec): ProbeLane {
+  if ('endpoint' in value) return value;
+  const { zones: _zones, ...placement } = value.probers ?? {};
+  return { name: value.name, endpoint: value, placement };
+}
+
+/** The endpoint without its probers override: where the pod runs is no business of the prober. */
+function withoutPlacement(endpoint: EndpointSpec): Omit<EndpointSpec, 'probers'> {
+  const { probers: _placement, ...rest } = endpoint;
+  return rest;
+}
+
+/** nodeSelector (with the lane's zone), affinity, tolerations and priorityClassName of the pod. */
+function placementFields(lane: ProbeLane): Partial<V1PodSpec> {
+  const { placement, zone } = lane;
+  const nodeSelector = { ...placement.nodeSelector, ...(zone ? { [ZONE_LABEL]: zone } : {}) };
+  return {
+    ...(Object.keys(nodeSelector).length > 0 ? { nodeSelector } : {}),
+    // The API server checks the affinity against the Pod schema when the pod is created.
+    ...(placement.affinity ? { affinity: placement.affinity as V1Affinity } : {}),
+    ...(placement.tolerations ? { tolerations: placement.tolerations.map((t) => ({ ...t })) } : {}),
+    ...(placement.priorityClassName ? { priorityClassName: placement.priorityClassName } : {}),
   };
 }
 
@@ -194,6 +253,23 @@ export function credentialsHint(endpoint: EndpointSpec): string {
   if (iam)
     return `check the IAM policy (rds-db:connect for ${iam.username}) and the role of ServiceAccount ${iam.serviceAccountName ?? 'default'}`;
   return `check Secret ${endpoint.credentials.secretRef?.name}`;
+}
+
+/**
+ * Why prober pods wait for a node, for the ProbersNotReady message: `; not scheduled: <pod>
+ * (<the scheduler's message>)`, e.g. no node in a zone of spec.probers.zones. Empty when all
+ * are scheduled.
+ */
+export function unscheduledHint(pods: Iterable<V1Pod>): string {
+  const waiting: string[] = [];
+  for (const pod of pods) {
+    if (pod.spec?.nodeName) continue;
+    const condition = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False');
+    waiting.push(`${pod.metadata?.name}${condition?.message ? ` (${condition.message})` : ''}`);
+  }
+  return waiting.length > 0
+    ? `; not scheduled: ${waiting.slice(0, 4).join(', ')}${waiting.length > 4 ? ', ...' : ''}`
+    : '';
 }
 
 export interface ProberStatus {
@@ -233,17 +309,21 @@ export class ProberClient {
     return this.json('/status');
   }
 
-  /** All samples from `from` on, following pages, and the prober's count of dropped samples. */
-  async samplesFrom(from: number): Promise<{ next: number; samples: ProbeSample[]; dropped: number }> {
-    const out: ProbeSample[] = [];
+  /**
+   * The samples from `from` on, a page at a time (never more than one page in memory): `onPage`
+   * gets each page with the cursor after it and the prober's count of dropped samples.
+   */
+  async eachPageFrom(
+    from: number,
+    onPage: (page: { next: number; samples: ProbeSample[]; dropped: number }) => void,
+  ): Promise<void> {
     let cursor = from;
     for (;;) {
       const page = await this.json<{ next: number; samples: ProbeSample[]; dropped?: number }>(
         `/samples?from=${cursor}`,
       );
-      out.push(...page.samples);
-      if (page.samples.length === 0 || page.next === cursor)
-        return { next: page.next, samples: out, dropped: page.dropped ?? 0 };
+      onPage({ next: page.next, samples: page.samples, dropped: page.dropped ?? 0 });
+      if (page.samples.length === 0 || page.next === cursor) return;
       cursor = page.next;
     }
   }

@@ -1,6 +1,7 @@
 // A prober pod that fails, is evicted or is deleted while the run observes is replaced, so its
 // lanes go on (the time without a prober shows as a coverage gap, never as downtime). The
-// replacement is a new pod (`<experiment>-probe-<endpoint>-r<n>`) whose attempts start at a seq
+// replacement is a new pod (`<experiment>-probe-<endpoint>[-<zone>]-r<n>`, placed like the
+// first: the same zone, node selector, affinity, tolerations, resources and priority) whose attempts start at a seq
 // no predecessor can have used, so the write keys of the run (the probe rows' primary key) never
 // repeat: generation n owns seqs from n x 2^26 on (2^26 attempts at 10 ms are 7.7 days, beyond
 // any run), and a generation number is reused only when its pod is gone from the API (a
@@ -9,10 +10,11 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { parseDurationMs } from '../api/duration.ts';
 import type { EndpointSpec } from '../api/experiment-spec.ts';
-import { LABEL_ENDPOINT } from './kube.ts';
+import type { ProbeLane } from '../api/probe-lanes.ts';
 import {
   ANNOTATION_PROBER_GENERATION,
   type ExperimentIdentity,
+  laneOfPod,
   proberPod,
   type Replacement,
   type TokenSecretRef,
@@ -37,7 +39,7 @@ function generationOf(pod: V1Pod): number {
 }
 
 /**
- * The replacement for an endpoint whose pods (`pods`, that endpoint's only) are all lost or
+ * The replacement for a lane whose pods (`pods`, that lane's only) are all lost or
  * gone; undefined while one of them is still measuring, or after MAX_GENERATIONS.
  */
 export function replacementFor(
@@ -57,13 +59,13 @@ export function replacementFor(
 
 export interface ReplaceDeps {
   createPod(pod: V1Pod): Promise<void>;
-  onReplaced(endpoint: string, pod: V1Pod, lost: readonly V1Pod[]): Promise<void>;
+  onReplaced(lane: string, pod: V1Pod, lost: readonly V1Pod[]): Promise<void>;
 }
 
-/** Creates a replacement prober for every endpoint without a measuring pod; returns their names. */
+/** Creates a replacement prober for every lane without a measuring pod; returns their names. */
 export async function replaceLostProbers(
   exp: ExperimentIdentity,
-  endpoints: readonly EndpointSpec[],
+  lanes: readonly ProbeLane[],
   pods: Iterable<V1Pod>,
   image: string,
   token: TokenSecretRef,
@@ -72,11 +74,11 @@ export async function replaceLostProbers(
 ): Promise<string[]> {
   const all = [...pods];
   const created: string[] = [];
-  for (const endpoint of endpoints) {
-    const own = all.filter((pod) => pod.metadata?.labels?.[LABEL_ENDPOINT] === endpoint.name);
-    const replacement = replacementFor(endpoint, own, runStartMs, Date.now());
+  for (const lane of lanes) {
+    const own = all.filter((pod) => laneOfPod(pod) === lane.name);
+    const replacement = replacementFor(lane.endpoint, own, runStartMs, Date.now());
     if (!replacement) continue;
-    const pod = proberPod(exp, endpoint, image, token, replacement);
+    const pod = proberPod(exp, lane, image, token, replacement);
     try {
       await deps.createPod(pod);
     } catch (err) {
@@ -85,7 +87,7 @@ export async function replaceLostProbers(
       throw err;
     }
     created.push(pod.metadata!.name!);
-    await deps.onReplaced(endpoint.name, pod, own);
+    await deps.onReplaced(lane.name, pod, own);
   }
   return created;
 }

@@ -1,15 +1,21 @@
-// Samples pulled from an experiment's prober pods, kept by the controller per experiment. The
-// cursor is per pod uid, so a replacement prober (a new pod, perhaps with the same name) is read
-// from its own start, and the samples of a lost pod already pulled stay. A failed pull is
-// logged (once per failure streak) and retried at the next pull: the pod keeps its samples,
-// and what is never pulled shows as a coverage gap, never as downtime.
+// Samples pulled from an experiment's prober pods. The controller keeps no sample objects: each
+// page pulled feeds the running per-lane state the phases need (baseline health, the recovery
+// tracker, the role-flip watcher, the newest sample end), work proportional to the new samples
+// only, and is appended in compact records to the experiment's spill files (sample-spill.ts),
+// from which the final analysis reads one endpoint at a time. The cursor is per pod uid, so a
+// replacement prober (a new pod, perhaps with the same name) is read from its own start, and the
+// samples of a lost pod already pulled stay. A failed pull is logged (once per failure streak)
+// and retried at the next pull: the pod keeps its samples, and what is never pulled shows as a
+// coverage gap, never as downtime.
 import type { V1Pod } from '@kubernetes/client-node';
-import type { RecoveryTracker } from '../engine/recovery.ts';
+import { BaselineHealth, type LaneHealth, type RecoveryTracker } from '../engine/recovery.ts';
+import { RoleFlipWatcher } from '../engine/trigger-protocol.ts';
 import type { ProbeSample } from '../probe/types.ts';
-import { LABEL_ENDPOINT } from './kube.ts';
-import { ProberClient } from './prober-pods.ts';
+import { laneOfPod, ProberClient } from './prober-pods.ts';
+import { SampleSpill } from './sample-spill.ts';
 
 interface PodCursor {
+  /** The pod's lane: its endpoint, or `<endpoint>@<zone>`. */
   endpoint: string;
   next: number;
   dropped: number;
@@ -22,30 +28,58 @@ export interface PullLog {
   warn(fields: Record<string, unknown>, message: string): void;
 }
 
+/** What the observe phase follows, fed every sample once. */
+export interface ObserveState {
+  tracker: RecoveryTracker;
+  roleFlips: RoleFlipWatcher;
+}
+
 export class ProberSamples {
-  readonly samples: ProbeSample[] = [];
+  readonly spill: SampleSpill;
   readonly #pods = new Map<string, PodCursor>();
-  #tracker: RecoveryTracker | undefined;
+  readonly #baselineStartMs: number;
+  readonly #baseline = new BaselineHealth();
+  #observe: ObserveState | undefined;
   #newestEndMs = 0;
+
+  /** `spillDir`: this experiment's own directory (started over); `baselineStartMs`: baseline health counts from here. */
+  constructor(spillDir: string, baselineStartMs: number) {
+    this.spill = new SampleSpill(spillDir);
+    this.#baselineStartMs = baselineStartMs;
+  }
 
   /** The latest end of any sample pulled (epoch ms; 0 before any). */
   get newestEndMs(): number {
     return this.#newestEndMs;
   }
 
-  /**
-   * The recovery tracker of the observe phase, fed every sample once: those held when it is
-   * made, then each new one as it is pulled (per-pull work proportional to the new samples).
-   */
-  tracker(make: () => RecoveryTracker): RecoveryTracker {
-    if (!this.#tracker) {
-      this.#tracker = make();
-      for (const sample of this.samples) this.#tracker.add(sample);
-    }
-    return this.#tracker;
+  /** Samples pulled so far. */
+  get size(): number {
+    return this.spill.samples;
   }
 
-  /** Samples each endpoint's probers could not store (their stores were full), by endpoint. */
+  /** Share of bad attempts per lane since baseline start. */
+  baselineHealth(): LaneHealth[] {
+    return this.#baseline.lanes();
+  }
+
+  /**
+   * The observe phase's running state: made once (fed the samples already held, read back from
+   * the spill files), then fed each new sample as it is pulled.
+   */
+  async observe(t0Ms: number, makeTracker: () => RecoveryTracker): Promise<ObserveState> {
+    if (!this.#observe) {
+      const state: ObserveState = { tracker: makeTracker(), roleFlips: new RoleFlipWatcher(t0Ms) };
+      await this.spill.forEach((sample) => {
+        state.tracker.add(sample);
+        state.roleFlips.add(sample);
+      });
+      this.#observe = state;
+    }
+    return this.#observe;
+  }
+
+  /** Samples each lane's probers could not store (their stores were full), by lane. */
   droppedByEndpoint(): Record<string, number> {
     const dropped: Record<string, number> = {};
     for (const pod of this.#pods.values())
@@ -53,9 +87,19 @@ export class ProberSamples {
     return dropped;
   }
 
+  #take(uid: string, endpoint: string, samples: readonly ProbeSample[]): void {
+    for (const sample of samples) {
+      if (sample.startMs >= this.#baselineStartMs) this.#baseline.add(sample);
+      this.#observe?.tracker.add(sample);
+      this.#observe?.roleFlips.add(sample);
+      if (sample.endMs > this.#newestEndMs) this.#newestEndMs = sample.endMs;
+    }
+    this.spill.append(uid, endpoint, samples);
+  }
+
   /**
-   * Pulls new samples from every pod that can answer (has an IP, has not ended). Returns the
-   * uids of the pods pulled to their end this time.
+   * Pulls new samples from every pod that can answer (has an IP, has not ended), page by page.
+   * Returns the uids of the pods pulled to their end this time.
    */
   async pull(pods: Iterable<V1Pod>, token: string, log?: PullLog): Promise<Set<string>> {
     const pulled = new Set<string>();
@@ -66,21 +110,18 @@ export class ProberSamples {
         const phase = pod.status?.phase;
         if (!uid || !ip || phase === 'Failed' || phase === 'Succeeded') return;
         const cursor = this.#pods.get(uid) ?? {
-          endpoint: pod.metadata?.labels?.[LABEL_ENDPOINT] ?? '',
+          endpoint: laneOfPod(pod),
           next: 0,
           dropped: 0,
           failures: 0,
         };
         this.#pods.set(uid, cursor);
         try {
-          const page = await new ProberClient(ip, token).samplesFrom(cursor.next);
-          for (const sample of page.samples) {
-            this.samples.push(sample);
-            this.#tracker?.add(sample);
-            if (sample.endMs > this.#newestEndMs) this.#newestEndMs = sample.endMs;
-          }
-          cursor.next = page.next;
-          cursor.dropped = page.dropped;
+          await new ProberClient(ip, token).eachPageFrom(cursor.next, (page) => {
+            this.#take(uid, cursor.endpoint, page.samples);
+            cursor.next = page.next;
+            cursor.dropped = page.dropped;
+          });
           if (cursor.failures > 0)
             log?.warn(
               { pod: pod.metadata?.name, failures: cursor.failures },
@@ -100,5 +141,10 @@ export class ProberSamples {
       }),
     );
     return pulled;
+  }
+
+  /** Deletes the spill files (the run's clean-up). */
+  remove(): void {
+    this.spill.remove();
   }
 }

@@ -6,7 +6,7 @@ import type pino from 'pino';
 import { API_GROUP, API_VERSION } from '../api/experiment-spec.ts';
 import { SCHEDULE_PLURAL } from '../api/schedule-spec.ts';
 import type { ScheduleMetrics } from '../server/metrics.ts';
-import { restartingInformer } from './informer.ts';
+import { watchNamespaces } from './informer.ts';
 import { apiErrorMessage, EXPERIMENT_PLURAL, type Kube } from './kube.ts';
 import { type FailoverScheduleObject, LABEL_SCHEDULE, ScheduleReconciler } from './schedule-reconciler.ts';
 import { WorkQueue } from './workqueue.ts';
@@ -14,6 +14,8 @@ import { WorkQueue } from './workqueue.ts';
 export interface ScheduleControllerOptions {
   kube: Kube;
   log: pino.Logger;
+  /** Watch only these namespaces; absent or empty: every namespace. */
+  namespaces?: readonly string[];
   emitEvent(
     obj: FailoverScheduleObject,
     type: 'Normal' | 'Warning',
@@ -59,32 +61,44 @@ export function createScheduleController(opts: ScheduleControllerOptions): Sched
   });
   let stopped = false;
   const base = `/apis/${API_GROUP}/${API_VERSION}`;
-  const schedulesWatch = restartingInformer<KubernetesObject>({
+  const listIn = (plural: string, namespace?: string, labelSelector?: string) => () =>
+    namespace
+      ? kube.custom.listNamespacedCustomObject({
+          group: API_GROUP,
+          version: API_VERSION,
+          plural,
+          namespace,
+          labelSelector,
+        })
+      : kube.custom.listClusterCustomObject({
+          group: API_GROUP,
+          version: API_VERSION,
+          plural,
+          labelSelector,
+        });
+  const pathIn = (plural: string, namespace?: string) =>
+    `${base}/${namespace ? `namespaces/${namespace}/` : ''}${plural}`;
+  const schedulesWatch = watchNamespaces<KubernetesObject>({
     what: 'failoverschedules',
     kube,
     log,
-    path: `${base}/${SCHEDULE_PLURAL}`,
-    list: () =>
-      kube.custom.listClusterCustomObject({
-        group: API_GROUP,
-        version: API_VERSION,
-        plural: SCHEDULE_PLURAL,
-      }),
+    namespaces: opts.namespaces,
+    target: (namespace) => ({
+      path: pathIn(SCHEDULE_PLURAL, namespace),
+      list: listIn(SCHEDULE_PLURAL, namespace),
+    }),
     isStopped: () => stopped,
   });
-  const runsWatch = restartingInformer<KubernetesObject>({
+  const runsWatch = watchNamespaces<KubernetesObject>({
     what: 'scheduled failoverexperiments',
     kube,
     log,
-    path: `${base}/${EXPERIMENT_PLURAL}`,
+    namespaces: opts.namespaces,
     labelSelector: LABEL_SCHEDULE,
-    list: () =>
-      kube.custom.listClusterCustomObject({
-        group: API_GROUP,
-        version: API_VERSION,
-        plural: EXPERIMENT_PLURAL,
-        labelSelector: LABEL_SCHEDULE,
-      }),
+    target: (namespace) => ({
+      path: pathIn(EXPERIMENT_PLURAL, namespace),
+      list: listIn(EXPERIMENT_PLURAL, namespace, LABEL_SCHEDULE),
+    }),
     isStopped: () => stopped,
   });
   const enqueueSchedule = (obj: KubernetesObject) =>

@@ -4,6 +4,7 @@
 // the run cleanly; transient RDS errors back off and never end a run while the probes run.
 import { parseDurationMs } from '../api/duration.ts';
 import type { FailoverExperimentStatus } from '../api/experiment-status.ts';
+import { operationReasonName, triggerAction, triggerOperation } from '../api/spec-accessors.ts';
 import type { ExperimentManifest } from '../api/validate-experiment.ts';
 import type { RecoveryTracker } from '../engine/recovery.ts';
 import {
@@ -12,10 +13,9 @@ import {
   type Inconclusive,
   lookAtTarget,
   notObserved,
-  RoleFlipWatcher,
+  type RoleFlipWatcher,
   TriggerObserver,
 } from '../engine/trigger-protocol.ts';
-import type { ProbeSample } from '../probe/types.ts';
 import type { FailoverTrigger, TargetState } from '../trigger/types.ts';
 import { TriggerError } from '../trigger/types.ts';
 import type { FailureReason } from './conditions.ts';
@@ -37,14 +37,14 @@ export interface TriggerPhaseHost {
   emitEvent: ReconcilerDeps['emitEvent'];
   /**
    * One observe pass's look at the probers: pulls new samples (replacing lost probers) and
-   * returns all of the run's samples so far, the recovery tracker fed with them, and the
-   * newest sample end.
+   * returns the recovery tracker and the role-flip watcher, fed every sample of the run so far,
+   * and the newest sample end.
    */
   observeSamples(
     obj: FailoverExperimentObject,
     manifest: ExperimentManifest,
     t0Ms: number,
-  ): Promise<{ samples: readonly ProbeSample[]; tracker: RecoveryTracker; newestEndMs: number }>;
+  ): Promise<{ tracker: RecoveryTracker; roleFlips: RoleFlipWatcher; newestEndMs: number }>;
   log?: ReconcilerDeps['log'];
   pollMs: number;
 }
@@ -52,8 +52,6 @@ export interface TriggerPhaseHost {
 export class TriggerPhases {
   private readonly host: TriggerPhaseHost;
   private readonly observers = new Map<string, TriggerObserver>();
-  /** The probes' role-flip evidence per uid, and how many of the run's samples it has seen. */
-  private readonly roleFlips = new Map<string, { watcher: RoleFlipWatcher; fed: number }>();
   /** Transient RDS errors before the call, per uid: since when, and how many. */
   private readonly preCallErrors = new Map<string, { sinceMs: number; count: number }>();
 
@@ -64,17 +62,7 @@ export class TriggerPhases {
   /** Drops what is kept for a run (at its clean-up). */
   forget(uid: string): void {
     this.observers.delete(uid);
-    this.roleFlips.delete(uid);
     this.preCallErrors.delete(uid);
-  }
-
-  private flips(uid: string, t0Ms: number): { watcher: RoleFlipWatcher; fed: number } {
-    let f = this.roleFlips.get(uid);
-    if (!f) {
-      f = { watcher: new RoleFlipWatcher(t0Ms), fed: 0 };
-      this.roleFlips.set(uid, f);
-    }
-    return f;
   }
 
   async triggering(obj: FailoverExperimentObject, manifest: ExperimentManifest): Promise<ReconcileResult> {
@@ -113,7 +101,12 @@ export class TriggerPhases {
     // instead of calling again.
     const intent: FailoverExperimentStatus = {
       ...obj.status,
-      trigger: { intentTime: new Date().toISOString(), outcome: 'Pending', writerBefore: before?.writerId },
+      trigger: {
+        intentTime: new Date().toISOString(),
+        outcome: 'Pending',
+        writerBefore: before?.writerId,
+        operation: triggerAction(manifest.spec),
+      },
     };
     const written = await this.host.writeStatus(obj, intent);
     // Test hook: dies between the intent and the call, or right after the call, exactly
@@ -139,6 +132,7 @@ export class TriggerPhases {
       return this.host.fail({ ...obj, status: { ...obj.status, trigger } }, result.reason, message);
     }
     const { fired, outcome } = result;
+    const operation = operationReasonName(triggerAction(obj.spec));
     const status: FailoverExperimentStatus = {
       ...obj.status,
       phase: 'Observing',
@@ -154,7 +148,7 @@ export class TriggerPhases {
     setCondition(status, obj, {
       type: 'Triggered',
       status: outcome === 'Succeeded' ? 'True' : 'Unknown',
-      reason: outcome === 'Succeeded' ? 'FailoverCalled' : 'CallOutcomeUnknown',
+      reason: outcome === 'Succeeded' ? `${operation}Called` : 'CallOutcomeUnknown',
       message:
         outcome === 'Succeeded'
           ? fired.action
@@ -167,7 +161,8 @@ export class TriggerPhases {
       message: 'watching the recovery',
     });
     await this.host.writeStatus(obj, status);
-    if (outcome === 'Succeeded') await this.host.emitEvent(obj, 'Normal', 'FailoverTriggered', fired.action);
+    if (outcome === 'Succeeded')
+      await this.host.emitEvent(obj, 'Normal', `${operation}Triggered`, fired.action);
     else
       await this.host.emitEvent(
         obj,
@@ -182,10 +177,7 @@ export class TriggerPhases {
     const spec = manifest.spec;
     const record = obj.status?.trigger ?? {};
     const t0Ms = Date.parse(obj.status!.triggerTime!);
-    const { samples, tracker, newestEndMs } = await this.host.observeSamples(obj, manifest, t0Ms);
-    const flips = this.flips(obj.metadata.uid!, t0Ms);
-    // The samples only grow: feed the role-flip watcher the new ones.
-    for (; flips.fed < samples.length; flips.fed++) flips.watcher.add(samples[flips.fed]!);
+    const { tracker, roleFlips, newestEndMs } = await this.host.observeSamples(obj, manifest, t0Ms);
     const observer = this.observer(obj, manifest);
     const trigger = this.host.trigger(obj, manifest);
     const now = Date.now();
@@ -208,7 +200,8 @@ export class TriggerPhases {
     const decision = observer.step({
       nowMs: now,
       look,
-      roleFlipMs: flips.watcher.firstFlipMs(),
+      roleFlipMs: roleFlips.firstFlipMs(),
+      restartMs: roleFlips.firstRestartMs(),
       sawOutage: tracker.sawOutage(),
       recovered: tracker.allRecovered(newest, parseDurationMs(spec.observe.recoveredFor)),
     });
@@ -224,7 +217,7 @@ export class TriggerPhases {
           obj,
           'Normal',
           'FailoverObserved',
-          `failover seen ${((seen!.atMs - t0Ms) / 1000).toFixed(1)} s after T0 (${seen!.by})`,
+          `${triggerOperation(manifest.spec) === 'instance-restart' ? `${spec.trigger.action}` : 'failover'} seen ${((seen!.atMs - t0Ms) / 1000).toFixed(1)} s after T0 (${seen!.by})`,
         );
       }
       return { requeueAfterMs: this.host.pollMs };
@@ -253,6 +246,7 @@ export class TriggerPhases {
         record.outcome === 'Succeeded' ? 'Succeeded' : 'Unknown',
         record.writerBefore,
         parseDurationMs(manifest.spec.observe.maxDuration),
+        triggerOperation(manifest.spec),
       ),
     ];
   }
@@ -269,6 +263,7 @@ export class TriggerPhases {
         outcome: record.outcome === 'Succeeded' ? 'Succeeded' : 'Unknown',
         maxDurationMs: parseDurationMs(manifest.spec.observe.maxDuration),
         observeOnly: manifest.spec.trigger.type === 'none',
+        operation: triggerOperation(manifest.spec),
         happened:
           record.observedTime && record.observedBy
             ? { atMs: Date.parse(record.observedTime), by: record.observedBy }

@@ -95,30 +95,60 @@ export class RecoveryTracker {
   }
 }
 
-/** Share of bad attempts per lane in the baseline, and the worst lane. */
-export function baselineHealth(
-  samples: readonly Sample[],
-): { lane: string; attempts: number; bad: number; ratio: number; topClass?: string; topMessage?: string }[] {
-  const byLane = new Map<string, Sample[]>();
-  for (const s of samples) {
+export interface LaneHealth {
+  lane: string;
+  attempts: number;
+  bad: number;
+  ratio: number;
+  topClass?: string;
+  topMessage?: string;
+}
+
+/** Share of bad attempts per lane, counted as samples come (bounded per lane). */
+export class BaselineHealth {
+  readonly #lanes = new Map<
+    string,
+    {
+      attempts: number;
+      bad: number;
+      counts: Map<string, number>;
+      firstMessage: Map<string, string | undefined>;
+    }
+  >();
+
+  add(s: Sample): void {
     const key = `${s.endpoint}/${s.kind}`;
-    const list = byLane.get(key) ?? [];
-    list.push(s);
-    byLane.set(key, list);
+    let lane = this.#lanes.get(key);
+    if (!lane) {
+      lane = { attempts: 0, bad: 0, counts: new Map(), firstMessage: new Map() };
+      this.#lanes.set(key, lane);
+    }
+    lane.attempts++;
+    if (s.class === 'ok') return;
+    lane.bad++;
+    lane.counts.set(s.class, (lane.counts.get(s.class) ?? 0) + 1);
+    if (!lane.firstMessage.has(s.class)) lane.firstMessage.set(s.class, s.message);
   }
-  return [...byLane.entries()].map(([lane, list]) => {
-    const bad = list.filter((s) => s.class !== 'ok');
-    const counts = new Map<string, number>();
-    for (const s of bad) counts.set(s.class, (counts.get(s.class) ?? 0) + 1);
-    const top = [...counts.entries()].sort((a, b) => b[1] - a[1])[0];
-    const example = bad.find((s) => s.class === top?.[0]);
-    return {
-      lane,
-      attempts: list.length,
-      bad: bad.length,
-      ratio: list.length === 0 ? 1 : bad.length / list.length,
-      topClass: top?.[0],
-      topMessage: example?.message,
-    };
-  });
+
+  /** Per lane in the order first seen, with its most frequent bad class and an example message. */
+  lanes(): LaneHealth[] {
+    return [...this.#lanes.entries()].map(([lane, { attempts, bad, counts, firstMessage }]) => {
+      const top = [...counts.entries()].sort((a, b) => b[1] - a[1])[0];
+      return {
+        lane,
+        attempts,
+        bad,
+        ratio: attempts === 0 ? 1 : bad / attempts,
+        topClass: top?.[0],
+        topMessage: top ? firstMessage.get(top[0]) : undefined,
+      };
+    });
+  }
+}
+
+/** Share of bad attempts per lane in the baseline, and the worst lane. */
+export function baselineHealth(samples: readonly Sample[]): LaneHealth[] {
+  const health = new BaselineHealth();
+  for (const s of samples) health.add(s);
+  return health.lanes();
 }

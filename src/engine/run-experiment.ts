@@ -3,15 +3,23 @@
 // are shells that pass in credentials, a trigger and hooks.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type AuditRow, analyzeRun } from '../analysis/analyze-run.ts';
+import { type AuditRow, analyzeRun, type RunMeta } from '../analysis/analyze-run.ts';
 import type { Results } from '../analysis/results.ts';
 import type { InconclusiveFinding } from '../analysis/verdict.ts';
 import { parseDurationMs } from '../api/duration.ts';
 import type { EndpointSpec } from '../api/experiment-spec.ts';
-import { endpointSloSeconds, sloSeconds, targetIdentifier } from '../api/spec-accessors.ts';
+import { type ProbeLane, probeLanes } from '../api/probe-lanes.ts';
+import {
+  endpointSloSeconds,
+  sloSeconds,
+  targetIdentifier,
+  triggerOperation,
+  triggerVerb,
+} from '../api/spec-accessors.ts';
 import type { ExperimentManifest } from '../api/validate-experiment.ts';
 import { Prober } from '../probe/prober.ts';
 import { ProbeSetupError } from '../probe/sql-driver.ts';
+import { TlsConfigError } from '../probe/tls-options.ts';
 import type { ProbeSample } from '../probe/types.ts';
 import {
   type FailoverTrigger,
@@ -141,12 +149,15 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
     // Preflight: every endpoint answers with the given credentials, the target can fail over.
     phase('Preflight', 'checking endpoints and the failover target');
     for (const endpoint of spec.endpoints) {
-      const prober = new Prober({
-        runId,
-        endpoint: probeConfigFor(endpoint, options.credentials(endpoint)),
-        sink,
-      });
-      probers.push(prober);
+      const endpointConfig = probeConfigFor(endpoint, options.credentials(endpoint));
+      try {
+        probers.push(new Prober({ runId, endpoint: endpointConfig, sink }));
+      } catch (err) {
+        // An unreadable tls.caFile (a lab that is down, a typo) is the user's to fix, not a bug.
+        if (err instanceof TlsConfigError)
+          throw new RunFailure('TlsFailed', `endpoint \`${endpoint.name}\`: ${err.message}`);
+        throw err;
+      }
     }
     // One at a time: several endpoints usually reach the same database, and concurrent
     // CREATE TABLE IF NOT EXISTS races in PostgreSQL's catalog.
@@ -173,7 +184,7 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
       return await finish('Completed', dryRunMessage(baselineHealth(samples)), DRY_RUN);
 
     // Trigger, at most once: the intent is recorded before the call (trigger-protocol.ts).
-    phase('Triggering', `failing over ${trigger.description}`);
+    phase('Triggering', `${triggerVerb(spec)} ${trigger.description}`);
     const writerBefore = (await trigger.state())?.writerId;
     await hooks.beforeTrigger?.();
     const call = await callOnce(trigger, writerBefore);
@@ -201,6 +212,7 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
       outcome: call.outcome,
       maxDurationMs: parseDurationMs(spec.observe.maxDuration),
       observeOnly: spec.trigger.type === 'none',
+      operation: triggerOperation(spec),
     });
     while (!aborted()) {
       const now = Date.now();
@@ -213,6 +225,7 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
         nowMs: now,
         look,
         roleFlipMs: flips.firstFlipMs(),
+        restartMs: flips.firstRestartMs(),
         sawOutage: tracker.sawOutage(),
         recovered: tracker.allRecovered(now, recoveredForMs),
       });
@@ -251,12 +264,22 @@ export interface Measurement {
   droppedSamples?: Readonly<Record<string, number>>;
   /** Reasons found outside the samples why the run cannot be decided (e.g. FailoverNotObserved). */
   inconclusive?: readonly InconclusiveFinding[];
+  /**
+   * The lanes probed (Kubernetes: per zone with spec.probers.zones); default one per endpoint,
+   * as `failwatch run` probes them from where it runs.
+   */
+  lanes?: readonly ProbeLane[];
 }
 
 /** Samples and trigger record -> the results document (shared by the CLI and the controller). */
 export function analyzeMeasurement(m: Measurement): Results {
+  return analyzeRun({ ...measurementMeta(m), samples: m.samples });
+}
+
+/** The run's description for the analysis, all but its samples (analyzeRunStreamed reads those). */
+export function measurementMeta(m: Omit<Measurement, 'samples'>): RunMeta {
   const spec = m.manifest.spec;
-  return analyzeRun({
+  return {
     experiment: { name: m.manifest.metadata.name, namespace: m.manifest.metadata.namespace, runId: m.runId },
     phases: {
       baselineStartMs: m.baselineStartMs,
@@ -268,10 +291,12 @@ export function analyzeMeasurement(m: Measurement): Results {
       type: spec.trigger.type,
       action: m.fired.action,
       target: targetIdentifier(spec),
+      targetKind: spec.target?.kind ?? null,
       events: m.events.map((e) => ({ atMs: e.atMs, source: e.sourceIdentifier, message: e.message })),
     },
-    endpoints: spec.endpoints.map((e) => ({
-      name: e.name,
+    endpoints: (m.lanes ?? probeLanes({ endpoints: spec.endpoints })).map(({ name, endpoint: e, zone }) => ({
+      name,
+      ...(zone !== undefined ? { endpoint: e.name, zone } : {}),
       role: e.role,
       dialect: e.dialect,
       connectionMode: e.connectionMode,
@@ -280,13 +305,12 @@ export function analyzeMeasurement(m: Measurement): Results {
       intervalMs: parseDurationMs(e.interval),
       dnsIntervalMs: parseDurationMs(e.dns.interval),
     })),
-    samples: m.samples,
     auditRows: m.auditRows,
     ...(m.auditMissing ? { auditMissing: m.auditMissing } : {}),
     ...(m.droppedSamples ? { droppedSamples: m.droppedSamples } : {}),
     ...(m.inconclusive ? { inconclusive: m.inconclusive } : {}),
     defaultSlo: sloSeconds(spec.slo),
-  });
+  };
 }
 
 /** Rows of this run read back after recovery, per endpoint with a write probe. */

@@ -13,7 +13,12 @@
 //   cannot be asked).
 // - A call that succeeded (or whose outcome is unknown) with no failover seen by
 //   observe.maxDuration gives an Inconclusive verdict: FailoverNotObserved / TriggerOutcomeUnknown.
+// - A reboot or instance class change (operation `instance-restart`) makes no new writer: it
+//   counts as happened when RDS shows the instance leave `available` (rebooting, modifying) or
+//   a restart/modification event, or the probes see the same server go away and come back;
+//   settled when the instance is `available` again after that. Unseen: OperationNotObserved.
 
+import type { ErrorClass } from '../analysis/error-class.ts';
 import { isAcknowledgedClass } from '../analysis/error-class.ts';
 import type { Sample } from '../analysis/sample.ts';
 import type { InconclusiveFinding } from '../analysis/verdict.ts';
@@ -70,6 +75,16 @@ export interface TargetLook {
 const FAILOVER_EVENT = /failover|Multi-AZ instance failover|DB instance restarted|reboot/i;
 /** ... and those that show it finished. */
 const COMPLETED_EVENT = /Completed failover|failover completed|DB instance restarted/i;
+/** RDS event messages of a reboot or a class change (in progress or done). */
+const RESTART_EVENT = /restart|reboot|shut ?down|modif/i;
+/** ... and those that show it finished. */
+const RESTART_COMPLETED_EVENT = /DB instance restarted|Finished applying modification/i;
+
+/**
+ * What the trigger does: `failover` makes a new writer; `instance-restart` (reboot-db-instance,
+ * modify-db-instance-class) restarts one instance in place.
+ */
+export type TriggerOperation = 'failover' | 'instance-restart';
 
 /**
  * Asks the target: its state and, unless the writer already changed, its events since T0
@@ -97,6 +112,8 @@ export interface ObserverOptions {
   maxDurationMs: number;
   /** The spec's trigger is `none`: the failover is someone else's; the probes decide. */
   observeOnly?: boolean;
+  /** What is observed (default `failover`). */
+  operation?: TriggerOperation;
   /** Known from an earlier pass (status): when and how the failover was seen. */
   happened?: { atMs: number; by: HappenedBy };
   /** At most one look at RDS per this many ms (default 1 s): Describe calls count against RDS's rate limits. */
@@ -112,6 +129,8 @@ export interface ObserveInput {
   look?: TargetLook | { error: TriggerError };
   /** When the probes first saw a write acknowledged by another server after T0. */
   roleFlipMs?: number;
+  /** When the probes saw the writer go away after T0 (it came back since: RoleFlipWatcher.firstRestartMs). */
+  restartMs?: number;
   /** The probes saw an outage since T0 (observe-only runs). */
   sawOutage?: boolean;
   /** Every lane has been good for observe.recoveredFor. */
@@ -120,7 +139,7 @@ export interface ObserveInput {
 
 /** A run-wide Inconclusive finding (analysis/verdict.ts) from the trigger protocol. */
 export interface Inconclusive extends InconclusiveFinding {
-  reason: 'FailoverNotObserved' | 'TriggerOutcomeUnknown';
+  reason: 'FailoverNotObserved' | 'OperationNotObserved' | 'TriggerOutcomeUnknown';
 }
 
 export type ObserveDecision = { done: false } | { done: true; inconclusive?: Inconclusive };
@@ -130,8 +149,14 @@ export function notObserved(
   outcome: CallOutcome,
   writerBefore: string | undefined,
   maxDurationMs: number,
+  operation: TriggerOperation = 'failover',
 ): Inconclusive {
   const limit = `${Math.round(maxDurationMs / 1000)} s`;
+  if (operation === 'instance-restart')
+    return {
+      reason: outcome === 'Succeeded' ? 'OperationNotObserved' : 'TriggerOutcomeUnknown',
+      message: `the ${outcome === 'Succeeded' ? 'call succeeded' : "call's outcome is unknown (it was not called again)"} but neither RDS (the instance never left available, no restart or modification event) nor the probes (the server never went away and came back) showed the reboot or class change within observe.maxDuration (${limit})`,
+    };
   return outcome === 'Succeeded'
     ? {
         reason: 'FailoverNotObserved',
@@ -160,6 +185,10 @@ export class TriggerObserver {
   private rdsSettled = false;
   /** The last look succeeded: RDS can be asked (else the probes alone may end the run). */
   private rdsAnswering = true;
+  /** instance-restart: RDS showed the instance not available since T0. */
+  private instanceLeftAvailable = false;
+  /** instance-restart: the probes saw the same server go away and come back (an earlier pass). */
+  private probesSawRestart = false;
 
   constructor(options: ObserverOptions) {
     this.options = options;
@@ -175,6 +204,8 @@ export class TriggerObserver {
   step(input: ObserveInput): ObserveDecision {
     const { nowMs } = input;
     const o = this.options;
+    const restart = o.operation === 'instance-restart';
+    if (restart && input.restartMs !== undefined && input.restartMs >= o.t0Ms) this.probesSawRestart = true;
     if (input.look && 'error' in input.look) {
       this.rdsErrors++;
       this.rdsErrorsTotal++;
@@ -189,8 +220,11 @@ export class TriggerObserver {
       this.rdsAnswering = input.look.state !== undefined;
       this.learn(input.look, nowMs);
     }
-    if (input.roleFlipMs !== undefined && input.roleFlipMs >= o.t0Ms)
+    // A reboot makes no new writer: a role flip is not its evidence, the same server's return is.
+    if (!restart && input.roleFlipMs !== undefined && input.roleFlipMs >= o.t0Ms)
       this.saw(input.roleFlipMs, 'probes-role-flip');
+    if (restart && input.restartMs !== undefined && input.restartMs >= o.t0Ms)
+      this.saw(input.restartMs, 'probes-restart');
 
     if (o.observeOnly) {
       if (nowMs - o.t0Ms >= o.maxDurationMs) return { done: true };
@@ -199,10 +233,17 @@ export class TriggerObserver {
     if (this.happened && input.recovered && (this.rdsSettled || !this.rdsAnswering)) return { done: true };
     if (nowMs - o.t0Ms < o.maxDurationMs) return { done: false };
     if (this.happened) return { done: true };
-    return { done: true, inconclusive: notObserved(o.outcome, o.writerBefore, o.maxDurationMs) };
+    return {
+      done: true,
+      inconclusive: notObserved(o.outcome, o.writerBefore, o.maxDurationMs, o.operation),
+    };
   }
 
   private learn(look: TargetLook, nowMs: number): void {
+    if (this.options.operation === 'instance-restart') {
+      this.learnRestart(look, nowMs);
+      return;
+    }
     const { state } = look;
     const writerBefore = this.options.writerBefore;
     const writerChanged = !!(state && writerBefore && state.writerId && state.writerId !== writerBefore);
@@ -219,40 +260,106 @@ export class TriggerObserver {
       (writerChanged || sinceT0.some((e) => COMPLETED_EVENT.test(e.message)));
   }
 
+  /** A reboot or class change: the instance's status and its events, never a writer change. */
+  private learnRestart(look: TargetLook, nowMs: number): void {
+    const instance = look.state?.instance;
+    if (instance && instance.status !== 'available') {
+      this.instanceLeftAvailable = true;
+      this.saw(nowMs, 'rds-status');
+    }
+    const sinceT0 = look.events.filter((e) => e.atMs >= this.options.t0Ms - 1000);
+    const event = sinceT0.find((e) => RESTART_EVENT.test(e.message));
+    if (event) this.saw(Math.max(event.atMs, this.options.t0Ms), 'rds-events');
+    // Settled: the instance is available again after RDS showed it away, said it is done, or
+    // the probes saw the server come back (a reboot may fall between two Describe calls).
+    this.rdsSettled =
+      instance?.status === 'available' &&
+      (this.instanceLeftAvailable ||
+        this.probesSawRestart ||
+        sinceT0.some((e) => RESTART_COMPLETED_EVENT.test(e.message)));
+  }
+
   private saw(atMs: number, by: HappenedBy): void {
     if (!this.happened || atMs < this.happened.atMs) this.happened = { atMs, by };
   }
 }
 
+/** Classes that show a server going away or coming back (a restart), not a slow or busy one. */
+const SERVER_GONE_CLASSES: ReadonlySet<ErrorClass> = new Set<ErrorClass>([
+  'connection_refused',
+  'connection_lost',
+  'starting_up',
+  'admin_shutdown',
+  'crash_shutdown',
+  'connect_timeout',
+]);
+
+interface WriteLane {
+  before?: { endMs: number; id: string };
+  firstBy: Map<string, number>;
+  /** Start of the earliest write attempt after T0 that found the server gone. */
+  firstGone?: { startMs: number; endMs: number };
+  /** Per server, the latest end of a write it acknowledged after T0. */
+  lastBy: Map<string, number>;
+}
+
 /**
  * The probes' evidence: per endpoint, the server that acknowledged writes last before T0 and
- * the first acknowledgement by each server after it (a handful of servers: small and
- * incremental). The role flip is the first write acknowledged by another server.
+ * the first (and last) acknowledgement by each server after it (a handful of servers: small
+ * and incremental). The role flip is the first write acknowledged by another server; a restart
+ * is a write that found the server gone (refused, dropped, starting up, shut down) followed by
+ * a write acknowledged by the same server as before T0.
  */
 export class RoleFlipWatcher {
   private readonly t0Ms: number;
-  private readonly lanes = new Map<
-    string,
-    { before?: { endMs: number; id: string }; firstBy: Map<string, number> }
-  >();
+  private readonly lanes = new Map<string, WriteLane>();
 
   constructor(t0Ms: number) {
     this.t0Ms = t0Ms;
   }
 
-  add(s: Sample): void {
-    if (s.kind !== 'write' || !s.server || !isAcknowledgedClass(s.class)) return;
-    let lane = this.lanes.get(s.endpoint);
+  private lane(endpoint: string): WriteLane {
+    let lane = this.lanes.get(endpoint);
     if (!lane) {
-      lane = { firstBy: new Map() };
-      this.lanes.set(s.endpoint, lane);
+      lane = { firstBy: new Map(), lastBy: new Map() };
+      this.lanes.set(endpoint, lane);
     }
+    return lane;
+  }
+
+  add(s: Sample): void {
+    if (s.kind !== 'write') return;
+    if (SERVER_GONE_CLASSES.has(s.class) && s.startMs >= this.t0Ms) {
+      const lane = this.lane(s.endpoint);
+      if (!lane.firstGone || s.startMs < lane.firstGone.startMs)
+        lane.firstGone = { startMs: s.startMs, endMs: s.endMs };
+      return;
+    }
+    if (!s.server || !isAcknowledgedClass(s.class)) return;
+    const lane = this.lane(s.endpoint);
     if (s.endMs <= this.t0Ms) {
       if (!lane.before || s.endMs >= lane.before.endMs) lane.before = { endMs: s.endMs, id: s.server.id };
       return;
     }
     const seen = lane.firstBy.get(s.server.id);
     if (seen === undefined || s.endMs < seen) lane.firstBy.set(s.server.id, s.endMs);
+    const last = lane.lastBy.get(s.server.id);
+    if (last === undefined || s.endMs > last) lane.lastBy.set(s.server.id, s.endMs);
+  }
+
+  /**
+   * When any endpoint first found its writer gone after T0 (epoch ms), counted once the same
+   * server (as before T0) acknowledged a write again after that attempt: the server restarted.
+   */
+  firstRestartMs(): number | undefined {
+    let first: number | undefined;
+    for (const lane of this.lanes.values()) {
+      if (!lane.before || !lane.firstGone) continue;
+      const back = lane.lastBy.get(lane.before.id);
+      if (back === undefined || back <= lane.firstGone.endMs) continue;
+      if (first === undefined || lane.firstGone.startMs < first) first = lane.firstGone.startMs;
+    }
+    return first;
   }
 
   /** When any endpoint first saw a write acknowledged by a new server (epoch ms). */

@@ -11,10 +11,20 @@ export interface FailoverDelays {
   demoteMs: number;
   /** From T0 to the cluster endpoint's DNS record moving to the new writer. */
   clusterEndpointMs: number;
+  /**
+   * At least this long from the old writer's restart as a reader to the cluster endpoint's
+   * move: clients of the cluster endpoint meet the demoted writer (`read_only`) as on Aurora,
+   * where DNS moves seconds after it, even when the demotion itself ran late.
+   */
+  staleEndpointMinMs: number;
   /** From the cluster endpoint update to the reader endpoint update. */
   readerEndpointMs: number;
   /** From the reader endpoint update to "Completed failover" and Status available. */
   completeMs: number;
+  /** RebootDBInstance (no failover) or a class change: how long the instance stays stopped. */
+  instanceDownMs: number;
+  /** ModifyDBInstance with ApplyImmediately: from the call (status modifying) to the restart. */
+  modifyStartMs: number;
 }
 
 export const DELAY_PROFILES: Record<'default' | 'fast', FailoverDelays> = {
@@ -23,16 +33,22 @@ export const DELAY_PROFILES: Record<'default' | 'fast', FailoverDelays> = {
     promoteMs: 3000,
     demoteMs: 2000,
     clusterEndpointMs: 12_000,
+    staleEndpointMinMs: 1000,
     readerEndpointMs: 2000,
     completeMs: 1000,
+    instanceDownMs: 8000,
+    modifyStartMs: 3000,
   },
   fast: {
     stopOldWriterMs: 200,
     promoteMs: 400,
     demoteMs: 300,
     clusterEndpointMs: 2000,
+    staleEndpointMinMs: 700,
     readerEndpointMs: 300,
     completeMs: 200,
+    instanceDownMs: 1500,
+    modifyStartMs: 500,
   },
 };
 
@@ -42,6 +58,7 @@ export type DelayProfile = keyof typeof DELAY_PROFILES;
  * What the lab does with an accepted FailoverDBCluster (or forced-failover reboot): `aurora`
  * performs the Aurora-like sequence; `noop` answers like RDS and does nothing at all (no
  * status change, no event, no new writer), the case a run must report as FailoverNotObserved.
+ * `noop` also ignores RebootDBInstance and ModifyDBInstance (OperationNotObserved).
  */
 export const FAILOVER_PROFILES = ['aurora', 'noop'] as const;
 export type FailoverProfile = (typeof FAILOVER_PROFILES)[number];

@@ -28,8 +28,10 @@ export interface EngineOps {
   follow(s: ServerHandle, writer: ServerHandle): Promise<void>;
   /** Stops (or restarts) a reader's replication: the lab's replication-lag knob. */
   setReplicationPaused(s: ServerHandle, writer: ServerHandle, paused: boolean): Promise<void>;
-  /** Restarts an instance in place (RebootDBInstance without failover). */
-  restart(s: ServerHandle, asWriter: boolean): Promise<void>;
+  /** Stops an instance for a restart in place (RebootDBInstance, a class change): a clean shutdown. */
+  stopInPlace(s: ServerHandle): Promise<void>;
+  /** Starts it again in its role; resolves once it accepts connections. */
+  startInPlace(s: ServerHandle, asWriter: boolean): Promise<void>;
   stop(s: ServerHandle): Promise<void>;
   isRunning(s: ServerHandle): boolean;
 }
@@ -93,9 +95,15 @@ export const postgresOps: EngineOps = {
   },
   follow: (s, w) => pgsrv.setStreamingSource(s, w),
   setReplicationPaused: (s, w, paused) => pgsrv.setStreamingSource(s, paused ? undefined : w),
-  async restart(s) {
-    await pgsrv.stop(s, 'fast');
-    await pgsrv.start(s);
+  stopInPlace: (s) => pgsrv.stop(s, 'fast'),
+  async startInPlace(s) {
+    // Not pg_ctl -w (it polls every 100 ms): the ground truth wants the moment it accepts.
+    await pgsrv.startNoWait(s);
+    await waitUntil(
+      `${s.host} to accept connections`,
+      async () => (await pgsrv.psqlLocal(s, 'SELECT 1')) === '1',
+      60_000,
+    );
   },
   stop: (s) => pgsrv.stop(s, 'immediate'),
   isRunning: (s) => pgsrv.isRunning(s),
@@ -122,8 +130,8 @@ export const mariadbOps: EngineOps = {
   },
   follow: (s, w) => maria.replicateFrom(s, w),
   setReplicationPaused: (s, _w, paused) => maria.setReplicationPaused(s, paused),
-  async restart(s, asWriter) {
-    await maria.stop(s, 'fast');
+  stopInPlace: (s) => maria.stop(s, 'fast'),
+  async startInPlace(s, asWriter) {
     await maria.start(s, { readOnly: !asWriter });
     if (!asWriter) await maria.sqlLocal(s, 'START SLAVE');
   },

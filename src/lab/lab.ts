@@ -35,12 +35,25 @@ import { LAB_DB_NAME, LAB_DB_USER, PG_USER, userIds } from './postgres.ts';
 import { type CertificateAuthority, issueServerCertificate, makeCa, type ServerTls } from './tls.ts';
 
 export type LabEngineName = 'postgresql' | 'mysql';
+export const LAB_CLUSTER_KINDS = ['aurora', 'multi-az-db-cluster', 'multi-az-instance'] as const;
+export type LabClusterKind = (typeof LAB_CLUSTER_KINDS)[number];
+/** A Multi-AZ DB cluster has a writer and exactly two readable standbys. */
+export const MULTI_AZ_READERS = 2;
+/** A Multi-AZ DB instance has one primary and one standby (not readable, hidden from the API). */
+export const MULTI_AZ_INSTANCE_STANDBYS = 1;
 
 export interface LabOptions {
   dir: string;
   engines: LabEngineName[];
   /** Readers per cluster (the writer comes on top). */
   readers: number;
+  /**
+   * What the clusters are: Aurora clusters (default), Multi-AZ DB clusters (RDS for
+   * PostgreSQL / MySQL: Engine `postgres` / `mysql`, a writer and two readable standbys), or
+   * Multi-AZ DB instances (one DB instance named like the cluster, whose endpoint names the
+   * primary; the standby is hidden and takes over on RebootDBInstance with ForceFailover).
+   */
+  clusterKind?: LabClusterKind;
   /** First three octets of the lab's loopback addresses, e.g. `127.0.10`. */
   addressBase: string;
   /** Port of the DNS server on 127.0.0.1 (BIND listens only on interface addresses). */
@@ -86,6 +99,9 @@ export const DEFAULT_LAB_OPTIONS: Omit<LabOptions, 'dir'> = {
   forceSsl: true,
   requireSecureTransport: false,
 };
+
+/** The DBInstanceClass every lab instance starts with. */
+export const LAB_INSTANCE_CLASS = 'db.r6g.large';
 
 /** Aurora-style random-looking part of endpoint names, fixed for the lab. */
 export const LAB_DOMAIN_ID = 'cfwlab0';
@@ -174,14 +190,20 @@ export class Lab implements LabControl {
         dnsName: `${instId}.${LAB_DOMAIN_ID}.${LAB_ZONE}`,
         availabilityZone: `${REGION}${'abc'[i % 3]}`,
         status: 'creating',
+        instanceClass: LAB_INSTANCE_CLASS,
       });
     }
     const cluster: LabCluster = {
       id,
       engine,
+      kind: this.options.clusterKind ?? 'aurora',
       engineVersion: name === 'postgresql' ? '15.lab' : '10.11.lab',
       status: 'creating',
-      endpoint: `${id}.cluster-${LAB_DOMAIN_ID}.${LAB_ZONE}`,
+      // A Multi-AZ DB instance's endpoint is the instance's own name; it follows the primary.
+      endpoint:
+        this.options.clusterKind === 'multi-az-instance'
+          ? `${id}.${LAB_DOMAIN_ID}.${LAB_ZONE}`
+          : `${id}.cluster-${LAB_DOMAIN_ID}.${LAB_ZONE}`,
       readerEndpoint: `${id}.cluster-ro-${LAB_DOMAIN_ID}.${LAB_ZONE}`,
       aliasEndpoint: `${id}.alias.${LAB_ZONE}`,
       port,
@@ -343,6 +365,19 @@ export class Lab implements LabControl {
   }
 
   private emit(source: 'db-cluster' | 'db-instance', id: string, message: string, category: string) {
+    // A Multi-AZ DB instance is one DB instance to RDS: its events are that instance's, in its words.
+    const single = [...this.runtimes.values()].find(
+      (rt) =>
+        rt.model.kind === 'multi-az-instance' &&
+        (rt.model.id === id || rt.model.instances.some((i) => i.id === id)),
+    );
+    if (single) {
+      if (/A new writer was promoted/.test(message)) return;
+      source = 'db-instance';
+      id = single.model.id;
+      if (/^Started cross AZ failover/.test(message)) message = 'Multi-AZ instance failover started.';
+      else if (/^Completed failover/.test(message)) message = 'Multi-AZ instance failover completed.';
+    }
     const kind = source === 'db-cluster' ? 'cluster' : 'db';
     this.eventLog.push({
       sourceIdentifier: id,
@@ -481,7 +516,7 @@ export class Lab implements LabControl {
       'failover',
     );
 
-    await sleep(Math.max(0, t0 + d.clusterEndpointMs - Date.now()));
+    await sleep(Math.max(d.staleEndpointMinMs, t0 + d.clusterEndpointMs - Date.now()));
     await updateCname(this.dns, model.endpoint, target.dnsName);
     this.record(model.id, n, 'cluster-endpoint-updated', target.dnsName);
 
@@ -510,34 +545,155 @@ export class Lab implements LabControl {
     return new RdsFault('Throttling', 'Rate exceeded', 400);
   }
 
-  rebootInstance(instanceId: string, forceFailover: boolean): LabInstance {
+  /** The cluster runtime and instance of an instance id, or DBInstanceNotFound. */
+  private instanceRuntime(instanceId: string): { rt: ClusterRuntime; inst: LabInstance } {
     for (const rt of this.runtimes.values()) {
       const inst = rt.model.instances.find((i) => i.id === instanceId);
-      if (!inst) continue;
-      if (forceFailover && inst.id === rt.model.writerId) {
-        this.startFailover({ clusterId: rt.model.id });
-        return inst;
-      }
-      if (rt.busy || inst.status !== 'available')
-        throw new RdsFault(
-          'InvalidDBInstanceState',
-          `DB instance ${instanceId} is not in an available state.`,
-        );
-      rt.busy = true;
-      inst.status = 'rebooting';
-      const asWriter = inst.id === rt.model.writerId;
-      const done = rt.ops
-        .restart(rt.servers.get(inst.id)!, asWriter)
-        .then(() => this.emit('db-instance', inst.id, 'DB instance restarted', 'availability'))
-        .finally(() => {
-          inst.status = 'available';
-          rt.busy = false;
-          this.onChange();
-        });
-      this.running.push(done);
-      return inst;
+      if (inst) return { rt, inst };
     }
     throw new RdsFault('DBInstanceNotFound', `DBInstance ${instanceId} not found.`, 404);
+  }
+
+  private checkInstanceAvailable(rt: ClusterRuntime, inst: LabInstance): void {
+    if (rt.busy || inst.status !== 'available' || rt.model.status !== 'available')
+      throw new RdsFault(
+        'InvalidDBInstanceState',
+        `DB instance ${inst.id} is not in an available state (current status: ${inst.status}).`,
+      );
+  }
+
+  rebootInstance(instanceId: string, forceFailover: boolean): LabInstance {
+    const { rt, inst } = this.instanceRuntime(instanceId);
+    if (forceFailover && inst.id === rt.model.writerId) {
+      this.startFailover({ clusterId: rt.model.id });
+      return inst;
+    }
+    this.checkInstanceAvailable(rt, inst);
+    const n = ++this.failoverCount;
+    if (this.failoverProfile === 'noop') {
+      this.record(rt.model.id, n, 'operation-ignored', `RebootDBInstance ${inst.id}, profile noop`);
+      return inst;
+    }
+    inst.status = 'rebooting';
+    this.record(rt.model.id, n, 'reboot-requested', inst.id);
+    this.runInBackground(rt, inst, n, this.restartInPlace(rt, inst, n));
+    return inst;
+  }
+
+  modifyInstanceClass(instanceId: string, instanceClass: string, applyImmediately: boolean): LabInstance {
+    const { rt, inst } = this.instanceRuntime(instanceId);
+    this.checkInstanceAvailable(rt, inst);
+    if (instanceClass === inst.instanceClass) return inst; // nothing to change, as RDS: no restart
+    if (!applyImmediately) {
+      // RDS applies it in the next maintenance window; the lab has none, it stays pending.
+      inst.pendingInstanceClass = instanceClass;
+      this.onChange();
+      return inst;
+    }
+    const n = ++this.failoverCount;
+    if (this.failoverProfile === 'noop') {
+      this.record(
+        rt.model.id,
+        n,
+        'operation-ignored',
+        `ModifyDBInstance ${inst.id} ${instanceClass}, profile noop`,
+      );
+      return inst;
+    }
+    const from = inst.instanceClass;
+    inst.status = 'modifying';
+    inst.pendingInstanceClass = instanceClass;
+    this.record(rt.model.id, n, 'modify-requested', `${inst.id} ${from} -> ${instanceClass}`);
+    this.emit(
+      'db-instance',
+      inst.id,
+      'Applying modification to database instance class',
+      'configuration change',
+    );
+    const done = (async () => {
+      await sleep(this.delays.modifyStartMs);
+      await this.restartInPlace(rt, inst, n, () => {
+        inst.instanceClass = instanceClass;
+        inst.pendingInstanceClass = undefined;
+      });
+      this.emit(
+        'db-instance',
+        inst.id,
+        'Finished applying modification to DB instance class',
+        'configuration change',
+      );
+    })();
+    this.runInBackground(rt, inst, n, done);
+    return inst;
+  }
+
+  /** Holds the cluster busy while `work` runs; an error is recorded and the instance made available. */
+  private runInBackground(rt: ClusterRuntime, inst: LabInstance, n: number, work: Promise<void>): void {
+    rt.busy = true;
+    const done = work
+      .catch(async (err: Error) => {
+        const { model } = rt;
+        this.record(model.id, n, 'operation-failed', `${inst.id}: ${err.message}`);
+        this.emit('db-instance', inst.id, `Restart failed: ${err.message}`, 'failure');
+        // Never leave the proxy holding queries.
+        if (model.proxy?.targetState === 'UNAVAILABLE') {
+          await retargetAndResume(
+            this.bouncer(model),
+            this.instance(model, model.proxy.targetInstanceId),
+          ).catch(() => {});
+          model.proxy.targetState = 'AVAILABLE';
+          this.record(
+            model.id,
+            n,
+            'proxy-resumed',
+            `${model.proxy.targetInstanceId} (after the failed restart)`,
+          );
+        }
+      })
+      .finally(() => {
+        inst.status = 'available';
+        rt.busy = false;
+        this.onChange();
+      });
+    this.running.push(done);
+  }
+
+  /**
+   * A restart in place, as a reboot without failover or a class change applied immediately does
+   * it: the proxy holds its clients (if it sends them here), the server stops cleanly, stays down
+   * for instanceDownMs, starts in its role and is available again. No new writer, no DNS change.
+   */
+  private async restartInPlace(
+    rt: ClusterRuntime,
+    inst: LabInstance,
+    n: number,
+    beforeAvailable: () => void = () => {},
+  ): Promise<void> {
+    const { model, ops } = rt;
+    const server = rt.servers.get(inst.id)!;
+    const asWriter = inst.id === model.writerId;
+    const proxied = model.proxy?.targetInstanceId === inst.id;
+    if (proxied && model.proxy) {
+      await pause(this.bouncer(model));
+      model.proxy.targetState = 'UNAVAILABLE';
+      this.record(model.id, n, 'proxy-paused');
+    }
+    this.record(model.id, n, 'instance-stopping', inst.id);
+    await ops.stopInPlace(server);
+    this.record(model.id, n, 'instance-stopped', inst.id);
+    this.emit('db-instance', inst.id, 'DB instance shutdown', 'availability');
+    await sleep(this.delays.instanceDownMs);
+    await ops.startInPlace(server, asWriter);
+    this.record(model.id, n, 'instance-started', inst.id);
+    if (proxied && model.proxy) {
+      await retargetAndResume(this.bouncer(model), inst);
+      model.proxy.targetState = 'AVAILABLE';
+      this.record(model.id, n, 'proxy-resumed', inst.id);
+    }
+    beforeAvailable();
+    inst.status = 'available';
+    this.record(model.id, n, 'instance-available', `${inst.id} ${inst.instanceClass}`);
+    this.emit('db-instance', inst.id, 'DB instance restarted', 'availability');
   }
 
   /** Replication-lag knob for lost-write tests: a paused reader receives nothing new. */

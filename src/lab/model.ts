@@ -13,14 +13,25 @@ export interface LabInstance {
   /** DNS name of the instance, e.g. `lab-pg-1.abc123.lab.failwatch.local`. */
   dnsName: string;
   availabilityZone: string;
-  /** RDS DBInstanceStatus: `available`, `rebooting`, ... */
+  /** RDS DBInstanceStatus: `available`, `rebooting`, `modifying`, ... */
   status: string;
+  /** DBInstanceClass; the lab's processes have no real class, a class change restarts them. */
+  instanceClass: string;
+  /** A class change asked for without ApplyImmediately (the lab has no maintenance window). */
+  pendingInstanceClass?: string;
 }
 
 export interface LabCluster {
   /** DBClusterIdentifier, e.g. `lab-pg`. */
   id: string;
+  /** The engine family; the RDS API renders it as Aurora's or a Multi-AZ DB cluster's Engine. */
   engine: LabEngine;
+  /**
+   * `aurora`; `multi-az-db-cluster` (Engine `postgres` / `mysql`, DBClusterInstanceClass); or
+   * `multi-az-instance`: to the RDS API one DB instance named after `id` with `endpoint` as its
+   * address, whose primary is `writerId` and whose standby is hidden.
+   */
+  kind: 'aurora' | 'multi-az-db-cluster' | 'multi-az-instance';
   engineVersion: string;
   /** RDS cluster Status: `available`, `failing-over`, `rebooting`, ... */
   status: string;
@@ -70,7 +81,7 @@ export interface LabEvent {
 /** One step the lab really took, with the wall-clock time it completed (ground truth). */
 export interface GroundTruthStep {
   cluster: string;
-  /** Sequence number of the failover this step belongs to (1-based). */
+  /** Sequence number of the failover (or reboot, class change) this step belongs to (1-based). */
   failover: number;
   step:
     | 'failover-requested'
@@ -85,7 +96,23 @@ export interface GroundTruthStep {
     | 'failover-completed'
     | 'failover-failed'
     /** The failover profile `noop` accepted the call and did nothing. */
-    | 'failover-ignored';
+    | 'failover-ignored'
+    /** RebootDBInstance without failover of one instance (detail: the instance). */
+    | 'reboot-requested'
+    /** ModifyDBInstance of the class, applied immediately (detail: instance, old -> new class). */
+    | 'modify-requested'
+    /** The rebooting / modified instance's clean shutdown starts (clients are cut off from here). */
+    | 'instance-stopping'
+    /** ... and its server process is down. */
+    | 'instance-stopped'
+    /** ... and up again, accepting connections. */
+    | 'instance-started'
+    /** ... and RDS shows it available again (with its new class after a class change). */
+    | 'instance-available'
+    /** The profile `noop` accepted a reboot or class change and did nothing. */
+    | 'operation-ignored'
+    /** A reboot or class change could not restart the instance (detail: the error). */
+    | 'operation-failed';
   /** ISO-8601 UTC with milliseconds. */
   at: string;
   /** Milliseconds since the epoch (same instant as `at`). */
@@ -113,6 +140,8 @@ export interface LabControl {
   failoverCluster(clusterId: string, targetInstanceId?: string): LabCluster;
   /** RebootDBInstance; with forceFailover on a writer this is a failover to any reader. */
   rebootInstance(instanceId: string, forceFailover: boolean): LabInstance;
+  /** ModifyDBInstance of DBInstanceClass: applied immediately, the instance restarts with it. */
+  modifyInstanceClass(instanceId: string, instanceClass: string, applyImmediately: boolean): LabInstance;
   /** A fault the RDS API answers with instead of handling the request (e.g. throttling). */
   apiFault?(action: string): RdsFault | undefined;
   region: string;

@@ -14,8 +14,8 @@ import type { LabCluster, LabControl, LabEvent, LabInstance } from './model.ts';
 import { RdsFault } from './model.ts';
 
 const XMLNS = 'http://rds.amazonaws.com/doc/2014-10-31/';
-/** Aurora instance class the lab reports; the lab's processes have no real class. */
-const INSTANCE_CLASS = 'db.r6g.large';
+/** What RDS accepts as a DBInstanceClass, in shape (the lab knows no list of real classes). */
+const INSTANCE_CLASS = /^db\.[a-z0-9]+(\.[a-z0-9]+)?$/;
 
 // ---------------------------------------------------------------------------------------
 // XML: a value tree rendered to elements. A string/number/boolean/Date is a text element,
@@ -163,23 +163,35 @@ function arn(ctx: Ctx, kind: 'cluster' | 'db' | 'db-proxy' | 'target', id: strin
   return `arn:aws:rds:${ctx.control.region}:${ctx.control.accountId}:${kind}:${id}`;
 }
 
+/**
+ * The Engine RDS reports: Aurora's (`aurora-postgresql`, `aurora-mysql`), or for a Multi-AZ DB
+ * cluster, its instances and a Multi-AZ DB instance the plain engine (`postgres`, `mysql`).
+ */
+function engineName(c: LabCluster): string {
+  if (c.kind === 'aurora') return c.engine;
+  return c.engine === 'aurora-postgresql' ? 'postgres' : 'mysql';
+}
+
 function renderCluster(ctx: Ctx, c: LabCluster): XmlObject {
   const zones = [...new Set(c.instances.map((i) => i.availabilityZone))];
+  const multiAz = c.kind === 'multi-az-db-cluster';
   return {
     DBClusterIdentifier: c.id,
     DBClusterArn: arn(ctx, 'cluster', c.id),
     Status: c.status,
-    Engine: c.engine,
+    Engine: engineName(c),
     EngineVersion: c.engineVersion,
     EngineMode: 'provisioned',
+    // A Multi-AZ DB cluster has one instance class for all members; Aurora reports none.
+    DBClusterInstanceClass: multiAz ? c.instances[0]?.instanceClass : undefined,
     Endpoint: c.endpoint,
     ReaderEndpoint: c.readerEndpoint,
     Port: c.port,
     MasterUsername: c.masterUsername,
     DatabaseName: c.databaseName,
     ClusterCreateTime: new Date(c.clusterCreateTime),
-    // Aurora reports MultiAZ when its instances span more than one zone.
-    MultiAZ: zones.length > 1,
+    // Aurora reports MultiAZ when its instances span more than one zone; a Multi-AZ DB cluster always.
+    MultiAZ: multiAz || zones.length > 1,
     AvailabilityZones: { AvailabilityZone: zones },
     DBClusterMembers: {
       DBClusterMember: c.instances.map((i) => ({
@@ -192,12 +204,61 @@ function renderCluster(ctx: Ctx, c: LabCluster): XmlObject {
   };
 }
 
-function renderInstance(ctx: Ctx, i: LabInstance, c: LabCluster | undefined): XmlObject {
+/**
+ * A Multi-AZ DB instance as RDS shows it: one DB instance named like the lab cluster, at the
+ * endpoint that follows the primary, in the primary's zone, `rebooting` while it fails over.
+ */
+function singleInstance(c: LabCluster): { instance: LabInstance; secondaryZone?: string } {
+  const primary = c.instances.find((i) => i.id === c.writerId) ?? c.instances[0]!;
+  const standby = c.instances.find((i) => i.id !== primary.id);
+  const status = c.status === 'failing-over' ? 'rebooting' : primary.status;
+  return {
+    instance: { ...primary, id: c.id, dnsName: c.endpoint, status },
+    ...(standby ? { secondaryZone: standby.availabilityZone } : {}),
+  };
+}
+
+/** Every DB instance the API shows: a cluster's members, or a Multi-AZ DB instance itself. */
+function apiInstances(ctx: Ctx): { i: LabInstance; c: LabCluster; secondaryZone?: string }[] {
+  return ctx.control.clusters().flatMap((c) => {
+    if (c.kind !== 'multi-az-instance') return c.instances.map((i) => ({ i, c }));
+    const { instance, secondaryZone } = singleInstance(c);
+    return [{ i: instance, c, ...(secondaryZone ? { secondaryZone } : {}) }];
+  });
+}
+
+/**
+ * The DB instance of that name as the API shows it (apiInstances); a name it does not show,
+ * such as a Multi-AZ DB instance's hidden standby, is DBInstanceNotFound.
+ */
+function shownInstance(ctx: Ctx, id: string): { i: LabInstance; c: LabCluster; secondaryZone?: string } {
+  const shown = apiInstances(ctx).find((x) => x.i.id === id);
+  if (!shown) throw new RdsFault('DBInstanceNotFound', `DBInstance ${id} not found.`, 404);
+  return shown;
+}
+
+function renderInstance(
+  ctx: Ctx,
+  i: LabInstance,
+  c: LabCluster | undefined,
+  secondaryZone?: string,
+): XmlObject {
+  if (c?.kind === 'multi-az-instance')
+    return {
+      ...renderInstance(ctx, i, undefined),
+      Engine: engineName(c),
+      EngineVersion: c.engineVersion,
+      MasterUsername: c.masterUsername,
+      DBName: c.databaseName,
+      InstanceCreateTime: new Date(c.clusterCreateTime),
+      MultiAZ: true,
+      SecondaryAvailabilityZone: secondaryZone,
+    };
   return {
     DBInstanceIdentifier: i.id,
     DBInstanceArn: arn(ctx, 'db', i.id),
-    DBInstanceClass: INSTANCE_CLASS,
-    Engine: c?.engine,
+    DBInstanceClass: i.instanceClass,
+    Engine: c ? engineName(c) : undefined,
     EngineVersion: c?.engineVersion,
     DBInstanceStatus: i.status,
     MasterUsername: c?.masterUsername,
@@ -209,6 +270,7 @@ function renderInstance(ctx: Ctx, i: LabInstance, c: LabCluster | undefined): Xm
     MultiAZ: false,
     PubliclyAccessible: false,
     PromotionTier: 1,
+    PendingModifiedValues: i.pendingInstanceClass ? { DBInstanceClass: i.pendingInstanceClass } : undefined,
   };
 }
 
@@ -224,7 +286,7 @@ function renderEvent(e: LabEvent): XmlObject {
 }
 
 function findCluster(ctx: Ctx, id: string): LabCluster {
-  const c = ctx.control.clusters().find((x) => x.id === id);
+  const c = ctx.control.clusters().find((x) => x.id === id && x.kind !== 'multi-az-instance');
   if (!c) throw new RdsFault('DBClusterNotFoundFault', `DBCluster ${id} not found.`, 404);
   return c;
 }
@@ -267,26 +329,32 @@ const SOURCE_TYPES = new Set([
 const actions: Record<string, Handler> = {
   DescribeDBClusters(ctx) {
     const id = ctx.p.get('DBClusterIdentifier');
-    let clusters = id === undefined ? ctx.control.clusters() : [findCluster(ctx, idOf(id))];
+    let clusters =
+      id === undefined
+        ? ctx.control.clusters().filter((c) => c.kind !== 'multi-az-instance')
+        : [findCluster(ctx, idOf(id))];
     clusters = applyFilters(clusters, ctx.p.filters(), { 'db-cluster-id': (c) => c.id });
     const { items, marker } = page(clusters, ctx.p);
     return { DBClusters: { DBCluster: items.map((c) => renderCluster(ctx, c)) }, Marker: marker };
   },
 
   DescribeDBInstances(ctx) {
-    const all = ctx.control.clusters().flatMap((c) => c.instances.map((i) => ({ i, c })));
+    const all = apiInstances(ctx);
     const id = ctx.p.get('DBInstanceIdentifier');
     let found = id === undefined ? all : all.filter((x) => x.i.id === idOf(id));
     if (id !== undefined && found.length === 0) {
       throw new RdsFault('DBInstanceNotFound', `DBInstance ${id} not found.`, 404);
     }
     found = applyFilters(found, ctx.p.filters(), {
-      'db-cluster-id': (x) => x.c.id,
+      'db-cluster-id': (x) => (x.c.kind === 'multi-az-instance' ? '' : x.c.id),
       'db-instance-id': (x) => x.i.id,
-      engine: (x) => x.c.engine,
+      engine: (x) => engineName(x.c),
     });
     const { items, marker } = page(found, ctx.p);
-    return { DBInstances: { DBInstance: items.map((x) => renderInstance(ctx, x.i, x.c)) }, Marker: marker };
+    return {
+      DBInstances: { DBInstance: items.map((x) => renderInstance(ctx, x.i, x.c, x.secondaryZone)) },
+      Marker: marker,
+    };
   },
 
   FailoverDBCluster(ctx) {
@@ -298,8 +366,45 @@ const actions: Record<string, Handler> = {
 
   RebootDBInstance(ctx) {
     const id = idOf(ctx.p.required('DBInstanceIdentifier'));
+    const { c } = shownInstance(ctx, id);
+    if (c.kind === 'multi-az-instance') {
+      // ForceFailover: the standby takes over; without it the primary restarts in place.
+      ctx.control.rebootInstance(c.writerId, ctx.p.bool('ForceFailover') ?? false);
+      const { instance, secondaryZone } = singleInstance(c);
+      return { DBInstance: renderInstance(ctx, instance, c, secondaryZone) };
+    }
     const instance = ctx.control.rebootInstance(id, ctx.p.bool('ForceFailover') ?? false);
     return { DBInstance: renderInstance(ctx, instance, clusterOfInstance(ctx, instance.id)) };
+  },
+
+  ModifyDBInstance(ctx) {
+    const id = idOf(ctx.p.required('DBInstanceIdentifier'));
+    if (shownInstance(ctx, id).c.kind === 'multi-az-instance')
+      throw new RdsFault(
+        'InvalidParameterCombination',
+        `The lab does not model modifications of a Multi-AZ DB instance (RDS modifies the standby, fails over, then modifies the old primary): DBInstance ${id}.`,
+      );
+    const instanceClass = ctx.p.get('DBInstanceClass');
+    const applyImmediately = ctx.p.bool('ApplyImmediately') ?? false;
+    if (instanceClass === undefined) {
+      // The lab models class changes only; anything else is refused rather than ignored.
+      const asked = [...ctx.p.raw.keys()].filter(
+        (k) => !['Action', 'Version', 'DBInstanceIdentifier', 'ApplyImmediately'].includes(k),
+      );
+      if (asked.length > 0)
+        throw invalid(`The lab's ModifyDBInstance changes DBInstanceClass only (got ${asked.join(', ')})`);
+    } else if (!INSTANCE_CLASS.test(instanceClass))
+      throw new RdsFault(
+        'InvalidParameterCombination',
+        `RDS does not support creating a DB instance with the following combination: DBInstanceClass=${instanceClass}.`,
+      );
+    const cluster = clusterOfInstance(ctx, id);
+    const instance =
+      instanceClass === undefined
+        ? cluster?.instances.find((i) => i.id === id)
+        : ctx.control.modifyInstanceClass(id, instanceClass, applyImmediately);
+    if (!instance) throw new RdsFault('DBInstanceNotFound', `DBInstance ${id} not found.`, 404);
+    return { DBInstance: renderInstance(ctx, instance, cluster) };
   },
 
   DescribeEvents(ctx) {

@@ -54,11 +54,18 @@ export function pgDialect(tls: TlsPlan): SqlDialect<PgSession> {
     },
 
     async write(session, features, row) {
-      const r = await session.client.query<IdentityRow>(
+      // One simple-protocol Query message with the values as escaped literals, not a
+      // parameterised statement: the extended protocol (Parse, Bind, Describe, Execute, Sync)
+      // cost node-postgres about three times the CPU of the whole attempt's other work
+      // (docs/accuracy.md, "CPU per probe"). seq and clientMs are numbers checked here.
+      if (!Number.isSafeInteger(row.seq) || !Number.isFinite(row.clientMs))
+        throw new TypeError(`probe row with bad seq/clientMs: ${row.seq}/${row.clientMs}`);
+      const c = session.client;
+      const r = await c.query<IdentityRow>(
         `WITH ins AS (INSERT INTO ${PROBE_TABLE} (run_id, endpoint, seq, client_ts) ` +
-          'VALUES ($1, $2, $3, to_timestamp($4::float8 / 1000)) RETURNING 1) ' +
+          `VALUES (${c.escapeLiteral(row.runId)}, ${c.escapeLiteral(row.endpoint)}, ${row.seq}, ` +
+          `to_timestamp(${row.clientMs}::float8 / 1000)) RETURNING 1) ` +
           `SELECT ${identityColumns(features)} FROM ins`,
-        [row.runId, row.endpoint, row.seq, row.clientMs],
       );
       return identity(r.rows[0]);
     },

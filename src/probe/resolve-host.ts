@@ -5,13 +5,34 @@
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
+/**
+ * What a failed query to the endpoint's own DNS server (`dns.server`) means, in words a user
+ * can act on: the resolver's codes (`queryA ECONNREFUSED name`) say what happened, not why.
+ */
+export function dnsFailureMessage(host: string, server: string, cause: unknown): string {
+  const code = (cause as { code?: unknown })?.code;
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  const at = `the DNS server ${server} (dns.server)`;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return `resolving ${host}: ${at} refused the query: nothing answers DNS there. Is that server running (the lab's: \`failwatch lab up\`) and is dns.server its address and port?`;
+    case 'ETIMEOUT':
+      return `resolving ${host}: ${at} did not answer in time: is it running and reachable from here?`;
+    case 'ENOTFOUND':
+      return `resolving ${host}: ${at} does not know that name (NXDOMAIN): check the endpoint's host`;
+    case 'ENODATA':
+      return `resolving ${host}: ${at} has no address (A record) for it: check the endpoint's host`;
+    default:
+      return `resolving ${host} via ${server} failed: ${reason}`;
+  }
+}
+
 /** Name resolution failed; always class dns_error, whatever the resolver's code. */
 export class HostResolutionError extends Error {
   readonly code: string;
   constructor(host: string, server: string, cause: unknown) {
     const code = (cause as { code?: unknown })?.code;
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    super(`resolving ${host} via ${server} failed: ${reason}`);
+    super(dnsFailureMessage(host, server, cause));
     this.name = 'HostResolutionError';
     this.code = typeof code === 'string' ? code : 'EDNS';
   }

@@ -2,6 +2,7 @@
 // runs the dialect's write or read statement under the query deadline and turns whatever
 // happened into an AttemptOutcome. `attempt` never rejects and never outlives its deadlines.
 import type { CommittedRow } from '../analysis/server-side-gap.ts';
+import { monotonicNow } from './clock.ts';
 import type { DbSession, SessionTarget } from './db-session.ts';
 import { onAbort } from './db-session.ts';
 import { type DeadlinePhase, withDeadline } from './deadline.ts';
@@ -153,10 +154,12 @@ export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
   async attempt(kind: DbProbeKind, ctx: AttemptContext): Promise<AttemptOutcome> {
     let session: S | undefined;
     try {
+      const acquireStartMs = monotonicNow();
       const acquired = await this.#sessions.acquire();
       if ('diedIdle' in acquired)
         return this.#failed(acquired.diedIdle, acquired.connectAddr, ' [pooled connection, died while idle]');
       session = acquired.session;
+      const acquiredMs = monotonicNow();
       const s = session;
       const server = await withDeadline('query', this.#config.queryTimeoutMs, (signal) => {
         onAbort(signal, () => s.destroy());
@@ -171,6 +174,8 @@ export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
       });
       this.#sessions.release(s, true);
       const outcome: AttemptOutcome = { class: 'ok', server };
+      if (acquired.opened && this.#config.connectionMode === 'pooled')
+        outcome.reconnectMs = acquiredMs - acquireStartMs;
       if (s.connectAddr) outcome.connectAddr = s.connectAddr;
       return outcome;
     } catch (err) {

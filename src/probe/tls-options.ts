@@ -25,7 +25,12 @@ export function loadTls(settings: TlsSettings): TlsPlan {
   try {
     return { mode: 'verify-full', ca: readFileSync(settings.caFile, 'utf8') };
   } catch (err) {
-    throw new TlsConfigError(`cannot read CA bundle ${settings.caFile}: ${(err as Error).message}`);
+    const missing = (err as { code?: unknown }).code === 'ENOENT';
+    throw new TlsConfigError(
+      missing
+        ? `cannot read CA bundle ${settings.caFile} (tls.caFile): no such file (the lab's CA exists only while the lab is up: \`failwatch lab up\`, \`failwatch lab status --json\` names it)`
+        : `cannot read CA bundle ${settings.caFile} (tls.caFile): ${(err as Error).message}`,
+    );
   }
 }
 

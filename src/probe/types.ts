@@ -47,7 +47,10 @@ export interface ProbeEndpointConfig {
   connectTimeoutMs: number;
   /** Deadline for the probe statement once connected. */
   queryTimeoutMs: number;
-  /** A success slower than this (connect + query) is class `slow`. */
+  /**
+   * A success slower than this is class `slow`: connect + query in fresh mode; in pooled mode
+   * the statement on the pooled connection (a reconnect counts only beyond 250 ms).
+   */
   slowThresholdMs: number;
   tls: TlsSettings;
   /** `ip:port` of a DNS server to resolve `host` with (each attempt / new connection). */
@@ -78,6 +81,12 @@ export interface AttemptOutcome {
   /** The address the client connected to (after DNS resolution), when known. */
   connectAddr?: string;
   dnsAnswer?: string[];
+  /**
+   * Pooled mode: ms this attempt spent opening a new connection because the pool had none
+   * (after a broken connection). Up to RECONNECT_ALLOWANCE_MS of it is not held against the
+   * slow threshold, which is about the statement (see Prober).
+   */
+  reconnectMs?: number;
 }
 
 export type DbProbeKind = Exclude<ProbeKind, 'dns'>;

@@ -4,6 +4,25 @@
 import { ERROR_CLASSES, type ErrorClass } from '../analysis/error-class.ts';
 import type { Sample } from '../analysis/sample.ts';
 
+/** A lane's attempts as columns (LaneColumns satisfies it), in any order. */
+export interface LaneTimes {
+  size: number;
+  startMs: ArrayLike<number>;
+  endMs: ArrayLike<number>;
+  /** Index into ERROR_CLASSES. */
+  classIndex: ArrayLike<number>;
+}
+
+/** Sample objects as columns. */
+export function laneTimesOf(samples: readonly Sample[]): LaneTimes {
+  return {
+    size: samples.length,
+    startMs: samples.map((sample) => sample.startMs),
+    endMs: samples.map((sample) => sample.endMs),
+    classIndex: samples.map((sample) => CLASS_INDEX.get(sample.class)!),
+  };
+}
+
 export interface LaneSegment {
   /** First column (inclusive) and last column (exclusive). */
   startColumn: number;
@@ -40,15 +59,25 @@ export function laneSegments(
   columns: number,
   mergeGapColumns = 3,
 ): LaneSegment[] {
+  return laneSegmentsOf(laneTimesOf(samples), domain, columns, mergeGapColumns);
+}
+
+/** laneSegments over columns. */
+export function laneSegmentsOf(
+  lane: LaneTimes,
+  domain: TimeDomain,
+  columns: number,
+  mergeGapColumns = 3,
+): LaneSegment[] {
   const spanMs = domain.endMs - domain.startMs;
   const column = (ms: number) => Math.floor(((ms - domain.startMs) / spanMs) * columns);
   const classOf = new Int8Array(columns).fill(EMPTY);
-  const sorted = [...samples].sort((a, b) => a.startMs - b.startMs);
-  for (const sample of sorted) {
-    if (sample.endMs < domain.startMs || sample.startMs > domain.endMs) continue;
-    const index = CLASS_INDEX.get(sample.class)!;
-    const first = Math.max(0, column(sample.startMs));
-    const last = Math.min(columns - 1, Math.max(first, column(sample.endMs)));
+  const outside = (i: number) => lane.endMs[i]! < domain.startMs || lane.startMs[i]! > domain.endMs;
+  for (let i = 0; i < lane.size; i++) {
+    if (outside(i)) continue;
+    const index = lane.classIndex[i]!;
+    const first = Math.max(0, column(lane.startMs[i]!));
+    const last = Math.min(columns - 1, Math.max(first, column(lane.endMs[i]!)));
     for (let c = first; c <= last; c++) {
       if (severity(index) > severity(classOf[c]!)) classOf[c] = index;
     }
@@ -77,14 +106,16 @@ export function laneSegments(
   segments.forEach((segment, index) => {
     segmentAt.fill(index, segment.startColumn, segment.endColumn);
   });
-  for (const sample of sorted) {
-    if (sample.endMs < domain.startMs || sample.startMs > domain.endMs) continue;
-    const c = Math.min(columns - 1, Math.max(0, column(sample.startMs)));
+  for (let i = 0; i < lane.size; i++) {
+    if (outside(i)) continue;
+    const startMs = lane.startMs[i]!;
+    const c = Math.min(columns - 1, Math.max(0, column(startMs)));
     const segment = segments[segmentAt[c]!];
-    if (!segment || segment.class !== sample.class) continue;
-    if (segment.attempts === 0) segment.firstStartMs = sample.startMs;
+    if (!segment || segment.class !== ERROR_CLASSES[lane.classIndex[i]!]) continue;
+    // Attempts are taken in any order: the segment's first start is the earliest.
+    if (segment.attempts === 0 || startMs < segment.firstStartMs) segment.firstStartMs = startMs;
     segment.attempts++;
-    segment.lastEndMs = Math.max(segment.lastEndMs, sample.endMs);
+    segment.lastEndMs = Math.max(segment.lastEndMs, lane.endMs[i]!);
   }
   return segments;
 }

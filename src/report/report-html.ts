@@ -6,7 +6,7 @@ import type { Sample } from '../analysis/sample.ts';
 import { CLASS_COLORS, MARKER_COLORS } from './class-colors.ts';
 import { escapeXml, formatDowntime, formatErrorCounts, formatOffset, formatSeconds } from './format.ts';
 import { SUMMARY_HEADERS, summaryRows } from './table.ts';
-import { renderTimelineSvg } from './timeline-svg.ts';
+import { type Lane, renderTimelineSvg, reportLanes } from './timeline-svg.ts';
 
 const PAGE_STYLE = `
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1c2833; margin: 24px; max-width: 1340px; }
@@ -29,14 +29,15 @@ ol.events { margin: 4px 0; padding-left: 22px; font-size: 13px; }
 .note { color: #566573; font-size: 12px; max-width: 1000px; }
 `;
 
-function presentClasses(samples: readonly Sample[]): ErrorClass[] {
+/** The classes of the run's attempts, ok always. */
+function presentClasses(lanes: readonly Lane[]): ErrorClass[] {
   const present = new Set<ErrorClass>(['ok']);
-  for (const sample of samples) present.add(sample.class);
+  for (const lane of lanes) for (const errorClass of lane.classes) present.add(errorClass);
   return ERROR_CLASSES.filter((name) => present.has(name));
 }
 
-function legend(samples: readonly Sample[]): string {
-  const classes = presentClasses(samples).map(
+function legend(lanes: readonly Lane[]): string {
+  const classes = presentClasses(lanes).map(
     (name) =>
       `<span title="${escapeXml(ERROR_CLASS_DESCRIPTIONS[name])}"><i class="swatch" style="background:${CLASS_COLORS[name]}"></i>${name}</span>`,
   );
@@ -123,6 +124,11 @@ function detailTable(results: Results): string {
 
 /** The whole report page for one run. */
 export function renderReportHtml(results: Results, samples: readonly Sample[]): string {
+  return renderReportHtmlOfLanes(results, reportLanes(results, samples));
+}
+
+/** The report page from lanes already drawn (reportLane), e.g. one endpoint's at a time. */
+export function renderReportHtmlOfLanes(results: Results, lanes: readonly Lane[]): string {
   const { experiment, trigger, verdict } = results;
   const title = `failwatch: ${experiment.namespace ? `${experiment.namespace}/` : ''}${experiment.name}`;
   const reasons = verdict.reasons.length
@@ -138,11 +144,11 @@ export function renderReportHtml(results: Results, samples: readonly Sample[]): 
 </head>
 <body>
 <h1>${escapeXml(title)} <span class="verdict ${verdict.result}">${verdict.result.toUpperCase()}</span></h1>
-<p class="meta">run ${escapeXml(experiment.runId)} · T0 ${escapeXml(trigger.time)} · ${escapeXml(trigger.type)}${trigger.action ? ` ${escapeXml(trigger.action)}` : ''}${trigger.target ? ` on ${escapeXml(trigger.target)}` : ''} · observed until ${formatOffset(results.observation.end.seconds)}</p>
+<p class="meta">run ${escapeXml(experiment.runId)} · T0 ${escapeXml(trigger.time)} · ${escapeXml(trigger.type)}${trigger.action ? ` ${escapeXml(trigger.action)}` : ''}${trigger.target ? ` on ${escapeXml(trigger.target)}${trigger.targetKind ? ` (${escapeXml(trigger.targetKind)})` : ''}` : ''} · observed until ${formatOffset(results.observation.end.seconds)}</p>
 ${reasons}
 <h2>Timeline</h2>
-${legend(samples)}
-${renderTimelineSvg(results, samples)}
+${legend(lanes)}
+${renderTimelineSvg(results, lanes)}
 ${events(results)}
 <h2>Summary</h2>
 ${summaryTable(results)}

@@ -1,5 +1,7 @@
 // The one-page picture of a run: a lane per endpoint and probe kind on one time axis around T0,
 // every attempt coloured by class, markers for T0, RDS events, DNS flip, role flip, recovery.
+
+import { ERROR_CLASSES, type ErrorClass } from '../analysis/error-class.ts';
 import type {
   CoverageGapResult,
   EndpointResult,
@@ -10,7 +12,13 @@ import type {
 import { PROBE_KINDS, type ProbeKind, type Sample } from '../analysis/sample.ts';
 import { CLASS_COLORS, MARKER_COLORS } from './class-colors.ts';
 import { escapeXml, formatOffset } from './format.ts';
-import { type LaneSegment, laneSegments, type TimeDomain } from './lane-segments.ts';
+import {
+  type LaneSegment,
+  type LaneTimes,
+  laneSegmentsOf,
+  laneTimesOf,
+  type TimeDomain,
+} from './lane-segments.ts';
 import { axisTicksSeconds, reportDomain } from './time-axis.ts';
 
 export const LAYOUT = {
@@ -28,8 +36,37 @@ export const LAYOUT = {
 export interface Lane {
   endpoint: string;
   kind: ProbeKind;
-  samples: Sample[];
+  /** Attempts of the lane. */
+  attempts: number;
+  /** The lane drawn at pixel resolution over reportDomain(results) (lane-segments.ts). */
+  segments: LaneSegment[];
+  /** Classes of its attempts (the legend lists them). */
+  classes: ReadonlySet<ErrorClass>;
   result: ProbeKindResult | null;
+}
+
+/** Whether the report draws a lane: every probed kind, and any kind with attempts. */
+export function drawsLane(endpoint: EndpointResult, kind: ProbeKind, attempts: number): boolean {
+  return attempts > 0 || endpoint.probes.includes(kind);
+}
+
+/** A lane of the report from its attempts as columns (compact lanes or sample objects). */
+export function reportLane(
+  results: Results,
+  endpoint: EndpointResult,
+  kind: ProbeKind,
+  times: LaneTimes,
+): Lane {
+  const classes = new Set<ErrorClass>();
+  for (let i = 0; i < times.size; i++) classes.add(ERROR_CLASSES[times.classIndex[i]!]!);
+  return {
+    classes,
+    endpoint: endpoint.name,
+    kind,
+    attempts: times.size,
+    segments: laneSegmentsOf(times, reportDomain(results), LAYOUT.plotWidth),
+    result: kind === 'write' ? endpoint.write : kind === 'read' ? endpoint.read : null,
+  };
 }
 
 /** Lanes in results order: every probed kind of every endpoint (write, read, dns). */
@@ -45,9 +82,8 @@ export function reportLanes(results: Results, samples: readonly Sample[]): Lane[
   for (const endpoint of results.endpoints) {
     for (const kind of PROBE_KINDS) {
       const laneSamples = byLane.get(`${endpoint.name}\n${kind}`) ?? [];
-      if (laneSamples.length === 0 && !endpoint.probes.includes(kind)) continue;
-      const result = kind === 'write' ? endpoint.write : kind === 'read' ? endpoint.read : null;
-      lanes.push({ endpoint: endpoint.name, kind, samples: laneSamples, result });
+      if (!drawsLane(endpoint, kind, laneSamples.length)) continue;
+      lanes.push(reportLane(results, endpoint, kind, laneTimesOf(laneSamples)));
     }
   }
   return lanes;
@@ -245,7 +281,7 @@ text { font: 12px system-ui, -apple-system, "Segoe UI", sans-serif; fill: #1c283
 `;
 
 /** The timeline as an inline SVG element (no external references). */
-export function renderTimelineSvg(results: Results, samples: readonly Sample[]): string {
+export function renderTimelineSvg(results: Results, lanes: readonly Lane[]): string {
   const domain = reportDomain(results);
   const t0Ms = Date.parse(results.trigger.time);
   const spanMs = domain.endMs - domain.startMs;
@@ -254,7 +290,6 @@ export function renderTimelineSvg(results: Results, samples: readonly Sample[]):
     t0Ms,
     x: (ms) => LAYOUT.plotLeft + ((ms - domain.startMs) / spanMs) * LAYOUT.plotWidth,
   };
-  const lanes = reportLanes(results, samples);
   const body: string[] = [];
   const markers: string[] = [];
   let y = LAYOUT.top + 8;
@@ -271,13 +306,13 @@ export function renderTimelineSvg(results: Results, samples: readonly Sample[]):
         `<rect class="lane-bg" x="${LAYOUT.plotLeft}" y="${y}" width="${LAYOUT.plotWidth}" height="${LAYOUT.laneHeight}"/>`,
       );
       for (const window of lane.result?.windows ?? []) body.push(windowBand(window, y, geometry));
-      for (const segment of laneSegments(lane.samples, domain, LAYOUT.plotWidth)) {
+      for (const segment of lane.segments) {
         body.push(segmentRect(segment, y, lane, geometry));
       }
       for (const window of lane.result?.windows ?? []) body.push(windowLabel(window, y, geometry));
       const coverage = endpoint.coverage?.lanes.find((c) => c.kind === lane.kind);
       for (const gap of coverage?.gaps ?? []) body.push(gapBand(gap, y, lane, geometry));
-      if (lane.samples.length === 0) {
+      if (lane.attempts === 0) {
         body.push(
           `<text class="kind" x="${LAYOUT.plotLeft + 8}" y="${y + LAYOUT.laneHeight / 2 + 4}">no samples</text>`,
         );

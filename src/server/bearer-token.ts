@@ -1,7 +1,7 @@
 // Bearer tokens on failwatch's HTTP APIs: reading `Authorization: Bearer <token>` and
 // comparing it with the expected one in constant time (both sides hashed first, so neither
 // the content nor the length of the secret shows in the timing).
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 
 /** Longest Authorization header we look at; longer ones are refused without hashing. */
 export const MAX_AUTHORIZATION_LENGTH = 8192;
@@ -19,9 +19,4 @@ export function tokensEqual(given: string | undefined, expected: string): boolea
   const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(expected).digest();
   return timingSafeEqual(a, b);
-}
-
-/** A new random token: 32 bytes, base64url (43 characters). */
-export function newToken(): string {
-  return randomBytes(32).toString('base64url');
 }

@@ -9,7 +9,8 @@ import type { ProbeKind } from '../analysis/sample.ts';
 import { VERDICT_RESULTS, type VerdictResult } from '../analysis/verdict.ts';
 import type { FailoverExperimentSpec } from '../api/experiment-spec.ts';
 import { EXPERIMENT_PHASES, type ExperimentPhase } from '../api/experiment-status.ts';
-import { targetIdentifier } from '../api/spec-accessors.ts';
+import { splitLane } from '../api/probe-lanes.ts';
+import { operationLabel, targetIdentifier } from '../api/spec-accessors.ts';
 import type { LagSummary } from '../probe/lag-histogram.ts';
 import type { SkipReason } from '../probe/scheduler.ts';
 import type { ProbeSample } from '../probe/types.ts';
@@ -53,6 +54,11 @@ export interface ProbeMetricLabels {
   namespace: string;
   experiment: string;
   endpoint: string;
+  /**
+   * The zone the prober runs in (spec.probers.zones), '' without zones: Prometheus stores an
+   * empty label as no label, so experiments without zones keep the series they always had.
+   */
+  zone: string;
 }
 
 export interface ProbeMetrics {
@@ -75,7 +81,7 @@ export function createProbeMetrics(
   kinds: readonly ProbeKind[],
   lag: () => Partial<Record<ProbeKind, LagSummary>>,
 ): ProbeMetrics {
-  const base = ['experiment', 'namespace', 'endpoint'] as const;
+  const base = ['experiment', 'namespace', 'endpoint', 'zone'] as const;
   const attempts = new Counter({
     name: 'failwatch_probe_attempts_total',
     help: 'Probe attempts finished, by probe kind and error class (ok, slow, read_only, ...).',
@@ -240,7 +246,7 @@ export interface ResultMetrics {
 export interface TriggeredExperiment {
   metadata: { namespace?: string; name?: string };
   spec?: FailoverExperimentSpec;
-  status?: { triggerTime?: string; target?: string };
+  status?: { triggerTime?: string; target?: string; trigger?: { operation?: string } };
 }
 
 type SeriesLabels = Record<string, string>;
@@ -249,31 +255,31 @@ export function createResultMetrics(registry: Registry): ResultMetrics {
   const downtime = new Gauge({
     name: 'failwatch_experiment_downtime_seconds',
     help: "Measured downtime of the experiment's latest run, by endpoint and probe kind (write, read).",
-    labelNames: ['namespace', 'experiment', 'endpoint', 'kind'],
+    labelNames: ['namespace', 'experiment', 'endpoint', 'zone', 'kind'],
     registers: [registry],
   });
   const lostWrites = new Gauge({
     name: 'failwatch_experiment_lost_writes',
     help: "Acknowledged writes missing after recovery in the experiment's latest run, by endpoint.",
-    labelNames: ['namespace', 'experiment', 'endpoint'],
+    labelNames: ['namespace', 'experiment', 'endpoint', 'zone'],
     registers: [registry],
   });
   const coverageGaps = new Gauge({
     name: 'failwatch_experiment_coverage_gaps',
     help: "Coverage gaps (stretches without probe attempts: missing data, not downtime) of the experiment's latest run, by endpoint and probe kind.",
-    labelNames: ['namespace', 'experiment', 'endpoint', 'kind'],
+    labelNames: ['namespace', 'experiment', 'endpoint', 'zone', 'kind'],
     registers: [registry],
   });
   const coverageGapSeconds = new Gauge({
     name: 'failwatch_experiment_coverage_gap_seconds',
     help: "Total length of the coverage gaps of the experiment's latest run, by endpoint and probe kind.",
-    labelNames: ['namespace', 'experiment', 'endpoint', 'kind'],
+    labelNames: ['namespace', 'experiment', 'endpoint', 'zone', 'kind'],
     registers: [registry],
   });
   const droppedSamples = new Gauge({
     name: 'failwatch_experiment_dropped_samples',
     help: "Samples a prober could not store (its store was full) in the experiment's latest run, by endpoint.",
-    labelNames: ['namespace', 'experiment', 'endpoint'],
+    labelNames: ['namespace', 'experiment', 'endpoint', 'zone'],
     registers: [registry],
   });
   const verdict = new Gauge({
@@ -292,8 +298,8 @@ export function createResultMetrics(registry: Registry): ResultMetrics {
   let triggerSource: (() => readonly TriggeredExperiment[]) | undefined;
   const triggerTime = new Gauge({
     name: 'failwatch_experiment_trigger_timestamp_seconds',
-    help: "When the experiment's failover was triggered (T0, status.triggerTime), Unix time.",
-    labelNames: ['namespace', 'experiment', 'target'],
+    help: "When the experiment's failover or operation was triggered (T0, status.triggerTime), Unix time; operation is the trigger action.",
+    labelNames: ['namespace', 'experiment', 'target', 'operation'],
     registers: [registry],
     collect() {
       if (triggerSource) setTriggerTimes(triggerSource());
@@ -319,20 +325,21 @@ export function createResultMetrics(registry: Registry): ResultMetrics {
     };
     const experiment = { namespace, experiment: name };
     for (const endpoint of results.endpoints) {
+      // A per-zone lane: endpoint and zone labels; without zones zone is '' (no label).
+      const lane = { ...experiment, endpoint: endpoint.endpoint ?? endpoint.name, zone: endpoint.zone ?? '' };
       for (const kind of ['write', 'read'] as const) {
         const result = endpoint[kind];
-        if (result) set(downtime, { ...experiment, endpoint: endpoint.name, kind }, result.downtimeSeconds);
+        if (result) set(downtime, { ...lane, kind }, result.downtimeSeconds);
       }
-      if (endpoint.lostWrites !== null)
-        set(lostWrites, { ...experiment, endpoint: endpoint.name }, endpoint.lostWrites);
+      if (endpoint.lostWrites !== null) set(lostWrites, lane, endpoint.lostWrites);
       // Results written before coverage have none: no series rather than a false 0.
       if (endpoint.coverage) {
-        for (const lane of endpoint.coverage.lanes) {
-          const labels = { ...experiment, endpoint: endpoint.name, kind: lane.kind };
-          set(coverageGaps, labels, lane.gaps.length + lane.gapsOmitted);
-          set(coverageGapSeconds, labels, lane.gapSeconds);
+        for (const probe of endpoint.coverage.lanes) {
+          const labels = { ...lane, kind: probe.kind };
+          set(coverageGaps, labels, probe.gaps.length + probe.gapsOmitted);
+          set(coverageGapSeconds, labels, probe.gapSeconds);
         }
-        set(droppedSamples, { ...experiment, endpoint: endpoint.name }, endpoint.coverage.droppedSamples);
+        set(droppedSamples, lane, endpoint.coverage.droppedSamples);
       }
     }
     for (const v of VERDICTS)
@@ -350,7 +357,9 @@ export function createResultMetrics(registry: Registry): ResultMetrics {
       const ms = Date.parse(obj.status?.triggerTime ?? '');
       if (!namespace || !name || !Number.isFinite(ms)) continue;
       const target = obj.status?.target ?? (obj.spec ? targetIdentifier(obj.spec) : null) ?? '';
-      triggerTime.set({ namespace, experiment: name, target }, ms / 1000);
+      // The operation the run recorded with its intent; the spec's when an older status lacks it.
+      const operation = obj.status?.trigger?.operation ?? operationLabel(obj.spec);
+      triggerTime.set({ namespace, experiment: name, target, operation }, ms / 1000);
     }
   }
 
@@ -401,7 +410,7 @@ export function createScheduleMetrics(registry: Registry): ScheduleMetrics {
   const lastDowntime = new Gauge({
     name: 'failwatch_schedule_last_downtime_seconds',
     help: "Downtime measured by the schedule's latest finished run, by endpoint and probe kind.",
-    labelNames: ['namespace', 'schedule', 'endpoint', 'kind'],
+    labelNames: ['namespace', 'schedule', 'endpoint', 'zone', 'kind'],
     registers: [registry],
   });
   const nextRun = new Gauge({
@@ -442,7 +451,7 @@ export function createScheduleMetrics(registry: Registry): ScheduleMetrics {
       for (const [verdict, n] of Object.entries(snapshot.runsByVerdict))
         set(runs, { ...schedule, verdict }, n);
       for (const d of snapshot.lastDowntime)
-        set(lastDowntime, { ...schedule, endpoint: d.endpoint, kind: d.kind }, d.seconds);
+        set(lastDowntime, { ...schedule, ...splitLane(d.endpoint), kind: d.kind }, d.seconds);
       if (snapshot.nextRunMs !== undefined) set(nextRun, schedule, snapshot.nextRunMs / 1000);
       set(regression, schedule, snapshot.regressionDetected ? 1 : 0);
       series.set(keyOf(namespace, name), written);

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDurationMs } from '../api/duration.ts';
 import type { EndpointSpec } from '../api/experiment-spec.ts';
+import { LABEL_VALUE_PATTERN } from '../api/kube-patterns.ts';
 import { validateExperimentSpec } from '../api/validate-experiment.ts';
 import { type EndpointCredentials, iamCredentials } from '../engine/endpoint-config.ts';
 import { parseListenAddress } from './http.ts';
@@ -20,6 +21,11 @@ export const PROBE_POD_ENV = {
    * except credentials.iam (IAM database authentication: no username/password variables).
    */
   endpoint: 'FAILWATCH_ENDPOINT',
+  /**
+   * The zone the pod probes from (spec.probers.zones); its samples and probe rows then name the
+   * lane `<endpoint>@<zone>`. Unset: the lane is the endpoint.
+   */
+  zone: 'FAILWATCH_ZONE',
   username: 'FAILWATCH_DB_USERNAME',
   password: 'FAILWATCH_DB_PASSWORD',
   /** Alternatives to the two above: paths of files holding them (a mounted Secret). */
@@ -38,7 +44,7 @@ export const PROBE_POD_ENV = {
   metricsPort: 'FAILWATCH_METRICS_PORT',
   /** Downward API status.podIP: on a shared-network test node every pod has its own address. */
   podIp: 'POD_IP',
-  /** Cap on samples held in memory (default 2,000,000, about 60 MB). */
+  /** Cap on samples held in memory (default 2,000,000, 50 MB). */
   maxSamples: 'FAILWATCH_MAX_SAMPLES',
   /** First seq of the attempts: set on a replacement prober pod so write keys never repeat. */
   seqBase: 'FAILWATCH_SEQ_BASE',
@@ -62,6 +68,8 @@ export interface ProbePodConfig {
   namespace: string;
   experiment: string;
   endpoint: EndpointSpec;
+  /** The zone the pod probes from, when the experiment probes per zone. */
+  zone?: string;
   /** Read at every setup attempt (files may change when the Secret is fixed). */
   credentials: () => EndpointCredentials;
   /** The bearer token every API call must carry. */
@@ -104,6 +112,11 @@ export function parseProbePodEnv(env: NodeJS.ProcessEnv): ProbePodConfig {
     problems.push(`${E.experiment} must be namespace/name (got \`${experimentRef}\`)`);
 
   const endpoint = parseEndpoint(required(E.endpoint), problems);
+  const zone = env[E.zone] || undefined;
+  if (zone !== undefined && !(zone.length <= 63 && new RegExp(LABEL_VALUE_PATTERN).test(zone)))
+    problems.push(
+      `${E.zone} must be a zone name, a Kubernetes label value such as us-east-1a (got \`${zone}\`)`,
+    );
 
   const credentials = endpoint?.credentials.iam
     ? iamCredentialSource(endpoint, env, problems)
@@ -168,6 +181,7 @@ export function parseProbePodEnv(env: NodeJS.ProcessEnv): ProbePodConfig {
     logLevel,
   };
   if (env[E.caFile]) config.caFile = env[E.caFile];
+  if (zone !== undefined) config.zone = zone;
   return config;
 }
 

@@ -19,6 +19,7 @@ import type { ErrorClass } from '../analysis/error-class.ts';
 import type { ProbeKind } from '../analysis/sample.ts';
 import type { CommittedRow } from '../analysis/server-side-gap.ts';
 import type { EndpointSpec } from '../api/experiment-spec.ts';
+import { laneName } from '../api/probe-lanes.ts';
 import { type EndpointCredentials, probeConfigFor } from '../engine/endpoint-config.ts';
 import type { LagSummary } from '../probe/lag-histogram.ts';
 import { Prober } from '../probe/prober.ts';
@@ -49,6 +50,8 @@ export interface ProberServiceOptions {
   namespace: string;
   experiment: string;
   endpoint: EndpointSpec;
+  /** The zone this prober runs in (spec.probers.zones): its lane is `<endpoint>@<zone>`. */
+  zone?: string;
   /** Asked before every setup attempt. */
   credentials: () => EndpointCredentials;
   /** The run's API token: every route but /healthz and /readyz needs it as a bearer token. */
@@ -70,6 +73,7 @@ export interface ProberStatusBody {
   namespace: string;
   experiment: string;
   endpoint: string;
+  zone?: string;
   /** Random per process start: a different value means the samples started over. */
   incarnation: string;
   samples: number;
@@ -136,7 +140,12 @@ export class ProberService {
     this.#retryMs = options.setupRetryMs ?? 5000;
     this.#metrics = createProbeMetrics(
       options.registry,
-      { namespace: options.namespace, experiment: options.experiment, endpoint: options.endpoint.name },
+      {
+        namespace: options.namespace,
+        experiment: options.experiment,
+        endpoint: options.endpoint.name,
+        zone: options.zone ?? '',
+      },
       options.endpoint.probes,
       () => {
         const lag: Partial<Record<ProbeKind, LagSummary>> = {};
@@ -144,6 +153,11 @@ export class ProberService {
         return lag;
       },
     );
+  }
+
+  /** What this prober measures: the endpoint, or `<endpoint>@<zone>`. */
+  get lane(): string {
+    return laneName(this.#options.endpoint.name, this.#options.zone);
   }
 
   get state(): ProberState {
@@ -169,6 +183,7 @@ export class ProberService {
       namespace: o.namespace,
       experiment: o.experiment,
       endpoint: o.endpoint.name,
+      ...(o.zone ? { zone: o.zone } : {}),
       incarnation: this.incarnation,
       samples: this.#store.size,
       dropped: this.#store.dropped,
@@ -288,11 +303,12 @@ export class ProberService {
       try {
         const credentials = o.credentials();
         this.#secrets.add(credentials.password);
-        const config = probeConfigFor(o.endpoint, credentials, o.caFile);
+        // Per zone, samples and probe rows name the lane, so the zones' write keys never collide.
+        const config = probeConfigFor({ ...o.endpoint, name: this.lane }, credentials, o.caFile);
         prober = new Prober({
           runId: o.runId,
           endpoint: config,
-          sink: (sample) => this.#record(sample),
+          sink: (sample) => this.record(sample),
           onSkip: (kind, _seq, reason) => this.#metrics.skipped(kind, reason),
           driver: o.driverFor?.(config),
           seqBase: o.seqBase,
@@ -363,7 +379,8 @@ export class ProberService {
     return failure;
   }
 
-  #record(sample: ProbeSample): void {
+  /** Keeps one sample for the controller (the prober's sink; benchmarks feed synthetic ones). */
+  record(sample: ProbeSample): void {
     if (sample.message !== undefined) sample.message = this.redact(sample.message);
     if (!this.#store.add(sample)) this.#metrics.dropped(sample.kind);
     this.#metrics.observe(sample);

@@ -297,15 +297,34 @@ export function experimentPage(obj: FailoverExperimentObject, configMap: StoredC
 }
 
 /** Reads through the operator's informer cache when it has one, else through the API. */
-export function kubeReportSource(kube: Kube, cached: () => FailoverExperimentObject[]): ReportSource {
+export function kubeReportSource(
+  kube: Kube,
+  cached: () => FailoverExperimentObject[],
+  namespaces: readonly string[] = [],
+): ReportSource {
   const ref = { group: API_GROUP, version: API_VERSION, plural: EXPERIMENT_PLURAL };
   return {
     async listExperiments() {
       const fromCache = cached();
       if (fromCache.length > 0) return fromCache;
-      // Not the leader (or nothing watched yet): one cluster-wide LIST.
-      const list = (await kube.custom.listClusterCustomObject(ref)) as { items?: FailoverExperimentObject[] };
-      return list.items ?? [];
+      // Not the leader (or nothing watched yet): one cluster-wide LIST, or one per namespace.
+      if (namespaces.length === 0) {
+        const list = (await kube.custom.listClusterCustomObject(ref)) as {
+          items?: FailoverExperimentObject[];
+        };
+        return list.items ?? [];
+      }
+      const lists = await Promise.all(
+        namespaces.map(
+          async (namespace) =>
+            (
+              (await kube.custom.listNamespacedCustomObject({ ...ref, namespace })) as {
+                items?: FailoverExperimentObject[];
+              }
+            ).items ?? [],
+        ),
+      );
+      return lists.flat();
     },
     async getExperiment(namespace, name) {
       const hit = cached().find((o) => o.metadata.namespace === namespace && o.metadata.name === name);

@@ -1,47 +1,68 @@
 // Every sample of one prober pod, in order, in bounded memory. A pod keeps all of its run's
 // samples so the controller can pull them incrementally and re-pull from 0 after its own
-// restart. Stored column-wise (typed arrays, repeated details interned): about 30 bytes per
-// sample instead of ~280 as objects, so 2 million samples fit in a small pod. When full, new
-// samples are counted as dropped and not stored, so the index of a stored sample never changes.
+// restart. Stored column-wise in typed-array chunks of 65,536 samples (off the V8 heap, never
+// copied when the store grows), repeated details interned: 25 bytes per sample instead of ~280
+// as objects, so 2 million samples (2.8 h of write + read every 10 ms) take 50 MB. When full,
+// new samples are counted as dropped and not stored, so the index of a stored sample never
+// changes.
 import { ERROR_CLASSES } from '../analysis/error-class.ts';
-import { PROBE_KINDS, type ServerIdentity } from '../analysis/sample.ts';
+import { InternTable, type SampleDetail, sampleDetail } from '../analysis/lane-columns.ts';
+import { PROBE_KINDS } from '../analysis/sample.ts';
+import { PROBER_MAX_SAMPLES } from '../api/sample-budget.ts';
 import type { ProbeSample } from '../probe/types.ts';
 import { writeKeyOf } from '../probe/write-key.ts';
 
-export const DEFAULT_MAX_SAMPLES = 2_000_000;
-const INITIAL_CAPACITY = 4096;
-/** flags bit: the write key is writeKeyOf(endpoint, seq) and is rebuilt, not stored. */
-const DERIVED_WRITE_KEY = 1;
+/** The validation's per-prober sample budget is this same number (src/api/sample-budget.ts). */
+export const DEFAULT_MAX_SAMPLES = PROBER_MAX_SAMPLES;
+/** Samples per chunk: columns grow a chunk at a time, never copied (no doubling, no spare half). */
+const CHUNK = 65_536;
+/** Packed byte: class in bits 0-3, kind in bits 4-5, DERIVED_WRITE_KEY in bit 6. */
+const KIND_SHIFT = 4;
+/** The write key is writeKeyOf(endpoint, seq) and is rebuilt, not stored. */
+const DERIVED_WRITE_KEY = 0x40;
+if (ERROR_CLASSES.length > 16 || PROBE_KINDS.length > 4)
+  throw new Error('sample-store: the packed byte holds 16 error classes and 4 probe kinds; widen it');
 
-/** What a sample carries besides its numbers; the same few values repeat for most samples. */
-interface Detail {
+/** What a sample carries besides its numbers, with its endpoint; the same few values repeat. */
+interface Detail extends SampleDetail {
   endpoint: string;
-  code?: string;
-  message?: string;
-  server?: ServerIdentity;
-  dnsAnswer?: string[];
-  connectAddr?: string;
-  writeKey?: string;
+}
+
+/** One chunk's columns: 25 bytes per sample. */
+interface Chunk {
+  seq: Uint32Array;
+  startMs: Float64Array;
+  endMs: Float64Array;
+  packed: Uint8Array;
+  detail: Uint32Array;
+}
+
+function newChunk(): Chunk {
+  return {
+    seq: new Uint32Array(CHUNK),
+    startMs: new Float64Array(CHUNK),
+    endMs: new Float64Array(CHUNK),
+    packed: new Uint8Array(CHUNK),
+    detail: new Uint32Array(CHUNK),
+  };
 }
 
 export class SampleStore {
   readonly maxSamples: number;
   #size = 0;
   #dropped = 0;
-  #seq = new Uint32Array(0);
-  #startMs = new Float64Array(0);
-  #endMs = new Float64Array(0);
-  #kind = new Uint8Array(0);
-  #class = new Uint8Array(0);
-  #flags = new Uint8Array(0);
-  #detail = new Uint32Array(0);
-  readonly #details: Detail[] = [];
-  readonly #detailIndex = new Map<string, number>();
+  readonly #chunks: Chunk[] = [];
+  readonly #details = new InternTable<Detail>();
 
   constructor(maxSamples = DEFAULT_MAX_SAMPLES) {
     if (!(Number.isInteger(maxSamples) && maxSamples > 0))
       throw new RangeError(`maxSamples must be a positive integer, got ${maxSamples}`);
     this.maxSamples = maxSamples;
+  }
+
+  /** Bytes held by the sample columns (allocated chunks), for tests and the memory bench. */
+  get columnBytes(): number {
+    return this.#chunks.length * CHUNK * 25;
   }
 
   /** Samples held. */
@@ -66,17 +87,17 @@ export class SampleStore {
       throw new TypeError(`sample with unknown kind or class: ${sample.kind}/${sample.class}`);
     if (!Number.isInteger(sample.seq) || sample.seq < 0 || sample.seq > 0xffffffff)
       throw new RangeError(`sample seq out of range: ${sample.seq}`);
-    if (this.#size === this.#seq.length) this.#grow();
+    if (this.#size === this.#chunks.length * CHUNK) this.#chunks.push(newChunk());
     const i = this.#size++;
+    const c = this.#chunks[i >>> 16]!;
+    const j = i & (CHUNK - 1);
     const derived =
       sample.writeKey !== undefined && sample.writeKey === writeKeyOf(sample.endpoint, sample.seq);
-    this.#seq[i] = sample.seq;
-    this.#startMs[i] = sample.startMs;
-    this.#endMs[i] = sample.endMs;
-    this.#kind[i] = kind;
-    this.#class[i] = errorClass;
-    this.#flags[i] = derived ? DERIVED_WRITE_KEY : 0;
-    this.#detail[i] = this.#intern(sample, derived);
+    c.seq[j] = sample.seq;
+    c.startMs[j] = sample.startMs;
+    c.endMs[j] = sample.endMs;
+    c.packed[j] = errorClass | (kind << KIND_SHIFT) | (derived ? DERIVED_WRITE_KEY : 0);
+    c.detail[j] = this.#intern(sample, derived);
     return true;
   }
 
@@ -84,21 +105,24 @@ export class SampleStore {
   get(index: number): ProbeSample {
     if (!(Number.isInteger(index) && index >= 0 && index < this.#size))
       throw new RangeError(`no sample at index ${index} (size ${this.#size})`);
-    const d = this.#details[this.#detail[index]!]!;
+    const c = this.#chunks[index >>> 16]!;
+    const j = index & (CHUNK - 1);
+    const d = this.#details.get(c.detail[j]!);
+    const packed = c.packed[j]!;
     const sample: ProbeSample = {
       endpoint: d.endpoint,
-      kind: PROBE_KINDS[this.#kind[index]!]!,
-      seq: this.#seq[index]!,
-      startMs: this.#startMs[index]!,
-      endMs: this.#endMs[index]!,
-      class: ERROR_CLASSES[this.#class[index]!]!,
+      kind: PROBE_KINDS[(packed >>> KIND_SHIFT) & 3]!,
+      seq: c.seq[j]!,
+      startMs: c.startMs[j]!,
+      endMs: c.endMs[j]!,
+      class: ERROR_CLASSES[packed & 0x0f]!,
     };
     if (d.code !== undefined) sample.code = d.code;
     if (d.message !== undefined) sample.message = d.message;
     if (d.server) sample.server = { ...d.server };
     if (d.dnsAnswer) sample.dnsAnswer = [...d.dnsAnswer];
     if (d.connectAddr !== undefined) sample.connectAddr = d.connectAddr;
-    if (this.#flags[index]! & DERIVED_WRITE_KEY) sample.writeKey = writeKeyOf(d.endpoint, sample.seq);
+    if (packed & DERIVED_WRITE_KEY) sample.writeKey = writeKeyOf(d.endpoint, sample.seq);
     else if (d.writeKey !== undefined) sample.writeKey = d.writeKey;
     return sample;
   }
@@ -112,38 +136,6 @@ export class SampleStore {
   }
 
   #intern(sample: ProbeSample, derivedWriteKey: boolean): number {
-    const detail: Detail = { endpoint: sample.endpoint };
-    if (sample.code !== undefined) detail.code = sample.code;
-    if (sample.message !== undefined) detail.message = sample.message;
-    if (sample.server) {
-      const server: ServerIdentity = { id: sample.server.id, role: sample.server.role };
-      if (sample.server.addr !== undefined) server.addr = sample.server.addr;
-      detail.server = server;
-    }
-    if (sample.dnsAnswer) detail.dnsAnswer = [...sample.dnsAnswer];
-    if (sample.connectAddr !== undefined) detail.connectAddr = sample.connectAddr;
-    if (sample.writeKey !== undefined && !derivedWriteKey) detail.writeKey = sample.writeKey;
-    const key = JSON.stringify(detail);
-    const known = this.#detailIndex.get(key);
-    if (known !== undefined) return known;
-    const index = this.#details.length;
-    this.#details.push(detail);
-    this.#detailIndex.set(key, index);
-    return index;
-  }
-
-  #grow(): void {
-    const capacity = Math.min(this.maxSamples, Math.max(INITIAL_CAPACITY, this.#seq.length * 2));
-    const grow = <T extends Uint8Array | Uint32Array | Float64Array>(old: T, next: T): T => {
-      next.set(old);
-      return next;
-    };
-    this.#seq = grow(this.#seq, new Uint32Array(capacity));
-    this.#startMs = grow(this.#startMs, new Float64Array(capacity));
-    this.#endMs = grow(this.#endMs, new Float64Array(capacity));
-    this.#kind = grow(this.#kind, new Uint8Array(capacity));
-    this.#class = grow(this.#class, new Uint8Array(capacity));
-    this.#flags = grow(this.#flags, new Uint8Array(capacity));
-    this.#detail = grow(this.#detail, new Uint32Array(capacity));
+    return this.#details.intern({ endpoint: sample.endpoint, ...sampleDetail(sample, derivedWriteKey) });
   }
 }

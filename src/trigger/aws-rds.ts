@@ -1,19 +1,24 @@
-// The aws-rds trigger: FailoverDBCluster (Aurora, Multi-AZ DB cluster) or RebootDBInstance
-// with ForceFailover (Multi-AZ DB instance), through the real @aws-sdk/client-rds. The
-// endpoint is overridable so the same code drives the local lab.
+// The aws-rds trigger: FailoverDBCluster (Aurora, Multi-AZ DB cluster), RebootDBInstance
+// with ForceFailover (Multi-AZ DB instance), and the operations that restart one instance in
+// place: RebootDBInstance without failover and ModifyDBInstance of its DBInstanceClass
+// (ApplyImmediately), through the real @aws-sdk/client-rds. The endpoint is overridable so
+// the same code drives the local lab.
 import {
   DescribeDBClustersCommand,
   DescribeDBInstancesCommand,
   DescribeEventsCommand,
   FailoverDBClusterCommand,
+  ModifyDBInstanceCommand,
   RDSClient,
   type Event as RdsEvent,
   RebootDBInstanceCommand,
   type SourceType,
 } from '@aws-sdk/client-rds';
+import { isClusterKind, type TargetKind, type TriggerAction } from '../api/experiment-spec.ts';
 import {
   type FailoverTrigger,
   type FiredTrigger,
+  type InstanceState,
   type TargetState,
   TriggerError,
   type TriggerEvent,
@@ -21,10 +26,20 @@ import {
 } from './types.ts';
 
 export interface AwsRdsTriggerConfig {
-  action: 'failover-db-cluster' | 'reboot-db-instance-force-failover';
+  action: TriggerAction;
+  /** spec.target.kind; default aurora-cluster. */
+  targetKind?: TargetKind;
   clusterIdentifier?: string;
+  /** The rds-instance target's DBInstanceIdentifier. */
   instanceIdentifier?: string;
   targetInstanceIdentifier?: string;
+  /**
+   * reboot-db-instance / modify-db-instance-class on a cluster: the member to act on (default
+   * the writer).
+   */
+  operationInstanceIdentifier?: string;
+  /** modify-db-instance-class: the new DBInstanceClass. */
+  instanceClass?: string;
   region?: string;
   /** Endpoint override (the local lab's RDS API). */
   endpoint?: string;
@@ -53,7 +68,7 @@ export function classifyRdsError(err: unknown, what: string): TriggerError {
     [
       /^InvalidDBInstanceState(Fault)?$/,
       'InvalidState',
-      'the DB instance is not in a state that allows a reboot',
+      'the DB instance is not in a state that allows a reboot or modification',
     ],
     [/^InvalidParameterValue$/, 'TargetInstanceNotMember', 'the request was rejected'],
     [
@@ -116,10 +131,52 @@ export class AwsRdsTrigger implements FailoverTrigger {
       });
     this.client = client ?? make(3);
     this.onceClient = client ?? make(1);
-    this.description =
-      config.action === 'failover-db-cluster'
+    this.description = this.restartsInstance
+      ? `DB instance ${this.subjectHint()}`
+      : config.action === 'failover-db-cluster'
         ? `DB cluster ${config.clusterIdentifier}`
         : `DB instance ${config.instanceIdentifier}`;
+  }
+
+  /** reboot-db-instance or modify-db-instance-class: one instance restarts, no new writer. */
+  private get restartsInstance(): boolean {
+    return this.config.action === 'reboot-db-instance' || this.config.action === 'modify-db-instance-class';
+  }
+
+  /** The target is a DB cluster (DescribeDBClusters: Aurora or Multi-AZ), not a lone instance. */
+  private get onCluster(): boolean {
+    return (
+      this.config.action === 'failover-db-cluster' ||
+      (this.restartsInstance && isClusterKind(this.config.targetKind))
+    );
+  }
+
+  private subjectHint(): string {
+    const c = this.config;
+    if (!this.onCluster) return c.instanceIdentifier ?? 'unknown';
+    return c.operationInstanceIdentifier ?? `(the writer of DB cluster ${c.clusterIdentifier})`;
+  }
+
+  /** The instance a reboot or class change acts on, given the cluster's members. */
+  private subjectId(members: { id: string; isWriter: boolean }[]): string | undefined {
+    const c = this.config;
+    if (!this.onCluster) return c.instanceIdentifier;
+    return c.operationInstanceIdentifier ?? members.find((m) => m.isWriter)?.id;
+  }
+
+  private async describeInstance(id: string): Promise<InstanceState & { arn?: string }> {
+    const out = await this.send(`DescribeDBInstances ${id}`, () =>
+      this.client.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id })),
+    );
+    const inst = out.DBInstances?.[0];
+    if (!inst) throw new TriggerError('TargetNotFound', `DB instance ${id} not found`);
+    return {
+      id,
+      status: inst.DBInstanceStatus ?? 'unknown',
+      ...(inst.DBInstanceClass ? { instanceClass: inst.DBInstanceClass } : {}),
+      ...(inst.MultiAZ !== undefined ? { multiAz: inst.MultiAZ } : {}),
+      ...(inst.DBInstanceArn ? { arn: inst.DBInstanceArn } : {}),
+    };
   }
 
   private async send<T>(what: string, call: () => Promise<T>): Promise<T> {
@@ -131,7 +188,7 @@ export class AwsRdsTrigger implements FailoverTrigger {
   }
 
   async state(): Promise<TargetState> {
-    if (this.config.action === 'failover-db-cluster') {
+    if (this.onCluster) {
       const id = this.config.clusterIdentifier!;
       const out = await this.send(`DescribeDBClusters ${id}`, () =>
         this.client.send(new DescribeDBClustersCommand({ DBClusterIdentifier: id })),
@@ -142,27 +199,42 @@ export class AwsRdsTrigger implements FailoverTrigger {
         id: m.DBInstanceIdentifier ?? '',
         isWriter: m.IsClusterWriter === true,
       }));
-      return { status: cluster.Status ?? 'unknown', writerId: members.find((m) => m.isWriter)?.id, members };
+      const state: TargetState = {
+        status: cluster.Status ?? 'unknown',
+        writerId: members.find((m) => m.isWriter)?.id,
+        members,
+        ...(cluster.DBClusterArn ? { arn: cluster.DBClusterArn } : {}),
+        ...(cluster.Engine ? { engine: cluster.Engine } : {}),
+      };
+      const subject = this.restartsInstance ? this.subjectId(members) : undefined;
+      // A member named in the spec that is not in the cluster: preflight says so.
+      if (subject !== undefined && members.some((m) => m.id === subject)) {
+        const { arn: _arn, ...instance } = await this.describeInstance(subject);
+        state.instance = instance;
+      }
+      return state;
     }
     const id = this.config.instanceIdentifier!;
-    const out = await this.send(`DescribeDBInstances ${id}`, () =>
-      this.client.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id })),
-    );
-    const inst = out.DBInstances?.[0];
-    if (!inst) throw new TriggerError('TargetNotFound', `DB instance ${id} not found`);
+    const { arn, ...instance } = await this.describeInstance(id);
     return {
-      status: inst.DBInstanceStatus ?? 'unknown',
-      writerId: inst.DBInstanceIdentifier,
+      status: instance.status,
+      writerId: id,
       members: [{ id, isWriter: true }],
+      ...(arn ? { arn } : {}),
+      ...(this.restartsInstance || this.config.action === 'reboot-db-instance-force-failover'
+        ? { instance }
+        : {}),
     };
   }
 
   async preflight(): Promise<TargetState> {
     const s = await this.state();
+    // The kind first: waiting would not mend a spec that names the wrong kind of cluster.
+    if (this.onCluster) this.checkKind(s);
     if (s.status !== 'available')
       throw new TriggerError(
         'TargetNotAvailable',
-        `${this.description} is ${s.status}, not available: wait and retry`,
+        `${this.onCluster ? `DB cluster ${this.config.clusterIdentifier}` : this.description} is ${s.status}, not available: wait and retry`,
       );
     if (this.config.action === 'failover-db-cluster') {
       const readers = s.members.filter((m) => !m.isWriter);
@@ -178,7 +250,66 @@ export class AwsRdsTrigger implements FailoverTrigger {
           `${target} is not a reader of ${this.description} (readers: ${readers.map((r) => r.id).join(', ')})`,
         );
     }
+    if (this.restartsInstance) this.checkSubject(s);
+    if (this.config.action === 'reboot-db-instance-force-failover' && s.instance?.multiAz === false)
+      throw new TriggerError(
+        'NoReader',
+        `${this.description} is not a Multi-AZ deployment: a reboot with ForceFailover has no standby to fail over to`,
+      );
     return s;
+  }
+
+  /**
+   * target.kind says which kind of cluster it is; RDS's Engine says which it really is: Aurora
+   * engines are `aurora-*`, a Multi-AZ DB cluster runs `postgres` or `mysql`. The two fail over
+   * differently (shared storage vs two readable standbys), so results named after the wrong
+   * one would mislead: refuse before any call.
+   */
+  private checkKind(s: TargetState): void {
+    if (s.engine === undefined) return;
+    const aurora = s.engine.startsWith('aurora');
+    const kind = this.config.targetKind ?? 'aurora-cluster';
+    if (kind === 'multi-az-db-cluster' && aurora)
+      throw new TriggerError(
+        'TargetKindMismatch',
+        `DB cluster ${this.config.clusterIdentifier} is an Aurora cluster (Engine ${s.engine}), not a Multi-AZ DB cluster: set target.kind: aurora-cluster`,
+      );
+    if (kind === 'aurora-cluster' && !aurora)
+      throw new TriggerError(
+        'TargetKindMismatch',
+        this.restartsInstance
+          ? `DB cluster ${this.config.clusterIdentifier} is a Multi-AZ DB cluster (Engine ${s.engine}), not an Aurora cluster: RDS reboots and resizes its members through the cluster (RebootDBCluster, ModifyDBCluster), which failwatch does not call; ${this.config.action} acts on Aurora members and RDS instances`
+          : `DB cluster ${this.config.clusterIdentifier} is a Multi-AZ DB cluster (Engine ${s.engine}), not an Aurora cluster: set target.kind: multi-az-db-cluster`,
+      );
+  }
+
+  /** The instance to reboot or modify exists, is available and (class change) has another class. */
+  private checkSubject(s: TargetState): void {
+    const named = this.config.operationInstanceIdentifier;
+    const inst = s.instance;
+    if (!inst) {
+      if (named !== undefined)
+        throw new TriggerError(
+          'TargetInstanceNotMember',
+          `${named} is not a member of DB cluster ${this.config.clusterIdentifier} (members: ${s.members.map((m) => m.id).join(', ') || 'none'})`,
+        );
+      throw new TriggerError('TargetNotFound', `${this.description}: no instance to act on (no writer)`);
+    }
+    if (inst.status !== 'available')
+      throw new TriggerError(
+        'TargetNotAvailable',
+        `DB instance ${inst.id} is ${inst.status}, not available: wait and retry`,
+      );
+    const wanted = this.config.instanceClass;
+    if (
+      this.config.action === 'modify-db-instance-class' &&
+      wanted !== undefined &&
+      inst.instanceClass === wanted
+    )
+      throw new TriggerError(
+        'InstanceClassUnchanged',
+        `DB instance ${inst.id} already is ${wanted}: a class change to the same class restarts nothing; choose another trigger.instanceClass`,
+      );
   }
 
   close(): void {
@@ -187,6 +318,7 @@ export class AwsRdsTrigger implements FailoverTrigger {
   }
 
   async fire(writerBefore?: string): Promise<FiredTrigger> {
+    if (this.restartsInstance) return this.fireInstanceRestart(writerBefore);
     const before = writerBefore ?? (await this.state()).writerId;
     const t0Ms = Date.now();
     if (this.config.action === 'failover-db-cluster') {
@@ -208,6 +340,45 @@ export class AwsRdsTrigger implements FailoverTrigger {
       this.onceClient.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: id, ForceFailover: true })),
     );
     return { t0Ms, action: `RebootDBInstance ${id} (ForceFailover)`, writerBefore: before };
+  }
+
+  /** RebootDBInstance without failover, or ModifyDBInstance of the class applied immediately. */
+  private async fireInstanceRestart(writerBefore?: string): Promise<FiredTrigger> {
+    // Which instance, and its class: a Describe before the call. Its failure, whatever it is,
+    // means the mutating call was never sent (a refusal, not an unknown outcome).
+    const s = await this.state().catch((err: unknown) => {
+      const e = err instanceof TriggerError ? err : classifyRdsError(err, 'DescribeDBInstances');
+      throw new TriggerError(e.reason, `${e.message} (before the call; nothing was called)`, {
+        mayHaveHappened: 'no',
+      });
+    });
+    const before = writerBefore ?? s.writerId;
+    const id = s.instance?.id ?? this.subjectId(s.members);
+    if (id === undefined)
+      throw new TriggerError('TargetNotFound', `${this.description}: no instance to act on`);
+    const t0Ms = Date.now();
+    if (this.config.action === 'reboot-db-instance') {
+      await this.send(`RebootDBInstance ${id}`, () =>
+        this.onceClient.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: id, ForceFailover: false })),
+      );
+      return { t0Ms, action: `RebootDBInstance ${id} (no failover)`, writerBefore: before };
+    }
+    const cls = this.config.instanceClass!;
+    await this.send(`ModifyDBInstance ${id}`, () =>
+      this.onceClient.send(
+        new ModifyDBInstanceCommand({
+          DBInstanceIdentifier: id,
+          DBInstanceClass: cls,
+          ApplyImmediately: true,
+        }),
+      ),
+    );
+    const from = s.instance?.instanceClass;
+    return {
+      t0Ms,
+      action: `ModifyDBInstance ${id} (DBInstanceClass ${from ? `${from} -> ` : ''}${cls}, ApplyImmediately)`,
+      writerBefore: before,
+    };
   }
 
   async events(fromMs: number, toMs: number): Promise<TriggerEvent[]> {

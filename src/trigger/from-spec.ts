@@ -13,9 +13,12 @@ export function triggerFor(manifest: ExperimentManifest, env: NodeJS.ProcessEnv)
       : undefined;
   return new AwsRdsTrigger({
     action: trigger.action,
+    targetKind: target.kind,
     clusterIdentifier: target.clusterIdentifier,
     instanceIdentifier: target.instanceIdentifier,
     targetInstanceIdentifier: trigger.targetInstanceIdentifier,
+    operationInstanceIdentifier: trigger.instanceIdentifier,
+    instanceClass: trigger.instanceClass,
     region: target.region,
     endpoint: target.rdsEndpoint,
     credentials: labCredentials,

@@ -18,6 +18,23 @@ export interface TargetState {
   /** Instance id of the writer, when the provider knows one. */
   writerId?: string;
   members: { id: string; isWriter: boolean }[];
+  /** The target's ARN (DBClusterArn / DBInstanceArn): its account, for the allowlist. */
+  arn?: string;
+  /** The cluster's Engine as RDS reports it (aurora-postgresql, postgres, ...). */
+  engine?: string;
+  /** The instance a reboot or class change acts on (reboot-db-instance, modify-db-instance-class). */
+  instance?: InstanceState;
+}
+
+/** One DB instance as DescribeDBInstances shows it. */
+export interface InstanceState {
+  id: string;
+  /** DBInstanceStatus: `available`, `rebooting`, `modifying`, ... */
+  status: string;
+  /** DBInstanceClass, e.g. `db.r6g.large`. */
+  instanceClass?: string;
+  /** MultiAZ: the instance has a standby (a forced-failover reboot needs one). */
+  multiAz?: boolean;
 }
 
 export interface FiredTrigger {
@@ -35,6 +52,10 @@ export type TriggerFailureReason =
   | 'TargetNotAvailable'
   | 'NoReader'
   | 'TargetInstanceNotMember'
+  /** modify-db-instance-class asks for the class the instance already has: nothing would restart. */
+  | 'InstanceClassUnchanged'
+  /** target.kind names another kind of cluster than RDS describes (Aurora vs Multi-AZ DB cluster). */
+  | 'TargetKindMismatch'
   | 'InvalidState'
   | 'Throttled'
   | 'NoCredentials'

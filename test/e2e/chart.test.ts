@@ -56,7 +56,10 @@ function ruleTriples(docs: Doc[], kind: 'ClusterRole' | 'Role'): string[] {
     for (const rule of doc.rules ?? [])
       for (const group of rule.apiGroups ?? [''])
         for (const resource of rule.resources ?? [])
-          for (const verb of rule.verbs ?? []) triples.add(`${group || 'core'} ${resource} ${verb}`);
+          for (const verb of rule.verbs ?? [])
+            triples.add(
+              `${group || 'core'} ${resource} ${verb}${rule.resourceNames ? ` [${rule.resourceNames.join(',')}]` : ''}`,
+            );
   return [...triples].sort();
 }
 
@@ -164,11 +167,13 @@ describe('Helm chart and image', { timeout: 600_000 }, () => {
     assert.equal(plain.code, 0, plain.out);
     assert.deepEqual(plain.docs.map((d) => `${d.kind}/${d.metadata.name}`).sort(), [
       'ClusterRole/failwatch',
+      'ClusterRole/failwatch-auth',
       'ClusterRoleBinding/failwatch',
+      'ClusterRoleBinding/failwatch-auth',
       'ConfigMap/failwatch-dashboard',
       'Deployment/failwatch',
-      'Role/failwatch-leases',
-      'RoleBinding/failwatch-leases',
+      'Role/failwatch-own-namespace',
+      'RoleBinding/failwatch-own-namespace',
       'Service/failwatch-metrics',
       'ServiceAccount/failwatch',
     ]);
@@ -259,6 +264,42 @@ describe('Helm chart and image', { timeout: 600_000 }, () => {
       assert.ok(expected.length > 0, `config/rbac.yaml has ${kind} rules`);
       assert.deepEqual(ruleTriples(rendered, kind), expected, `${kind} rules differ from config/rbac.yaml`);
     }
+  });
+
+  it('watchNamespaces: the same rules in a Role per namespace, TokenReview/SAR still cluster-wide', () => {
+    const { code, out, docs } = template(['watchNamespaces={team-a,team-b}']);
+    assert.equal(code, 0, out);
+    const reference = parseAllDocuments(readFileSync(join(ROOT, 'config/rbac.yaml'), 'utf8')).map(
+      (d) => d.toJSON() as Doc,
+    );
+    const tenant = ruleTriples(
+      reference.filter((d) => d?.metadata?.name === 'failwatch-controller'),
+      'ClusterRole',
+    );
+    for (const ns of ['team-a', 'team-b']) {
+      const inNs = docs.filter((d) => d.metadata.namespace === ns);
+      assert.deepEqual(inNs.map((d) => `${d.kind}/${d.metadata.name}`).sort(), [
+        'Role/failwatch',
+        'RoleBinding/failwatch',
+      ]);
+      assert.deepEqual(ruleTriples(inNs, 'Role'), tenant, ns);
+      assert.deepEqual(inNs.find((d) => d.kind === 'RoleBinding')!.subjects, [
+        { kind: 'ServiceAccount', name: 'failwatch', namespace: NS },
+      ]);
+    }
+    assert.deepEqual(
+      docs.filter((d) => d.kind === 'ClusterRole').map((d) => d.metadata.name),
+      ['failwatch-auth'],
+    );
+    assert.deepEqual(ruleTriples(docs, 'ClusterRole'), [
+      'authentication.k8s.io tokenreviews create',
+      'authorization.k8s.io subjectaccessreviews create',
+    ]);
+    const args = docs.find((d) => d.kind === 'Deployment')!.spec.template.spec.containers[0].args as string[];
+    assert.ok(args.includes('--namespaces=team-a,team-b'), args.join(' '));
+    const bad = template(['watchNamespaces={Team_A}']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.out, /watchNamespaces/);
   });
 
   it('passes a server-side dry-run of every rendered manifest, CRDs applied first', () => {

@@ -7,7 +7,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
 import type { Results } from '../../src/analysis/results.ts';
+import { parseDurationMs } from '../../src/api/duration.ts';
 import { formatErrorCounts } from '../../src/report/format.ts';
 import { failwatch } from '../helpers/cli.ts';
 import { labManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
@@ -93,6 +95,42 @@ describe('failwatch usage errors: exit 2, one line', { timeout: 120_000 }, () =>
   });
 });
 
+describe('failwatch run with the lab down: exit 3 and what to do', { timeout: 120_000 }, () => {
+  // The lab example as written, but a lab that is not there: an unused DNS port, a missing CA.
+  const labDir = join(tmp, 'no-lab');
+  const downManifest = (name: string, edit: (t: string) => string) => {
+    const file = join(tmp, `${name}.yaml`);
+    const text = readFileSync(new URL('../../examples/lab-aurora-postgresql.yaml', import.meta.url), 'utf8');
+    writeFileSync(file, edit(text.replaceAll('/tmp/failwatch-lab/', `${labDir}/`)));
+    return file;
+  };
+
+  it('a DNS server that refuses (nothing on dns.server): EndpointNotResolvable, names the server, says `failwatch lab up`', async () => {
+    const file = downManifest('dns-down', (t) =>
+      t.replaceAll('127.0.0.1:10053', '127.0.0.1:12999').replace(/caFile: [^ }]+/g, `caFile: ${tmp}/ca.crt`),
+    );
+    writeFileSync(join(tmp, 'ca.crt'), 'never parsed: the name does not resolve first\n');
+    const r = await failwatch(['run', file], ENV, 60_000);
+    assert.equal(r.code, 3, r.stderr);
+    const line = r.stderr.trimEnd().split('\n').at(-1)!;
+    assert.equal(
+      line,
+      "failwatch: run failed (EndpointNotResolvable): endpoint `cluster`: probe setup failed (dns_error): resolving lab-pg.cluster-cfwlab0.lab.failwatch.local: the DNS server 127.0.0.1:12999 (dns.server) refused the query: nothing answers DNS there. Is that server running (the lab's: `failwatch lab up`) and is dns.server its address and port?",
+    );
+    assert.doesNotMatch(r.stderr, /queryA|\n\s+at /);
+  });
+
+  it('a missing tls.caFile (the lab CA of a lab that is down): TlsFailed, exit 3, not an internal error', async () => {
+    const r = await failwatch(['run', downManifest('ca-missing', (t) => t)], ENV, 60_000);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(
+      r.stderr,
+      /failwatch: run failed \(TlsFailed\): endpoint `cluster`: cannot read CA bundle \S+\/no-lab\/tls\/ca\.crt \(tls\.caFile\): no such file \(the lab's CA exists only while the lab is up: `failwatch lab up`/,
+    );
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+});
+
 describe('failwatch run on the lab: exit codes 0, 1, 3 and the dry run', { timeout: 600_000 }, () => {
   let lab: TestLab;
   before(async () => {
@@ -126,7 +164,8 @@ describe('failwatch run on the lab: exit codes 0, 1, 3 and the dry run', { timeo
   it('--dry-run: preflight and a healthy baseline, verdict DryRun, exit 0, no failover', async () => {
     const writerBefore = lab.state().clusters[0]!.writerId;
     const output = join(tmp, 'dry.json');
-    const r = await failwatch(['run', manifest('dry'), '--dry-run', '--output', output], ENV);
+    const file = manifest('dry');
+    const r = await failwatch(['run', file, '--dry-run', '--output', output], ENV);
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stdout,
@@ -144,11 +183,22 @@ describe('failwatch run on the lab: exit codes 0, 1, 3 and the dry run', { timeo
       { end: doc.run.end, reason: doc.run.reason, triggered: doc.run.triggered },
       { end: 'Completed', reason: 'DryRun', triggered: false },
     );
-    // 3 s of baseline at 100 ms: about 30 attempts per lane, all good.
-    for (const [, lane, good, attempts] of doc.run.message.matchAll(/(\S+\/\S+) (\d+)\/(\d+) good/g)) {
-      assert.equal(good, attempts, lane);
-      if (!lane!.endsWith('/dns'))
-        assert.ok(Number(attempts) >= 20 && Number(attempts) <= 35, `${lane}: ${attempts}`);
+    // 3 s of baseline: about 3 s / interval attempts per lane (30 at 100 ms, 10 at 300 ms), all good.
+    const intervals = new Map<string, number>(
+      (parse(readFileSync(file, 'utf8')) as any).spec.endpoints.map((e: any) => [
+        e.name,
+        parseDurationMs(e.interval),
+      ]),
+    );
+    for (const [, endpoint, good, attempts] of doc.run.message.matchAll(
+      /([\w-]+)\/(?!dns)\w+ (\d+)\/(\d+) good/g,
+    )) {
+      assert.equal(good, attempts, endpoint);
+      const expected = 3000 / intervals.get(endpoint!)!;
+      assert.ok(
+        Number(attempts) >= expected * 0.66 && Number(attempts) <= expected * 1.2,
+        `${endpoint}: ${attempts} attempts, about ${expected} expected`,
+      );
     }
     // cluster write/read/dns, cluster-pooled write, reader read/dns, proxy write/read.
     assert.equal([...doc.run.message.matchAll(/ good/g)].length, 8, doc.run.message);

@@ -11,6 +11,7 @@ import {
   RbacAuthorizationV1Api,
   type V1Container,
   type V1Pod,
+  type V1Volume,
   VersionApi,
 } from '@kubernetes/client-node';
 import { type ControlPlane, startControlPlane } from '../helpers/kube.ts';
@@ -68,10 +69,16 @@ async function createNamespace(name: string): Promise<void> {
   );
 }
 
-async function runPod(namespace: string, name: string, containers: V1Container[], restartPolicy = 'Never') {
+async function runPod(
+  namespace: string,
+  name: string,
+  containers: V1Container[],
+  restartPolicy = 'Never',
+  volumes?: V1Volume[],
+) {
   return core.createNamespacedPod({
     namespace,
-    body: { metadata: { name }, spec: { restartPolicy, containers } },
+    body: { metadata: { name }, spec: { restartPolicy, containers, ...(volumes ? { volumes } : {}) } },
   });
 }
 
@@ -231,6 +238,57 @@ describe('development control plane', () => {
     const pod = await podIn(namespace, 'waits', ['Succeeded', 'Failed']);
     assert.equal(pod.status?.phase, 'Succeeded');
     assert.equal(readFileSync(cp.containerLogPath(pod, 'main'), 'utf8'), 't0k\n');
+  });
+
+  it("keeps a pod whose Secret volume cannot be set up ContainerCreating, with the kubelet's FailedMount Events", async () => {
+    const namespace = 'mount-error';
+    await createNamespace(namespace);
+    await runPod(
+      namespace,
+      'mounts',
+      [
+        {
+          name: 'main',
+          image: 'busybox',
+          command: ['cat', '/ca/ca.crt'],
+          volumeMounts: [{ name: 'ca', mountPath: '/ca', readOnly: true }],
+        },
+      ],
+      'Never',
+      [{ name: 'ca', secret: { secretName: 'ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }],
+    );
+    const mountEvents = async () =>
+      (
+        await core.listNamespacedEvent({
+          namespace,
+          fieldSelector: 'involvedObject.name=mounts,reason=FailedMount',
+        })
+      ).items.map((e) => `${e.type} ${e.message}`);
+    await until('FailedMount: not found', async () => ((await mountEvents()).length > 0 ? true : undefined));
+    assert.deepEqual(await mountEvents(), [
+      'Warning MountVolume.SetUp failed for volume "ca" : secret "ca" not found',
+    ]);
+    const pod = await core.readNamespacedPod({ namespace, name: 'mounts' });
+    assert.equal(pod.status?.phase, 'Pending');
+    assert.equal(pod.status?.containerStatuses?.[0]?.state?.waiting?.reason, 'ContainerCreating');
+    await core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'ca' }, stringData: { other: 'x' } },
+    });
+    await until('FailedMount: the key', async () => ((await mountEvents()).length > 1 ? true : undefined));
+    assert.ok(
+      (await mountEvents()).includes(
+        'Warning MountVolume.SetUp failed for volume "ca" : references non-existent secret key: ca.crt',
+      ),
+    );
+    await core.replaceNamespacedSecret({
+      namespace,
+      name: 'ca',
+      body: { metadata: { name: 'ca' }, stringData: { 'ca.crt': 'PEM' } },
+    });
+    const done = await podIn(namespace, 'mounts', ['Succeeded', 'Failed']);
+    assert.equal(done.status?.phase, 'Succeeded');
+    assert.equal(readFileSync(cp.containerLogPath(done, 'main'), 'utf8'), 'PEM');
   });
 
   it('restarts a failing container under OnFailure until it succeeds', async () => {

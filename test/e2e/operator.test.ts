@@ -41,8 +41,21 @@ const METRICS = '127.0.78.5:18080';
 
 const kubectl = (args: string[], input?: string) => cp.kubectl(args, input);
 
-const startOperator = (env: NodeJS.ProcessEnv = {}): ChildProcess =>
-  spawnOperator({ kubeconfig: saKubeconfig, listen: METRICS, logFile: LOG, env });
+// One leader identity across restarts, as a container restarted in its pod keeps its name and
+// takes its Lease back at once; `newPod` starts under another identity, which must wait for
+// the old holder's Lease to expire (15 s), as a replacement pod does.
+let pods = 0;
+let identity = 'operator-e2e-pod-0';
+const startOperator = (env: NodeJS.ProcessEnv = {}, newPod = false): ChildProcess => {
+  if (newPod) identity = `operator-e2e-pod-${++pods}`;
+  return spawnOperator({
+    kubeconfig: saKubeconfig,
+    listen: METRICS,
+    logFile: LOG,
+    env,
+    args: ['--leader-identity', identity],
+  });
+};
 
 /** The lab experiment as a Kubernetes manifest: credentials from the Secret lab-db. */
 const experiment = (name: string, edit?: (doc: Record<string, any>) => void) =>
@@ -257,21 +270,24 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
     console.log(
       `k8s run: cluster write window ${w.startSeconds}..${w.endSeconds} s after T0; truth: writer stopped ${(at('old-writer-stopped') - t0) / 1000} s, DNS moved ${(at('cluster-endpoint-updated') - t0) / 1000} s`,
     );
-    // One interval (100 ms) plus an attempt's duration on a loaded 2-core machine.
+    // One interval (300 ms) plus an attempt's duration, and up to 700 ms more: with four prober
+    // pods, the lab and the control plane on two cores, attempts run late or slow (seen: 1.2 s).
+    // The figures' precision is the accuracy bench's to show (npm run bench -- --only accuracy).
+    const slackMs = 1000;
     assert.ok(
-      wStart >= at('proxy-paused') - 300 && wStart <= at('old-writer-stopped') + 300,
-      'the window opens when the writer goes away',
+      wStart >= at('proxy-paused') - slackMs && wStart <= at('old-writer-stopped') + slackMs,
+      `the window opens when the writer goes away (${wStart - at('old-writer-stopped')} ms from it)`,
     );
     assert.ok(
-      Math.abs(wEnd - at('cluster-endpoint-updated')) <= 400,
-      'the window closes when DNS names the new writer',
+      Math.abs(wEnd - at('cluster-endpoint-updated')) <= slackMs,
+      `the window closes when DNS names the new writer (${wEnd - at('cluster-endpoint-updated')} ms from it)`,
     );
     assert.equal(cluster.lostWrites, 0);
     const proxy = done.status.endpoints.find((e: { name: string }) => e.name === 'proxy');
     const p = proxy.windows.find((x: { kind: string }) => x.kind === 'write');
     assert.ok(
-      Math.abs(t0 + p.endSeconds * 1000 - at('proxy-resumed')) <= 400,
-      'the proxy stall ends at RESUME',
+      Math.abs(t0 + p.endSeconds * 1000 - at('proxy-resumed')) <= slackMs,
+      `the proxy stall ends at RESUME (${t0 + p.endSeconds * 1000 - at('proxy-resumed')} ms from it)`,
     );
     const row = kubectl(['get', 'failoverexperiments', 'e2e', '-n', NS]).out;
     assert.match(row, /NAME\s+PHASE\s+REASON\s+TARGET\s+WORST DOWNTIME\s+VERDICT\s+AGE/);
@@ -322,13 +338,14 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
         for (const e of d.spec.endpoints) e.credentials.secretRef.name = 'missing';
       }),
     );
-    const blocked = await waitFor('Blocked', async () => {
+    // (TargetLocked may come first: the Secret is found missing by the prober pods, after the lock.)
+    const blocked = await waitFor('Blocked SecretNotFound', async () => {
       const o = await get('nosecret');
       return o.status?.conditions?.find(
-        (c: { type: string; status: string }) => c.type === 'Blocked' && c.status === 'True',
+        (c: { type: string; status: string; reason: string }) =>
+          c.type === 'Blocked' && c.status === 'True' && c.reason === 'SecretNotFound',
       );
     });
-    assert.equal(blocked.reason, 'SecretNotFound');
     assert.match(blocked.message, /Secret missing not found in namespace team/);
     await create(
       experiment('badpw', (d) => {
@@ -457,7 +474,9 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
         await waitFor(`${name} in ${phase}`, phaseIs(name, [phase]), 120_000);
         await stopProcess(operator);
       }
-      operator = startOperator();
+      // The first crash is a pod replaced (a new identity waits out the Lease), the others a
+      // container restarted in its pod.
+      operator = startOperator({}, i === 0);
       const done = await waitFor(`${name} done`, phaseIs(name, ['Completed', 'Failed']), 120_000);
       assert.equal(done.status.phase, 'Completed', `${phase}: ${JSON.stringify(done.status.conditions)}`);
       if (neverCalled) {

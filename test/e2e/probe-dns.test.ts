@@ -90,11 +90,13 @@ describe('a CNAME flip under fresh and pooled probers', () => {
     await fresh.setup();
     fresh.start();
     pooled.start();
-    await sleep(500);
+    // 1 s each side: 40 attempts at 25 ms; fresh TLS logins queue on a loaded 2-core machine
+    // (13 of 40 finished in one run), so at least 5 on either side.
+    await sleep(1000);
     const flipStart = Date.now();
     await updateCname(dns, CLUSTER, PG2);
     const flipDone = Date.now();
-    await sleep(500);
+    await sleep(1000);
     await Promise.all([fresh.stop(), pooled.stop()]);
     await updateCname(dns, CLUSTER, PG1);
 
@@ -113,7 +115,10 @@ describe('a CNAME flip under fresh and pooled probers', () => {
     const writes = of('fresh', 'write');
     const writesBefore = writes.filter((s) => s.endMs < flipStart);
     const writesAfter = writes.filter((s) => s.startMs > flipDone);
-    assert.ok(writesBefore.length >= 15 && writesAfter.length >= 15);
+    assert.ok(
+      writesBefore.length >= 5 && writesAfter.length >= 5,
+      `${writesBefore.length} / ${writesAfter.length} writes`,
+    );
     for (const s of writesBefore) {
       assert.equal(s.class, 'ok');
       assert.equal(s.connectAddr, primary.host);

@@ -271,6 +271,7 @@ describe('IAM tokens in a prober pod', () => {
             port: pgServer.port,
             database: pg.LAB_DB_NAME,
             interval: '250ms',
+            connectTimeout: '5s', // docs/lab.md: the lab's IAM check is a process per login
             dns: { server: `${dns.host}:${dns.port}` },
             credentials: { iam: { username: LAB_IAM_USER, serviceAccountName: 'prober' } },
           },
@@ -321,14 +322,30 @@ describe('IAM tokens in a prober pod', () => {
           .catch(() => ({}));
       }
       assert.equal(status.state, 'probing', `${JSON.stringify(status)}\n${output}`);
-      await sleep(2500);
-      const page = (await (
-        await fetch(`http://${listen}/samples?from=0`, { headers: { authorization: `Bearer ${API_TOKEN}` } })
-      ).json()) as {
-        samples: { class: string }[];
-      };
-      assert.ok(page.samples.length >= 10, `${page.samples.length} samples`);
-      assert.deepEqual(new Set(page.samples.map((s) => s.class)), new Set(['ok']));
+      // Every login succeeds; on a busy 2-core machine (a process per IAM login) some take
+      // longer than the slow threshold, so wait (up to 20 s) for 10 that got in.
+      let classes: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        await sleep(500);
+        const page = (await (
+          await fetch(`http://${listen}/samples?from=0`, {
+            headers: { authorization: `Bearer ${API_TOKEN}` },
+          })
+        ).json()) as {
+          samples: { class: string }[];
+        };
+        classes = page.samples.map((s) => s.class);
+        if (classes.filter((c) => c === 'ok' || c === 'slow').length >= 10) break;
+      }
+      assert.ok(
+        classes.filter((c) => c === 'ok' || c === 'slow').length >= 10,
+        `${classes.length} samples: ${classes.join(', ')}`,
+      );
+      assert.deepEqual(
+        classes.filter((c) => c !== 'ok' && c !== 'slow'),
+        [],
+        'no failed attempt',
+      );
     } finally {
       child.kill('SIGTERM');
       await exited;
@@ -362,6 +379,10 @@ describe('IAM tokens with failwatch run', () => {
               port: myServer.port,
               database: pg.LAB_DB_NAME,
               interval: '250ms',
+              connectTimeout: '5s', // docs/lab.md: the lab's IAM check is a process per login
+              // and a fresh IAM login here can pass 500 ms (the baseline counts slow as bad)
+              slowThreshold: '2s',
+              queryTimeout: '5s',
               dns: { server: `${dns.host}:${dns.port}` },
               credentials: { iam: { username: LAB_IAM_USER, region: LAB_IAM_REGION } },
             },

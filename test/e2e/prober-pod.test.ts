@@ -146,7 +146,13 @@ describe('failwatch probe (prober pod entry)', { timeout: 180_000 }, () => {
       }
       const firstPage = await get<SamplesPage>(`${p.url}/samples?from=0`);
       assert.deepEqual(paged, firstPage.body.samples.slice(0, 35));
-      assert.ok(firstPage.body.samples.every((s) => s.class === 'ok'));
+      const notOk = firstPage.body.samples.filter((s) => s.class !== 'ok');
+      assert.deepEqual(
+        notOk.map(
+          (s) => `${s.kind}#${s.seq} ${s.class} ${(s.endMs - s.startMs).toFixed(0)} ms ${s.message ?? ''}`,
+        ),
+        [],
+      );
       assert.ok(firstPage.body.samples.every((s) => s.server?.role === 'writer'));
 
       // The API needs the run token; /metrics is open, on its own port only.
@@ -171,7 +177,7 @@ describe('failwatch probe (prober pod entry)', { timeout: 180_000 }, () => {
       assert.equal((await fetch(`${p.metricsUrl}/stop`, { method: 'POST' })).status, 404);
       const metrics = await (await fetch(`${p.metricsUrl}/metrics`)).text();
       const ok =
-        /failwatch_probe_attempts_total\{namespace="team-a",experiment="weekly",endpoint="cluster",kind="write",class="ok"\} (\d+)/.exec(
+        /failwatch_probe_attempts_total\{namespace="team-a",experiment="weekly",endpoint="cluster",zone="",kind="write",class="ok"\} (\d+)/.exec(
           metrics,
         );
       assert.ok(Number(ok?.[1]) > 10, `write ok count ${ok?.[1]}`);

@@ -341,7 +341,7 @@ subjects: [{ kind: ServiceAccount, name: report-viewer, namespace: ${NS} }]
     assert.match(waiting.body, /<span class="Pending">Pending<\/span>/);
     assert.match(
       waiting.body,
-      /<td>Blocked<\/td><td>True<\/td><td>SecretNotFound<\/td><td>endpoint `cluster`: Secret missing-secret not found/,
+      /<td>Blocked<\/td><td>True<\/td><td>SecretNotFound<\/td><td>endpoint `[a-z-]+`: Secret missing-secret not found/,
     );
     assert.match(waiting.body, /The report appears when the run completes\./);
 

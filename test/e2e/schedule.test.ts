@@ -118,9 +118,25 @@ async function finishRun(
 }
 
 /** Moves the clock just past the schedule's next tick; returns that tick. */
+/** The tick each schedule was last moved past, so the next call waits for a later one. */
+const passed = new Map<string, number>();
+
+/** The schedule's nextScheduleTime once it is later than the last tick passed. */
+function nextTick(name: string): Promise<number> {
+  return waitFor('a nextScheduleTime after the last tick passed', async () => {
+    const next = (await getSchedule(name)).status?.nextScheduleTime;
+    const ms = next === undefined ? Number.NaN : Date.parse(next);
+    return ms > (passed.get(name) ?? Number.NEGATIVE_INFINITY) ? ms : undefined;
+  });
+}
+
+/**
+ * Moves the controller's clock past the schedule's next tick. The status may still name the
+ * tick just passed (the run is created before the status is written), so it waits for a later one.
+ */
 async function passNextTick(name: string, extraSeconds = 2): Promise<number> {
-  const s = await waitFor('nextScheduleTime', async () => (await getSchedule(name)).status?.nextScheduleTime);
-  const tick = Date.parse(s);
+  const tick = await nextTick(name);
+  passed.set(name, tick);
   setClock(tick + extraSeconds * 1000);
   return tick;
 }
@@ -264,7 +280,7 @@ describe('FailoverSchedule on a real control plane', { timeout: 600_000 }, () =>
     assert.match(metrics, /failwatch_schedule_runs\{namespace="gamedays",schedule="pay",verdict="Pass"\} 2/);
     assert.match(
       metrics,
-      /failwatch_schedule_last_downtime_seconds\{namespace="gamedays",schedule="pay",endpoint="cluster",kind="write"\} 16/,
+      /failwatch_schedule_last_downtime_seconds\{namespace="gamedays",schedule="pay",endpoint="cluster",zone="",kind="write"\} 16/,
     );
     assert.match(metrics, /failwatch_schedule_regression\{namespace="gamedays",schedule="pay"\} 1/);
     assert.match(
@@ -297,10 +313,11 @@ describe('FailoverSchedule on a real control plane', { timeout: 600_000 }, () =>
 
   it('controller down across three ticks: one late run within the deadline, none after it, no burst', async () => {
     const before = (await runsOf('pay')).length;
-    const { nextScheduleTime } = (await getSchedule('pay')).status;
+    const upcoming = await nextTick('pay');
     await stopProcess(operator);
     // three ticks pass while it is down; it comes back 10 s after the third (deadline 30 s)
-    const third = Date.parse(nextScheduleTime) + 2 * 60_000;
+    const third = upcoming + 2 * 60_000;
+    passed.set('pay', third);
     setClock(third + 10_000);
     operator = startOperator();
     const late = `pay-${minutes(third)}`;
@@ -320,6 +337,7 @@ describe('FailoverSchedule on a real control plane', { timeout: 600_000 }, () =>
     // down again across three ticks, back 45 s after the third: too late, nothing runs
     await stopProcess(operator);
     const third2 = third + 3 * 60_000;
+    passed.set('pay', third2);
     setClock(third2 + 45_000);
     operator = startOperator();
     const missed2 = await waitFor('MissedSchedule', async () => {

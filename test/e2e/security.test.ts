@@ -281,17 +281,37 @@ subjects: [{ kind: ServiceAccount, name: alice, namespace: ${A} }]
     assert.equal(lab.state().groundTruth.filter((s) => s.step === 'failover-requested').length, 0);
   });
 
-  it("reads Secrets of the experiment's own namespace only", async () => {
+  it("never reads a Secret; a missing one in the experiment's own namespace blocks the run", async () => {
     // lab-db exists in A only: B's experiment waits for it in B.
     const doc = labExperiment(lab, 'borrow', B);
     assert.equal(kubectlAs(mallory, ['apply', '-f', '-'], stringify(doc)).code, 0);
     const blocked = await waitFor('borrow blocked', async () => {
       const o = await expB.get('borrow');
-      return conditionOf(o, 'Blocked')?.status === 'True' ? o : undefined;
+      return conditionOf(o, 'Blocked')?.reason === 'SecretNotFound' ? o : undefined;
     });
-    assert.equal(conditionOf(blocked, 'Blocked').reason, 'SecretNotFound');
+    assert.equal(conditionOf(blocked, 'Blocked').status, 'True');
     assert.match(conditionOf(blocked, 'Blocked').message, /Secret lab-db not found in namespace team-b/);
-    assert.equal((await core.listNamespacedPod({ namespace: B })).items.length, 0);
+    // The controller read no Secret (RBAC: create only): the kubelet told it, through the prober
+    // pods' status. They wait in B and never started.
+    const pods = (await core.listNamespacedPod({ namespace: B })).items;
+    assert.ok(pods.length >= 1, 'the prober pods wait for the Secret');
+    for (const pod of pods) {
+      const waiting = pod.status?.containerStatuses?.[0]?.state?.waiting;
+      assert.equal(waiting?.reason, 'CreateContainerConfigError', pod.metadata?.name);
+      assert.equal(waiting?.message, 'secret "lab-db" not found');
+    }
+    assert.equal(
+      kubectlAs(serviceAccountToken(cp, 'failwatch-controller', SYSTEM_NS), [
+        'auth',
+        'can-i',
+        'get',
+        'secrets',
+        '-n',
+        A,
+      ]).out.trim(),
+      'no',
+      'the controller cannot read Secrets of a tenant namespace',
+    );
     await expB.delete('borrow');
   });
 

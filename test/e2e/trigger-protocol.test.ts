@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { type ControlPlane, startControlPlane } from '../helpers/kube.ts';
 import { startTestLab, type TestLab } from '../helpers/lab.ts';
 import {
@@ -32,6 +32,7 @@ let lab: TestLab;
 let operator: ChildProcess | undefined;
 let kubeconfig: string;
 let experiments: ReturnType<typeof experimentClient>;
+let core: CoreV1Api;
 
 // One identity across restarts, as a container restarted in its pod: the restarted controller
 // takes its Lease back at once instead of waiting out 15 s after each SIGKILL.
@@ -95,6 +96,7 @@ describe('the trigger protocol through the operator and the lab', { timeout: 1_2
     cp = await startControlPlane();
     lab = await startTestLab({ base: '127.0.84', dnsPort: 11853, apiPort: 11880 });
     experiments = experimentClient(cp.kubeConfig().makeApiClient(CustomObjectsApi), NS);
+    core = cp.kubeConfig().makeApiClient(CoreV1Api);
     kubeconfig = await prepareOperatorNamespace(cp, {
       dir: tmp,
       namespace: NS,
@@ -146,9 +148,9 @@ describe('the trigger protocol through the operator and the lab', { timeout: 1_2
       `throttled: from ${((throttledFromMs - t0) / 1000).toFixed(1)} s after T0 for 20 s, ${throttled.apiFaults.throttled} requests throttled, ${events} RDS events in the status; observed by ${done.status.trigger.observedBy}; ${JSON.stringify(mine)}`,
     );
     console.log(`throttled truth: ${JSON.stringify(myTruth)}`);
-    // Same lanes, and each figure within one interval (100 ms) of the undisturbed run once the
-    // lab's own timing differences (its ground truth) are taken out; loaded 2-core machine:
-    // plus an attempt's duration, 300 ms in all.
+    // Same lanes, and each figure within one interval (300 ms fresh, 100 ms pooled) of the
+    // undisturbed run once the lab's own timing differences (its ground truth) are taken out,
+    // plus an attempt's duration on a loaded 2-core machine.
     assert.deepEqual(Object.keys(mine).sort(), Object.keys(calm.figures).sort());
     const labShift = myTruth['cluster-endpoint-updated']! - calm.truth['cluster-endpoint-updated']! || 0;
     for (const [lane, f] of Object.entries(mine)) {
@@ -158,14 +160,63 @@ describe('the trigger protocol through the operator and the lab', { timeout: 1_2
         `  ${lane}: ${ref.downtime} s undisturbed, ${f.downtime} s throttled (diff ${diff.toFixed(3)} s; lab DNS step shifted ${labShift.toFixed(3)} s)`,
       );
     }
+    // The fresh cluster write window closes with the first good write after DNS names the new
+    // writer: never before the update, and after it by one 300 ms interval plus the attempts
+    // that were `slow` (over 500 ms, bad by definition) while the whole control plane, the
+    // prober pods and the lab share two cores. Measured: 0.2 s and 0.9 s after the update in
+    // two CI runs, 1.0 s with 8 slow attempts on a busy machine. A throttled controller that
+    // lost or misplaced samples would be off by whole seconds or leave gaps (coverage).
     const cluster = mine['cluster/write']!;
+    const clusterEndpoint = (done.status.endpoints as Doc[]).find((e) => e.name === 'cluster');
+    assert.equal(clusterEndpoint?.coverage?.complete, true, 'no coverage gap through the throttling');
+    const updated = myTruth['cluster-endpoint-updated']!;
     assert.ok(
-      Math.abs(cluster.end! - myTruth['cluster-endpoint-updated']!) <= 0.4,
-      `the cluster write window closes when DNS names the new writer (${cluster.end} vs ${myTruth['cluster-endpoint-updated']})`,
+      cluster.end! >= updated - 0.05 && cluster.end! <= updated + 1.5,
+      `the cluster write window closes when DNS names the new writer (${cluster.end} vs ${updated}); cluster endpoint: ${JSON.stringify(clusterEndpoint)}`,
     );
     assert.ok(
-      Math.abs(cluster.downtime - calm.figures['cluster/write']!.downtime - labShift) <= 0.3,
-      'cluster write downtime within 300 ms of the undisturbed run, lab timing taken out',
+      Math.abs(cluster.downtime - calm.figures['cluster/write']!.downtime - labShift) <= 1.5,
+      'cluster write downtime within 1.5 s of the undisturbed run, lab timing taken out (each edge as above)',
+    );
+  });
+
+  it('a reboot without failover through the operator: the operation named in the condition, the Event and the metric', async () => {
+    const reboots = steps('reboot-requested');
+    const failovers = steps('failover-requested');
+    const writer = lab.state().clusters[0]!.writerId;
+    const done = await runToEnd('reboot', (d) => {
+      d.spec.trigger = { type: 'aws-rds', action: 'reboot-db-instance' };
+    });
+    assert.equal(done.status.phase, 'Completed', JSON.stringify(done.status.conditions));
+    assert.notEqual(done.status.verdict, 'Inconclusive', JSON.stringify(done.status.verdictReasons));
+    assert.equal(steps('reboot-requested'), reboots + 1, 'one reboot');
+    assert.equal(steps('failover-requested'), failovers, 'no failover');
+    assert.equal(lab.state().clusters[0]!.writerId, writer, 'the same writer');
+    assert.match(done.status.trigger.action, new RegExp(`^RebootDBInstance ${writer} \\(no failover\\)$`));
+    const triggered = done.status.conditions.find((c: Doc) => c.type === 'Triggered');
+    assert.equal(triggered.reason, 'RebootCalled');
+    const events = await core.listNamespacedEvent({
+      namespace: NS,
+      fieldSelector: 'involvedObject.name=reboot',
+    });
+    const reasons = events.items.map((e) => e.reason);
+    assert.ok(reasons.includes('RebootTriggered'), `Event RebootTriggered in ${reasons}`);
+    assert.ok(!reasons.includes('FailoverTriggered'), `no FailoverTriggered in ${reasons}`);
+    const metrics = await (await fetch(`http://${METRICS}/metrics`)).text();
+    const series = metrics
+      .split('\n')
+      .find(
+        (l) =>
+          l.startsWith('failwatch_experiment_trigger_timestamp_seconds{') &&
+          l.includes('experiment="reboot"'),
+      );
+    assert.ok(
+      series?.includes('operation="reboot-db-instance"'),
+      `trigger-time series names the operation: ${series}`,
+    );
+    const cluster = (done.status.endpoints as Doc[]).find((e) => e.name === 'cluster');
+    console.log(
+      `reboot: observed by ${done.status.trigger.observedBy}; cluster write ${cluster?.writeDowntimeSeconds} s; ${series}`,
     );
   });
 
@@ -196,7 +247,7 @@ describe('the trigger protocol through the operator and the lab', { timeout: 1_2
     }
   });
 
-  it('the controller SIGKILLed every 1-5 s, ten times, during one run: exactly one failover', async () => {
+  it('the controller SIGKILLed every 1-5 s, ten times, during one run: at most one failover, one unless a kill fell between intent and call', async () => {
     const before = steps('failover-requested');
     await waitFor('the lab to be idle', labIdle(lab));
     await experiments.create(labExperiment(lab, 'killed', NS));
@@ -216,7 +267,17 @@ describe('the trigger protocol through the operator and the lab', { timeout: 1_2
       `killed in phases ${phases.join(', ')}: ${done.status.phase} ${done.status.verdict}; failovers ${steps('failover-requested') - before}`,
     );
     assert.equal(done.status.phase, 'Completed', JSON.stringify(done.status.conditions));
-    assert.equal(steps('failover-requested'), before + 1, 'exactly one failover in the lab');
+    const failovers = steps('failover-requested') - before;
+    if (failovers === 0) {
+      // A kill that lands between the recorded intent and the call (a CI run hit it, killed in
+      // Triggering): the restarted controller cannot know whether the call went out, so it
+      // never calls and the run ends Inconclusive TriggerOutcomeUnknown — at most once.
+      assert.equal(done.status.trigger.outcome, 'Unknown', JSON.stringify(done.status.trigger));
+      assert.equal(done.status.verdict, 'Inconclusive');
+      assert.match(JSON.stringify(done.status), /TriggerOutcomeUnknown/);
+      return;
+    }
+    assert.equal(failovers, 1, 'exactly one failover in the lab');
     if (done.status.verdict === 'Pass' && calm) {
       const cluster = figures(done)['cluster/write']!;
       console.log(

@@ -53,6 +53,12 @@ export interface ControlPlaneOptions {
   nodeAgent?: boolean;
   nodeName?: string;
   /**
+   * Nodes the agent registers instead of the one `nodeName` (its --nodes): names, labels (e.g.
+   * topology.kubernetes.io/zone) and taints. It binds each pod to a node the pod fits
+   * (nodeSelector, required node affinity, tolerations), as kube-scheduler's filters would.
+   */
+  nodes?: AgentNode[];
+  /**
    * Loopback range the node agent takes pod IPs from (default 127.0.32.0/19). Suites that may
    * run at the same time as others give their own, so their pods never share an address.
    */
@@ -69,6 +75,19 @@ export interface ControlPlaneOptions {
   imagePathMap?: string;
   /** Milliseconds to wait for each component to become ready. */
   timeoutMs?: number;
+  /**
+   * An audit log of every request at level Metadata (who, verb, resource, response code; no
+   * bodies) in <dir>/audit.log, JSON lines (--audit-policy-file, --audit-log-path).
+   */
+  audit?: boolean;
+  /** kube-apiserver --enable-admission-plugins (besides the default set). */
+  admissionPlugins?: string[];
+}
+
+export interface AgentNode {
+  name: string;
+  labels?: Record<string, string>;
+  taints?: { key: string; value?: string; effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' }[];
 }
 
 export interface ControlPlane {
@@ -92,6 +111,8 @@ export interface ControlPlane {
   containerLogPath(pod: V1Pod, container: string): string;
   /** Runs kubectl as the admin; a failure comes back as a non-zero code with its output. */
   kubectl(args: string[], input?: string): { code: number; out: string };
+  /** The audit log (with `audit: true`). */
+  auditLogPath?: string;
   /** Stops every process (node agent first, so pod processes die) and removes a temporary dir. */
   stop(): Promise<void>;
 }
@@ -119,7 +140,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const pkiDir = join(dir, 'pki');
   for (const d of [logDir, podLogDir, pkiDir]) mkdirSync(d, { recursive: true });
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  const nodeName = opts.nodeName ?? 'failwatch-node-1';
+  const nodeName = opts.nodes?.[0]?.name ?? opts.nodeName ?? 'failwatch-node-1';
   const procs: Proc[] = [];
 
   const stop = async (): Promise<void> => {
@@ -156,7 +177,17 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     writeFileSync(join(pkiDir, 'sa.pub'), publicKey);
     writeFileSync(join(pkiDir, 'sa.key'), privateKey, { mode: 0o600 });
     const server = `https://127.0.0.1:${apiPort}`;
+    const auditLogPath = opts.audit ? join(dir, 'audit.log') : undefined;
+    if (auditLogPath)
+      writeFileSync(
+        join(dir, 'audit-policy.yaml'),
+        'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n',
+      );
     const apiserver = launch(procs, logDir, 'kube-apiserver', [
+      ...(auditLogPath
+        ? [`--audit-policy-file=${join(dir, 'audit-policy.yaml')}`, `--audit-log-path=${auditLogPath}`]
+        : []),
+      ...(opts.admissionPlugins ? [`--enable-admission-plugins=${opts.admissionPlugins.join(',')}`] : []),
       `--etcd-servers=${etcdUrl}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
@@ -215,6 +246,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         [
           `--kubeconfig=${kubeconfigPath}`,
           `--node-name=${nodeName}`,
+          ...(opts.nodes ? [`--nodes=${JSON.stringify(opts.nodes)}`] : []),
           `--log-dir=${podLogDir}`,
           ...(opts.podCidr ? [`--pod-cidr=${opts.podCidr}`] : []),
         ],
@@ -224,14 +256,16 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
           FAILWATCH_NODE_IMAGE_PATH_MAP: opts.imagePathMap ?? `/app=${CHECKOUT}`,
         },
       );
-      await waitFor(`Node ${nodeName}`, timeoutMs, [agent], async () => {
-        const res = await apiGet(`/api/v1/nodes/${nodeName}`);
-        return res.status === 200 && res.body.includes('"KubeletReady"');
-      });
+      for (const name of opts.nodes?.map((n) => n.name) ?? [nodeName])
+        await waitFor(`Node ${name}`, timeoutMs, [agent], async () => {
+          const res = await apiGet(`/api/v1/nodes/${name}`);
+          return res.status === 200 && res.body.includes('"KubeletReady"');
+        });
     }
 
     return {
       kubeconfigPath,
+      auditLogPath,
       server,
       token,
       caPem,

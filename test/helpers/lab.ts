@@ -1,8 +1,9 @@
 // A lab for end-to-end tests, through the CLI like a user's, on its own addresses.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Results } from '../../src/analysis/results.ts';
 import type { LabState } from '../../src/lab/control.ts';
 import { failwatch } from './cli.ts';
 
@@ -20,6 +21,8 @@ export async function startTestLab(opts: {
   dnsPort: number;
   apiPort: number;
   engines?: string;
+  /** `failwatch lab up --cluster-kind` (default aurora). */
+  clusterKind?: string;
 }): Promise<TestLab> {
   const parent = mkdtempSync(join(tmpdir(), 'fw-e2e-'));
   chmodSync(parent, 0o755);
@@ -39,6 +42,7 @@ export async function startTestLab(opts: {
     String(opts.dnsPort),
     '--api-port',
     String(opts.apiPort),
+    ...(opts.clusterKind ? ['--cluster-kind', opts.clusterKind] : []),
   ]);
   assert.equal(up.code, 0, up.stderr);
   return {
@@ -63,4 +67,16 @@ export function labManifest(
     .replaceAll('127.0.0.1:10053', `127.0.0.1:${lab.dnsPort}`)
     .replaceAll('/tmp/failwatch-lab/', `${lab.dir}/`);
   return edit(text);
+}
+
+/** `failwatch run --quiet` of a manifest written to `dir`: its exit, output and results.json. */
+export async function runManifest(dir: string, name: string, manifest: string, env: NodeJS.ProcessEnv) {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, manifest);
+  const output = join(dir, `${name}-results.json`);
+  const r = await failwatch(['run', file, '--quiet', '--output', output], env);
+  const doc = JSON.parse(readFileSync(output, 'utf8')) as Results & {
+    run: { end: string; reason: string | null; message: string; triggered: boolean };
+  };
+  return { ...r, doc };
 }

@@ -216,9 +216,13 @@ export const scheduleClient = (custom: CustomObjectsApi, namespace: string) =>
 export const labIdle = (lab: TestLab) => async (): Promise<true | undefined> => {
   const st = lab.state();
   const last = st.groundTruth.at(-1)?.step;
-  // failover-ignored: the lab's noop failover profile accepted a call and did nothing.
-  return st.clusters[0]!.status === 'available' &&
-    (!last || last === 'failover-completed' || last === 'failover-ignored')
+  // failover-ignored, operation-ignored: the lab's noop failover profile accepted a call and
+  // did nothing; instance-available ends a reboot or class change.
+  const ended = ['failover-completed', 'failover-ignored', 'instance-available', 'operation-ignored'];
+  const cluster = st.clusters[0]!;
+  return cluster.status === 'available' &&
+    cluster.instances.every((i) => i.status === 'available') &&
+    (!last || ended.includes(last))
     ? true
     : undefined;
 };

@@ -433,3 +433,49 @@ describe('loadExperimentFile', () => {
     assert.throws(() => parseExperimentManifest(text), /exactly one YAML document, found 2/);
   });
 });
+
+describe('the per-prober sample budget (src/api/sample-budget.ts)', () => {
+  const withProbing = (interval: string, dnsInterval: string, maxDuration: string) => {
+    const doc: Doc = manifest();
+    doc.spec.endpoints[0].interval = interval;
+    doc.spec.endpoints[0].dns = { interval: dnsInterval };
+    doc.spec.observe = { maxDuration };
+    return validateExperimentManifest(doc);
+  };
+
+  it('refuses write, read and dns at 10ms for 24h, naming the field, the limit and both fixes', () => {
+    const result = withProbing('10ms', '10ms', '24h');
+    assert.equal(result.ok, false);
+    const errors = (result as { errors: FieldError[] }).errors;
+    assert.deepEqual(
+      errors.map((e) => e.path),
+      ['spec.endpoints[0].interval', 'spec.endpoints[1].interval'],
+    );
+    assert.match(errors[1]!.message, /^endpoint `reader`: read probes every 10ms for baseline 10s/);
+    const message = errors[0]!.message;
+    assert.match(message, /endpoint `cluster`: write, read, dns probes every 10ms \(dns every 10ms\)/);
+    // (10 s + 24 h + 5 m) / 10 ms x 3 kinds
+    assert.match(message, /make up to 26,013,000 samples, more than the 2,000,000 a prober keeps/);
+    // 2,000,000 / 3 x 10 ms = 6,666.7 s, less baseline 10 s and 5 m slack: 1h45m56s -> 105m56s
+    assert.match(message, /observe\.maxDuration at most 105m56s/);
+    // dns at 10 ms alone makes 8,671,000: no write/read interval fits
+    assert.match(message, /a longer dns\.interval/);
+    assert.doesNotMatch(message, /interval at least/);
+  });
+
+  it('gives the interval that fits when only write and read are too dense', () => {
+    const result = withProbing('10ms', '1s', '3h');
+    assert.equal(result.ok, false);
+    const message = (result as { errors: FieldError[] }).errors[0]!.message;
+    // probing 3h + 10s + 5m = 11,110 s; dns every 1 s takes 11,110 of the 2,000,000 samples;
+    // write and read: 2 x 11,110,000 ms / 1,988,890 = 11.2 ms
+    assert.match(message, /interval at least 12ms/);
+    assert.equal(withProbing('12ms', '1s', '3h').ok, true);
+    assert.equal(withProbing('11ms', '1s', '3h').ok, false);
+  });
+
+  it('accepts the longest run that fits: 3 kinds at 10ms for 1h40m', () => {
+    assert.equal(withProbing('10ms', '10ms', '100m').ok, true);
+    assert.equal(withProbing('10ms', '10ms', '110m').ok, false);
+  });
+});

@@ -4,7 +4,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FailoverExperimentSpec } from '../../src/api/experiment-spec.ts';
 import { parseAllowedTargets, parseProberNetworkPolicy } from '../../src/cli/operator.ts';
-import { isTargetAllowed, targetPolicyProblem } from '../../src/controller/target-policy.ts';
+import {
+  isTargetAllowed,
+  targetArnProblem,
+  targetPolicyProblem,
+} from '../../src/controller/target-policy.ts';
 
 const spec = (target: Record<string, unknown>, trigger = 'aws-rds') =>
   ({
@@ -44,13 +48,51 @@ describe('allowed targets', () => {
     assert.equal(isTargetAllowed({ region: 'eu-west-1', identifier: 'ab' }, ['eu-west-1/a.'], ''), false);
   });
 
+  it('checks the account of account/region/identifier and ARN entries once the ARN is known', () => {
+    const allowed = ['111122223333/eu-west-1/orders-*', 'arn:aws:rds:us-east-1:4444*:cluster:lab-?'];
+    const policy = { allowedTargets: allowed, defaultRegion: 'eu-west-1' };
+    // Before the ARN is known (the spec has no account): region and identifier only.
+    assert.equal(isTargetAllowed({ region: 'eu-west-1', identifier: 'orders-pg' }, allowed), true);
+    assert.equal(isTargetAllowed({ region: 'us-east-1', identifier: 'lab-1' }, allowed), true);
+    assert.equal(isTargetAllowed({ region: 'us-east-1', identifier: 'orders-pg' }, allowed), false);
+    // With the ARN of DescribeDBClusters: the account too.
+    assert.equal(targetArnProblem('arn:aws:rds:eu-west-1:111122223333:cluster:orders-pg', policy), undefined);
+    assert.equal(targetArnProblem('arn:aws:rds:us-east-1:444455556666:cluster:lab-1', policy), undefined);
+    const other = targetArnProblem('arn:aws:rds:eu-west-1:999999999999:cluster:orders-pg', policy);
+    assert.equal(other?.reason, 'TargetNotAllowed');
+    assert.match(other!.message, /account 999999999999/);
+    assert.equal(
+      targetArnProblem('arn:aws:rds:us-east-1:555555555555:cluster:lab-1', policy)?.reason,
+      'TargetNotAllowed',
+    );
+    // Entries without an account admit any account; no allowlist admits everything.
+    assert.equal(
+      targetArnProblem('arn:aws:rds:eu-west-1:9:cluster:x', { allowedTargets: ['eu-west-1/x'] }),
+      undefined,
+    );
+    assert.equal(targetArnProblem('arn:aws:rds:eu-west-1:9:cluster:x', {}), undefined);
+    assert.deepEqual(parseAllowedTargets('1234/eu-west-1/a,arn:aws:rds:eu-west-1:1234:cluster:b*'), [
+      '1234/eu-west-1/a',
+      'arn:aws:rds:eu-west-1:1234:cluster:b*',
+    ]);
+  });
+
   it('reads the comma list of --allowed-targets / FAILWATCH_ALLOWED_TARGETS and refuses malformed entries', () => {
     assert.deepEqual(parseAllowedTargets(' a, b ,,eu-west-1/c* '), ['a', 'b', 'eu-west-1/c*']);
     assert.deepEqual(parseAllowedTargets(''), []);
     assert.deepEqual(parseAllowedTargets(undefined), []);
-    assert.throws(() => parseAllowedTargets('a/b/c/d'), /must be identifier or region\/identifier/);
-    assert.throws(() => parseAllowedTargets('eu-west-1/'), /must be identifier or region\/identifier/);
-    assert.throws(() => parseAllowedTargets('(.*)'), /must be identifier or region\/identifier/);
+    assert.throws(
+      () => parseAllowedTargets('a/b/c/d'),
+      /must be identifier, region\/identifier, account\/region\/identifier or arn:/,
+    );
+    assert.throws(
+      () => parseAllowedTargets('eu-west-1/'),
+      /must be identifier, region\/identifier, account\/region\/identifier or arn:/,
+    );
+    assert.throws(
+      () => parseAllowedTargets('(.*)'),
+      /must be identifier, region\/identifier, account\/region\/identifier or arn:/,
+    );
   });
 
   it('refuses rdsEndpoint without --allow-rds-endpoint-override, with the flag in the message', () => {

@@ -68,3 +68,12 @@ test('a TLS setup failure points at the TLS settings, others at the credentials 
   );
   assert.equal(setupHint(e!, 'auth_error'), 'check Secret pg-probe');
 });
+
+test('the prober container gets V8 limits sized for its memory limit: old space under half of it', () => {
+  const [endpoint] = endpoints([{ mode: 'require' }]);
+  const c = proberPod(exp, endpoint!, 'failwatch:test', TOKEN).spec!.containers[0]!;
+  assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '192Mi' }, limits: { memory: '384Mi' } });
+  const nodeOptions = c.env!.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+  const oldSpaceMiB = Number(/--max-old-space-size=(\d+)/.exec(nodeOptions)?.[1]);
+  assert.ok(oldSpaceMiB > 0 && oldSpaceMiB <= 384 / 2, `NODE_OPTIONS ${nodeOptions}`);
+});

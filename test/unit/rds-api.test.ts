@@ -14,14 +14,17 @@ import {
   type DescribeEventsCommandInput,
   FailoverDBClusterCommand,
   InvalidDBClusterStateFault,
+  ModifyDBInstanceCommand,
   RDSClient,
   RDSServiceException,
   RebootDBInstanceCommand,
 } from '@aws-sdk/client-rds';
+import { callOnce } from '../../src/engine/trigger-protocol.ts';
 import type { LabCluster, LabControl, LabEvent, LabInstance } from '../../src/lab/model.ts';
 import { RdsFault } from '../../src/lab/model.ts';
 import { startRdsApi } from '../../src/lab/rds-api.ts';
-import { classifyRdsError } from '../../src/trigger/aws-rds.ts';
+import { AwsRdsTrigger, type AwsRdsTriggerConfig, classifyRdsError } from '../../src/trigger/aws-rds.ts';
+import { TriggerError } from '../../src/trigger/types.ts';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '123456789012';
@@ -52,6 +55,8 @@ class MemoryLab implements LabControl {
   }
 
   reset(): void {
+    this.reboots = [];
+    this.modifications = [];
     const instance = (n: number, az: string): LabInstance => ({
       id: `lab-pg-${n}`,
       host: `127.0.10.1${n}`,
@@ -59,10 +64,12 @@ class MemoryLab implements LabControl {
       dnsName: `lab-pg-${n}.abc123.lab.failwatch.local`,
       availabilityZone: az,
       status: 'available',
+      instanceClass: 'db.r6g.large',
     });
     this.cluster = {
       id: 'lab-pg',
       engine: 'aurora-postgresql',
+      kind: 'aurora',
       engineVersion: '15.4',
       status: 'available',
       endpoint: 'lab-pg.cluster-abc123.lab.failwatch.local',
@@ -162,11 +169,29 @@ class MemoryLab implements LabControl {
     return c;
   }
 
+  /** Calls of rebootInstance, as the API passed them. */
+  reboots: { instanceId: string; forceFailover: boolean }[] = [];
+
   rebootInstance(instanceId: string, forceFailover: boolean): LabInstance {
+    this.reboots.push({ instanceId, forceFailover });
     const instance = this.cluster.instances.find((i) => i.id === instanceId);
     if (!instance) throw new RdsFault('DBInstanceNotFoundFault', `DBInstance ${instanceId} not found.`, 404);
     if (forceFailover && instanceId === this.cluster.writerId) this.failoverCluster(this.cluster.id);
     instance.status = 'rebooting';
+    return instance;
+  }
+
+  /** Calls of modifyInstanceClass, as the API passed them. */
+  modifications: { instanceId: string; instanceClass: string; applyImmediately: boolean }[] = [];
+
+  modifyInstanceClass(instanceId: string, instanceClass: string, applyImmediately: boolean): LabInstance {
+    const instance = this.cluster.instances.find((i) => i.id === instanceId);
+    if (!instance) throw new RdsFault('DBInstanceNotFoundFault', `DBInstance ${instanceId} not found.`, 404);
+    if (instance.status !== 'available')
+      throw new RdsFault('InvalidDBInstanceStateFault', `DBInstance ${instanceId} is ${instance.status}.`);
+    this.modifications.push({ instanceId, instanceClass, applyImmediately });
+    instance.pendingInstanceClass = instanceClass;
+    if (applyImmediately) instance.status = 'modifying';
     return instance;
   }
 }
@@ -506,4 +531,342 @@ test('a throttling window answers 400 Throttling in the RDS error shape, which t
   }
   const ok = await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'lab-pg' }));
   assert.equal(ok.DBClusters?.[0]?.Status, 'available');
+});
+
+describe('RebootDBInstance without failover and ModifyDBInstance (reboot-db-instance, modify-db-instance-class)', () => {
+  test('RebootDBInstance without ForceFailover reboots that instance only: rebooting, same writer', async () => {
+    const out = await rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: 'lab-pg-1' }));
+    assert.equal(out.DBInstance?.DBInstanceIdentifier, 'lab-pg-1');
+    assert.equal(out.DBInstance?.DBInstanceStatus, 'rebooting');
+    assert.deepEqual(lab.reboots, [{ instanceId: 'lab-pg-1', forceFailover: false }]);
+    assert.equal(lab.cluster.writerId, 'lab-pg-1');
+    assert.equal(lab.cluster.status, 'available');
+  });
+
+  test('ModifyDBInstance with DBInstanceClass and ApplyImmediately: modifying, the new class pending', async () => {
+    const out = await rds.send(
+      new ModifyDBInstanceCommand({
+        DBInstanceIdentifier: 'lab-pg-2',
+        DBInstanceClass: 'db.r6g.xlarge',
+        ApplyImmediately: true,
+      }),
+    );
+    assert.deepEqual(lab.modifications, [
+      { instanceId: 'lab-pg-2', instanceClass: 'db.r6g.xlarge', applyImmediately: true },
+    ]);
+    assert.equal(out.DBInstance?.DBInstanceStatus, 'modifying');
+    assert.equal(out.DBInstance?.DBInstanceClass, 'db.r6g.large', 'the class changes once applied');
+    assert.equal(out.DBInstance?.PendingModifiedValues?.DBInstanceClass, 'db.r6g.xlarge');
+    // Applied: DescribeDBInstances shows the new class and nothing pending.
+    const inst = lab.cluster.instances[1]!;
+    inst.instanceClass = 'db.r6g.xlarge';
+    inst.pendingInstanceClass = undefined;
+    inst.status = 'available';
+    const after = await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'lab-pg-2' }));
+    assert.equal(after.DBInstances?.[0]?.DBInstanceClass, 'db.r6g.xlarge');
+    assert.equal(after.DBInstances?.[0]?.PendingModifiedValues, undefined);
+  });
+
+  test('ModifyDBInstance refuses what RDS refuses, and what the lab cannot change', async () => {
+    const bad = await rejects(
+      rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: 'lab-pg-1', DBInstanceClass: 'large' })),
+      RDSServiceException,
+    );
+    assert.equal(bad.name, 'InvalidParameterCombination');
+    assert.match(bad.message, /DBInstanceClass=large/);
+    await rejects(
+      rds.send(
+        new ModifyDBInstanceCommand({ DBInstanceIdentifier: 'lab-pg-9', DBInstanceClass: 'db.r6g.xlarge' }),
+      ),
+      DBInstanceNotFoundFault,
+    );
+    const other = await rejects(
+      rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: 'lab-pg-1', AllocatedStorage: 100 })),
+      RDSServiceException,
+    );
+    assert.equal(other.name, 'InvalidParameterValue');
+    assert.match(other.message, /DBInstanceClass only \(got AllocatedStorage\)/);
+    assert.deepEqual(lab.modifications, [], 'nothing reached the lab');
+  });
+
+  const trigger = (config: Omit<AwsRdsTriggerConfig, 'endpoint' | 'credentials' | 'region'>) =>
+    new AwsRdsTrigger({
+      ...config,
+      endpoint: server.url,
+      region: REGION,
+      credentials: { accessKeyId: 'AKIDLAB', secretAccessKey: 'lab-secret' },
+    });
+
+  async function refusal(t: AwsRdsTrigger): Promise<TriggerError> {
+    try {
+      await t.preflight();
+    } catch (err) {
+      assert.ok(err instanceof TriggerError, String(err));
+      return err;
+    } finally {
+      t.close();
+    }
+    assert.fail('preflight passed');
+  }
+
+  test('trigger reboot-db-instance: preflight finds the writer, fire calls RebootDBInstance once without failover', async () => {
+    const t = trigger({ action: 'reboot-db-instance', clusterIdentifier: 'lab-pg' });
+    try {
+      const s = await t.preflight();
+      assert.deepEqual(s.instance, {
+        id: 'lab-pg-1',
+        status: 'available',
+        instanceClass: 'db.r6g.large',
+        multiAz: false,
+      });
+      const fired = await t.fire('lab-pg-1');
+      assert.equal(fired.action, 'RebootDBInstance lab-pg-1 (no failover)');
+      assert.equal(fired.writerBefore, 'lab-pg-1');
+      assert.deepEqual(lab.reboots, [{ instanceId: 'lab-pg-1', forceFailover: false }]);
+      const after = await t.state();
+      assert.equal(after.writerId, 'lab-pg-1', 'no new writer');
+      assert.equal(after.instance?.status, 'rebooting');
+    } finally {
+      t.close();
+    }
+  });
+
+  test('trigger modify-db-instance-class: names the old and new class, ModifyDBInstance once with ApplyImmediately', async () => {
+    const t = trigger({
+      action: 'modify-db-instance-class',
+      clusterIdentifier: 'lab-pg',
+      operationInstanceIdentifier: 'lab-pg-2',
+      instanceClass: 'db.r6g.xlarge',
+    });
+    try {
+      await t.preflight();
+      const fired = await t.fire('lab-pg-1');
+      assert.equal(
+        fired.action,
+        'ModifyDBInstance lab-pg-2 (DBInstanceClass db.r6g.large -> db.r6g.xlarge, ApplyImmediately)',
+      );
+      assert.deepEqual(lab.modifications, [
+        { instanceId: 'lab-pg-2', instanceClass: 'db.r6g.xlarge', applyImmediately: true },
+      ]);
+      assert.equal((await t.state()).instance?.status, 'modifying');
+    } finally {
+      t.close();
+    }
+  });
+
+  test('trigger preflight refusals: same class, instance not available, not a member; nothing called', async () => {
+    const same = await refusal(
+      trigger({
+        action: 'modify-db-instance-class',
+        clusterIdentifier: 'lab-pg',
+        instanceClass: 'db.r6g.large',
+      }),
+    );
+    assert.equal(same.reason, 'InstanceClassUnchanged');
+    assert.match(same.message, /lab-pg-1 already is db\.r6g\.large/);
+
+    lab.cluster.instances[0]!.status = 'rebooting';
+    const busy = await refusal(trigger({ action: 'reboot-db-instance', clusterIdentifier: 'lab-pg' }));
+    assert.equal(busy.reason, 'TargetNotAvailable');
+    assert.match(busy.message, /DB instance lab-pg-1 is rebooting, not available/);
+    lab.cluster.instances[0]!.status = 'available';
+
+    const stranger = await refusal(
+      trigger({
+        action: 'reboot-db-instance',
+        clusterIdentifier: 'lab-pg',
+        operationInstanceIdentifier: 'lab-pg-9',
+      }),
+    );
+    assert.equal(stranger.reason, 'TargetInstanceNotMember');
+    assert.match(
+      stranger.message,
+      /lab-pg-9 is not a member of DB cluster lab-pg \(members: lab-pg-1, lab-pg-2\)/,
+    );
+
+    lab.cluster.status = 'failing-over';
+    const cluster = await refusal(trigger({ action: 'reboot-db-instance', clusterIdentifier: 'lab-pg' }));
+    assert.equal(cluster.reason, 'TargetNotAvailable');
+    assert.match(cluster.message, /DB cluster lab-pg is failing-over/);
+
+    assert.deepEqual(lab.reboots, []);
+    assert.deepEqual(lab.modifications, []);
+  });
+
+  test('trigger: RDS failing on the Describe before the call is a refusal, never an unknown outcome', async () => {
+    const t = trigger({ action: 'reboot-db-instance', clusterIdentifier: 'lab-pg' });
+    try {
+      lab.fault = new RdsFault('InternalFailure', 'the lab is down for a moment', 500);
+      const r = await callOnce(t, 'lab-pg-1');
+      assert.equal(r.kind, 'refused');
+      assert.equal(r.kind === 'refused' && r.reason, 'RdsServerError');
+      assert.match(r.kind === 'refused' ? r.message : '', /before the call; nothing was called/);
+      assert.deepEqual(lab.reboots, []);
+    } finally {
+      lab.fault = undefined;
+      t.close();
+    }
+  });
+
+  test('trigger on an rds-instance target: the target instance itself', async () => {
+    const t = trigger({
+      action: 'reboot-db-instance',
+      targetKind: 'rds-instance',
+      instanceIdentifier: 'lab-pg-2',
+    });
+    try {
+      const s = await t.preflight();
+      assert.equal(s.instance?.id, 'lab-pg-2');
+      assert.equal((await t.fire()).action, 'RebootDBInstance lab-pg-2 (no failover)');
+      assert.deepEqual(lab.reboots, [{ instanceId: 'lab-pg-2', forceFailover: false }]);
+    } finally {
+      t.close();
+    }
+  });
+
+  test('a Multi-AZ DB cluster: Engine postgres and DBClusterInstanceClass; target.kind must say which cluster it is, nothing called otherwise', async () => {
+    lab.cluster.kind = 'multi-az-db-cluster';
+    lab.cluster.instances.push({
+      ...lab.cluster.instances[1]!,
+      id: 'lab-pg-3',
+      availabilityZone: 'us-east-1c',
+    });
+    try {
+      const out = await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'lab-pg' }));
+      const c = out.DBClusters![0]!;
+      assert.equal(c.Engine, 'postgres');
+      assert.equal(c.DBClusterInstanceClass, 'db.r6g.large');
+      assert.equal(c.MultiAZ, true);
+      const inst = await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'lab-pg-3' }));
+      assert.equal(inst.DBInstances?.[0]?.Engine, 'postgres');
+
+      const wrong = await refusal(trigger({ action: 'failover-db-cluster', clusterIdentifier: 'lab-pg' }));
+      assert.equal(wrong.reason, 'TargetKindMismatch');
+      assert.equal(lab.cluster.status, 'available', 'nothing was called');
+      const reboot = await refusal(trigger({ action: 'reboot-db-instance', clusterIdentifier: 'lab-pg' }));
+      assert.equal(reboot.reason, 'TargetKindMismatch');
+      assert.match(
+        reboot.message,
+        /through the cluster \(RebootDBCluster, ModifyDBCluster\), which failwatch does not call/,
+      );
+      assert.deepEqual(lab.reboots, []);
+      assert.match(
+        wrong.message,
+        /lab-pg is a Multi-AZ DB cluster \(Engine postgres\), not an Aurora cluster: set target\.kind: multi-az-db-cluster/,
+      );
+
+      const t = trigger({
+        action: 'failover-db-cluster',
+        targetKind: 'multi-az-db-cluster',
+        clusterIdentifier: 'lab-pg',
+        targetInstanceIdentifier: 'lab-pg-3',
+      });
+      try {
+        const s = await t.preflight();
+        assert.equal(s.engine, 'postgres');
+        assert.deepEqual(
+          s.members.map((m) => `${m.id}${m.isWriter ? ' writer' : ''}`),
+          ['lab-pg-1 writer', 'lab-pg-2', 'lab-pg-3'],
+        );
+        assert.equal((await t.fire('lab-pg-1')).action, 'FailoverDBCluster lab-pg (target lab-pg-3)');
+        assert.equal((await t.state()).writerId, 'lab-pg-3');
+      } finally {
+        t.close();
+      }
+    } finally {
+      lab.reset();
+    }
+    const aurora = await refusal(
+      trigger({
+        action: 'failover-db-cluster',
+        targetKind: 'multi-az-db-cluster',
+        clusterIdentifier: 'lab-pg',
+      }),
+    );
+    assert.equal(aurora.reason, 'TargetKindMismatch');
+    assert.match(
+      aurora.message,
+      /lab-pg is an Aurora cluster \(Engine aurora-postgresql\), not a Multi-AZ DB cluster: set target\.kind: aurora-cluster/,
+    );
+  });
+
+  test('a Multi-AZ DB instance: one DB instance, no cluster, the standby hidden; ForceFailover fails it over, a class change is refused', async () => {
+    lab.cluster.kind = 'multi-az-instance';
+    lab.cluster.endpoint = 'lab-pg.abc123.lab.failwatch.local';
+    try {
+      const out = await rds.send(new DescribeDBInstancesCommand({}));
+      assert.deepEqual(
+        out.DBInstances?.map((i) => [
+          i.DBInstanceIdentifier,
+          i.MultiAZ,
+          i.Endpoint?.Address,
+          i.AvailabilityZone,
+          i.SecondaryAvailabilityZone,
+          i.Engine,
+        ]),
+        [['lab-pg', true, 'lab-pg.abc123.lab.failwatch.local', 'us-east-1a', 'us-east-1b', 'postgres']],
+      );
+      await rejects(
+        rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'lab-pg' })),
+        DBClusterNotFoundFault,
+      );
+      assert.deepEqual((await rds.send(new DescribeDBClustersCommand({}))).DBClusters, []);
+      await rejects(
+        rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'lab-pg-2' })),
+        DBInstanceNotFoundFault,
+      );
+      await rejects(
+        rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: 'lab-pg-1' })),
+        DBInstanceNotFoundFault,
+      );
+      const modify = await rejects(
+        rds.send(
+          new ModifyDBInstanceCommand({
+            DBInstanceIdentifier: 'lab-pg',
+            DBInstanceClass: 'db.r6g.xlarge',
+            ApplyImmediately: true,
+          }),
+        ),
+        RDSServiceException,
+      );
+      assert.equal(modify.name, 'InvalidParameterCombination');
+      assert.deepEqual(lab.modifications, []);
+
+      const t = trigger({
+        action: 'reboot-db-instance-force-failover',
+        targetKind: 'rds-instance',
+        instanceIdentifier: 'lab-pg',
+      });
+      try {
+        const s = await t.preflight();
+        assert.equal(s.writerId, 'lab-pg');
+        assert.equal(s.instance?.multiAz, true);
+        assert.equal((await t.fire('lab-pg')).action, 'RebootDBInstance lab-pg (ForceFailover)');
+        // The call reached the primary behind the instance, with ForceFailover.
+        assert.deepEqual(lab.reboots, [{ instanceId: 'lab-pg-1', forceFailover: true }]);
+        assert.equal(lab.cluster.writerId, 'lab-pg-2');
+        assert.equal(
+          (await t.state()).status,
+          'rebooting',
+          'RDS shows the instance rebooting while it fails over',
+        );
+      } finally {
+        t.close();
+      }
+    } finally {
+      lab.reset();
+    }
+  });
+
+  test('a forced failover of an instance that is not Multi-AZ is refused in preflight (NoReader), nothing called', async () => {
+    const t = trigger({
+      action: 'reboot-db-instance-force-failover',
+      targetKind: 'rds-instance',
+      instanceIdentifier: 'lab-pg-2',
+    });
+    const e = await refusal(t);
+    assert.equal(e.reason, 'NoReader');
+    assert.match(e.message, /DB instance lab-pg-2 is not a Multi-AZ deployment/);
+    assert.deepEqual(lab.reboots, []);
+  });
 });

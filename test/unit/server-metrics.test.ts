@@ -42,7 +42,7 @@ async function allSeries(registry: Registry): Promise<Series[]> {
 const PASSWORD = 'pw-Zq81-never-a-label';
 
 function everyMetric(
-  probeLabels = { namespace: 'team-a', experiment: 'weekly', endpoint: 'cluster' },
+  probeLabels = { namespace: 'team-a', experiment: 'weekly', endpoint: 'cluster', zone: '' },
   kinds: ProbeKind[] = ['write', 'read'],
 ): { registry: Registry; results: Results } {
   const registry = createRegistry();
@@ -254,7 +254,7 @@ describe('metrics', () => {
     const config = probeConfigFor(env.endpoint, env.credentials());
     assert.equal(config.password, PASSWORD);
     const { registry } = everyMetric(
-      { namespace: env.namespace, experiment: env.experiment, endpoint: config.name },
+      { namespace: env.namespace, experiment: env.experiment, endpoint: config.name, zone: '' },
       config.kinds,
     );
     const values = (await allSeries(registry)).flatMap((s) => Object.values(s.labels).map(String));
@@ -270,11 +270,17 @@ describe('metrics', () => {
     const metrics = createResultMetrics(registry);
     const spec = {
       target: { kind: 'aurora-cluster', clusterIdentifier: 'payments-prod' },
+      trigger: { type: 'aws-rds', action: 'reboot-db-instance' },
     } as unknown as FailoverExperimentSpec;
     metrics.setTriggerTimes([
       {
         metadata: { namespace: 'team-a', name: 'weekly' },
-        status: { triggerTime: '2025-03-01T10:00:01.250Z', target: 'lab-pg' },
+        // The status names the operation it called; the spec (here none) is not asked.
+        status: {
+          triggerTime: '2025-03-01T10:00:01.250Z',
+          target: 'lab-pg',
+          trigger: { operation: 'failover-db-cluster' },
+        },
       },
       // No status.target yet: the spec names the target.
       {
@@ -288,11 +294,14 @@ describe('metrics', () => {
     const triggers = async () =>
       (await allSeries(registry))
         .filter((s) => s.name === 'failwatch_experiment_trigger_timestamp_seconds')
-        .map((s) => `${s.labels.namespace}/${s.labels.experiment} ${s.labels.target} ${s.value}`)
+        .map(
+          (s) =>
+            `${s.labels.namespace}/${s.labels.experiment} ${s.labels.target} ${s.labels.operation ?? ''} ${s.value}`,
+        )
         .sort();
     assert.deepEqual(await triggers(), [
-      `team-a/weekly lab-pg ${Date.parse('2025-03-01T10:00:01.250Z') / 1000}`,
-      `team-b/daily payments-prod ${Date.parse('2025-03-01T11:00:00Z') / 1000}`,
+      `team-a/weekly lab-pg failover-db-cluster ${Date.parse('2025-03-01T10:00:01.250Z') / 1000}`,
+      `team-b/daily payments-prod reboot-db-instance ${Date.parse('2025-03-01T11:00:00Z') / 1000}`,
     ]);
     // team-a/weekly was deleted: its series goes with it on the next refresh.
     metrics.setTriggerTimes([
@@ -303,7 +312,7 @@ describe('metrics', () => {
       },
     ]);
     assert.deepEqual(await triggers(), [
-      `team-b/daily payments-prod ${Date.parse('2025-03-01T11:00:00Z') / 1000}`,
+      `team-b/daily payments-prod reboot-db-instance ${Date.parse('2025-03-01T11:00:00Z') / 1000}`,
     ]);
     metrics.setTriggerTimes([]);
     assert.deepEqual(await triggers(), []);
@@ -317,7 +326,7 @@ describe('metrics', () => {
     ];
     metrics.triggerTimesFrom(() => cache);
     assert.deepEqual(await triggers(), [
-      `team-d/live payments-prod ${Date.parse('2025-03-02T00:00:00Z') / 1000}`,
+      `team-d/live payments-prod reboot-db-instance ${Date.parse('2025-03-02T00:00:00Z') / 1000}`,
     ]);
     cache = [];
     assert.deepEqual(await triggers(), []);
@@ -346,7 +355,7 @@ describe('metrics', () => {
     assert.match(text, /failwatch_schedule_runs\{namespace="team-a",schedule="nightly",verdict="Pass"\} 2\n/);
     assert.match(
       text,
-      /failwatch_schedule_last_downtime_seconds\{[^}]*endpoint="cluster",kind="write"\} 11.5\n/,
+      /failwatch_schedule_last_downtime_seconds\{[^}]*endpoint="cluster",zone="",kind="write"\} 11.5\n/,
     );
     assert.match(text, /failwatch_schedule_next_run_timestamp_seconds\{[^}]*\} 1740884400\n/);
     metrics.forgetSchedule('team-a', 'nightly');

@@ -20,7 +20,7 @@ var errSkip = errors.New("optional source missing")
 // image) plus HOSTNAME, then envFrom, then env, with $(VAR) references expanded as in
 // Kubernetes. A container without a command runs its args with the agent's default command.
 // Paths under a Secret volume's mountPath are mapped onto the pod's volume directory.
-func (a *agent) resolve(ctx context.Context, pod *corev1.Pod, ip string, c corev1.Container) (argv, env []string, workDir string, err error) {
+func (a *agent) resolve(ctx context.Context, pod *corev1.Pod, ip string, c corev1.Container, mounts []mapping) (argv, env []string, workDir string, err error) {
 	vars := map[string]string{}
 	var names []string
 	set := func(k, v string) {
@@ -67,13 +67,9 @@ func (a *agent) resolve(ctx context.Context, pod *corev1.Pod, ip string, c corev
 			continue
 		}
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("env %s: %w", e.Name, err)
+			return nil, nil, "", err // the kubelet's message names the Secret and key, not the variable
 		}
 		set(e.Name, v)
-	}
-	mounts, err := a.mountSecretVolumes(ctx, pod, c)
-	if err != nil {
-		return nil, nil, "", err
 	}
 	for _, k := range names {
 		env = append(env, k+"="+rewritePath(vars[k], mounts))
@@ -84,7 +80,7 @@ func (a *agent) resolve(ctx context.Context, pod *corev1.Pod, ip string, c corev
 		command = a.defaultCmd
 	}
 	for _, arg := range append(append([]string{}, command...), c.Args...) {
-		argv = append(argv, a.mapPath(rewritePath(expand(arg, vars), mounts)))
+		argv = append(argv, podAddress(a.mapPath(rewritePath(expand(arg, vars), mounts)), ip))
 	}
 	if len(argv) == 0 {
 		return nil, nil, "", errors.New("no command: set the container's command, or the node agent's default command (FAILWATCH_NODE_DEFAULT_COMMAND)")
@@ -222,4 +218,12 @@ func expand(s string, vars map[string]string) string {
 		}
 	}
 	return b.String()
+}
+
+// podAddress gives a wildcard listen address in an argument (--listen=0.0.0.0:8080) the pod's
+// own address: a pod here is a process in the node's network namespace, so 0.0.0.0 would take the
+// port on every address of the machine (127.0.0.1 included, where kubectl port-forward listens),
+// not only in the pod as a pod network namespace would.
+func podAddress(arg, ip string) string {
+	return strings.ReplaceAll(arg, "0.0.0.0:", ip+":")
 }

@@ -1,7 +1,7 @@
-// Command failwatch-node-agent is a test stand-in for a kubelet (and a one-node scheduler) for
-// the development control plane. It registers a Node, binds every unscheduled Pod to it, and
-// runs the containers of the Pods bound to it as local processes. See README.md for what it
-// supports and what it ignores.
+// Command failwatch-node-agent is a test stand-in for a kubelet (and a scheduler) for the
+// development control plane. It registers one Node or several (--nodes, e.g. one per zone),
+// binds every unscheduled Pod to a node it fits (nodes.go), and runs the containers of the Pods
+// bound to its nodes as local processes. See README.md for what it supports and what it ignores.
 package main
 
 import (
@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,7 +21,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
@@ -35,7 +33,7 @@ import (
 
 type agent struct {
 	cs         kubernetes.Interface
-	nodeName   string
+	nodes      []*corev1.Node
 	logDir     string
 	volumeDir  string
 	defaultCmd []string
@@ -53,7 +51,9 @@ type agent struct {
 
 func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of a user allowed to manage nodes and pods")
-	nodeName := flag.String("node-name", "failwatch-node-1", "name of the Node to register")
+	nodeName := flag.String("node-name", "failwatch-node-1", "name of the Node to register (without --nodes)")
+	nodesJSON := flag.String("nodes", "",
+		`Nodes to register instead of --node-name, a JSON array of {"name", "labels", "taints"}, e.g. one per zone with label topology.kubernetes.io/zone`)
 	logDir := flag.String("log-dir", "", "container logs go to DIR/<namespace>_<pod>_<uid>/<container>.log (required)")
 	volumeDir := flag.String("volume-dir", "", "Secret volumes go to DIR/<namespace>_<pod>_<uid>/<volume> (default: volumes next to --log-dir)")
 	podCIDR := flag.String("pod-cidr", "127.0.32.0/19", "loopback range the pod IPs are taken from")
@@ -76,6 +76,10 @@ func main() {
 	if err != nil {
 		log.Fatalf("node-agent: --image-path-map: %v", err)
 	}
+	specs, err := parseNodes(*nodesJSON, *nodeName)
+	if err != nil {
+		log.Fatalf("node-agent: --nodes: %v", err)
+	}
 	ips, err := newIPPool(*podCIDR)
 	if err != nil {
 		log.Fatalf("node-agent: --pod-cidr: %v", err)
@@ -89,14 +93,19 @@ func main() {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
-	if err := registerNode(ctx, cs, *nodeName); err != nil {
-		log.Fatalf("node-agent: registering node %s: %v", *nodeName, err)
+	var nodes []*corev1.Node
+	for _, spec := range specs {
+		node, err := registerNode(ctx, cs, spec)
+		if err != nil {
+			log.Fatalf("node-agent: registering node %s: %v", spec.Name, err)
+		}
+		nodes = append(nodes, node)
 	}
 
 	factory := informers.NewSharedInformerFactory(cs, 0)
 	podInformer := factory.Core().V1().Pods()
 	a := &agent{
-		cs: cs, nodeName: *nodeName, logDir: *logDir, volumeDir: *volumeDir, defaultCmd: cmd, ips: ips, imagePaths: imagePaths,
+		cs: cs, nodes: nodes, logDir: *logDir, volumeDir: *volumeDir, defaultCmd: cmd, ips: ips, imagePaths: imagePaths,
 		apiServer: config.Host, apiServerCA: config.CAData,
 		pods: podInformer.Lister(),
 		queue: workqueue.NewTypedRateLimitingQueue(
@@ -113,7 +122,11 @@ func main() {
 	})
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
-	log.Printf("node-agent: node %s ready, logs in %s, default command %q", *nodeName, *logDir, cmd)
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.Name
+	}
+	log.Printf("node-agent: nodes %s ready, logs in %s, default command %q", strings.Join(names, ", "), *logDir, cmd)
 
 	for range 2 {
 		go func() {
@@ -162,9 +175,14 @@ func (a *agent) sync(ctx context.Context, key string) error {
 		if pod.DeletionTimestamp != nil || !isDefaultScheduler(pod) {
 			return nil
 		}
+		nodeName, problem := a.pickNode(pod)
+		if nodeName == "" {
+			log.Printf("node-agent: %s unschedulable: %s", key, problem)
+			return a.markUnschedulable(ctx, pod, problem)
+		}
 		binding := &corev1.Binding{
 			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
-			Target:     corev1.ObjectReference{Kind: "Node", Name: a.nodeName},
+			Target:     corev1.ObjectReference{Kind: "Node", Name: nodeName},
 		}
 		err := a.cs.CoreV1().Pods(ns).Bind(ctx, binding, metav1.CreateOptions{})
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
@@ -172,7 +190,7 @@ func (a *agent) sync(ctx context.Context, key string) error {
 		}
 		return err
 	}
-	if pod.Spec.NodeName != a.nodeName {
+	if !a.ownsNode(pod.Spec.NodeName) {
 		return nil
 	}
 	// A run under this key from an earlier pod of the same name is stale.
@@ -264,57 +282,6 @@ func parseCommand(s string) ([]string, error) {
 		return words, err
 	}
 	return strings.Fields(s), nil
-}
-
-// registerNode creates (or takes over) the Node object, Ready and without the not-ready taint
-// that the TaintNodesByCondition admission plugin puts on new nodes. No node lifecycle
-// controller runs in this cluster, so the node stays Ready until it is deleted.
-func registerNode(ctx context.Context, cs kubernetes.Interface, name string) error {
-	nodes := cs.CoreV1().Nodes()
-	node, err := nodes.Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		node, err = nodes.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
-			"kubernetes.io/hostname": name, "kubernetes.io/os": runtime.GOOS, "kubernetes.io/arch": runtime.GOARCH,
-			"failwatch.io/node-agent": "true",
-		}}}, metav1.CreateOptions{})
-	}
-	if err != nil {
-		return err
-	}
-	var taints []corev1.Taint
-	for _, t := range node.Spec.Taints {
-		if t.Key != corev1.TaintNodeNotReady {
-			taints = append(taints, t)
-		}
-	}
-	if len(taints) != len(node.Spec.Taints) {
-		node.Spec.Taints = taints
-		if node, err = nodes.Update(ctx, node, metav1.UpdateOptions{}); err != nil {
-			return err
-		}
-	}
-	now := metav1.Now()
-	capacity := corev1.ResourceList{
-		corev1.ResourceCPU:    *resource.NewQuantity(int64(runtime.NumCPU()), resource.DecimalSI),
-		corev1.ResourceMemory: resource.MustParse("16Gi"),
-		corev1.ResourcePods:   resource.MustParse("1000"),
-	}
-	node.Status = corev1.NodeStatus{
-		Capacity: capacity, Allocatable: capacity,
-		Conditions: []corev1.NodeCondition{{
-			Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
-			Message: "failwatch node agent is running", LastHeartbeatTime: now, LastTransitionTime: now,
-		}},
-		Addresses: []corev1.NodeAddress{
-			{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}, {Type: corev1.NodeHostName, Address: name},
-		},
-		NodeInfo: corev1.NodeSystemInfo{
-			OperatingSystem: runtime.GOOS, Architecture: runtime.GOARCH,
-			KubeletVersion: "failwatch-node-agent", ContainerRuntimeVersion: "failwatch://local-processes",
-		},
-	}
-	_, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})
-	return err
 }
 
 // ipPool hands out distinct loopback addresses, round robin so that a just-released

@@ -32,6 +32,7 @@ type podRun struct {
 	reportMu sync.Mutex    // serialises status reports, so an older one never overwrites a newer
 
 	mu         sync.Mutex
+	mountMsgs  map[string]bool // FailedMount messages already reported as Events
 	stopped    bool
 	containers []*container
 	conditions map[corev1.PodConditionType]corev1.PodCondition
@@ -83,7 +84,20 @@ func (r *podRun) start(ctx context.Context) {
 func (r *podRun) runContainer(ctx context.Context, c *container) {
 	backoff := time.Second
 	for {
-		argv, env, workDir, err := r.a.resolve(ctx, r.pod, r.ip, c.spec)
+		mounts, err := r.a.mountSecretVolumes(ctx, r.pod, c.spec)
+		var mountErr *mountError
+		if errors.As(err, &mountErr) {
+			r.failedMount(ctx, mountErr.Error())
+			if r.sleep(2 * time.Second) {
+				break
+			}
+			continue
+		}
+		var argv, env []string
+		var workDir string
+		if err == nil {
+			argv, env, workDir, err = r.a.resolve(ctx, r.pod, r.ip, c.spec, mounts)
+		}
 		if err != nil {
 			r.setState(ctx, c, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
 				Reason: "CreateContainerConfigError", Message: err.Error(),
@@ -305,4 +319,34 @@ func (r *podRun) setCondition(t corev1.PodConditionType, status corev1.Condition
 	}
 	c.Type, c.Status, c.Reason = t, status, reason
 	r.conditions[t] = c
+}
+
+// failedMount reports a volume that cannot be set up as the kubelet does: the container stays
+// ContainerCreating and a Warning Event FailedMount names the problem (once per message here;
+// a kubelet counts repeats in the same Event).
+func (r *podRun) failedMount(ctx context.Context, message string) {
+	r.mu.Lock()
+	if r.mountMsgs == nil {
+		r.mountMsgs = map[string]bool{}
+	}
+	seen := r.mountMsgs[message]
+	r.mountMsgs[message] = true
+	r.mu.Unlock()
+	if seen {
+		return
+	}
+	now := metav1.Now()
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: r.pod.Name + ".", Namespace: r.pod.Namespace},
+		InvolvedObject: corev1.ObjectReference{
+			Kind: "Pod", APIVersion: "v1", Namespace: r.pod.Namespace, Name: r.pod.Name, UID: r.pod.UID,
+		},
+		Reason: "FailedMount", Message: message, Type: corev1.EventTypeWarning,
+		Source:         corev1.EventSource{Component: "kubelet", Host: r.pod.Spec.NodeName},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+		ReportingController: "kubelet", ReportingInstance: r.pod.Spec.NodeName,
+	}
+	if _, err := r.a.cs.CoreV1().Events(r.pod.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		log.Printf("node-agent: event FailedMount for pod %s/%s: %v", r.pod.Namespace, r.pod.Name, err)
+	}
 }

@@ -16,9 +16,21 @@ import (
 // its mountPath; instead the agent writes the Secret's items into a per-pod directory
 // (--volume-dir/<namespace>_<pod>_<uid>/<volume>) and maps the mountPath onto it: every env
 // value, command/args word and workingDir that is the mountPath or lies under it is rewritten
-// to the directory. A missing Secret or key is a CreateContainerConfigError, like a missing
-// env Secret (a kubelet would keep the pod in ContainerCreating with a FailedMount event).
-// Other volume types are still ignored.
+// to the directory. As with a kubelet, the volumes are set up before the container is created:
+// a missing Secret or key keeps the pod in ContainerCreating and is told by a Warning Event
+// FailedMount with the kubelet's message (`MountVolume.SetUp failed for volume "ca" : secret
+// "x" not found`, `... : references non-existent secret key: ca.crt`; pkg/volume/secret and
+// operationexecutor in kubernetes). Other volume types are still ignored.
+
+// mountError is a volume that cannot be set up; Error() is the kubelet's FailedMount message.
+type mountError struct {
+	volume string
+	err    error
+}
+
+func (e *mountError) Error() string {
+	return fmt.Sprintf("MountVolume.SetUp failed for volume %q : %v", e.volume, e.err)
+}
 
 // podVolumeDir is where a pod's volumes are written.
 func (a *agent) podVolumeDir(pod *corev1.Pod) string {
@@ -43,7 +55,7 @@ func (a *agent) mountSecretVolumes(ctx context.Context, pod *corev1.Pod, c corev
 			if errors.Is(err, errSkip) {
 				continue
 			}
-			return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+			return nil, &mountError{volume: v.Name, err: err}
 		}
 		if m.SubPath != "" {
 			dir = filepath.Join(dir, m.SubPath)
@@ -80,7 +92,7 @@ func (a *agent) writeSecretVolume(ctx context.Context, ns string, src *corev1.Se
 			if src.Optional != nil && *src.Optional {
 				continue
 			}
-			return fmt.Errorf("couldn't find key %s in Secret %s/%s", item.Key, ns, src.SecretName)
+			return fmt.Errorf("references non-existent secret key: %s", item.Key)
 		}
 		m := mode
 		if item.Mode != nil {

@@ -1,0 +1,238 @@
+// Prober memory: a real `failwatch probe` process (the prober pod's entry point) probing a real
+// PostgreSQL with write and read probes every 10 ms and a DNS probe every 100 ms against a real
+// BIND, under the same V8 settings the controller gives prober pods (PROBER_NODE_OPTIONS), its
+// samples pulled every 10 s as the controller does. Prints RSS and V8 heap over time.
+//
+// A real memory cgroup is not used: this machine's cgroups are v1 and belong to the sandbox
+// that runs it, so the limit is enforced the way the pod's V8 settings enforce it (old space)
+// and RSS is compared with the pod's memory limit.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { PROBER_MEMORY_LIMIT_MIB, PROBER_NODE_OPTIONS } from '../src/controller/prober-resources.ts';
+import { LAB_ZONE, startDns, stopDns } from '../src/lab/dns.ts';
+import * as pg from '../src/lab/postgres.ts';
+import type { ProbeSample } from '../src/probe/types.ts';
+import { pgInstance, TempDir } from '../test/helpers/probe-servers.ts';
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+/** Own addresses and ports: the accuracy bench (127.0.80.x) or an e2e test may run alongside. */
+const PG_HOST = '127.0.82.2';
+const DNS = { host: '127.0.0.1', port: 15382 };
+const API = '127.0.82.10:19190';
+const TOKEN = 'bench-prober-memory-token-0123456789';
+const PULL_EVERY_MS = 10_000;
+
+export interface MemoryPoint {
+  seconds: number;
+  rssMiB: number;
+  heapUsedMiB: number;
+  heapTotalMiB: number;
+  externalMiB: number;
+  samples: number;
+  /** CPU of the prober process since the previous point, in % of one core. */
+  cpuPercent: number;
+  load1: number;
+}
+
+export interface ProberMemoryResult {
+  nodeOptions: string;
+  limitMiB: number;
+  durationSeconds: number;
+  points: MemoryPoint[];
+  peakRssMiB: number;
+  samples: number;
+  dropped: number;
+  /** Samples per second over the run, all kinds. */
+  samplesPerSecond: number;
+  pulled: number;
+  /** The prober process exited before the end (e.g. out of memory): its exit code / signal. */
+  exited?: string;
+}
+
+export interface ProberMemoryOptions {
+  durationSeconds: number;
+  /** Seconds between RSS readings. */
+  everySeconds: number;
+  nodeOptions?: string;
+  onPoint?: (p: MemoryPoint) => void;
+}
+
+const MiB = 1024 * 1024;
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+  return kb / 1024;
+}
+
+/** utime + stime of `pid`, in ms (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function metric(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.split(' ').at(-1)) : Number.NaN;
+}
+
+async function get<T>(path: string, base = `http://${API}`): Promise<T> {
+  const res = await fetch(`${base}${path}`, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status}`);
+  return (path === '/metrics' ? await res.text() : await res.json()) as T;
+}
+
+export async function runProberMemory(opts: ProberMemoryOptions): Promise<ProberMemoryResult> {
+  const nodeOptions = opts.nodeOptions ?? PROBER_NODE_OPTIONS;
+  const dir = new TempDir();
+  const primary = pgInstance(dir, 'pg', PG_HOST);
+  let dnsPid = 0;
+  let child: ChildProcess | undefined;
+  try {
+    dnsPid = await startDns({ dir: dir.sub('dns'), ...DNS }, [
+      { name: `cluster.${LAB_ZONE}`, type: 'CNAME', value: `pg-1.${LAB_ZONE}` },
+      { name: `pg-1.${LAB_ZONE}`, type: 'A', value: PG_HOST },
+    ]);
+    await pg.initPrimary(primary);
+    const [host, port] = API.split(':') as [string, string];
+    child = spawn(process.execPath, [MAIN, 'probe'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: {
+        PATH: process.env.PATH,
+        NODE_OPTIONS: nodeOptions,
+        FAILWATCH_RUN_ID: `memory-${Date.now()}`,
+        FAILWATCH_EXPERIMENT: 'bench/prober-memory',
+        FAILWATCH_ENDPOINT: JSON.stringify({
+          name: 'cluster',
+          dialect: 'postgresql',
+          host: `cluster.${LAB_ZONE}`,
+          port: primary.port,
+          database: pg.LAB_DB_NAME,
+          role: 'cluster',
+          probes: ['write', 'read', 'dns'],
+          connectionMode: 'pooled',
+          interval: '10ms',
+          dns: { server: `${DNS.host}:${DNS.port}`, interval: '100ms' },
+          tls: { mode: 'disable' },
+          credentials: { secretRef: { name: 'pg' } },
+        }),
+        FAILWATCH_DB_USERNAME: pg.LAB_DB_USER,
+        FAILWATCH_DB_PASSWORD: pg.LAB_DB_PASSWORD,
+        FAILWATCH_LISTEN: API,
+        FAILWATCH_METRICS_PORT: String(Number(port) + 1),
+        FAILWATCH_API_TOKEN: TOKEN,
+        FAILWATCH_LOG_LEVEL: 'warn',
+      },
+    });
+    let exited: string | undefined;
+    child.on('exit', (code, signal) => {
+      exited = signal ?? `exit ${code}`;
+    });
+    const metricsBase = `http://${host}:${Number(port) + 1}`;
+    for (let i = 0; ; i++) {
+      const status = await get<{ state: string }>('/status').catch(() => undefined);
+      if (status?.state === 'probing') break;
+      if (exited || i > 300) throw new Error(`the prober did not start probing (${exited ?? 'timeout'})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    const started = performance.now();
+    const points: MemoryPoint[] = [];
+    let cursor = 0;
+    let pulled = 0;
+    let nextPull = started + PULL_EVERY_MS;
+    let nextPoint = started;
+    let lastCpu = { at: started, ms: cpuMs(child.pid!) };
+    const end = started + opts.durationSeconds * 1000;
+    while (!exited) {
+      const now = performance.now();
+      if (now >= nextPull) {
+        for (;;) {
+          const page = await get<{ next: number; samples: ProbeSample[] }>(`/samples?from=${cursor}`);
+          pulled += page.samples.length;
+          if (page.samples.length === 0 || page.next === cursor) break;
+          cursor = page.next;
+        }
+        nextPull += PULL_EVERY_MS;
+      }
+      if (now >= nextPoint || now >= end) {
+        const text = await get<string>('/metrics', metricsBase);
+        const status = await get<{ samples: number }>('/status');
+        const cpu = { at: performance.now(), ms: cpuMs(child.pid!) };
+        const cpuPercent = cpu.at > lastCpu.at ? (100 * (cpu.ms - lastCpu.ms)) / (cpu.at - lastCpu.at) : 0;
+        lastCpu = cpu;
+        const point: MemoryPoint = {
+          seconds: (now - started) / 1000,
+          rssMiB: rssMiB(child.pid!),
+          heapUsedMiB: metric(text, 'nodejs_heap_size_used_bytes') / MiB,
+          heapTotalMiB: metric(text, 'nodejs_heap_size_total_bytes') / MiB,
+          externalMiB: metric(text, 'nodejs_external_memory_bytes') / MiB,
+          samples: status.samples,
+          cpuPercent,
+          load1: loadavg()[0]!,
+        };
+        points.push(point);
+        opts.onPoint?.(point);
+        nextPoint += opts.everySeconds * 1000;
+        if (now >= end) break;
+      }
+      await new Promise((r) =>
+        setTimeout(r, Math.max(10, Math.min(nextPull, nextPoint, end) - performance.now())),
+      );
+    }
+    const status = await get<{ samples: number; dropped: number }>('/status').catch(() => ({
+      samples: points.at(-1)?.samples ?? 0,
+      dropped: 0,
+    }));
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      nodeOptions,
+      limitMiB: PROBER_MEMORY_LIMIT_MIB,
+      durationSeconds: seconds,
+      points,
+      peakRssMiB: Math.max(...points.map((p) => p.rssMiB)),
+      samples: status.samples,
+      dropped: status.dropped,
+      samplesPerSecond: status.samples / seconds,
+      pulled,
+      ...(exited ? { exited } : {}),
+    };
+  } finally {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 10_000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    if (dnsPid) await stopDns(dnsPid).catch(() => {});
+    await pg.stop(primary, 'immediate').catch(() => {});
+    dir.remove();
+  }
+}
+
+export function formatProberMemory(r: ProberMemoryResult): string {
+  const lines = [
+    `Prober memory: failwatch probe, pooled PostgreSQL write + read every 10 ms, DNS every 100 ms,`,
+    `samples pulled every ${PULL_EVERY_MS / 1000} s; NODE_OPTIONS="${r.nodeOptions}", pod memory limit ${r.limitMiB} MiB`,
+    '',
+    '   time s   RSS MiB   heap used MiB   heap total MiB   external MiB    samples   CPU %   load',
+  ];
+  for (const p of r.points)
+    lines.push(
+      `${p.seconds.toFixed(0).padStart(9)} ${p.rssMiB.toFixed(1).padStart(9)} ${p.heapUsedMiB.toFixed(1).padStart(15)} ${p.heapTotalMiB.toFixed(1).padStart(16)} ${p.externalMiB.toFixed(1).padStart(14)} ${String(p.samples).padStart(10)} ${p.cpuPercent.toFixed(1).padStart(7)} ${p.load1.toFixed(2).padStart(6)}`,
+    );
+  const half = r.limitMiB / 2;
+  lines.push(
+    '',
+    `peak RSS ${r.peakRssMiB.toFixed(1)} MiB over ${(r.durationSeconds / 60).toFixed(1)} min ` +
+      `(target < ${half} MiB, half the limit: ${r.peakRssMiB < half ? 'met' : 'NOT met'}); ` +
+      `${r.samples} samples (${r.samplesPerSecond.toFixed(0)}/s), ${r.dropped} dropped, ${r.pulled} pulled` +
+      (r.exited ? `; the prober EXITED early: ${r.exited}` : ''),
+  );
+  return lines.join('\n');
+}

@@ -1,0 +1,129 @@
+// The accuracy bench's second instrument: a deliberately simple client, independent of
+// failwatch (raw `pg` / `mysql2`, no failwatch code), that asks the same proxy every 2 ms
+// whether it answers `SELECT 1` within the case's slow threshold (the query, not a
+// reconnect), on a kept connection, reconnecting on the next tick when it broke. Its outage is
+// what such a minimal client saw, at 2 ms resolution: from the end of its last good answer
+// before its first failure to the start of its first good attempt after its last failure.
+// Attempts overlap (at most MAX_IN_FLIGHT) so a hung one hides nothing.
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+
+const TICK_MS = 2;
+const MAX_IN_FLIGHT = 50;
+const TIMEOUT_MS = 1000;
+
+export interface ReferenceTarget {
+  db: 'postgresql' | 'mariadb';
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+  /** An answer slower than this counts as a failure (a stall), as failwatch's slow threshold. */
+  slowMs: number;
+}
+
+interface Attempt {
+  startMs: number;
+  endMs: number;
+  ok: boolean;
+}
+
+interface Conn {
+  query(): Promise<unknown>;
+  close(): void;
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+async function open(t: ReferenceTarget): Promise<Conn> {
+  if (t.db === 'postgresql') {
+    const client = new pg.Client({ ...t, connectionTimeoutMillis: TIMEOUT_MS, query_timeout: TIMEOUT_MS });
+    client.on('error', () => {});
+    await client.connect();
+    return { query: () => client.query('SELECT 1'), close: () => void client.end().catch(() => {}) };
+  }
+  const conn = await mysql.createConnection({ ...t, connectTimeout: TIMEOUT_MS });
+  conn.on('error', () => {});
+  return {
+    query: () => conn.query({ sql: 'SELECT 1', timeout: TIMEOUT_MS }),
+    close: () => conn.destroy(),
+  };
+}
+
+export class ReferenceProber {
+  readonly #target: ReferenceTarget;
+  readonly #attempts: Attempt[] = [];
+  readonly #idle: Conn[] = [];
+  #inFlight = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(target: ReferenceTarget) {
+    this.#target = target;
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => {
+      if (this.#inFlight < MAX_IN_FLIGHT) void this.#attempt();
+    }, TICK_MS);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    while (this.#inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+    for (const c of this.#idle.splice(0)) c.close();
+  }
+
+  async #attempt(): Promise<void> {
+    this.#inFlight++;
+    const startMs = now();
+    let conn: Conn | undefined;
+    let ok = false;
+    let answered = false;
+    try {
+      conn = this.#idle.pop() ?? (await withTimeout(open(this.#target)));
+      const queryStartMs = now();
+      await withTimeout(conn.query());
+      answered = true;
+      ok = now() - queryStartMs <= this.#target.slowMs;
+    } catch {
+      // A failure is all the reference records.
+    }
+    this.#attempts.push({ startMs, endMs: now(), ok });
+    if (conn && answered && this.#idle.length < 4) this.#idle.push(conn);
+    else conn?.close();
+    this.#inFlight--;
+  }
+
+  /** The outage this client saw around [fromMs, toMs] (the injected window), or null. */
+  outage(fromMs: number, toMs: number): { startMs: number; endMs: number } | null {
+    const sorted = [...this.#attempts].sort((a, b) => a.startMs - b.startMs);
+    // Failures that ended well before the fault (e.g. while the first connections were being
+    // opened) are not this outage.
+    const bad = sorted.filter((a) => !a.ok && a.endMs >= fromMs - 50 && a.startMs <= toMs + 5000);
+    if (bad.length === 0) return null;
+    const firstBad = bad[0]!;
+    const lastBad = bad.at(-1)!;
+    const before = sorted.filter((a) => a.ok && a.startMs < firstBad.startMs);
+    const after = sorted.find((a) => a.ok && a.startMs > lastBad.startMs);
+    if (!after) return null;
+    const startMs = before.length > 0 ? Math.max(...before.map((a) => a.endMs)) : firstBad.startMs;
+    return { startMs: Math.min(startMs, firstBad.endMs), endMs: after.startMs };
+  }
+}
+
+function withTimeout<T>(p: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timeout')), TIMEOUT_MS);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}

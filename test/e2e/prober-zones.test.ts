@@ -1,0 +1,238 @@
+// Probers per zone through the operator: examples/lab-kubernetes-zones.yaml (changed only by the
+// lab's addresses and a longer connectTimeout for a loaded machine) on a control plane whose node agent registers a node without zone, three
+// tainted prober nodes in us-east-1a/b/c and a decoy in us-east-1a without the prober label.
+// The node agent binds like kube-scheduler's NodeAffinity and TaintToleration filters, so each
+// prober pod must land on the tainted prober node of its own zone; then one lab failover is
+// measured once per zone, and results.json, status and metrics carry the zone.
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CoreV1Api, CustomObjectsApi, SchedulingV1Api } from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import type { Results } from '../../src/analysis/results.ts';
+import { type AgentNode, type ControlPlane, startControlPlane } from '../helpers/kube.ts';
+import { labManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
+import {
+  experimentClient,
+  LAB_PASSWORD,
+  labIdle,
+  prepareOperatorNamespace,
+  spawnOperator,
+  stopProcess,
+  waiter,
+} from '../helpers/operator-env.ts';
+
+type Doc = Record<string, any>;
+
+const NS = 'default';
+const ZONE = 'topology.kubernetes.io/zone';
+const tmp = mkdtempSync(join(tmpdir(), 'fw-zones-'));
+const LOG = join(tmp, 'operator.log');
+const METRICS = '127.0.86.5:18680';
+const TAINT = { key: 'failwatch.io/probers', value: 'true', effect: 'NoSchedule' as const };
+const proberNode = (zone: string): AgentNode => ({
+  name: `prober-${zone}`,
+  labels: { [ZONE]: zone, 'failwatch.io/probers': 'true' },
+  taints: [TAINT],
+});
+const NODES: AgentNode[] = [
+  { name: 'general-1' },
+  // Fewer pods and the right zone, but not a prober node: nodeSelector keeps probers off it.
+  { name: 'decoy-us-east-1a', labels: { [ZONE]: 'us-east-1a' } },
+  proberNode('us-east-1a'),
+  proberNode('us-east-1b'),
+  proberNode('us-east-1c'),
+];
+let cp: ControlPlane;
+let lab: TestLab;
+let operator: ChildProcess | undefined;
+let core: CoreV1Api;
+let experiments: ReturnType<typeof experimentClient>;
+const waitFor = waiter({ timeoutMs: 120_000, intervalMs: 250, logs: { operator: LOG } });
+
+describe('probers per zone', { timeout: 900_000 }, () => {
+  before(async () => {
+    cp = await startControlPlane({ nodes: NODES, podCidr: '127.0.106.0/24' });
+    lab = await startTestLab({ base: '127.0.86', dnsPort: 12653, apiPort: 12680 });
+    const admin = cp.kubeConfig();
+    core = admin.makeApiClient(CoreV1Api);
+    experiments = experimentClient(admin.makeApiClient(CustomObjectsApi), NS);
+    const kubeconfig = await prepareOperatorNamespace(cp, {
+      dir: tmp,
+      namespace: 'failwatch-zones',
+    });
+    // What the example's header has users create.
+    await admin.makeApiClient(SchedulingV1Api).createPriorityClass({
+      body: { metadata: { name: 'failwatch-probers' }, value: 100000, description: 'failwatch prober pods' },
+    });
+    await core.createNamespacedSecret({
+      namespace: NS,
+      body: { metadata: { name: 'lab-db' }, stringData: { username: 'failwatch', password: LAB_PASSWORD } },
+    });
+    const ca = cp.kubectl([
+      'create',
+      'secret',
+      'generic',
+      'lab-ca',
+      '-n',
+      NS,
+      `--from-file=ca.crt=${lab.state().tls.caFile!}`,
+    ]);
+    assert.equal(ca.code, 0, ca.out);
+    operator = spawnOperator({ kubeconfig, listen: METRICS, logFile: LOG });
+  });
+
+  after(async () => {
+    await stopProcess(operator);
+    await cp?.stop();
+    await lab?.down();
+  });
+
+  it('places one prober per endpoint and zone, and measures one failover from each zone', async () => {
+    const doc = parse(labManifest(lab, undefined, 'lab-kubernetes-zones.yaml')) as Doc;
+    assert.deepEqual(doc.spec.probers.zones, ['us-east-1a', 'us-east-1c']);
+    // Six e2e suites share two cores here: a TLS connect can take more than the default 1 s.
+    for (const e of doc.spec.endpoints) e.connectTimeout = '5s';
+    await experiments.create(doc);
+    const failoversBefore = lab.state().groundTruth.filter((s) => s.step === 'failover-requested').length;
+
+    // Placement: while the run goes on, every prober pod is bound to the prober node of its zone.
+    const pods = await waitFor('3 prober pods bound to nodes', async () => {
+      const list = await core.listNamespacedPod({
+        namespace: NS,
+        labelSelector: 'failwatch.io/experiment=lab-zones',
+      });
+      return list.items.length === 3 && list.items.every((p) => p.spec?.nodeName) ? list.items : undefined;
+    });
+    const placed = Object.fromEntries(
+      pods.map((p) => [
+        `${p.metadata!.labels!['failwatch.io/endpoint']}@${p.metadata!.labels!['failwatch.io/zone']}`,
+        p.spec!.nodeName,
+      ]),
+    );
+    assert.deepEqual(placed, {
+      'cluster@us-east-1a': 'prober-us-east-1a',
+      'cluster@us-east-1c': 'prober-us-east-1c',
+      'reader@us-east-1b': 'prober-us-east-1b',
+    });
+    for (const p of pods) {
+      assert.equal(p.spec!.priorityClassName, 'failwatch-probers');
+      assert.equal(p.spec!.priority, 100000, 'the Priority admission plugin resolved the class');
+      assert.deepEqual(JSON.parse(JSON.stringify(p.spec!.containers[0]!.resources)), {
+        requests: { cpu: '25m', memory: '48Mi' },
+        limits: { memory: '384Mi' },
+      });
+    }
+
+    const done = await waitFor(
+      'lab-zones to finish',
+      experiments.phaseIs('lab-zones', ['Completed', 'Failed']),
+      300_000,
+    );
+    assert.equal(done.status.phase, 'Completed', JSON.stringify(done.status.conditions));
+    assert.equal(done.status.verdict, 'Pass', JSON.stringify(done.status.verdictReasons));
+    assert.equal(
+      lab.state().groundTruth.filter((s) => s.step === 'failover-requested').length,
+      failoversBefore + 1,
+      'one failover for all zones',
+    );
+    const truth = lab.state().groundTruth.filter((s) => s.failover === failoversBefore + 1);
+    const at = (step: string) => truth.find((s) => s.step === step)!.atMs;
+    const t0 = Date.parse(done.status.triggerTime);
+
+    // Status: one summary per endpoint and zone.
+    const lanes = Object.fromEntries(done.status.endpoints.map((e: Doc) => [e.name, e]));
+    assert.deepEqual(Object.keys(lanes).sort(), [
+      'cluster@us-east-1a',
+      'cluster@us-east-1c',
+      'reader@us-east-1b',
+    ]);
+    for (const zone of ['us-east-1a', 'us-east-1c']) {
+      const lane = lanes[`cluster@${zone}`];
+      assert.equal(lane.endpoint, 'cluster');
+      assert.equal(lane.zone, zone);
+      const w = lane.windows.find((x: Doc) => x.kind === 'write');
+      const wStart = t0 + w.startSeconds * 1000;
+      const wEnd = t0 + w.endSeconds * 1000;
+      console.log(
+        `cluster from ${zone}: write downtime ${lane.writeDowntimeSeconds} s (window ${w.startSeconds}..${w.endSeconds} s after T0); truth: writer stopped ${(at('old-writer-stopped') - t0) / 1000} s, DNS moved ${(at('cluster-endpoint-updated') - t0) / 1000} s; lost writes ${lane.lostWrites}`,
+      );
+      // One interval (100 ms) plus an attempt's duration on a loaded 2-core machine.
+      assert.ok(
+        wStart >= at('proxy-paused') - 400 && wStart <= at('old-writer-stopped') + 400,
+        `${zone}: the window opens when the writer goes away (${wStart - at('old-writer-stopped')} ms from it)`,
+      );
+      assert.ok(
+        Math.abs(wEnd - at('cluster-endpoint-updated')) <= 500,
+        `${zone}: the window closes when DNS names the new writer (${wEnd - at('cluster-endpoint-updated')} ms from it)`,
+      );
+      // Each zone's prober wrote its own rows (write keys carry the lane): none lost, none shared.
+      assert.equal(lane.lostWrites, 0);
+    }
+    assert.ok(
+      Math.abs(
+        lanes['cluster@us-east-1a'].writeDowntimeSeconds - lanes['cluster@us-east-1c'].writeDowntimeSeconds,
+      ) <= 0.5,
+      'the same failover, seen from two zones on one machine, within 0.5 s',
+    );
+    assert.equal(lanes['reader@us-east-1b'].zone, 'us-east-1b');
+
+    // results.json: the lane, its endpoint and zone.
+    const cm = await core.readNamespacedConfigMap({ name: 'lab-zones-results', namespace: NS });
+    const results = JSON.parse(cm.data!['results.json']!) as Results;
+    assert.deepEqual(
+      results.endpoints.map((e) => [e.name, e.endpoint, e.zone]),
+      [
+        ['cluster@us-east-1a', 'cluster', 'us-east-1a'],
+        ['cluster@us-east-1c', 'cluster', 'us-east-1c'],
+        ['reader@us-east-1b', 'reader', 'us-east-1b'],
+      ],
+    );
+    for (const e of results.endpoints.filter((x) => x.endpoint === 'cluster'))
+      assert.ok((e.write?.downtimeSeconds ?? 0) > 0, `${e.name} saw the write outage`);
+
+    // Metrics: the endpoint label stays the endpoint's name, the zone is a label of its own.
+    const metrics = await waitFor('zone metrics', async () => {
+      const text = await (await fetch(`http://${METRICS}/metrics`)).text();
+      return /failwatch_experiment_downtime_seconds\{[^}]*zone="us-east-1c"/.test(text) ? text : undefined;
+    });
+    for (const zone of ['us-east-1a', 'us-east-1c']) {
+      const series = new RegExp(
+        `failwatch_experiment_downtime_seconds\\{namespace="${NS}",experiment="lab-zones",endpoint="cluster",zone="${zone}",kind="write"\\} ([0-9.e+-]+)\n`,
+      ).exec(metrics);
+      assert.ok(series, `the write downtime series of cluster in ${zone}`);
+      assert.equal(Number(series[1]), lanes[`cluster@${zone}`].writeDowntimeSeconds);
+    }
+    await waitFor('the lab to be idle', labIdle(lab));
+  });
+
+  it('leaves a prober for a zone without nodes Pending, with the reason in the run', async () => {
+    const doc = parse(labManifest(lab, undefined, 'lab-kubernetes-zones.yaml')) as Doc;
+    doc.metadata.name = 'lab-zones-nowhere';
+    doc.spec.trigger = { type: 'none' };
+    doc.spec.endpoints = [doc.spec.endpoints[1]];
+    doc.spec.endpoints[0].probers.zones = ['us-east-1z'];
+    await experiments.create(doc);
+    const pod = await waitFor('the prober to be marked unschedulable', async () => {
+      const list = await core.listNamespacedPod({
+        namespace: NS,
+        labelSelector: 'failwatch.io/experiment=lab-zones-nowhere',
+      });
+      const p = list.items[0];
+      return p?.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.reason === 'Unschedulable')
+        ? p
+        : undefined;
+    });
+    assert.equal(pod.spec?.nodeName, undefined);
+    const message = pod.status!.conditions!.find((c) => c.type === 'PodScheduled')!.message!;
+    // general-1 lacks the label; decoy and the three prober nodes are in other zones (or lack it).
+    assert.match(
+      message,
+      /^0\/5 nodes are available: 5 node\(s\) didn't match Pod's node affinity\/selector\.$/,
+    );
+    await experiments.delete('lab-zones-nowhere');
+  });
+});
