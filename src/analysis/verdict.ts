@@ -23,13 +23,16 @@ export type VerdictResult = (typeof VERDICT_RESULTS)[number];
  * - `OperationNotObserved`: a reboot or instance class change was called but neither RDS (the
  *   instance leaving and returning to available) nor the probes (the same server going away and
  *   coming back) showed it within the observe limit;
- * - `TriggerOutcomeUnknown`: whether the failover call took effect stayed unknown.
+ * - `TriggerOutcomeUnknown`: whether the failover call took effect stayed unknown;
+ * - `SwitchoverRolledBack`: RDS rolled a Blue/Green switchover back (SWITCHOVER_FAILED): the
+ *   figures show an attempt, not a switchover.
  */
 export const INCONCLUSIVE_REASONS = [
   'CoverageGap',
   'FailoverNotObserved',
   'OperationNotObserved',
   'TriggerOutcomeUnknown',
+  'SwitchoverRolledBack',
 ] as const;
 export type InconclusiveReason = (typeof INCONCLUSIVE_REASONS)[number];
 

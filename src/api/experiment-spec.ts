@@ -32,6 +32,7 @@ export const TRIGGER_ACTIONS = [
   'reboot-db-instance-force-failover',
   'reboot-db-instance',
   'modify-db-instance-class',
+  'switchover-blue-green-deployment',
 ] as const;
 export type TriggerAction = (typeof TRIGGER_ACTIONS)[number];
 /**
@@ -42,6 +43,9 @@ export const INSTANCE_RESTART_ACTIONS = ['reboot-db-instance', 'modify-db-instan
 export function isInstanceRestartAction(action: string | undefined): boolean {
   return (INSTANCE_RESTART_ACTIONS as readonly string[]).includes(action ?? '');
 }
+
+/** RDS BlueGreenDeploymentIdentifier, e.g. bgd-wi89nwzglccsfake. */
+export const BLUE_GREEN_ID_PATTERN = '^[a-zA-Z][0-9a-zA-Z-]{0,254}$';
 
 /** Lowercase DNS label: endpoint names end up in pod names, labels and metric labels. */
 export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
@@ -162,7 +166,7 @@ function triggerSchema<R extends boolean>(resolved: R) {
         stringEnum(TRIGGER_ACTIONS, {
           default: 'failover-db-cluster',
           description:
-            'aws-rds call: failover-db-cluster (FailoverDBCluster: an Aurora or Multi-AZ DB cluster), reboot-db-instance-force-failover (RebootDBInstance with ForceFailover, Multi-AZ instance), reboot-db-instance (RebootDBInstance without failover: the instance restarts in place) or modify-db-instance-class (ModifyDBInstance with DBInstanceClass and ApplyImmediately: the instance restarts with the new class).',
+            'aws-rds call: failover-db-cluster (FailoverDBCluster: an Aurora or Multi-AZ DB cluster), reboot-db-instance-force-failover (RebootDBInstance with ForceFailover, Multi-AZ instance), reboot-db-instance (RebootDBInstance without failover: the instance restarts in place), modify-db-instance-class (ModifyDBInstance with DBInstanceClass and ApplyImmediately: the instance restarts with the new class) or switchover-blue-green-deployment (SwitchoverBlueGreenDeployment of an existing deployment whose blue environment is the target).',
         }),
       ),
       targetInstanceIdentifier: Type.Optional(
@@ -189,6 +193,22 @@ function triggerSchema<R extends boolean>(resolved: R) {
             'modify-db-instance-class only (and required there): the new DBInstanceClass, e.g. db.r6g.xlarge. It must differ from the current class.',
         }),
       ),
+      blueGreenDeploymentIdentifier: Type.Optional(
+        Type.String({
+          pattern: BLUE_GREEN_ID_PATTERN,
+          maxLength: 255,
+          description:
+            'switchover-blue-green-deployment only (and required there): the BlueGreenDeploymentIdentifier (bgd-...). Its blue environment (Source) must be the target; it must be AVAILABLE.',
+        }),
+      ),
+      switchoverTimeout: Type.Optional(
+        durationString({
+          min: '30s',
+          max: '1h',
+          description:
+            'switchover-blue-green-deployment only: SwitchoverTimeout, after which RDS rolls the switchover back (RDS default 5m). Whole seconds are sent.',
+        }),
+      ),
     },
     {
       additionalProperties: false,
@@ -202,6 +222,8 @@ function triggerSchema<R extends boolean>(resolved: R) {
       targetInstanceIdentifier?: string;
       instanceIdentifier?: string;
       instanceClass?: string;
+      blueGreenDeploymentIdentifier?: string;
+      switchoverTimeout?: string;
     }
   >(schema, [
     {
@@ -229,6 +251,30 @@ function triggerSchema<R extends boolean>(resolved: R) {
       fieldPath: '.instanceClass',
       message: 'instanceClass applies only to action modify-db-instance-class',
       check: (self) => self.instanceClass === undefined || self.action === 'modify-db-instance-class',
+    },
+    {
+      cel: "!has(self.action) || self.action != 'switchover-blue-green-deployment' || has(self.blueGreenDeploymentIdentifier)",
+      fieldPath: '.blueGreenDeploymentIdentifier',
+      message:
+        'blueGreenDeploymentIdentifier is required when action is switchover-blue-green-deployment, e.g. bgd-wi89nwzglccsfake',
+      check: (self) =>
+        self.action !== 'switchover-blue-green-deployment' ||
+        self.blueGreenDeploymentIdentifier !== undefined,
+    },
+    {
+      cel: "!has(self.blueGreenDeploymentIdentifier) || (has(self.action) && self.action == 'switchover-blue-green-deployment')",
+      fieldPath: '.blueGreenDeploymentIdentifier',
+      message: 'blueGreenDeploymentIdentifier applies only to action switchover-blue-green-deployment',
+      check: (self) =>
+        self.blueGreenDeploymentIdentifier === undefined ||
+        self.action === 'switchover-blue-green-deployment',
+    },
+    {
+      cel: "!has(self.switchoverTimeout) || (has(self.action) && self.action == 'switchover-blue-green-deployment')",
+      fieldPath: '.switchoverTimeout',
+      message: 'switchoverTimeout applies only to action switchover-blue-green-deployment',
+      check: (self) =>
+        self.switchoverTimeout === undefined || self.action === 'switchover-blue-green-deployment',
     },
   ]);
 }
@@ -708,14 +754,15 @@ function buildSpecSchema<R extends boolean>(resolved: R) {
       check: (self) => self.trigger?.type !== 'aws-rds' || self.target !== undefined,
     },
     {
-      cel: "self.trigger.type != 'aws-rds' || !has(self.target) || (has(self.trigger.action) && self.trigger.action in ['reboot-db-instance', 'modify-db-instance-class']) || ((!has(self.trigger.action) || self.trigger.action == 'failover-db-cluster') == (!has(self.target.kind) || self.target.kind != 'rds-instance'))",
+      cel: "self.trigger.type != 'aws-rds' || !has(self.target) || (has(self.trigger.action) && self.trigger.action in ['reboot-db-instance', 'modify-db-instance-class', 'switchover-blue-green-deployment']) || ((!has(self.trigger.action) || self.trigger.action == 'failover-db-cluster') == (!has(self.target.kind) || self.target.kind != 'rds-instance'))",
       fieldPath: '.trigger.action',
       message:
-        'trigger.action must match target.kind: failover-db-cluster for aurora-cluster and multi-az-db-cluster, reboot-db-instance-force-failover for rds-instance (reboot-db-instance and modify-db-instance-class fit all)',
+        'trigger.action must match target.kind: failover-db-cluster for aurora-cluster and multi-az-db-cluster, reboot-db-instance-force-failover for rds-instance (reboot-db-instance, modify-db-instance-class and switchover-blue-green-deployment fit all)',
       check: (self) =>
         self.trigger?.type !== 'aws-rds' ||
         self.target === undefined ||
         isInstanceRestartAction(self.trigger.action) ||
+        self.trigger.action === 'switchover-blue-green-deployment' ||
         ((self.trigger.action ?? 'failover-db-cluster') === 'failover-db-cluster') ===
           isClusterKind(self.target.kind),
     },
@@ -723,7 +770,7 @@ function buildSpecSchema<R extends boolean>(resolved: R) {
       cel: "self.trigger.type != 'aws-rds' || !has(self.target) || !has(self.target.kind) || self.target.kind != 'multi-az-db-cluster' || !has(self.trigger.action) || self.trigger.action == 'failover-db-cluster'",
       fieldPath: '.trigger.action',
       message:
-        'a multi-az-db-cluster target takes trigger.action failover-db-cluster: RDS reboots and resizes the members of a Multi-AZ DB cluster through the cluster (RebootDBCluster, ModifyDBCluster), which failwatch does not call',
+        'a multi-az-db-cluster target takes trigger.action failover-db-cluster: RDS reboots and resizes the members of a Multi-AZ DB cluster through the cluster (RebootDBCluster, ModifyDBCluster), which failwatch does not call, and failwatch switches over Blue/Green deployments of Aurora clusters and RDS instances only',
       check: (self) =>
         self.trigger?.type !== 'aws-rds' ||
         self.target?.kind !== 'multi-az-db-cluster' ||

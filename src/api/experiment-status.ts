@@ -300,7 +300,8 @@ export const FailoverExperimentStatusSchema = Type.Object(
         Type.Object(
           {
             reason: stringEnum(INCONCLUSIVE_REASONS, {
-              description: 'CoverageGap, FailoverNotObserved, OperationNotObserved or TriggerOutcomeUnknown.',
+              description:
+                'CoverageGap, FailoverNotObserved, OperationNotObserved, TriggerOutcomeUnknown or SwitchoverRolledBack.',
             }),
             endpoint: Type.Optional(
               Type.String({

@@ -26,13 +26,16 @@ export function targetIdentifier(spec: FailoverExperimentSpec): string | null {
 }
 
 /**
- * What the trigger does: `failover` (a new writer) or `instance-restart` (reboot-db-instance,
- * modify-db-instance-class: one instance restarts in place).
+ * What the trigger does: `failover` (a new writer), `instance-restart` (reboot-db-instance,
+ * modify-db-instance-class: one instance restarts in place) or `switchover`
+ * (switchover-blue-green-deployment: the green environment takes over blue's names).
  */
-export function triggerOperation(spec: FailoverExperimentSpec): 'failover' | 'instance-restart' {
-  return spec.trigger.type === 'aws-rds' && isInstanceRestartAction(spec.trigger.action)
-    ? 'instance-restart'
-    : 'failover';
+export function triggerOperation(
+  spec: FailoverExperimentSpec,
+): 'failover' | 'instance-restart' | 'switchover' {
+  if (spec.trigger.type !== 'aws-rds') return 'failover';
+  if (isInstanceRestartAction(spec.trigger.action)) return 'instance-restart';
+  return spec.trigger.action === 'switchover-blue-green-deployment' ? 'switchover' : 'failover';
 }
 
 /**
@@ -52,13 +55,14 @@ export function operationLabel(spec: FailoverExperimentSpec | undefined): string
 /**
  * The operation in Event and condition reasons: `Failover` (failover-db-cluster,
  * reboot-db-instance-force-failover, or no trigger), `Reboot` (reboot-db-instance),
- * `InstanceClassChange` (modify-db-instance-class). Reasons are `<operation>Called` and
- * `<operation>Triggered`.
+ * `InstanceClassChange` (modify-db-instance-class), `Switchover`
+ * (switchover-blue-green-deployment). Reasons are `<operation>Called` and `<operation>Triggered`.
  */
-export type OperationReasonName = 'Failover' | 'Reboot' | 'InstanceClassChange';
+export type OperationReasonName = 'Failover' | 'Reboot' | 'InstanceClassChange' | 'Switchover';
 export function operationReasonName(action: TriggerAction | 'none'): OperationReasonName {
   if (action === 'reboot-db-instance') return 'Reboot';
   if (action === 'modify-db-instance-class') return 'InstanceClassChange';
+  if (action === 'switchover-blue-green-deployment') return 'Switchover';
   return 'Failover';
 }
 
@@ -68,6 +72,7 @@ export function triggerVerb(spec: FailoverExperimentSpec): string {
   if (spec.trigger.action === 'reboot-db-instance') return 'rebooting';
   if (spec.trigger.action === 'modify-db-instance-class')
     return `changing to ${spec.trigger.instanceClass} the class of`;
+  if (spec.trigger.action === 'switchover-blue-green-deployment') return 'switching over';
   return 'failing over';
 }
 

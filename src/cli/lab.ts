@@ -57,6 +57,9 @@ up:
                        readable standbys) or multi-az-instance (RDS Multi-AZ DB instances
                        lab-pg / lab-my with a hidden standby; RebootDBInstance with
                        ForceFailover fails them over); the same failover sequence and delays
+  --blue-green         each Aurora cluster gets a Blue/Green deployment (bgd-labpg00000000000,
+                       bgd-labmy00000000000): a green cluster <id>-green-lab000 replicating
+                       from it, for SwitchoverBlueGreenDeployment
   --profile NAME       step delays: default (close to Aurora) or fast (~3 s failover)
   --address-base A.B.C first three octets of the lab's loopback addresses (default 127.0.10)
   --dns-port N         DNS server port on 127.0.0.1 (default 10053)
@@ -130,8 +133,13 @@ export function labOptionsFrom(values: Record<string, string | boolean | undefin
     throw new UsageError(
       `--readers: a Multi-AZ DB instance has exactly ${MULTI_AZ_INSTANCE_STANDBYS} standby (leave --readers out)`,
     );
+  if (values['blue-green'] === true && clusterKind !== 'aurora')
+    throw new UsageError(
+      '--blue-green: the lab builds Blue/Green deployments of Aurora clusters only (leave --cluster-kind out)',
+    );
   return {
     dir: resolve((values.dir as string | undefined) ?? defaultLabDir()),
+    ...(values['blue-green'] === true ? { blueGreen: true } : {}),
     engines: values.engines ? parseEngines(values.engines as string) : DEFAULT_LAB_OPTIONS.engines,
     readers,
     ...(clusterKind !== 'aurora' ? { clusterKind: clusterKind as LabClusterKind } : {}),
@@ -171,6 +179,7 @@ const OPTIONS = {
   engines: { type: 'string' },
   readers: { type: 'string' },
   'cluster-kind': { type: 'string' },
+  'blue-green': { type: 'boolean' },
   profile: { type: 'string' },
   'address-base': { type: 'string' },
   'dns-port': { type: 'string' },

@@ -30,13 +30,15 @@ export const PROGRESS_REASONS = [
 
 /**
  * `ProbersReady=True Probing`, `Triggered=True FailoverCalled` (`RebootCalled`,
- * `InstanceClassChangeCalled`: the operation, spec-accessors' operationReasonName), `Passed=True|False`.
+ * `InstanceClassChangeCalled`, `SwitchoverCalled`: the operation, spec-accessors'
+ * operationReasonName), `Passed=True|False`.
  */
 export const MILESTONE_REASONS = [
   'Probing',
   'FailoverCalled',
   'RebootCalled',
   'InstanceClassChangeCalled',
+  'SwitchoverCalled',
   'CallOutcomeUnknown',
   'WithinSLO',
   'SLOViolated',
@@ -61,6 +63,7 @@ const TRIGGER_FAILURES: Record<TriggerFailureReason, true> = {
   TargetInstanceNotMember: true,
   InstanceClassUnchanged: true,
   TargetKindMismatch: true,
+  BlueGreenSourceMismatch: true,
   InvalidState: true,
   Throttled: true,
   NoCredentials: true,

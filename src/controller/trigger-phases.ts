@@ -217,7 +217,7 @@ export class TriggerPhases {
           obj,
           'Normal',
           'FailoverObserved',
-          `${triggerOperation(manifest.spec) === 'instance-restart' ? `${spec.trigger.action}` : 'failover'} seen ${((seen!.atMs - t0Ms) / 1000).toFixed(1)} s after T0 (${seen!.by})`,
+          `${triggerOperation(manifest.spec) === 'failover' ? 'failover' : `${spec.trigger.action}`} seen ${((seen!.atMs - t0Ms) / 1000).toFixed(1)} s after T0 (${seen!.by})`,
         );
       }
       return { requeueAfterMs: this.host.pollMs };

@@ -17,6 +17,11 @@
 //   counts as happened when RDS shows the instance leave `available` (rebooting, modifying) or
 //   a restart/modification event, or the probes see the same server go away and come back;
 //   settled when the instance is `available` again after that. Unseen: OperationNotObserved.
+// - A Blue/Green switchover (operation `switchover`) counts as happened when RDS shows the
+//   deployment SWITCHOVER_IN_PROGRESS (or past it), a switchover event, or the probes see the
+//   role flip to green; settled at SWITCHOVER_COMPLETED or SWITCHOVER_FAILED. The writer's name
+//   proves nothing: green takes blue's names. A rolled-back switchover is Inconclusive
+//   (SwitchoverRolledBack); unseen: OperationNotObserved.
 
 import type { ErrorClass } from '../analysis/error-class.ts';
 import { isAcknowledgedClass } from '../analysis/error-class.ts';
@@ -79,12 +84,16 @@ const COMPLETED_EVENT = /Completed failover|failover completed|DB instance resta
 const RESTART_EVENT = /restart|reboot|shut ?down|modif/i;
 /** ... and those that show it finished. */
 const RESTART_COMPLETED_EVENT = /DB instance restarted|Finished applying modification/i;
+/** Blue/Green deployment events of a switchover. */
+const SWITCHOVER_EVENT = /switchover/i;
+/** Deployment statuses that show a switchover started (or ended). */
+const SWITCHOVER_SEEN = new Set(['SWITCHOVER_IN_PROGRESS', 'SWITCHOVER_COMPLETED', 'SWITCHOVER_FAILED']);
 
 /**
  * What the trigger does: `failover` makes a new writer; `instance-restart` (reboot-db-instance,
  * modify-db-instance-class) restarts one instance in place.
  */
-export type TriggerOperation = 'failover' | 'instance-restart';
+export type TriggerOperation = 'failover' | 'instance-restart' | 'switchover';
 
 /**
  * Asks the target: its state and, unless the writer already changed, its events since T0
@@ -139,7 +148,7 @@ export interface ObserveInput {
 
 /** A run-wide Inconclusive finding (analysis/verdict.ts) from the trigger protocol. */
 export interface Inconclusive extends InconclusiveFinding {
-  reason: 'FailoverNotObserved' | 'OperationNotObserved' | 'TriggerOutcomeUnknown';
+  reason: 'FailoverNotObserved' | 'OperationNotObserved' | 'TriggerOutcomeUnknown' | 'SwitchoverRolledBack';
 }
 
 export type ObserveDecision = { done: false } | { done: true; inconclusive?: Inconclusive };
@@ -152,6 +161,11 @@ export function notObserved(
   operation: TriggerOperation = 'failover',
 ): Inconclusive {
   const limit = `${Math.round(maxDurationMs / 1000)} s`;
+  if (operation === 'switchover')
+    return {
+      reason: outcome === 'Succeeded' ? 'OperationNotObserved' : 'TriggerOutcomeUnknown',
+      message: `the ${outcome === 'Succeeded' ? 'call succeeded' : "call's outcome is unknown (it was not called again)"} but neither RDS (the Blue/Green deployment never left AVAILABLE, no switchover event) nor the probes (no role flip to green) showed the switchover within observe.maxDuration (${limit})`,
+    };
   if (operation === 'instance-restart')
     return {
       reason: outcome === 'Succeeded' ? 'OperationNotObserved' : 'TriggerOutcomeUnknown',
@@ -189,6 +203,8 @@ export class TriggerObserver {
   private instanceLeftAvailable = false;
   /** instance-restart: the probes saw the same server go away and come back (an earlier pass). */
   private probesSawRestart = false;
+  /** switchover: RDS rolled it back (SWITCHOVER_FAILED), with its status details. */
+  rolledBack: string | undefined;
 
   constructor(options: ObserverOptions) {
     this.options = options;
@@ -230,18 +246,34 @@ export class TriggerObserver {
       if (nowMs - o.t0Ms >= o.maxDurationMs) return { done: true };
       return input.sawOutage && input.recovered ? { done: true } : { done: false };
     }
-    if (this.happened && input.recovered && (this.rdsSettled || !this.rdsAnswering)) return { done: true };
+    if (this.happened && input.recovered && (this.rdsSettled || !this.rdsAnswering)) return this.end();
     if (nowMs - o.t0Ms < o.maxDurationMs) return { done: false };
-    if (this.happened) return { done: true };
+    if (this.happened) return this.end();
     return {
       done: true,
       inconclusive: notObserved(o.outcome, o.writerBefore, o.maxDurationMs, o.operation),
     };
   }
 
+  /** Done, with the switchover's rollback as a finding. */
+  private end(): ObserveDecision {
+    if (this.rolledBack === undefined) return { done: true };
+    return {
+      done: true,
+      inconclusive: {
+        reason: 'SwitchoverRolledBack',
+        message: `RDS rolled the Blue/Green switchover back (SWITCHOVER_FAILED${this.rolledBack ? `: ${this.rolledBack}` : ''}): the figures show the attempt, blue still serves`,
+      },
+    };
+  }
+
   private learn(look: TargetLook, nowMs: number): void {
     if (this.options.operation === 'instance-restart') {
       this.learnRestart(look, nowMs);
+      return;
+    }
+    if (this.options.operation === 'switchover') {
+      this.learnSwitchover(look, nowMs);
       return;
     }
     const { state } = look;
@@ -277,6 +309,17 @@ export class TriggerObserver {
       (this.instanceLeftAvailable ||
         this.probesSawRestart ||
         sinceT0.some((e) => RESTART_COMPLETED_EVENT.test(e.message)));
+  }
+
+  /** A Blue/Green switchover: the deployment's status and events, never the writer's name. */
+  private learnSwitchover(look: TargetLook, nowMs: number): void {
+    const bg = look.state?.blueGreen;
+    if (bg && SWITCHOVER_SEEN.has(bg.status)) this.saw(nowMs, 'rds-status');
+    const sinceT0 = look.events.filter((e) => e.atMs >= this.options.t0Ms - 1000);
+    const event = sinceT0.find((e) => SWITCHOVER_EVENT.test(e.message));
+    if (event) this.saw(Math.max(event.atMs, this.options.t0Ms), 'rds-events');
+    this.rdsSettled = bg?.status === 'SWITCHOVER_COMPLETED' || bg?.status === 'SWITCHOVER_FAILED';
+    this.rolledBack = bg?.status === 'SWITCHOVER_FAILED' ? (bg.statusDetails ?? '') : undefined;
   }
 
   private saw(atMs: number, by: HappenedBy): void {

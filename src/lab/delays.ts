@@ -25,6 +25,14 @@ export interface FailoverDelays {
   instanceDownMs: number;
   /** ModifyDBInstance with ApplyImmediately: from the call (status modifying) to the restart. */
   modifyStartMs: number;
+  /** Blue/Green switchover: from the call to blue refusing writes (RDS's guardrail checks). */
+  switchoverFenceMs: number;
+  /** ... from green having caught up to the endpoints and instances changing names. */
+  switchoverRenameMs: number;
+  /** ... from the renaming to green accepting writes. */
+  switchoverWritableMs: number;
+  /** ... from green accepting writes to Status SWITCHOVER_COMPLETED. */
+  switchoverCompleteMs: number;
 }
 
 export const DELAY_PROFILES: Record<'default' | 'fast', FailoverDelays> = {
@@ -38,6 +46,10 @@ export const DELAY_PROFILES: Record<'default' | 'fast', FailoverDelays> = {
     completeMs: 1000,
     instanceDownMs: 8000,
     modifyStartMs: 3000,
+    switchoverFenceMs: 2000,
+    switchoverRenameMs: 3000,
+    switchoverWritableMs: 1000,
+    switchoverCompleteMs: 2000,
   },
   fast: {
     stopOldWriterMs: 200,
@@ -49,6 +61,10 @@ export const DELAY_PROFILES: Record<'default' | 'fast', FailoverDelays> = {
     completeMs: 200,
     instanceDownMs: 1500,
     modifyStartMs: 500,
+    switchoverFenceMs: 300,
+    switchoverRenameMs: 400,
+    switchoverWritableMs: 200,
+    switchoverCompleteMs: 300,
   },
 };
 

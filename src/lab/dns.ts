@@ -117,6 +117,22 @@ export async function updateCname(server: DnsServer, name: string, target: strin
   await run('nsupdate', ['-v'], { input: script, timeoutMs: 10_000 });
 }
 
+/**
+ * Sets several records in one UPDATE message, so that clients see all of them change at once
+ * (a Blue/Green switchover renames endpoints and instances together).
+ */
+export async function updateRecords(server: DnsServer, records: DnsRecord[]): Promise<void> {
+  const lines = [`server ${server.host} ${server.port}`, `zone ${LAB_ZONE}`];
+  for (const r of records) {
+    // A name holds either a CNAME or addresses: clear both kinds before adding.
+    lines.push(`update delete ${fqdn(r.name)} CNAME`, `update delete ${fqdn(r.name)} A`);
+    const value = r.type === 'CNAME' ? fqdn(r.value) : r.value;
+    lines.push(`update add ${fqdn(r.name)} ${ENDPOINT_TTL_SECONDS} ${r.type} ${value}`);
+  }
+  lines.push('send', '');
+  await run('nsupdate', ['-v'], { input: lines.join('\n'), timeoutMs: 10_000 });
+}
+
 /** What the lab's DNS server answers for a name right now: the CNAME chain and addresses. */
 export async function resolveChain(resolver: Resolver, name: string): Promise<string[]> {
   const chain: string[] = [];

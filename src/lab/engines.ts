@@ -34,6 +34,14 @@ export interface EngineOps {
   startInPlace(s: ServerHandle, asWriter: boolean): Promise<void>;
   stop(s: ServerHandle): Promise<void>;
   isRunning(s: ServerHandle): boolean;
+  /** Blue/Green switchover: the writer refuses writes from now on and drops its clients. */
+  fence(s: ServerHandle): Promise<void>;
+  /** Undoes fence (a switchover rolled back). */
+  unfence(s: ServerHandle): Promise<void>;
+  /** Resolves once `replica` has applied everything `primary` committed, or throws after `timeoutMs`. */
+  waitCaughtUp(replica: ServerHandle, primary: ServerHandle, timeoutMs: number): Promise<void>;
+  /** Makes a running replica the writer without a restart (a Blue/Green green writer). */
+  promoteInPlace(s: ServerHandle): Promise<void>;
 }
 
 async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -107,6 +115,37 @@ export const postgresOps: EngineOps = {
   },
   stop: (s) => pgsrv.stop(s, 'immediate'),
   isRunning: (s) => pgsrv.isRunning(s),
+  async fence(s) {
+    // New transactions are read-only (writes fail with 25006, as on a fenced RDS writer), and
+    // the clients connected now are cut off so none keeps a writable session.
+    await pgsrv.psqlLocal(s, 'ALTER SYSTEM SET default_transaction_read_only = on');
+    await pgsrv.psqlLocal(s, 'SELECT pg_reload_conf()');
+    await pgsrv.psqlLocal(
+      s,
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+    );
+  },
+  async unfence(s) {
+    await pgsrv.psqlLocal(s, 'ALTER SYSTEM RESET default_transaction_read_only');
+    await pgsrv.psqlLocal(s, 'SELECT pg_reload_conf()');
+  },
+  async waitCaughtUp(replica, primary, timeoutMs) {
+    const lsn = await pgsrv.psqlLocal(primary, 'SELECT pg_current_wal_lsn()');
+    await waitUntil(
+      `${replica.host} to replay ${lsn}`,
+      async () =>
+        (await pgsrv.psqlLocal(replica, `SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn`)) === 't',
+      timeoutMs,
+    );
+  },
+  async promoteInPlace(s) {
+    await pgsrv.promote(s);
+    await waitUntil(
+      `${s.host} to accept writes`,
+      async () => (await pgsrv.psqlLocal(s, 'SELECT pg_is_in_recovery()')) === 'f',
+      60_000,
+    );
+  },
 };
 
 export const mariadbOps: EngineOps = {
@@ -137,6 +176,20 @@ export const mariadbOps: EngineOps = {
   },
   stop: (s) => maria.stop(s, 'immediate'),
   isRunning: (s) => maria.isRunning(s),
+  async fence(s) {
+    await maria.sqlLocal(s, 'SET GLOBAL read_only = ON');
+    await maria.killClientConnections(s);
+  },
+  unfence: (s) => maria.sqlLocal(s, 'SET GLOBAL read_only = OFF').then(() => {}),
+  async waitCaughtUp(replica, primary, timeoutMs) {
+    const pos = await maria.gtidCurrentPos(primary);
+    if (!(await maria.waitForGtid(replica, pos, Math.max(1, Math.ceil(timeoutMs / 1000)))))
+      throw new LabError(`${replica.host} did not apply ${pos} within ${Math.ceil(timeoutMs / 1000)} s`);
+  },
+  async promoteInPlace(s) {
+    await maria.stopReplication(s);
+    await maria.sqlLocal(s, 'SET GLOBAL read_only = OFF');
+  },
 };
 
 /**

@@ -5,7 +5,15 @@ import { appendFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DELAY_PROFILES, type DelayProfile, type FailoverDelays, type FailoverProfile } from './delays.ts';
-import { type DnsRecord, type DnsServer, LAB_ZONE, startDns, stopDns, updateCname } from './dns.ts';
+import {
+  type DnsRecord,
+  type DnsServer,
+  LAB_ZONE,
+  startDns,
+  stopDns,
+  updateCname,
+  updateRecords,
+} from './dns.ts';
 import {
   type EngineOps,
   fenceAndDrainMariadb,
@@ -23,6 +31,7 @@ import {
 } from './iam.ts';
 import {
   type GroundTruthStep,
+  type LabBlueGreen,
   type LabCluster,
   type LabControl,
   type LabEngine,
@@ -54,6 +63,12 @@ export interface LabOptions {
    * primary; the standby is hidden and takes over on RebootDBInstance with ForceFailover).
    */
   clusterKind?: LabClusterKind;
+  /**
+   * Each Aurora cluster gets a Blue/Green deployment: a green cluster (`<id>-green-lab000`,
+   * same engine and instances, on addresses 50 above blue's) replicating from blue, ready for
+   * SwitchoverBlueGreenDeployment.
+   */
+  blueGreen?: boolean;
   /** First three octets of the lab's loopback addresses, e.g. `127.0.10`. */
   addressBase: string;
   /** Port of the DNS server on 127.0.0.1 (BIND listens only on interface addresses). */
@@ -107,10 +122,75 @@ export const LAB_INSTANCE_CLASS = 'db.r6g.large';
 export const LAB_DOMAIN_ID = 'cfwlab0';
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
+/** How RDS names a green environment's resources: `<blue name>-green-<6 characters>`. */
+export const GREEN_SUFFIX = 'green-lab000';
+/** ... and blue's after a switchover. */
+export const OLD_BLUE_SUFFIX = 'old1';
+/** Green instances listen 50 addresses above their blue instance. */
+const GREEN_OCTET_OFFSET = 50;
+
+const clusterEndpointName = (id: string) => `${id}.cluster-${LAB_DOMAIN_ID}.${LAB_ZONE}`;
+const readerEndpointName = (id: string) => `${id}.cluster-ro-${LAB_DOMAIN_ID}.${LAB_ZONE}`;
+const instanceDnsName = (id: string) => `${id}.${LAB_DOMAIN_ID}.${LAB_ZONE}`;
+
+/** The Blue/Green deployment identifier of a blue cluster (RDS: `bgd-` and 16 characters). */
+export function blueGreenIdOf(blueClusterId: string): string {
+  return `bgd-${blueClusterId.replace(/[^a-z0-9]/g, '')}`.padEnd(20, '0');
+}
+
+/** The green environment of a planned blue cluster: same engine and members, its own names. */
+function planGreen(blue: LabCluster, addr: (octet: number) => string): LabCluster {
+  const green = (id: string) => `${id}-${GREEN_SUFFIX}`;
+  const instances = blue.instances.map((i) => ({
+    ...i,
+    id: green(i.id),
+    host: addr(Number(i.host.split('.').at(-1)) + GREEN_OCTET_OFFSET),
+    dnsName: instanceDnsName(green(i.id)),
+  }));
+  const id = green(blue.id);
+  return {
+    id,
+    engine: blue.engine,
+    kind: blue.kind,
+    engineVersion: blue.engineVersion,
+    status: 'creating',
+    endpoint: clusterEndpointName(id),
+    readerEndpoint: readerEndpointName(id),
+    port: blue.port,
+    instances,
+    writerId: instances[0]!.id,
+    masterUsername: blue.masterUsername,
+    databaseName: blue.databaseName,
+    clusterCreateTime: new Date().toISOString(),
+  };
+}
+
+/** Every name a client may dial on a cluster (its certificate's names). */
+function clusterNames(c: LabCluster): string[] {
+  return [
+    c.endpoint,
+    c.readerEndpoint,
+    ...(c.proxy ? [c.proxy.endpoint] : []),
+    ...c.instances.map((i) => i.dnsName),
+    ...c.instances.map((i) => i.host),
+    ...(c.proxy ? [c.proxy.host] : []),
+  ];
+}
+
+/** Blue's names after a switchover: `<id>-old1` for the cluster and each instance. */
+function oldBlueNames(blue: LabCluster): string[] {
+  const old = (id: string) => `${id}-${OLD_BLUE_SUFFIX}`;
+  return [
+    clusterEndpointName(old(blue.id)),
+    readerEndpointName(old(blue.id)),
+    ...blue.instances.map((i) => instanceDnsName(old(i.id))),
+  ];
+}
 
 interface ClusterRuntime {
   model: LabCluster;
   ops: EngineOps;
+  /** By instance id (re-keyed when a Blue/Green switchover renames the instances). */
   servers: Map<string, ServerHandle>;
   /** Held while a failover or reboot runs, so no two overlap. */
   busy: boolean;
@@ -130,6 +210,7 @@ export class Lab implements LabControl {
   readonly delays: FailoverDelays;
   readonly dns: DnsServer;
   private readonly runtimes = new Map<string, ClusterRuntime>();
+  private readonly blueGreenList: LabBlueGreen[] = [];
   private readonly eventLog: LabEvent[] = [];
   readonly groundTruth: GroundTruthStep[] = [];
   private failoverCount = 0;
@@ -171,8 +252,12 @@ export class Lab implements LabControl {
     return out;
   }
 
+  /** Blue clusters, each followed by its green cluster when the lab has Blue/Green deployments. */
   private plannedClusters(): LabCluster[] {
-    return this.options.engines.map((engine) => this.planCluster(engine));
+    return this.options.engines.flatMap((engine) => {
+      const blue = this.planCluster(engine);
+      return this.options.blueGreen ? [blue, planGreen(blue, (o) => this.addr(o))] : [blue];
+    });
   }
 
   private planCluster(name: LabEngineName): LabCluster {
@@ -253,14 +338,12 @@ export class Lab implements LabControl {
     const dir = join(this.options.dir, 'tls');
     const ca: CertificateAuthority = makeCa(dir, 'failwatch lab CA');
     for (const c of clusters) {
-      const names = [
-        c.endpoint,
-        c.readerEndpoint,
-        ...(c.proxy ? [c.proxy.endpoint] : []),
-        ...c.instances.map((i) => i.dnsName),
-        ...c.instances.map((i) => i.host),
-        ...(c.proxy ? [c.proxy.host] : []),
-      ];
+      // A Blue/Green pair serves each other's names after a switchover: one set for both.
+      const blue = clusters.find((b) => c.id === `${b.id}-${GREEN_SUFFIX}`) ?? c;
+      const green = clusters.find((g) => g.id === `${blue.id}-${GREEN_SUFFIX}`);
+      const names = green
+        ? [...new Set([...clusterNames(blue), ...clusterNames(green), ...oldBlueNames(blue)])]
+        : clusterNames(c);
       const owner = userIds(c.engine === 'aurora-postgresql' ? PG_USER : 'mysql');
       const cert = issueServerCertificate(ca, dir, c.id, names, owner);
       const enforce =
@@ -282,15 +365,42 @@ export class Lab implements LabControl {
   async up(): Promise<void> {
     mkdirSync(this.options.dir, { recursive: true, mode: 0o755 });
     const clusters = this.plannedClusters();
+    if (this.options.blueGreen && (this.options.clusterKind ?? 'aurora') !== 'aurora')
+      throw new LabError(
+        'Blue/Green deployments in the lab are made of Aurora clusters: drop --cluster-kind',
+      );
     if (this.options.tls) this.makeCertificates(clusters);
-    this.iamServices = installLabIam(this.options.dir, clusters);
+    const greens = new Set(clusters.filter((c) => c.id.endsWith(`-${GREEN_SUFFIX}`)).map((c) => c.id));
+    // One IAM service per engine: the blue clusters' names (green ones take them at switchover).
+    this.iamServices = installLabIam(
+      this.options.dir,
+      clusters.filter((c) => !greens.has(c.id)),
+    );
     for (const model of clusters) {
       const ops = model.engine === 'aurora-postgresql' ? postgresOps : mariadbOps;
       this.runtimes.set(model.id, { model, ops, servers: new Map(), busy: false });
     }
     this.onChange();
-    // Clusters are independent: bring them up in parallel (the 2-core budget is the limit).
-    await Promise.all([...this.runtimes.values()].map((rt) => this.upCluster(rt)));
+    // Clusters are independent: bring them up in parallel (the 2-core budget is the limit); a
+    // green cluster replicates from its blue one, so it follows it.
+    await Promise.all(
+      [...this.runtimes.values()]
+        .filter((rt) => !greens.has(rt.model.id))
+        .map(async (rt) => {
+          await this.upCluster(rt);
+          const green = this.runtimes.get(`${rt.model.id}-${GREEN_SUFFIX}`);
+          if (!green) return;
+          await this.upGreen(green, rt);
+          this.blueGreenList.push({
+            id: blueGreenIdOf(rt.model.id),
+            name: `${rt.model.id}-upgrade`,
+            sourceClusterId: rt.model.id,
+            targetClusterId: green.model.id,
+            status: 'AVAILABLE',
+            createTime: new Date().toISOString(),
+          });
+        }),
+    );
     this.pids.dns = await startDns(this.dns, this.dnsRecords());
     for (const rt of this.runtimes.values()) rt.model.status = 'available';
     this.onChange();
@@ -315,6 +425,30 @@ export class Lab implements LabControl {
       }),
     );
     if (model.proxy) await startBouncer(this.bouncer(model), writer!);
+  }
+
+  /**
+   * The green cluster of a Blue/Green deployment: its writer replicates from blue's writer and
+   * its readers from its writer (cascading), all read-only until a switchover promotes it.
+   */
+  private async upGreen(green: ClusterRuntime, blue: ClusterRuntime): Promise<void> {
+    const blueWriter = blue.servers.get(blue.model.writerId)!;
+    const [writer, ...readers] = green.model.instances;
+    // Server ids from 101: MariaDB replication needs them distinct from blue's.
+    const ws = this.serverFor(green.model, writer!, 100);
+    green.servers.set(writer!.id, ws);
+    await green.ops.initReader(ws, blueWriter);
+    writer!.status = 'available';
+    this.onChange();
+    await Promise.all(
+      readers.map(async (r, i) => {
+        const rs = this.serverFor(green.model, r, 101 + i);
+        green.servers.set(r.id, rs);
+        await green.ops.initReader(rs, ws);
+        r.status = 'available';
+        this.onChange();
+      }),
+    );
   }
 
   bouncer(model: LabCluster): Bouncer {
@@ -364,7 +498,7 @@ export class Lab implements LabControl {
     return rt;
   }
 
-  private emit(source: 'db-cluster' | 'db-instance', id: string, message: string, category: string) {
+  private emit(source: LabEvent['sourceType'], id: string, message: string, category: string) {
     // A Multi-AZ DB instance is one DB instance to RDS: its events are that instance's, in its words.
     const single = [...this.runtimes.values()].find(
       (rt) =>
@@ -378,7 +512,7 @@ export class Lab implements LabControl {
       if (/^Started cross AZ failover/.test(message)) message = 'Multi-AZ instance failover started.';
       else if (/^Completed failover/.test(message)) message = 'Multi-AZ instance failover completed.';
     }
-    const kind = source === 'db-cluster' ? 'cluster' : 'db';
+    const kind = source === 'db-cluster' ? 'cluster' : source === 'db-instance' ? 'db' : 'deployment';
     this.eventLog.push({
       sourceIdentifier: id,
       sourceType: source,
@@ -529,6 +663,183 @@ export class Lab implements LabControl {
     this.emit('db-cluster', model.id, `Completed failover to DB instance: ${target.id}`, 'failover');
     model.status = 'available';
     this.record(model.id, n, 'failover-completed', target.id);
+  }
+
+  blueGreenDeployments(): LabBlueGreen[] {
+    return this.blueGreenList;
+  }
+
+  /** Validates like RDS, then switches over in the background (the API call returns at once). */
+  switchoverBlueGreen(id: string, timeoutSeconds: number): LabBlueGreen {
+    const bg = this.blueGreenList.find((b) => b.id === id);
+    if (!bg)
+      throw new RdsFault(
+        'BlueGreenDeploymentNotFoundFault',
+        `BlueGreenDeploymentIdentifier ${id} doesn't refer to an existing blue/green deployment.`,
+        404,
+      );
+    const blue = this.runtime(bg.sourceClusterId);
+    const green = this.runtime(bg.targetClusterId);
+    if (bg.status !== 'AVAILABLE' || blue.busy || green.busy || blue.model.status !== 'available')
+      throw new RdsFault(
+        'InvalidBlueGreenDeploymentStateFault',
+        `The blue/green deployment ${id} can't be switched over in its current state (${bg.status}${blue.busy ? ', the source cluster is busy' : ''}).`,
+      );
+    const n = ++this.failoverCount;
+    if (this.failoverProfile === 'noop') {
+      this.record(blue.model.id, n, 'operation-ignored', `SwitchoverBlueGreenDeployment ${id}, profile noop`);
+      return bg;
+    }
+    blue.busy = true;
+    green.busy = true;
+    bg.status = 'SWITCHOVER_IN_PROGRESS';
+    this.record(
+      blue.model.id,
+      n,
+      'switchover-requested',
+      `${id}: ${blue.model.id} -> ${green.model.id}, timeout ${timeoutSeconds} s`,
+    );
+    this.emit('blue-green-deployment', id, 'Switchover started on blue/green deployment.', 'notification');
+    const done = this.runSwitchover(bg, blue, green, n, Date.now() + timeoutSeconds * 1000)
+      .catch(async (err: Error) => {
+        // Rolled back: blue takes writes again, the proxy sends its clients there.
+        const writer = blue.servers.get(blue.model.writerId)!;
+        await blue.ops.unfence(writer).catch(() => {});
+        const proxy = blue.model.proxy;
+        if (proxy?.targetState === 'UNAVAILABLE') {
+          await retargetAndResume(
+            this.bouncer(blue.model),
+            this.instance(blue.model, blue.model.writerId),
+          ).catch(() => {});
+          proxy.targetState = 'AVAILABLE';
+          this.record(
+            blue.model.id,
+            n,
+            'proxy-resumed',
+            `${blue.model.writerId} (after the failed switchover)`,
+          );
+        }
+        bg.status = 'SWITCHOVER_FAILED';
+        bg.statusDetails = err.message;
+        this.record(blue.model.id, n, 'switchover-failed', err.message);
+        this.emit(
+          'blue-green-deployment',
+          id,
+          `Switchover on blue/green deployment failed and was rolled back: ${err.message}`,
+          'failure',
+        );
+      })
+      .finally(() => {
+        blue.busy = false;
+        green.busy = false;
+        this.onChange();
+      });
+    this.running.push(done);
+    return bg;
+  }
+
+  /**
+   * RDS's switchover: guardrails; blue stops taking writes and drops its connections; green
+   * applies everything blue committed; green takes blue's names (blue's get `-old1`); green
+   * takes writes. Blue stays up, read-only. Past `deadlineMs` before the renaming it rolls back.
+   */
+  private async runSwitchover(
+    bg: LabBlueGreen,
+    blue: ClusterRuntime,
+    green: ClusterRuntime,
+    n: number,
+    deadlineMs: number,
+  ): Promise<void> {
+    const d = this.delays;
+    const name = blue.model.id;
+    const blueWriter = blue.servers.get(blue.model.writerId)!;
+    const greenWriter = green.servers.get(green.model.writerId)!;
+    await sleep(d.switchoverFenceMs);
+    if (blue.model.proxy) {
+      await pause(this.bouncer(blue.model));
+      blue.model.proxy.targetState = 'UNAVAILABLE';
+      this.record(name, n, 'proxy-paused');
+    }
+    await blue.ops.fence(blueWriter);
+    this.record(name, n, 'blue-read-only', blue.model.writerId);
+    await green.ops.waitCaughtUp(greenWriter, blueWriter, Math.max(1000, deadlineMs - Date.now()));
+    this.record(name, n, 'green-caught-up', green.model.writerId);
+    await sleep(d.switchoverRenameMs);
+    if (Date.now() > deadlineMs)
+      throw new LabError('the switchover did not reach the renaming within SwitchoverTimeout');
+    await updateRecords(this.dns, this.renameForSwitchover(bg, blue, green));
+    this.record(name, n, 'cluster-endpoint-updated', green.model.writerId);
+    this.record(name, n, 'reader-endpoint-updated', this.readerTarget(green.model).id);
+    await sleep(d.switchoverWritableMs);
+    await green.ops.promoteInPlace(greenWriter);
+    this.record(name, n, 'green-writable', green.model.writerId);
+    const proxy = green.model.proxy;
+    if (proxy) {
+      const writer = this.instance(green.model, green.model.writerId);
+      await retargetAndResume(this.bouncer(green.model), writer);
+      proxy.targetInstanceId = writer.id;
+      proxy.targetState = 'AVAILABLE';
+      this.record(name, n, 'proxy-resumed', writer.id);
+    }
+    await sleep(d.switchoverCompleteMs);
+    bg.status = 'SWITCHOVER_COMPLETED';
+    this.emit(
+      'blue-green-deployment',
+      bg.id,
+      'Switchover completed on blue/green deployment.',
+      'notification',
+    );
+    this.record(name, n, 'switchover-completed', `${bg.sourceClusterId} -> ${bg.targetClusterId}`);
+  }
+
+  /**
+   * Green takes blue's names (clusters, endpoints, instances by position, the proxy) and blue
+   * gets `<name>-old1`; returns the DNS records that change, to be sent in one update.
+   */
+  private renameForSwitchover(bg: LabBlueGreen, blue: ClusterRuntime, green: ClusterRuntime): DnsRecord[] {
+    const b = blue.model;
+    const g = green.model;
+    const old = (id: string) => `${id}-${OLD_BLUE_SUFFIX}`;
+    const blueId = b.id;
+    const blueInstanceIds = b.instances.map((i) => i.id);
+    const renameInstances = (rt: ClusterRuntime, newIds: string[]) => {
+      const servers = new Map<string, ServerHandle>();
+      rt.model.instances.forEach((inst, k) => {
+        const to = newIds[k] ?? `${inst.id}-${k}`;
+        servers.set(to, rt.servers.get(inst.id)!);
+        if (rt.model.writerId === inst.id) rt.model.writerId = to;
+        inst.id = to;
+        inst.dnsName = instanceDnsName(to);
+      });
+      rt.servers = servers;
+    };
+    renameInstances(blue, blueInstanceIds.map(old));
+    renameInstances(green, blueInstanceIds);
+    b.id = old(blueId);
+    g.id = blueId;
+    g.endpoint = b.endpoint;
+    g.readerEndpoint = b.readerEndpoint;
+    g.aliasEndpoint = b.aliasEndpoint;
+    g.proxy = b.proxy;
+    b.endpoint = clusterEndpointName(b.id);
+    b.readerEndpoint = readerEndpointName(b.id);
+    b.aliasEndpoint = undefined;
+    b.proxy = undefined;
+    this.runtimes.delete(blueId);
+    this.runtimes.delete(`${blueId}-${GREEN_SUFFIX}`);
+    this.runtimes.set(g.id, green);
+    this.runtimes.set(b.id, blue);
+    const cert = this.certificates.get(blueId);
+    if (cert) this.certificates.set(b.id, cert);
+    bg.sourceClusterId = b.id;
+    bg.targetClusterId = g.id;
+    const records: DnsRecord[] = [];
+    for (const c of [g, b]) {
+      for (const i of c.instances) records.push({ name: i.dnsName, type: 'A', value: i.host });
+      records.push({ name: c.endpoint, type: 'CNAME', value: this.instance(c, c.writerId).dnsName });
+      records.push({ name: c.readerEndpoint, type: 'CNAME', value: this.readerTarget(c).dnsName });
+    }
+    return records;
   }
 
   /** Throttling for the next `forMs` (0 ends it); the RDS API asks apiFault() per request. */
@@ -753,6 +1064,7 @@ export class Lab implements LabControl {
       dns: { host: this.dns.host, port: this.dns.port, zone: LAB_ZONE },
       tls: this.tlsState(),
       clusters: this.clusters(),
+      ...(this.blueGreenList.length > 0 ? { blueGreenDeployments: this.blueGreenList } : {}),
       events: this.eventLog,
       groundTruth: this.groundTruth,
       ...(this.iamServices.length > 0 ? { iam: labIamInfo(this.iamServices) } : {}),

@@ -192,6 +192,16 @@ export async function replicateFrom(
   );
 }
 
+/** Disconnects every client session (the lab's own users and replication stay). */
+export async function killClientConnections(inst: MariaInstance): Promise<void> {
+  const ids = await sqlLocal(
+    inst,
+    `SELECT id FROM information_schema.processlist WHERE user NOT IN ('root', 'system user', 'event_scheduler', '${REPL_USER}') AND id <> CONNECTION_ID()`,
+  );
+  for (const id of ids.split('\n').filter((x) => /^\d+$/.test(x)))
+    await sqlLocal(inst, `KILL CONNECTION ${id}`).catch(() => {}); // gone already: fine
+}
+
 /** Stops replication and forgets the source; used on the instance being promoted. */
 export async function stopReplication(inst: MariaInstance): Promise<void> {
   await sqlLocal(inst, 'STOP SLAVE; RESET SLAVE ALL;');

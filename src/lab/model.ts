@@ -67,10 +67,37 @@ export interface LabProxy {
   targetState: 'AVAILABLE' | 'UNAVAILABLE' | 'REGISTERING';
 }
 
+/** RDS BlueGreenDeployment Status (and SwitchoverDetail Status). */
+export type LabBlueGreenStatus =
+  | 'PROVISIONING'
+  | 'AVAILABLE'
+  | 'SWITCHOVER_IN_PROGRESS'
+  | 'SWITCHOVER_COMPLETED'
+  | 'SWITCHOVER_FAILED';
+
+/**
+ * A Blue/Green deployment: the green cluster replicates from the blue one (the source); a
+ * switchover makes blue read-only, waits for green to catch up, promotes green and gives it
+ * blue's names (blue's become `<name>-old1`).
+ */
+export interface LabBlueGreen {
+  /** BlueGreenDeploymentIdentifier, e.g. `bgd-labpg0000000001`. */
+  id: string;
+  /** BlueGreenDeploymentName. */
+  name: string;
+  /** DBClusterIdentifier of the blue cluster (the source) as it is named now. */
+  sourceClusterId: string;
+  /** DBClusterIdentifier of the green cluster (the target) as it is named now. */
+  targetClusterId: string;
+  status: LabBlueGreenStatus;
+  statusDetails?: string;
+  createTime: string;
+}
+
 /** An RDS event as DescribeEvents returns it. */
 export interface LabEvent {
   sourceIdentifier: string;
-  sourceType: 'db-cluster' | 'db-instance';
+  sourceType: 'db-cluster' | 'db-instance' | 'blue-green-deployment';
   message: string;
   eventCategories: string[];
   /** ISO-8601 UTC with milliseconds. */
@@ -112,7 +139,19 @@ export interface GroundTruthStep {
     /** The profile `noop` accepted a reboot or class change and did nothing. */
     | 'operation-ignored'
     /** A reboot or class change could not restart the instance (detail: the error). */
-    | 'operation-failed';
+    | 'operation-failed'
+    /** SwitchoverBlueGreenDeployment accepted (detail: deployment, blue -> green writer). */
+    | 'switchover-requested'
+    /** Blue's writer refuses writes (read-only) and its client connections are dropped. */
+    | 'blue-read-only'
+    /** Green has applied everything blue committed. */
+    | 'green-caught-up'
+    /** Green's writer accepts writes (it carries blue's names from the next step). */
+    | 'green-writable'
+    /** Blue/Green switchover done: Status SWITCHOVER_COMPLETED. */
+    | 'switchover-completed'
+    /** The switchover could not complete (detail: the error); blue is writable again. */
+    | 'switchover-failed';
   /** ISO-8601 UTC with milliseconds. */
   at: string;
   /** Milliseconds since the epoch (same instant as `at`). */
@@ -142,6 +181,10 @@ export interface LabControl {
   rebootInstance(instanceId: string, forceFailover: boolean): LabInstance;
   /** ModifyDBInstance of DBInstanceClass: applied immediately, the instance restarts with it. */
   modifyInstanceClass(instanceId: string, instanceClass: string, applyImmediately: boolean): LabInstance;
+  /** Blue/Green deployments (DescribeBlueGreenDeployments). */
+  blueGreenDeployments(): LabBlueGreen[];
+  /** SwitchoverBlueGreenDeployment: starts the switchover and returns at once. */
+  switchoverBlueGreen(id: string, timeoutSeconds: number): LabBlueGreen;
   /** A fault the RDS API answers with instead of handling the request (e.g. throttling). */
   apiFault?(action: string): RdsFault | undefined;
   region: string;

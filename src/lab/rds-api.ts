@@ -10,7 +10,7 @@
 
 import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
-import type { LabCluster, LabControl, LabEvent, LabInstance } from './model.ts';
+import type { LabBlueGreen, LabCluster, LabControl, LabEvent, LabInstance } from './model.ts';
 import { RdsFault } from './model.ts';
 
 const XMLNS = 'http://rds.amazonaws.com/doc/2014-10-31/';
@@ -159,7 +159,7 @@ interface Ctx {
   p: Params;
 }
 
-function arn(ctx: Ctx, kind: 'cluster' | 'db' | 'db-proxy' | 'target', id: string): string {
+function arn(ctx: Ctx, kind: 'cluster' | 'db' | 'db-proxy' | 'target' | 'deployment', id: string): string {
   return `arn:aws:rds:${ctx.control.region}:${ctx.control.accountId}:${kind}:${id}`;
 }
 
@@ -271,6 +271,46 @@ function renderInstance(
     PubliclyAccessible: false,
     PromotionTier: 1,
     PendingModifiedValues: i.pendingInstanceClass ? { DBInstanceClass: i.pendingInstanceClass } : undefined,
+  };
+}
+
+/**
+ * A Blue/Green deployment: Source and Target are the clusters' ARNs under their current names,
+ * SwitchoverDetails pairs the clusters and their instances (by position) with the status.
+ */
+function renderBlueGreen(ctx: Ctx, bg: LabBlueGreen): XmlObject {
+  const clusters = ctx.control.clusters();
+  const source = clusters.find((c) => c.id === bg.sourceClusterId);
+  const target = clusters.find((c) => c.id === bg.targetClusterId);
+  const memberStatus = bg.status === 'SWITCHOVER_FAILED' ? 'SWITCHOVER_FAILED' : bg.status;
+  const pairs: XmlObject[] = [
+    {
+      SourceMember: arn(ctx, 'cluster', bg.sourceClusterId),
+      TargetMember: arn(ctx, 'cluster', bg.targetClusterId),
+      Status: memberStatus,
+    },
+    ...(source?.instances ?? []).map((i, k) => ({
+      SourceMember: arn(ctx, 'db', i.id),
+      TargetMember: target?.instances[k] ? arn(ctx, 'db', target.instances[k].id) : undefined,
+      Status: memberStatus,
+    })),
+  ];
+  const done = bg.status === 'SWITCHOVER_COMPLETED';
+  return {
+    BlueGreenDeploymentIdentifier: bg.id,
+    BlueGreenDeploymentName: bg.name,
+    Source: arn(ctx, 'cluster', bg.sourceClusterId),
+    Target: arn(ctx, 'cluster', bg.targetClusterId),
+    SwitchoverDetails: { member: pairs },
+    Tasks: {
+      member: [
+        { Name: 'CREATING_READ_REPLICA_OF_SOURCE', Status: 'COMPLETED' },
+        { Name: 'CONFIGURE_BACKUPS', Status: 'COMPLETED' },
+      ],
+    },
+    Status: bg.status,
+    StatusDetails: bg.statusDetails ?? (done ? 'Switchover completed' : undefined),
+    CreateTime: new Date(bg.createTime),
   };
 }
 
@@ -446,6 +486,34 @@ const actions: Record<string, Handler> = {
       .map(({ e }) => e);
     const { items, marker } = page(events, p);
     return { Events: { Event: items.map(renderEvent) }, Marker: marker };
+  },
+
+  DescribeBlueGreenDeployments(ctx) {
+    const id = ctx.p.get('BlueGreenDeploymentIdentifier');
+    let found = ctx.control.blueGreenDeployments();
+    if (id !== undefined) {
+      found = found.filter((b) => b.id === idOf(id));
+      if (found.length === 0)
+        throw new RdsFault(
+          'BlueGreenDeploymentNotFoundFault',
+          `BlueGreenDeploymentIdentifier ${id} doesn't refer to an existing blue/green deployment.`,
+          404,
+        );
+    }
+    found = applyFilters(found, ctx.p.filters(), {
+      'blue-green-deployment-identifier': (b) => b.id,
+      'blue-green-deployment-name': (b) => b.name,
+      source: (b) => arn(ctx, 'cluster', b.sourceClusterId),
+      target: (b) => arn(ctx, 'cluster', b.targetClusterId),
+    });
+    const { items, marker } = page(found, ctx.p);
+    return { BlueGreenDeployments: { member: items.map((b) => renderBlueGreen(ctx, b)) }, Marker: marker };
+  },
+
+  SwitchoverBlueGreenDeployment(ctx) {
+    const id = idOf(ctx.p.required('BlueGreenDeploymentIdentifier'));
+    const timeout = ctx.p.int('SwitchoverTimeout', 30, 3600) ?? 300;
+    return { BlueGreenDeployment: renderBlueGreen(ctx, ctx.control.switchoverBlueGreen(id, timeout)) };
   },
 
   DescribeDBProxyTargets(ctx) {

@@ -1,9 +1,11 @@
 // The aws-rds trigger: FailoverDBCluster (Aurora, Multi-AZ DB cluster), RebootDBInstance
 // with ForceFailover (Multi-AZ DB instance), and the operations that restart one instance in
 // place: RebootDBInstance without failover and ModifyDBInstance of its DBInstanceClass
-// (ApplyImmediately), through the real @aws-sdk/client-rds. The endpoint is overridable so
+// (ApplyImmediately), and the switchover of a Blue/Green deployment
+// (SwitchoverBlueGreenDeployment), through the real @aws-sdk/client-rds. The endpoint is overridable so
 // the same code drives the local lab.
 import {
+  DescribeBlueGreenDeploymentsCommand,
   DescribeDBClustersCommand,
   DescribeDBInstancesCommand,
   DescribeEventsCommand,
@@ -13,9 +15,11 @@ import {
   type Event as RdsEvent,
   RebootDBInstanceCommand,
   type SourceType,
+  SwitchoverBlueGreenDeploymentCommand,
 } from '@aws-sdk/client-rds';
 import { isClusterKind, type TargetKind, type TriggerAction } from '../api/experiment-spec.ts';
 import {
+  type BlueGreenState,
   type FailoverTrigger,
   type FiredTrigger,
   type InstanceState,
@@ -40,6 +44,10 @@ export interface AwsRdsTriggerConfig {
   operationInstanceIdentifier?: string;
   /** modify-db-instance-class: the new DBInstanceClass. */
   instanceClass?: string;
+  /** switchover-blue-green-deployment: the BlueGreenDeploymentIdentifier. */
+  blueGreenDeploymentIdentifier?: string;
+  /** switchover-blue-green-deployment: SwitchoverTimeout in seconds (RDS's default when absent). */
+  switchoverTimeoutSeconds?: number;
   region?: string;
   /** Endpoint override (the local lab's RDS API). */
   endpoint?: string;
@@ -69,6 +77,16 @@ export function classifyRdsError(err: unknown, what: string): TriggerError {
       /^InvalidDBInstanceState(Fault)?$/,
       'InvalidState',
       'the DB instance is not in a state that allows a reboot or modification',
+    ],
+    [
+      /^BlueGreenDeploymentNotFound(Fault)?$/,
+      'TargetNotFound',
+      'the Blue/Green deployment does not exist in this account/region',
+    ],
+    [
+      /^InvalidBlueGreenDeploymentState(Fault)?$/,
+      'InvalidState',
+      'the Blue/Green deployment is not in a state that allows a switchover',
     ],
     [/^InvalidParameterValue$/, 'TargetInstanceNotMember', 'the request was rejected'],
     [
@@ -131,11 +149,13 @@ export class AwsRdsTrigger implements FailoverTrigger {
       });
     this.client = client ?? make(3);
     this.onceClient = client ?? make(1);
-    this.description = this.restartsInstance
-      ? `DB instance ${this.subjectHint()}`
-      : config.action === 'failover-db-cluster'
-        ? `DB cluster ${config.clusterIdentifier}`
-        : `DB instance ${config.instanceIdentifier}`;
+    this.description = this.switchesOver
+      ? `Blue/Green deployment ${config.blueGreenDeploymentIdentifier} (blue: ${isClusterKind(config.targetKind) ? `DB cluster ${config.clusterIdentifier}` : `DB instance ${config.instanceIdentifier}`})`
+      : this.restartsInstance
+        ? `DB instance ${this.subjectHint()}`
+        : config.action === 'failover-db-cluster'
+          ? `DB cluster ${config.clusterIdentifier}`
+          : `DB instance ${config.instanceIdentifier}`;
   }
 
   /** reboot-db-instance or modify-db-instance-class: one instance restarts, no new writer. */
@@ -143,12 +163,33 @@ export class AwsRdsTrigger implements FailoverTrigger {
     return this.config.action === 'reboot-db-instance' || this.config.action === 'modify-db-instance-class';
   }
 
+  /** switchover-blue-green-deployment: green takes over blue's names. */
+  private get switchesOver(): boolean {
+    return this.config.action === 'switchover-blue-green-deployment';
+  }
+
   /** The target is a DB cluster (DescribeDBClusters: Aurora or Multi-AZ), not a lone instance. */
   private get onCluster(): boolean {
     return (
       this.config.action === 'failover-db-cluster' ||
-      (this.restartsInstance && isClusterKind(this.config.targetKind))
+      ((this.restartsInstance || this.switchesOver) && isClusterKind(this.config.targetKind))
     );
+  }
+
+  private async describeBlueGreen(): Promise<BlueGreenState> {
+    const id = this.config.blueGreenDeploymentIdentifier!;
+    const out = await this.send(`DescribeBlueGreenDeployments ${id}`, () =>
+      this.client.send(new DescribeBlueGreenDeploymentsCommand({ BlueGreenDeploymentIdentifier: id })),
+    );
+    const bg = out.BlueGreenDeployments?.[0];
+    if (!bg) throw new TriggerError('TargetNotFound', `Blue/Green deployment ${id} not found`);
+    return {
+      id,
+      status: bg.Status ?? 'unknown',
+      ...(bg.StatusDetails ? { statusDetails: bg.StatusDetails } : {}),
+      ...(bg.Source ? { source: bg.Source } : {}),
+      ...(bg.Target ? { target: bg.Target } : {}),
+    };
   }
 
   private subjectHint(): string {
@@ -212,6 +253,7 @@ export class AwsRdsTrigger implements FailoverTrigger {
         const { arn: _arn, ...instance } = await this.describeInstance(subject);
         state.instance = instance;
       }
+      if (this.switchesOver) state.blueGreen = await this.describeBlueGreen();
       return state;
     }
     const id = this.config.instanceIdentifier!;
@@ -224,6 +266,7 @@ export class AwsRdsTrigger implements FailoverTrigger {
       ...(this.restartsInstance || this.config.action === 'reboot-db-instance-force-failover'
         ? { instance }
         : {}),
+      ...(this.switchesOver ? { blueGreen: await this.describeBlueGreen() } : {}),
     };
   }
 
@@ -251,6 +294,7 @@ export class AwsRdsTrigger implements FailoverTrigger {
         );
     }
     if (this.restartsInstance) this.checkSubject(s);
+    if (this.switchesOver) this.checkBlueGreen(s);
     if (this.config.action === 'reboot-db-instance-force-failover' && s.instance?.multiAz === false)
       throw new TriggerError(
         'NoReader',
@@ -280,6 +324,29 @@ export class AwsRdsTrigger implements FailoverTrigger {
         this.restartsInstance
           ? `DB cluster ${this.config.clusterIdentifier} is a Multi-AZ DB cluster (Engine ${s.engine}), not an Aurora cluster: RDS reboots and resizes its members through the cluster (RebootDBCluster, ModifyDBCluster), which failwatch does not call; ${this.config.action} acts on Aurora members and RDS instances`
           : `DB cluster ${this.config.clusterIdentifier} is a Multi-AZ DB cluster (Engine ${s.engine}), not an Aurora cluster: set target.kind: multi-az-db-cluster`,
+      );
+  }
+
+  /**
+   * The deployment switches over the target (its Source is the target's ARN: the allowlist on
+   * the target then covers the switchover too) and is AVAILABLE (green ready, not switched yet).
+   */
+  private checkBlueGreen(s: TargetState): void {
+    const bg = s.blueGreen;
+    const id = this.config.blueGreenDeploymentIdentifier;
+    if (!bg) throw new TriggerError('TargetNotFound', `Blue/Green deployment ${id} not found`);
+    const target = this.onCluster
+      ? `DB cluster ${this.config.clusterIdentifier}`
+      : `DB instance ${this.config.instanceIdentifier}`;
+    if (bg.source !== undefined && s.arn !== undefined && bg.source !== s.arn)
+      throw new TriggerError(
+        'BlueGreenSourceMismatch',
+        `Blue/Green deployment ${id} switches over ${bg.source}, not the target ${target} (${s.arn}): name the deployment whose blue environment is the target`,
+      );
+    if (bg.status !== 'AVAILABLE')
+      throw new TriggerError(
+        'TargetNotAvailable',
+        `Blue/Green deployment ${id} is ${bg.status}, not AVAILABLE${bg.statusDetails ? ` (${bg.statusDetails})` : ''}: a switchover needs a green environment that is ready and not switched over yet`,
       );
   }
 
@@ -321,6 +388,23 @@ export class AwsRdsTrigger implements FailoverTrigger {
     if (this.restartsInstance) return this.fireInstanceRestart(writerBefore);
     const before = writerBefore ?? (await this.state()).writerId;
     const t0Ms = Date.now();
+    if (this.switchesOver) {
+      const id = this.config.blueGreenDeploymentIdentifier!;
+      const timeout = this.config.switchoverTimeoutSeconds;
+      await this.send(`SwitchoverBlueGreenDeployment ${id}`, () =>
+        this.onceClient.send(
+          new SwitchoverBlueGreenDeploymentCommand({
+            BlueGreenDeploymentIdentifier: id,
+            ...(timeout !== undefined ? { SwitchoverTimeout: timeout } : {}),
+          }),
+        ),
+      );
+      return {
+        t0Ms,
+        action: `SwitchoverBlueGreenDeployment ${id} (SwitchoverTimeout ${timeout ?? 300} s)`,
+        writerBefore: before,
+      };
+    }
     if (this.config.action === 'failover-db-cluster') {
       const id = this.config.clusterIdentifier!;
       const target = this.config.targetInstanceIdentifier;
@@ -389,6 +473,8 @@ export class AwsRdsTrigger implements FailoverTrigger {
     for (const m of s?.members ?? []) sources.push({ type: 'db-instance', id: m.id });
     if (this.config.instanceIdentifier && !sources.some((x) => x.id === this.config.instanceIdentifier))
       sources.push({ type: 'db-instance', id: this.config.instanceIdentifier });
+    if (this.switchesOver)
+      sources.push({ type: 'blue-green-deployment', id: this.config.blueGreenDeploymentIdentifier! });
     const out: TriggerEvent[] = [];
     for (const source of sources) {
       let marker: string | undefined;

@@ -1,4 +1,5 @@
 // The trigger an experiment's spec asks for.
+import { parseDurationMs } from '../api/duration.ts';
 import type { ExperimentManifest } from '../api/validate-experiment.ts';
 import { AwsRdsTrigger, NoneTrigger } from './aws-rds.ts';
 import type { FailoverTrigger } from './types.ts';
@@ -19,6 +20,10 @@ export function triggerFor(manifest: ExperimentManifest, env: NodeJS.ProcessEnv)
     targetInstanceIdentifier: trigger.targetInstanceIdentifier,
     operationInstanceIdentifier: trigger.instanceIdentifier,
     instanceClass: trigger.instanceClass,
+    blueGreenDeploymentIdentifier: trigger.blueGreenDeploymentIdentifier,
+    ...(trigger.switchoverTimeout !== undefined
+      ? { switchoverTimeoutSeconds: Math.round(parseDurationMs(trigger.switchoverTimeout) / 1000) }
+      : {}),
     region: target.region,
     endpoint: target.rdsEndpoint,
     credentials: labCredentials,

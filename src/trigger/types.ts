@@ -24,6 +24,20 @@ export interface TargetState {
   engine?: string;
   /** The instance a reboot or class change acts on (reboot-db-instance, modify-db-instance-class). */
   instance?: InstanceState;
+  /** switchover-blue-green-deployment: the deployment as DescribeBlueGreenDeployments shows it. */
+  blueGreen?: BlueGreenState;
+}
+
+/** A Blue/Green deployment as DescribeBlueGreenDeployments shows it. */
+export interface BlueGreenState {
+  id: string;
+  /** PROVISIONING, AVAILABLE, SWITCHOVER_IN_PROGRESS, SWITCHOVER_COMPLETED, SWITCHOVER_FAILED, ... */
+  status: string;
+  statusDetails?: string;
+  /** ARN of the blue environment's database (before a switchover: production). */
+  source?: string;
+  /** ARN of the green environment's database. */
+  target?: string;
 }
 
 /** One DB instance as DescribeDBInstances shows it. */
@@ -56,6 +70,8 @@ export type TriggerFailureReason =
   | 'InstanceClassUnchanged'
   /** target.kind names another kind of cluster than RDS describes (Aurora vs Multi-AZ DB cluster). */
   | 'TargetKindMismatch'
+  /** The Blue/Green deployment's blue environment (Source) is not the experiment's target. */
+  | 'BlueGreenSourceMismatch'
   | 'InvalidState'
   | 'Throttled'
   | 'NoCredentials'

@@ -23,6 +23,8 @@ export async function startTestLab(opts: {
   engines?: string;
   /** `failwatch lab up --cluster-kind` (default aurora). */
   clusterKind?: string;
+  /** `failwatch lab up --blue-green`. */
+  blueGreen?: boolean;
 }): Promise<TestLab> {
   const parent = mkdtempSync(join(tmpdir(), 'fw-e2e-'));
   chmodSync(parent, 0o755);
@@ -43,6 +45,7 @@ export async function startTestLab(opts: {
     '--api-port',
     String(opts.apiPort),
     ...(opts.clusterKind ? ['--cluster-kind', opts.clusterKind] : []),
+    ...(opts.blueGreen ? ['--blue-green'] : []),
   ]);
   assert.equal(up.code, 0, up.stderr);
   return {

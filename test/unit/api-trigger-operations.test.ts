@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { triggerOperation, triggerVerb } from '../../src/api/spec-accessors.ts';
+import { operationReasonName, triggerOperation, triggerVerb } from '../../src/api/spec-accessors.ts';
 import { validateExperimentManifest } from '../../src/api/validate-experiment.ts';
 
 type Doc = any;
@@ -119,7 +119,7 @@ describe('spec.trigger: reboot-db-instance and modify-db-instance-class', () => 
       { action: 'modify-db-instance-class', instanceClass: 'db.m6gd.xlarge' },
     ])
       assert.deepEqual(errors(manifest(trigger, target)), [
-        'spec.trigger.action: a multi-az-db-cluster target takes trigger.action failover-db-cluster: RDS reboots and resizes the members of a Multi-AZ DB cluster through the cluster (RebootDBCluster, ModifyDBCluster), which failwatch does not call',
+        'spec.trigger.action: a multi-az-db-cluster target takes trigger.action failover-db-cluster: RDS reboots and resizes the members of a Multi-AZ DB cluster through the cluster (RebootDBCluster, ModifyDBCluster), which failwatch does not call, and failwatch switches over Blue/Green deployments of Aurora clusters and RDS instances only',
       ]);
     const [e] = errors(manifest({ action: 'reboot-db-instance-force-failover' }, target));
     assert.match(
@@ -160,10 +160,66 @@ describe('spec.trigger: reboot-db-instance and modify-db-instance-class', () => 
       'message: instanceClass is required when action is modify-db-instance-class, e.g. db.r6g.xlarge',
       'fieldPath: .instanceIdentifier',
       'fieldPath: .trigger.instanceIdentifier',
-      "self.trigger.action in ['reboot-db-instance', 'modify-db-instance-class']",
+      "self.trigger.action in ['reboot-db-instance', 'modify-db-instance-class', 'switchover-blue-green-deployment']",
       "self.target.kind != 'multi-az-db-cluster' || !has(self.trigger.action) || self.trigger.action == 'failover-db-cluster'",
       '- multi-az-db-cluster\n',
     ])
       assert.ok(crd.includes(text), `CRD has ${text}`);
+  });
+});
+
+describe('spec.trigger: switchover-blue-green-deployment', () => {
+  const bg = {
+    action: 'switchover-blue-green-deployment',
+    blueGreenDeploymentIdentifier: 'bgd-wi89nwzglccsfake',
+  };
+
+  it('accepts a switchover of an Aurora cluster or an RDS instance, with or without a timeout', () => {
+    assert.deepEqual(errors(manifest(bg)), []);
+    assert.deepEqual(errors(manifest({ ...bg, switchoverTimeout: '2m' })), []);
+    assert.deepEqual(errors(manifest(bg, { kind: 'rds-instance', instanceIdentifier: 'db-1' })), []);
+  });
+
+  it('refuses what does not belong, at the field path', () => {
+    assert.deepEqual(errors(manifest({ action: 'switchover-blue-green-deployment' })), [
+      'spec.trigger.blueGreenDeploymentIdentifier: blueGreenDeploymentIdentifier is required when action is switchover-blue-green-deployment, e.g. bgd-wi89nwzglccsfake',
+    ]);
+    assert.deepEqual(
+      errors(manifest({ action: 'failover-db-cluster', blueGreenDeploymentIdentifier: 'bgd-x' })),
+      [
+        'spec.trigger.blueGreenDeploymentIdentifier: blueGreenDeploymentIdentifier applies only to action switchover-blue-green-deployment',
+      ],
+    );
+    assert.deepEqual(errors(manifest({ action: 'failover-db-cluster', switchoverTimeout: '60s' })), [
+      'spec.trigger.switchoverTimeout: switchoverTimeout applies only to action switchover-blue-green-deployment',
+    ]);
+    const [short] = errors(manifest({ ...bg, switchoverTimeout: '10s' }));
+    assert.match(short ?? '', /^spec\.trigger\.switchoverTimeout: must be at least 30s/);
+    const [badId] = errors(manifest({ ...bg, blueGreenDeploymentIdentifier: 'bgd x' }));
+    assert.match(badId ?? '', /^spec\.trigger\.blueGreenDeploymentIdentifier: /);
+    const [multiAz] = errors(manifest(bg, { kind: 'multi-az-db-cluster', clusterIdentifier: 'm' }));
+    assert.match(multiAz ?? '', /Blue\/Green deployments of Aurora clusters and RDS instances only/);
+  });
+
+  it('names the operation: switchover, Switchover reasons, "switching over"', () => {
+    const r = validateExperimentManifest(manifest(bg));
+    assert.ok(r.ok);
+    assert.equal(triggerOperation(r.value.spec), 'switchover');
+    assert.equal(triggerVerb(r.value.spec), 'switching over');
+    assert.equal(operationReasonName('switchover-blue-green-deployment'), 'Switchover');
+  });
+
+  it('the CRD carries the rules as CEL', () => {
+    const crd = readFileSync(
+      new URL('../../crds/failwatch.io_failoverexperiments.yaml', import.meta.url),
+      'utf8',
+    );
+    assert.match(crd, /- switchover-blue-green-deployment\n/);
+    for (const text of [
+      "self.action != 'switchover-blue-green-deployment' || has(self.blueGreenDeploymentIdentifier)",
+      'fieldPath: .blueGreenDeploymentIdentifier',
+      'fieldPath: .switchoverTimeout',
+    ])
+      assert.ok(crd.includes(text), text);
   });
 });

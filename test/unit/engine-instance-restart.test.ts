@@ -268,3 +268,80 @@ describe('RoleFlipWatcher: the same server going away and coming back', () => {
     assert.equal(f.firstFlipMs(), 1420, 'c flipped to another server instead');
   });
 });
+
+describe('observing a Blue/Green switchover (operation switchover)', () => {
+  /** One pass a second: the deployment's status by second, the writer's name never changing. */
+  function observeSwitchover(
+    statuses: [number, string][],
+    opts: { roleFlipAtS?: number; recoveredAtS?: number },
+  ) {
+    const observer = new TriggerObserver({
+      t0Ms: T0,
+      writerBefore: 'lab-pg-1',
+      outcome: 'Succeeded',
+      maxDurationMs: MAX_S * 1000,
+      operation: 'switchover',
+    });
+    for (let s = 0; ; s++) {
+      const now = T0 + s * 1000;
+      const status = statuses.filter(([at]) => at <= s).at(-1)?.[1] ?? 'AVAILABLE';
+      const state: TargetState = {
+        ...cluster('available'),
+        blueGreen: {
+          id: 'bgd-1',
+          status,
+          ...(status === 'SWITCHOVER_FAILED' ? { statusDetails: 'timed out' } : {}),
+        },
+      };
+      const look = observer.wantsLook(now) ? { state, events: [] } : undefined;
+      const decision = observer.step({
+        nowMs: now,
+        look,
+        roleFlipMs:
+          opts.roleFlipAtS !== undefined && s >= opts.roleFlipAtS ? T0 + opts.roleFlipAtS * 1000 : undefined,
+        recovered: opts.recoveredAtS !== undefined && s >= opts.recoveredAtS,
+      });
+      if (decision.done) return { decision, endS: s, happened: observer.happened };
+    }
+  }
+
+  it('SWITCHOVER_IN_PROGRESS at 2 s, COMPLETED at 9 s: happened (rds-status at 2 s), done once recovered and completed', () => {
+    const r = observeSwitchover(
+      [
+        [2, 'SWITCHOVER_IN_PROGRESS'],
+        [9, 'SWITCHOVER_COMPLETED'],
+      ],
+      { roleFlipAtS: 6, recoveredAtS: 7 },
+    );
+    assert.equal(r.decision.done && r.decision.inconclusive, undefined);
+    assert.deepEqual(r.happened, { atMs: T0 + 2000, by: 'rds-status' });
+    assert.equal(r.endS, 9, 'recovered probes wait for SWITCHOVER_COMPLETED');
+  });
+
+  it("the same writer name before and after (green takes blue's names) is no evidence either way", () => {
+    const r = observeSwitchover([], {});
+    assert.equal(r.endS, MAX_S);
+    assert.ok(r.decision.done);
+    assert.equal(r.decision.done && r.decision.inconclusive?.reason, 'OperationNotObserved');
+    assert.match(
+      (r.decision.done && r.decision.inconclusive?.message) || '',
+      /Blue\/Green deployment never left AVAILABLE/,
+    );
+  });
+
+  it("a rolled-back switchover (SWITCHOVER_FAILED) ends Inconclusive SwitchoverRolledBack, with RDS's details", () => {
+    const r = observeSwitchover(
+      [
+        [1, 'SWITCHOVER_IN_PROGRESS'],
+        [5, 'SWITCHOVER_FAILED'],
+      ],
+      { recoveredAtS: 8 },
+    );
+    assert.ok(r.decision.done);
+    assert.equal(r.endS, 8);
+    const finding = r.decision.done ? r.decision.inconclusive : undefined;
+    assert.equal(finding?.reason, 'SwitchoverRolledBack');
+    assert.match(finding?.message ?? '', /SWITCHOVER_FAILED: timed out/);
+    assert.ok(INCONCLUSIVE_REASONS.includes('SwitchoverRolledBack'));
+  });
+});

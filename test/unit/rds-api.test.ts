@@ -3,9 +3,11 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import {
+  BlueGreenDeploymentNotFoundFault,
   DBClusterNotFoundFault,
   DBInstanceNotFoundFault,
   DBProxyNotFoundFault,
+  DescribeBlueGreenDeploymentsCommand,
   DescribeDBClustersCommand,
   DescribeDBInstancesCommand,
   DescribeDBProxyTargetsCommand,
@@ -18,9 +20,10 @@ import {
   RDSClient,
   RDSServiceException,
   RebootDBInstanceCommand,
+  SwitchoverBlueGreenDeploymentCommand,
 } from '@aws-sdk/client-rds';
 import { callOnce } from '../../src/engine/trigger-protocol.ts';
-import type { LabCluster, LabControl, LabEvent, LabInstance } from '../../src/lab/model.ts';
+import type { LabBlueGreen, LabCluster, LabControl, LabEvent, LabInstance } from '../../src/lab/model.ts';
 import { RdsFault } from '../../src/lab/model.ts';
 import { startRdsApi } from '../../src/lab/rds-api.ts';
 import { AwsRdsTrigger, type AwsRdsTriggerConfig, classifyRdsError } from '../../src/trigger/aws-rds.ts';
@@ -57,6 +60,15 @@ class MemoryLab implements LabControl {
   reset(): void {
     this.reboots = [];
     this.modifications = [];
+    this.switchovers = [];
+    this.blueGreen = {
+      id: 'bgd-labpg00000000000',
+      name: 'lab-pg-upgrade',
+      sourceClusterId: 'lab-pg',
+      targetClusterId: 'lab-pg-green-abc123',
+      status: 'AVAILABLE',
+      createTime: CREATED,
+    };
     const instance = (n: number, az: string): LabInstance => ({
       id: `lab-pg-${n}`,
       host: `127.0.10.1${n}`,
@@ -179,6 +191,28 @@ class MemoryLab implements LabControl {
     if (forceFailover && instanceId === this.cluster.writerId) this.failoverCluster(this.cluster.id);
     instance.status = 'rebooting';
     return instance;
+  }
+
+  blueGreen!: LabBlueGreen;
+  /** Calls of switchoverBlueGreen, as the API passed them. */
+  switchovers: { id: string; timeoutSeconds: number }[] = [];
+
+  blueGreenDeployments(): LabBlueGreen[] {
+    return [this.blueGreen];
+  }
+
+  switchoverBlueGreen(id: string, timeoutSeconds: number): LabBlueGreen {
+    if (id !== this.blueGreen.id)
+      throw new RdsFault(
+        'BlueGreenDeploymentNotFoundFault',
+        `BlueGreenDeploymentIdentifier ${id} not found.`,
+        404,
+      );
+    if (this.blueGreen.status !== 'AVAILABLE')
+      throw new RdsFault('InvalidBlueGreenDeploymentStateFault', `${id} is ${this.blueGreen.status}.`);
+    this.switchovers.push({ id, timeoutSeconds });
+    this.blueGreen.status = 'SWITCHOVER_IN_PROGRESS';
+    return this.blueGreen;
   }
 
   /** Calls of modifyInstanceClass, as the API passed them. */
@@ -868,5 +902,119 @@ describe('RebootDBInstance without failover and ModifyDBInstance (reboot-db-inst
     assert.equal(e.reason, 'NoReader');
     assert.match(e.message, /DB instance lab-pg-2 is not a Multi-AZ deployment/);
     assert.deepEqual(lab.reboots, []);
+  });
+});
+
+describe('Blue/Green deployments (switchover-blue-green-deployment)', () => {
+  const trigger = (config: Omit<AwsRdsTriggerConfig, 'endpoint' | 'credentials' | 'region'>) =>
+    new AwsRdsTrigger({
+      ...config,
+      endpoint: server.url,
+      region: REGION,
+      credentials: { accessKeyId: 'AKIDLAB', secretAccessKey: 'lab-secret' },
+    });
+  const switchover = (more: Partial<AwsRdsTriggerConfig> = {}) =>
+    trigger({
+      action: 'switchover-blue-green-deployment',
+      clusterIdentifier: 'lab-pg',
+      blueGreenDeploymentIdentifier: 'bgd-labpg00000000000',
+      ...more,
+    });
+
+  test('DescribeBlueGreenDeployments renders the deployment: Source, Target, status, member pairs', async () => {
+    const out = await rds.send(
+      new DescribeBlueGreenDeploymentsCommand({ BlueGreenDeploymentIdentifier: 'bgd-labpg00000000000' }),
+    );
+    assert.equal(out.BlueGreenDeployments?.length, 1);
+    const bg = out.BlueGreenDeployments![0]!;
+    assert.equal(bg.BlueGreenDeploymentName, 'lab-pg-upgrade');
+    assert.equal(bg.Source, `arn:aws:rds:${REGION}:${ACCOUNT}:cluster:lab-pg`);
+    assert.equal(bg.Target, `arn:aws:rds:${REGION}:${ACCOUNT}:cluster:lab-pg-green-abc123`);
+    assert.equal(bg.Status, 'AVAILABLE');
+    assert.equal(bg.CreateTime?.toISOString(), CREATED);
+    assert.deepEqual(
+      bg.SwitchoverDetails?.map((d) => d.SourceMember?.split(':').slice(-2).join(':')),
+      ['cluster:lab-pg', 'db:lab-pg-1', 'db:lab-pg-2'],
+    );
+    assert.equal(bg.Tasks?.length, 2);
+    const byName = await rds.send(
+      new DescribeBlueGreenDeploymentsCommand({
+        Filters: [{ Name: 'blue-green-deployment-name', Values: ['lab-pg-upgrade', 'other'] }],
+      }),
+    );
+    assert.equal(byName.BlueGreenDeployments?.length, 1);
+    const none = await rds.send(
+      new DescribeBlueGreenDeploymentsCommand({ Filters: [{ Name: 'source', Values: ['arn:aws:rds:x'] }] }),
+    );
+    assert.equal(none.BlueGreenDeployments?.length, 0);
+    await rejects(
+      rds.send(new DescribeBlueGreenDeploymentsCommand({ BlueGreenDeploymentIdentifier: 'bgd-nope' })),
+      BlueGreenDeploymentNotFoundFault,
+    );
+  });
+
+  test('SwitchoverBlueGreenDeployment passes the timeout (default 300 s, at least 30 s)', async () => {
+    await rejects(
+      rds.send(
+        new SwitchoverBlueGreenDeploymentCommand({
+          BlueGreenDeploymentIdentifier: 'bgd-labpg00000000000',
+          SwitchoverTimeout: 29,
+        }),
+      ),
+      RDSServiceException,
+    );
+    assert.deepEqual(lab.switchovers, []);
+    const out = await rds.send(
+      new SwitchoverBlueGreenDeploymentCommand({ BlueGreenDeploymentIdentifier: 'bgd-labpg00000000000' }),
+    );
+    assert.equal(out.BlueGreenDeployment?.Status, 'SWITCHOVER_IN_PROGRESS');
+    assert.deepEqual(lab.switchovers, [{ id: 'bgd-labpg00000000000', timeoutSeconds: 300 }]);
+  });
+
+  test('trigger: preflight checks the deployment, fire calls SwitchoverBlueGreenDeployment once with the timeout', async () => {
+    const t = switchover({ switchoverTimeoutSeconds: 120 });
+    try {
+      assert.equal(t.description, 'Blue/Green deployment bgd-labpg00000000000 (blue: DB cluster lab-pg)');
+      const s = await t.preflight();
+      assert.equal(s.blueGreen?.status, 'AVAILABLE');
+      const fired = await t.fire(s.writerId);
+      assert.equal(
+        fired.action,
+        'SwitchoverBlueGreenDeployment bgd-labpg00000000000 (SwitchoverTimeout 120 s)',
+      );
+      assert.deepEqual(lab.switchovers, [{ id: 'bgd-labpg00000000000', timeoutSeconds: 120 }]);
+      assert.equal((await t.state()).blueGreen?.status, 'SWITCHOVER_IN_PROGRESS');
+    } finally {
+      t.close();
+    }
+  });
+
+  test("trigger preflight refusals: not AVAILABLE, another cluster's deployment, unknown deployment; nothing called", async () => {
+    const refused = async (t: AwsRdsTrigger) => {
+      try {
+        await t.preflight();
+      } catch (err) {
+        assert.ok(err instanceof TriggerError, String(err));
+        return err;
+      } finally {
+        t.close();
+      }
+      assert.fail('preflight passed');
+    };
+    lab.blueGreen.status = 'SWITCHOVER_COMPLETED';
+    const done = await refused(switchover());
+    assert.equal(done.reason, 'TargetNotAvailable');
+    assert.match(done.message, /is SWITCHOVER_COMPLETED, not AVAILABLE/);
+    lab.blueGreen.status = 'AVAILABLE';
+    lab.blueGreen.sourceClusterId = 'lab-other';
+    const foreign = await refused(switchover());
+    assert.equal(foreign.reason, 'BlueGreenSourceMismatch');
+    assert.match(
+      foreign.message,
+      /switches over arn:aws:rds:us-east-1:123456789012:cluster:lab-other, not the target DB cluster lab-pg/,
+    );
+    const unknown = await refused(switchover({ blueGreenDeploymentIdentifier: 'bgd-nope' }));
+    assert.equal(unknown.reason, 'TargetNotFound');
+    assert.deepEqual(lab.switchovers, []);
   });
 });
