@@ -306,6 +306,10 @@ export function describeLab(state: LabState): string {
         `    ${i.id.padEnd(10)} ${i.host}:${i.port} ${i.id === c.writerId ? 'writer' : 'reader'} ${i.status}`,
       );
   }
+  for (const bg of state.blueGreenDeployments ?? [])
+    lines.push(
+      `  Blue/Green deployment ${bg.id} (${bg.name}): ${bg.sourceClusterId} -> ${bg.targetClusterId}, ${bg.status}`,
+    );
   lines.push(
     `  user ${state.clusters[0]?.masterUsername ?? 'failwatch'}, password failwatch-lab, database app`,
   );
@@ -352,6 +356,7 @@ const TIMELINE_STARTS: Partial<Record<GroundTruthStep['step'], string>> = {
   'failover-requested': 'failover',
   'reboot-requested': 'reboot',
   'modify-requested': 'instance class change',
+  'switchover-requested': 'Blue/Green switchover',
   'operation-ignored': 'ignored operation',
 };
 

@@ -7,7 +7,7 @@ import type { DaemonInfo } from './daemon.ts';
 import { killAndWait, pidAlive, run } from './exec.ts';
 import { type LabIamInfo, removeIamServices } from './iam.ts';
 import type { LabOptions, LabTlsState } from './lab.ts';
-import type { GroundTruthStep, LabCluster, LabEvent } from './model.ts';
+import type { GroundTruthStep, LabBlueGreen, LabCluster, LabEvent } from './model.ts';
 import { PG_USER, pgBinDir } from './postgres.ts';
 
 export interface LabState extends DaemonInfo {
@@ -17,6 +17,8 @@ export interface LabState extends DaemonInfo {
   clusters: LabCluster[];
   events: LabEvent[];
   groundTruth: GroundTruthStep[];
+  /** `lab up --blue-green`: the Blue/Green deployments. */
+  blueGreenDeployments?: LabBlueGreen[];
   /** IAM database authentication: the lab's test credentials, region, user and PAM services. */
   iam?: LabIamInfo;
 }

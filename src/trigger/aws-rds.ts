@@ -338,7 +338,10 @@ export class AwsRdsTrigger implements FailoverTrigger {
     const target = this.onCluster
       ? `DB cluster ${this.config.clusterIdentifier}`
       : `DB instance ${this.config.instanceIdentifier}`;
-    if (bg.source !== undefined && s.arn !== undefined && bg.source !== s.arn)
+    // After a switchover the target's name is green's, the deployment's Target: "already
+    // switched over" says more than "not this deployment".
+    const switchedOverHere = bg.status === 'SWITCHOVER_COMPLETED' && bg.target === s.arn;
+    if (bg.source !== undefined && s.arn !== undefined && bg.source !== s.arn && !switchedOverHere)
       throw new TriggerError(
         'BlueGreenSourceMismatch',
         `Blue/Green deployment ${id} switches over ${bg.source}, not the target ${target} (${s.arn}): name the deployment whose blue environment is the target`,
