@@ -103,9 +103,13 @@ const ruleText = (r: Rule) =>
 
 /** The controller's requests in the audit log from byte `from` on (one per auditID). */
 function controllerRequests(from: number): AuditEvent[] {
-  const text = readFileSync(cp.auditLogPath!, 'utf8').slice(from);
+  // `from` is a byte offset (the file's size earlier): slice the bytes, not the decoded text
+  // (Event messages carry non-ASCII characters), and leave out a last line still being written.
+  const text = readFileSync(cp.auditLogPath!).subarray(from).toString('utf8');
+  const lines = text.split('\n');
+  if (!text.endsWith('\n')) lines.pop();
   const byId = new Map<string, AuditEvent>();
-  for (const line of text.split('\n')) {
+  for (const line of lines) {
     if (!line.trim()) continue;
     const e = JSON.parse(line) as AuditEvent;
     if (e.user?.username !== CONTROLLER_USER) continue;
