@@ -33,6 +33,8 @@ export const TRIGGER_ACTIONS = [
   'reboot-db-instance',
   'modify-db-instance-class',
   'switchover-blue-green-deployment',
+  'switchover-global-cluster',
+  'failover-global-cluster',
 ] as const;
 export type TriggerAction = (typeof TRIGGER_ACTIONS)[number];
 /**
@@ -43,6 +45,17 @@ export const INSTANCE_RESTART_ACTIONS = ['reboot-db-instance', 'modify-db-instan
 export function isInstanceRestartAction(action: string | undefined): boolean {
   return (INSTANCE_RESTART_ACTIONS as readonly string[]).includes(action ?? '');
 }
+
+/** Actions on an Aurora Global Database (the target is its primary cluster). */
+export const GLOBAL_ACTIONS = ['switchover-global-cluster', 'failover-global-cluster'] as const;
+export function isGlobalAction(action: string | undefined): boolean {
+  return (GLOBAL_ACTIONS as readonly string[]).includes(action ?? '');
+}
+/** An RDS GlobalClusterIdentifier. */
+export const GLOBAL_CLUSTER_ID_PATTERN = '^[a-zA-Z][a-zA-Z0-9-]{0,254}$';
+/** A DB cluster's ARN (a Global Database names its secondary by ARN: it lives in another region). */
+export const CLUSTER_ARN_PATTERN =
+  '^arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:cluster:[a-zA-Z][a-zA-Z0-9-]{0,62}$';
 
 /** RDS BlueGreenDeploymentIdentifier, e.g. bgd-wi89nwzglccsfake. */
 export const BLUE_GREEN_ID_PATTERN = '^[a-zA-Z][0-9a-zA-Z-]{0,254}$';
@@ -166,7 +179,7 @@ function triggerSchema<R extends boolean>(resolved: R) {
         stringEnum(TRIGGER_ACTIONS, {
           default: 'failover-db-cluster',
           description:
-            'aws-rds call: failover-db-cluster (FailoverDBCluster: an Aurora or Multi-AZ DB cluster), reboot-db-instance-force-failover (RebootDBInstance with ForceFailover, Multi-AZ instance), reboot-db-instance (RebootDBInstance without failover: the instance restarts in place), modify-db-instance-class (ModifyDBInstance with DBInstanceClass and ApplyImmediately: the instance restarts with the new class) or switchover-blue-green-deployment (SwitchoverBlueGreenDeployment of an existing deployment whose blue environment is the target).',
+            'aws-rds call: failover-db-cluster (FailoverDBCluster: an Aurora or Multi-AZ DB cluster), reboot-db-instance-force-failover (RebootDBInstance with ForceFailover, Multi-AZ instance), reboot-db-instance (RebootDBInstance without failover: the instance restarts in place), modify-db-instance-class (ModifyDBInstance with DBInstanceClass and ApplyImmediately: the instance restarts with the new class), switchover-blue-green-deployment (SwitchoverBlueGreenDeployment of an existing deployment whose blue environment is the target), switchover-global-cluster (SwitchoverGlobalCluster: the Global Database whose primary is the target promotes targetDbClusterIdentifier, without data loss) or failover-global-cluster (FailoverGlobalCluster; with allowDataLoss an unplanned failover that may lose writes).',
         }),
       ),
       targetInstanceIdentifier: Type.Optional(
@@ -201,6 +214,28 @@ function triggerSchema<R extends boolean>(resolved: R) {
             'switchover-blue-green-deployment only (and required there): the BlueGreenDeploymentIdentifier (bgd-...). Its blue environment (Source) must be the target; it must be AVAILABLE.',
         }),
       ),
+      globalClusterIdentifier: Type.Optional(
+        Type.String({
+          pattern: GLOBAL_CLUSTER_ID_PATTERN,
+          maxLength: 255,
+          description:
+            'switchover-global-cluster and failover-global-cluster only (and required there): the GlobalClusterIdentifier. Its primary (writer) cluster must be the target.',
+        }),
+      ),
+      targetDbClusterIdentifier: Type.Optional(
+        Type.String({
+          pattern: CLUSTER_ARN_PATTERN,
+          maxLength: 2048,
+          description:
+            "switchover-global-cluster and failover-global-cluster only (and required there): the ARN of the secondary cluster to promote (TargetDbClusterIdentifier), e.g. arn:aws:rds:us-west-2:123456789012:cluster:orders-west. The controller's allowlist must admit it too.",
+        }),
+      ),
+      allowDataLoss: Type.Optional(
+        Type.Boolean({
+          description:
+            'failover-global-cluster only: AllowDataLoss, an unplanned failover that promotes the secondary at once; writes the primary acknowledged and the secondary never received are lost (the lost-write audit counts them: the RPO). Off: RDS switches over without data loss.',
+        }),
+      ),
       switchoverTimeout: Type.Optional(
         durationString({
           min: '30s',
@@ -224,6 +259,9 @@ function triggerSchema<R extends boolean>(resolved: R) {
       instanceClass?: string;
       blueGreenDeploymentIdentifier?: string;
       switchoverTimeout?: string;
+      globalClusterIdentifier?: string;
+      targetDbClusterIdentifier?: string;
+      allowDataLoss?: boolean;
     }
   >(schema, [
     {
@@ -275,6 +313,30 @@ function triggerSchema<R extends boolean>(resolved: R) {
       message: 'switchoverTimeout applies only to action switchover-blue-green-deployment',
       check: (self) =>
         self.switchoverTimeout === undefined || self.action === 'switchover-blue-green-deployment',
+    },
+    {
+      cel: "!has(self.action) || !(self.action in ['switchover-global-cluster', 'failover-global-cluster']) || (has(self.globalClusterIdentifier) && has(self.targetDbClusterIdentifier))",
+      fieldPath: '.globalClusterIdentifier',
+      message:
+        'globalClusterIdentifier and targetDbClusterIdentifier (the ARN of the secondary cluster to promote) are required when action is switchover-global-cluster or failover-global-cluster',
+      check: (self) =>
+        !isGlobalAction(self.action) ||
+        (self.globalClusterIdentifier !== undefined && self.targetDbClusterIdentifier !== undefined),
+    },
+    {
+      cel: "(!has(self.globalClusterIdentifier) && !has(self.targetDbClusterIdentifier)) || (has(self.action) && self.action in ['switchover-global-cluster', 'failover-global-cluster'])",
+      fieldPath: '.globalClusterIdentifier',
+      message:
+        'globalClusterIdentifier and targetDbClusterIdentifier apply only to actions switchover-global-cluster and failover-global-cluster',
+      check: (self) =>
+        (self.globalClusterIdentifier === undefined && self.targetDbClusterIdentifier === undefined) ||
+        isGlobalAction(self.action),
+    },
+    {
+      cel: "!has(self.allowDataLoss) || (has(self.action) && self.action == 'failover-global-cluster')",
+      fieldPath: '.allowDataLoss',
+      message: 'allowDataLoss applies only to action failover-global-cluster',
+      check: (self) => self.allowDataLoss === undefined || self.action === 'failover-global-cluster',
     },
   ]);
 }
@@ -754,17 +816,17 @@ function buildSpecSchema<R extends boolean>(resolved: R) {
       check: (self) => self.trigger?.type !== 'aws-rds' || self.target !== undefined,
     },
     {
-      cel: "self.trigger.type != 'aws-rds' || !has(self.target) || (has(self.trigger.action) && self.trigger.action in ['reboot-db-instance', 'modify-db-instance-class', 'switchover-blue-green-deployment']) || ((!has(self.trigger.action) || self.trigger.action == 'failover-db-cluster') == (!has(self.target.kind) || self.target.kind != 'rds-instance'))",
+      cel: "self.trigger.type != 'aws-rds' || !has(self.target) || (has(self.trigger.action) && self.trigger.action in ['reboot-db-instance', 'modify-db-instance-class', 'switchover-blue-green-deployment']) || ((!has(self.trigger.action) || self.trigger.action in ['failover-db-cluster', 'switchover-global-cluster', 'failover-global-cluster']) == (!has(self.target.kind) || self.target.kind != 'rds-instance'))",
       fieldPath: '.trigger.action',
       message:
-        'trigger.action must match target.kind: failover-db-cluster for aurora-cluster and multi-az-db-cluster, reboot-db-instance-force-failover for rds-instance (reboot-db-instance, modify-db-instance-class and switchover-blue-green-deployment fit all)',
+        'trigger.action must match target.kind: failover-db-cluster for aurora-cluster and multi-az-db-cluster, reboot-db-instance-force-failover for rds-instance (reboot-db-instance, modify-db-instance-class and switchover-blue-green-deployment fit all; the Global Database actions need aurora-cluster)',
       check: (self) =>
         self.trigger?.type !== 'aws-rds' ||
         self.target === undefined ||
         isInstanceRestartAction(self.trigger.action) ||
         self.trigger.action === 'switchover-blue-green-deployment' ||
-        ((self.trigger.action ?? 'failover-db-cluster') === 'failover-db-cluster') ===
-          isClusterKind(self.target.kind),
+        ((self.trigger.action ?? 'failover-db-cluster') === 'failover-db-cluster' ||
+          isGlobalAction(self.trigger.action)) === isClusterKind(self.target.kind),
     },
     {
       cel: "self.trigger.type != 'aws-rds' || !has(self.target) || !has(self.target.kind) || self.target.kind != 'multi-az-db-cluster' || !has(self.trigger.action) || self.trigger.action == 'failover-db-cluster'",

@@ -4,6 +4,7 @@ import {
   type Dialect,
   type EndpointSpec,
   type FailoverExperimentSpec,
+  isGlobalAction,
   isInstanceRestartAction,
   type SloSpec,
   type TriggerAction,
@@ -28,13 +29,15 @@ export function targetIdentifier(spec: FailoverExperimentSpec): string | null {
 /**
  * What the trigger does: `failover` (a new writer), `instance-restart` (reboot-db-instance,
  * modify-db-instance-class: one instance restarts in place) or `switchover`
- * (switchover-blue-green-deployment: the green environment takes over blue's names).
+ * (switchover-blue-green-deployment: the green environment takes over blue's names) or `global`
+ * (switchover-global-cluster, failover-global-cluster: a secondary cluster becomes the primary).
  */
 export function triggerOperation(
   spec: FailoverExperimentSpec,
-): 'failover' | 'instance-restart' | 'switchover' {
+): 'failover' | 'instance-restart' | 'switchover' | 'global' {
   if (spec.trigger.type !== 'aws-rds') return 'failover';
   if (isInstanceRestartAction(spec.trigger.action)) return 'instance-restart';
+  if (isGlobalAction(spec.trigger.action)) return 'global';
   return spec.trigger.action === 'switchover-blue-green-deployment' ? 'switchover' : 'failover';
 }
 
@@ -56,10 +59,19 @@ export function operationLabel(spec: FailoverExperimentSpec | undefined): string
  * The operation in Event and condition reasons: `Failover` (failover-db-cluster,
  * reboot-db-instance-force-failover, or no trigger), `Reboot` (reboot-db-instance),
  * `InstanceClassChange` (modify-db-instance-class), `Switchover`
- * (switchover-blue-green-deployment). Reasons are `<operation>Called` and `<operation>Triggered`.
+ * (switchover-blue-green-deployment), `GlobalSwitchover` / `GlobalFailover` (the Global Database
+ * actions). Reasons are `<operation>Called` and `<operation>Triggered`.
  */
-export type OperationReasonName = 'Failover' | 'Reboot' | 'InstanceClassChange' | 'Switchover';
+export type OperationReasonName =
+  | 'Failover'
+  | 'Reboot'
+  | 'InstanceClassChange'
+  | 'Switchover'
+  | 'GlobalSwitchover'
+  | 'GlobalFailover';
 export function operationReasonName(action: TriggerAction | 'none'): OperationReasonName {
+  if (action === 'switchover-global-cluster') return 'GlobalSwitchover';
+  if (action === 'failover-global-cluster') return 'GlobalFailover';
   if (action === 'reboot-db-instance') return 'Reboot';
   if (action === 'modify-db-instance-class') return 'InstanceClassChange';
   if (action === 'switchover-blue-green-deployment') return 'Switchover';
@@ -73,6 +85,9 @@ export function triggerVerb(spec: FailoverExperimentSpec): string {
   if (spec.trigger.action === 'modify-db-instance-class')
     return `changing to ${spec.trigger.instanceClass} the class of`;
   if (spec.trigger.action === 'switchover-blue-green-deployment') return 'switching over';
+  if (spec.trigger.action === 'switchover-global-cluster') return 'switching over';
+  if (spec.trigger.action === 'failover-global-cluster')
+    return spec.trigger.allowDataLoss ? 'failing over (data loss allowed)' : 'failing over';
   return 'failing over';
 }
 

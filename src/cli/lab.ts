@@ -60,6 +60,10 @@ up:
   --blue-green         each Aurora cluster gets a Blue/Green deployment (bgd-labpg00000000000,
                        bgd-labmy00000000000): a green cluster <id>-green-lab000 replicating
                        from it, for SwitchoverBlueGreenDeployment
+  --global             each Aurora cluster is the primary of a Global Database (lab-pg-global,
+                       lab-my-global): a secondary cluster <id>-west "in us-west-2"
+                       replicating from it and a global writer endpoint, for
+                       SwitchoverGlobalCluster and FailoverGlobalCluster
   --profile NAME       step delays: default (close to Aurora) or fast (~3 s failover)
   --address-base A.B.C first three octets of the lab's loopback addresses (default 127.0.10)
   --dns-port N         DNS server port on 127.0.0.1 (default 10053)
@@ -133,6 +137,12 @@ export function labOptionsFrom(values: Record<string, string | boolean | undefin
     throw new UsageError(
       `--readers: a Multi-AZ DB instance has exactly ${MULTI_AZ_INSTANCE_STANDBYS} standby (leave --readers out)`,
     );
+  if (values.global === true && clusterKind !== 'aurora')
+    throw new UsageError(
+      '--global: the lab builds Global Databases of Aurora clusters only (leave --cluster-kind out)',
+    );
+  if (values.global === true && values['blue-green'] === true)
+    throw new UsageError('--global and --blue-green: a lab has one or the other');
   if (values['blue-green'] === true && clusterKind !== 'aurora')
     throw new UsageError(
       '--blue-green: the lab builds Blue/Green deployments of Aurora clusters only (leave --cluster-kind out)',
@@ -140,6 +150,7 @@ export function labOptionsFrom(values: Record<string, string | boolean | undefin
   return {
     dir: resolve((values.dir as string | undefined) ?? defaultLabDir()),
     ...(values['blue-green'] === true ? { blueGreen: true } : {}),
+    ...(values.global === true ? { global: true } : {}),
     engines: values.engines ? parseEngines(values.engines as string) : DEFAULT_LAB_OPTIONS.engines,
     readers,
     ...(clusterKind !== 'aurora' ? { clusterKind: clusterKind as LabClusterKind } : {}),
@@ -180,6 +191,7 @@ const OPTIONS = {
   readers: { type: 'string' },
   'cluster-kind': { type: 'string' },
   'blue-green': { type: 'boolean' },
+  global: { type: 'boolean' },
   profile: { type: 'string' },
   'address-base': { type: 'string' },
   'dns-port': { type: 'string' },
@@ -303,9 +315,13 @@ export function describeLab(state: LabState): string {
       lines.push(`    proxy endpoint    ${c.proxy.endpoint}:${c.proxy.port} (${c.proxy.host}, PgBouncer)`);
     for (const i of c.instances)
       lines.push(
-        `    ${i.id.padEnd(10)} ${i.host}:${i.port} ${i.id === c.writerId ? 'writer' : 'reader'} ${i.status}`,
+        `    ${i.id.padEnd(10)} ${i.host}:${i.port} ${i.id === c.writerId && c.globalRole !== 'secondary' ? 'writer' : 'reader'} ${i.status}`,
       );
   }
+  for (const g of state.globalClusters ?? [])
+    lines.push(
+      `  Global Database ${g.id}: primary ${g.primaryClusterId}, secondary ${g.secondaryClusterIds.join(', ')}; global writer endpoint ${g.endpoint}, ${g.status}`,
+    );
   for (const bg of state.blueGreenDeployments ?? [])
     lines.push(
       `  Blue/Green deployment ${bg.id} (${bg.name}): ${bg.sourceClusterId} -> ${bg.targetClusterId}, ${bg.status}`,
@@ -357,6 +373,8 @@ const TIMELINE_STARTS: Partial<Record<GroundTruthStep['step'], string>> = {
   'reboot-requested': 'reboot',
   'modify-requested': 'instance class change',
   'switchover-requested': 'Blue/Green switchover',
+  'global-switchover-requested': 'Global Database switchover',
+  'global-failover-requested': 'Global Database failover (data loss allowed)',
   'operation-ignored': 'ignored operation',
 };
 

@@ -30,7 +30,8 @@ export const PROGRESS_REASONS = [
 
 /**
  * `ProbersReady=True Probing`, `Triggered=True FailoverCalled` (`RebootCalled`,
- * `InstanceClassChangeCalled`, `SwitchoverCalled`: the operation, spec-accessors'
+ * `InstanceClassChangeCalled`, `SwitchoverCalled`, `GlobalSwitchoverCalled`, `GlobalFailoverCalled`:
+ * the operation, spec-accessors'
  * operationReasonName), `Passed=True|False`.
  */
 export const MILESTONE_REASONS = [
@@ -39,6 +40,8 @@ export const MILESTONE_REASONS = [
   'RebootCalled',
   'InstanceClassChangeCalled',
   'SwitchoverCalled',
+  'GlobalSwitchoverCalled',
+  'GlobalFailoverCalled',
   'CallOutcomeUnknown',
   'WithinSLO',
   'SLOViolated',
@@ -64,6 +67,7 @@ const TRIGGER_FAILURES: Record<TriggerFailureReason, true> = {
   InstanceClassUnchanged: true,
   TargetKindMismatch: true,
   BlueGreenSourceMismatch: true,
+  GlobalClusterMismatch: true,
   InvalidState: true,
   Throttled: true,
   NoCredentials: true,

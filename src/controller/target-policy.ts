@@ -120,6 +120,14 @@ export function targetPolicyProblem(
   const identifier = targetIdentifier(spec);
   const allowed = policy.allowedTargets ?? [];
   const defaultRegion = policy.defaultRegion ?? '';
+  // A Global Database action promotes a secondary cluster, named by its ARN: it must be allowed too.
+  const promoted = spec.trigger.type === 'aws-rds' ? spec.trigger.targetDbClusterIdentifier : undefined;
+  const promotedProblem = promoted ? targetArnProblem(promoted, policy) : undefined;
+  if (promotedProblem)
+    return {
+      ...promotedProblem,
+      message: `the secondary cluster to promote (trigger.targetDbClusterIdentifier): ${promotedProblem.message}`,
+    };
   if (identifier === null || isTargetAllowed({ region: target.region, identifier }, allowed, defaultRegion))
     return undefined;
   const region = target.region || defaultRegion || '(default region)';

@@ -22,6 +22,10 @@
 //   role flip to green; settled at SWITCHOVER_COMPLETED or SWITCHOVER_FAILED. The writer's name
 //   proves nothing: green takes blue's names. A rolled-back switchover is Inconclusive
 //   (SwitchoverRolledBack); unseen: OperationNotObserved.
+// - A Global Database switchover or failover (operation `global`) counts as happened when RDS
+//   shows the global cluster switching-over / failing-over, a global switchover or failover
+//   event, another member as the writer, or the probes' role flip; settled when it is
+//   `available` with another primary than the target. Unseen: OperationNotObserved.
 
 import type { ErrorClass } from '../analysis/error-class.ts';
 import { isAcknowledgedClass } from '../analysis/error-class.ts';
@@ -84,6 +88,8 @@ const COMPLETED_EVENT = /Completed failover|failover completed|DB instance resta
 const RESTART_EVENT = /restart|reboot|shut ?down|modif/i;
 /** ... and those that show it finished. */
 const RESTART_COMPLETED_EVENT = /DB instance restarted|Finished applying modification/i;
+/** Events of a Global Database switchover or failover. */
+const GLOBAL_EVENT = /global (switchover|failover)/i;
 /** Blue/Green deployment events of a switchover. */
 const SWITCHOVER_EVENT = /switchover/i;
 /** Deployment statuses that show a switchover started (or ended). */
@@ -93,7 +99,7 @@ const SWITCHOVER_SEEN = new Set(['SWITCHOVER_IN_PROGRESS', 'SWITCHOVER_COMPLETED
  * What the trigger does: `failover` makes a new writer; `instance-restart` (reboot-db-instance,
  * modify-db-instance-class) restarts one instance in place.
  */
-export type TriggerOperation = 'failover' | 'instance-restart' | 'switchover';
+export type TriggerOperation = 'failover' | 'instance-restart' | 'switchover' | 'global';
 
 /**
  * Asks the target: its state and, unless the writer already changed, its events since T0
@@ -161,6 +167,11 @@ export function notObserved(
   operation: TriggerOperation = 'failover',
 ): Inconclusive {
   const limit = `${Math.round(maxDurationMs / 1000)} s`;
+  if (operation === 'global')
+    return {
+      reason: outcome === 'Succeeded' ? 'OperationNotObserved' : 'TriggerOutcomeUnknown',
+      message: `the ${outcome === 'Succeeded' ? 'call succeeded' : "call's outcome is unknown (it was not called again)"} but neither RDS (the global cluster never switching over or failing over, the target still its primary) nor the probes (no role flip) showed it within observe.maxDuration (${limit})`,
+    };
   if (operation === 'switchover')
     return {
       reason: outcome === 'Succeeded' ? 'OperationNotObserved' : 'TriggerOutcomeUnknown',
@@ -276,6 +287,10 @@ export class TriggerObserver {
       this.learnSwitchover(look, nowMs);
       return;
     }
+    if (this.options.operation === 'global') {
+      this.learnGlobal(look, nowMs);
+      return;
+    }
     const { state } = look;
     const writerBefore = this.options.writerBefore;
     const writerChanged = !!(state && writerBefore && state.writerId && state.writerId !== writerBefore);
@@ -309,6 +324,18 @@ export class TriggerObserver {
       (this.instanceLeftAvailable ||
         this.probesSawRestart ||
         sinceT0.some((e) => RESTART_COMPLETED_EVENT.test(e.message)));
+  }
+
+  /** A Global Database switchover or failover: the global cluster's status and primary. */
+  private learnGlobal(look: TargetLook, nowMs: number): void {
+    const g = look.state?.globalCluster;
+    const primaryMoved = !!(g?.writerArn && look.state?.arn && g.writerArn !== look.state.arn);
+    if (g && (g.status !== 'available' || g.failoverStatus !== undefined)) this.saw(nowMs, 'rds-status');
+    if (primaryMoved) this.saw(nowMs, 'rds-writer');
+    const sinceT0 = look.events.filter((e) => e.atMs >= this.options.t0Ms - 1000);
+    const event = sinceT0.find((e) => GLOBAL_EVENT.test(e.message));
+    if (event) this.saw(Math.max(event.atMs, this.options.t0Ms), 'rds-events');
+    this.rdsSettled = g?.status === 'available' && g.failoverStatus === undefined && primaryMoved;
   }
 
   /** A Blue/Green switchover: the deployment's status and events, never the writer's name. */

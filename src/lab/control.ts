@@ -7,7 +7,7 @@ import type { DaemonInfo } from './daemon.ts';
 import { killAndWait, pidAlive, run } from './exec.ts';
 import { type LabIamInfo, removeIamServices } from './iam.ts';
 import type { LabOptions, LabTlsState } from './lab.ts';
-import type { GroundTruthStep, LabBlueGreen, LabCluster, LabEvent } from './model.ts';
+import type { GroundTruthStep, LabBlueGreen, LabCluster, LabEvent, LabGlobalCluster } from './model.ts';
 import { PG_USER, pgBinDir } from './postgres.ts';
 
 export interface LabState extends DaemonInfo {
@@ -19,6 +19,8 @@ export interface LabState extends DaemonInfo {
   groundTruth: GroundTruthStep[];
   /** `lab up --blue-green`: the Blue/Green deployments. */
   blueGreenDeployments?: LabBlueGreen[];
+  /** `lab up --global`: the Global Databases. */
+  globalClusters?: LabGlobalCluster[];
   /** IAM database authentication: the lab's test credentials, region, user and PAM services. */
   iam?: LabIamInfo;
 }

@@ -36,6 +36,7 @@ import {
   type LabControl,
   type LabEngine,
   type LabEvent,
+  type LabGlobalCluster,
   type LabInstance,
   RdsFault,
 } from './model.ts';
@@ -69,6 +70,13 @@ export interface LabOptions {
    * SwitchoverBlueGreenDeployment.
    */
   blueGreen?: boolean;
+  /**
+   * Each Aurora cluster is the primary of a Global Database (`<id>-global`): a secondary
+   * cluster `<id>-west` "in us-west-2" (ARNs say so; addresses 100 above the primary's)
+   * replicating from it, and a global writer endpoint, for SwitchoverGlobalCluster and
+   * FailoverGlobalCluster.
+   */
+  global?: boolean;
   /** First three octets of the lab's loopback addresses, e.g. `127.0.10`. */
   addressBase: string;
   /** Port of the DNS server on 127.0.0.1 (BIND listens only on interface addresses). */
@@ -165,6 +173,41 @@ function planGreen(blue: LabCluster, addr: (octet: number) => string): LabCluste
   };
 }
 
+/** The Global Database secondary's region, its name suffix, and its addresses' offset. */
+export const SECONDARY_REGION = 'us-west-2';
+const SECONDARY_SUFFIX = 'west';
+const SECONDARY_OCTET_OFFSET = 100;
+const globalEndpointName = (id: string) => `${id}.global-${LAB_DOMAIN_ID}.${LAB_ZONE}`;
+
+/** A Global Database's secondary cluster of a planned primary: same engine and members. */
+function planSecondary(primary: LabCluster, addr: (octet: number) => string): LabCluster {
+  const id = `${primary.id}-${SECONDARY_SUFFIX}`;
+  const instances = primary.instances.map((i, k) => ({
+    ...i,
+    id: `${id}-${k + 1}`,
+    host: addr(Number(i.host.split('.').at(-1)) + SECONDARY_OCTET_OFFSET),
+    dnsName: instanceDnsName(`${id}-${k + 1}`),
+    availabilityZone: `${SECONDARY_REGION}${'abc'[k % 3]}`,
+  }));
+  return {
+    id,
+    engine: primary.engine,
+    kind: primary.kind,
+    engineVersion: primary.engineVersion,
+    status: 'creating',
+    endpoint: clusterEndpointName(id),
+    readerEndpoint: readerEndpointName(id),
+    port: primary.port,
+    instances,
+    writerId: instances[0]!.id,
+    masterUsername: primary.masterUsername,
+    databaseName: primary.databaseName,
+    clusterCreateTime: new Date().toISOString(),
+    region: SECONDARY_REGION,
+    globalRole: 'secondary',
+  };
+}
+
 /** Every name a client may dial on a cluster (its certificate's names). */
 function clusterNames(c: LabCluster): string[] {
   return [
@@ -211,6 +254,7 @@ export class Lab implements LabControl {
   readonly dns: DnsServer;
   private readonly runtimes = new Map<string, ClusterRuntime>();
   private readonly blueGreenList: LabBlueGreen[] = [];
+  private readonly globalList: LabGlobalCluster[] = [];
   private readonly eventLog: LabEvent[] = [];
   readonly groundTruth: GroundTruthStep[] = [];
   private failoverCount = 0;
@@ -256,6 +300,10 @@ export class Lab implements LabControl {
   private plannedClusters(): LabCluster[] {
     return this.options.engines.flatMap((engine) => {
       const blue = this.planCluster(engine);
+      if (this.options.global) {
+        blue.globalRole = 'primary';
+        return [blue, planSecondary(blue, (o) => this.addr(o))];
+      }
       return this.options.blueGreen ? [blue, planGreen(blue, (o) => this.addr(o))] : [blue];
     });
   }
@@ -341,9 +389,20 @@ export class Lab implements LabControl {
       // A Blue/Green pair serves each other's names after a switchover: one set for both.
       const blue = clusters.find((b) => c.id === `${b.id}-${GREEN_SUFFIX}`) ?? c;
       const green = clusters.find((g) => g.id === `${blue.id}-${GREEN_SUFFIX}`);
+      // A Global Database's clusters both answer to the global writer endpoint.
+      const primary = clusters.find((p) => c.id === `${p.id}-${SECONDARY_SUFFIX}`) ?? c;
+      const secondary = clusters.find((x) => x.id === `${primary.id}-${SECONDARY_SUFFIX}`);
       const names = green
         ? [...new Set([...clusterNames(blue), ...clusterNames(green), ...oldBlueNames(blue)])]
-        : clusterNames(c);
+        : secondary
+          ? [
+              ...new Set([
+                ...clusterNames(primary),
+                ...clusterNames(secondary),
+                globalEndpointName(`${primary.id}-global`),
+              ]),
+            ]
+          : clusterNames(c);
       const owner = userIds(c.engine === 'aurora-postgresql' ? PG_USER : 'mysql');
       const cert = issueServerCertificate(ca, dir, c.id, names, owner);
       const enforce =
@@ -370,7 +429,11 @@ export class Lab implements LabControl {
         'Blue/Green deployments in the lab are made of Aurora clusters: drop --cluster-kind',
       );
     if (this.options.tls) this.makeCertificates(clusters);
-    const greens = new Set(clusters.filter((c) => c.id.endsWith(`-${GREEN_SUFFIX}`)).map((c) => c.id));
+    const greens = new Set(
+      clusters
+        .filter((c) => c.id.endsWith(`-${GREEN_SUFFIX}`) || c.globalRole === 'secondary')
+        .map((c) => c.id),
+    );
     // One IAM service per engine: the blue clusters' names (green ones take them at switchover).
     this.iamServices = installLabIam(
       this.options.dir,
@@ -388,6 +451,20 @@ export class Lab implements LabControl {
         .filter((rt) => !greens.has(rt.model.id))
         .map(async (rt) => {
           await this.upCluster(rt);
+          const secondary = this.runtimes.get(`${rt.model.id}-${SECONDARY_SUFFIX}`);
+          if (secondary) {
+            await this.upGreen(secondary, rt);
+            this.globalList.push({
+              id: `${rt.model.id}-global`,
+              primaryClusterId: rt.model.id,
+              secondaryClusterIds: [secondary.model.id],
+              status: 'available',
+              endpoint: globalEndpointName(`${rt.model.id}-global`),
+              engine: rt.model.engine,
+              engineVersion: rt.model.engineVersion,
+            });
+            return;
+          }
           const green = this.runtimes.get(`${rt.model.id}-${GREEN_SUFFIX}`);
           if (!green) return;
           await this.upGreen(green, rt);
@@ -428,8 +505,9 @@ export class Lab implements LabControl {
   }
 
   /**
-   * The green cluster of a Blue/Green deployment: its writer replicates from blue's writer and
-   * its readers from its writer (cascading), all read-only until a switchover promotes it.
+   * The green cluster of a Blue/Green deployment (or a Global Database's secondary): its writer
+   * replicates from blue's writer and its readers from its writer (cascading), all read-only
+   * until a switchover promotes it.
    */
   private async upGreen(green: ClusterRuntime, blue: ClusterRuntime): Promise<void> {
     const blueWriter = blue.servers.get(blue.model.writerId)!;
@@ -470,6 +548,8 @@ export class Lab implements LabControl {
       if (model.proxy) out.push({ name: model.proxy.endpoint, type: 'A', value: model.proxy.host });
       if (model.aliasEndpoint) out.push({ name: model.aliasEndpoint, type: 'CNAME', value: model.endpoint });
     }
+    for (const g of this.globalList)
+      out.push({ name: g.endpoint, type: 'CNAME', value: this.runtime(g.primaryClusterId).model.endpoint });
     return out;
   }
 
@@ -519,7 +599,7 @@ export class Lab implements LabControl {
       message,
       eventCategories: [category],
       date: new Date().toISOString(),
-      sourceArn: `arn:aws:rds:${REGION}:${ACCOUNT}:${kind}:${id}`,
+      sourceArn: `arn:aws:rds:${this.runtimes.get(id)?.model.region ?? REGION}:${ACCOUNT}:${kind}:${id}`,
     });
     this.onChange();
   }
@@ -632,6 +712,10 @@ export class Lab implements LabControl {
     for (const other of model.instances)
       if (other.id !== target.id && other.id !== oldWriter.id)
         await ops.follow(rt.servers.get(other.id)!, newWs);
+    // A Blue/Green deployment's green writer (a Global Database's secondary) replicates from
+    // blue's (the primary's) writer, whichever it is.
+    const green = this.greenOf(model.id);
+    if (green) await green.ops.follow(green.servers.get(green.model.writerId)!, newWs);
     if (model.proxy) {
       await retargetAndResume(this.bouncer(model), target);
       model.proxy.targetInstanceId = target.id;
@@ -663,6 +747,14 @@ export class Lab implements LabControl {
     this.emit('db-cluster', model.id, `Completed failover to DB instance: ${target.id}`, 'failover');
     model.status = 'available';
     this.record(model.id, n, 'failover-completed', target.id);
+  }
+
+  /** The green cluster of a blue one whose deployment has not switched over yet. */
+  private greenOf(blueId: string): ClusterRuntime | undefined {
+    const bg = this.blueGreenList.find((b) => b.sourceClusterId === blueId && b.status === 'AVAILABLE');
+    if (bg) return this.runtimes.get(bg.targetClusterId);
+    const g = this.globalList.find((x) => x.primaryClusterId === blueId && x.status === 'available');
+    return g ? this.runtimes.get(g.secondaryClusterIds[0]!) : undefined;
   }
 
   blueGreenDeployments(): LabBlueGreen[] {
@@ -842,6 +934,142 @@ export class Lab implements LabControl {
     return records;
   }
 
+  globalClusters(): LabGlobalCluster[] {
+    return this.globalList;
+  }
+
+  /** Validates like RDS, then runs the switchover or failover in the background. */
+  globalSwitchover(id: string, targetClusterId: string, allowDataLoss: boolean): LabGlobalCluster {
+    const g = this.globalList.find((x) => x.id === id);
+    if (!g) throw new RdsFault('GlobalClusterNotFoundFault', `Global cluster ${id} not found.`, 404);
+    if (!g.secondaryClusterIds.includes(targetClusterId))
+      throw new RdsFault(
+        'InvalidParameterValue',
+        `The DB cluster ${targetClusterId} is not a secondary cluster of global cluster ${id}.`,
+      );
+    const primary = this.runtime(g.primaryClusterId);
+    const secondary = this.runtime(targetClusterId);
+    if (g.status !== 'available' || primary.busy || secondary.busy)
+      throw new RdsFault(
+        'InvalidGlobalClusterStateFault',
+        `Global cluster ${id} is in ${g.status} state${primary.busy ? ' (its primary is busy)' : ''}.`,
+      );
+    const n = ++this.failoverCount;
+    const what = allowDataLoss ? 'FailoverGlobalCluster (AllowDataLoss)' : 'SwitchoverGlobalCluster';
+    if (this.failoverProfile === 'noop') {
+      this.record(primary.model.id, n, 'operation-ignored', `${what} ${id}, profile noop`);
+      return g;
+    }
+    primary.busy = true;
+    secondary.busy = true;
+    g.status = allowDataLoss ? 'failing-over' : 'switching-over';
+    g.failoverState = {
+      status: allowDataLoss ? 'failing-over' : 'switching-over',
+      fromClusterId: primary.model.id,
+      toClusterId: secondary.model.id,
+      dataLossAllowed: allowDataLoss,
+    };
+    this.record(
+      primary.model.id,
+      n,
+      allowDataLoss ? 'global-failover-requested' : 'global-switchover-requested',
+      `${id}: ${primary.model.id} -> ${secondary.model.id} (${SECONDARY_REGION})`,
+    );
+    const verb = allowDataLoss ? 'failover' : 'switchover';
+    for (const c of [primary.model, secondary.model])
+      this.emit(
+        'db-cluster',
+        c.id,
+        `Global ${verb} to DB cluster ${secondary.model.id} in Region ${secondary.model.region ?? REGION} started.`,
+        'global-failover',
+      );
+    const done = this.runGlobal(g, primary, secondary, n, allowDataLoss)
+      .catch((err: Error) => {
+        this.record(primary.model.id, n, 'global-operation-failed', err.message);
+        for (const c of [primary.model, secondary.model])
+          this.emit('db-cluster', c.id, `Global ${verb} failed: ${err.message}`, 'failure');
+      })
+      .finally(() => {
+        g.status = 'available';
+        g.failoverState = undefined;
+        primary.busy = false;
+        secondary.busy = false;
+        this.onChange();
+      });
+    this.running.push(done);
+    return g;
+  }
+
+  /**
+   * A switchover: the primary stops taking writes, the secondary catches up and is promoted, the
+   * global writer endpoint moves, the old primary replicates from the new one. A failover with
+   * data loss: the primary's writer is killed and the secondary promoted at once, with whatever
+   * it had received; the old primary is rewound to the new one.
+   */
+  private async runGlobal(
+    g: LabGlobalCluster,
+    primary: ClusterRuntime,
+    secondary: ClusterRuntime,
+    n: number,
+    allowDataLoss: boolean,
+  ): Promise<void> {
+    const d = this.delays;
+    const name = primary.model.id;
+    const oldWriter = primary.servers.get(primary.model.writerId)!;
+    const newWriter = secondary.servers.get(secondary.model.writerId)!;
+    await sleep(d.switchoverFenceMs);
+    if (primary.model.proxy) {
+      await pause(this.bouncer(primary.model));
+      primary.model.proxy.targetState = 'UNAVAILABLE';
+      this.record(name, n, 'proxy-paused');
+    }
+    if (allowDataLoss) {
+      // The primary Region is gone: nothing waits for the secondary to catch up.
+      await primary.ops.stopWriter(
+        oldWriter,
+        primary.model.engine === 'aurora-postgresql' ? 'crash' : 'clean',
+      );
+      this.record(name, n, 'old-writer-stopped', primary.model.writerId);
+    } else {
+      await primary.ops.fence(oldWriter);
+      this.record(name, n, 'primary-read-only', primary.model.writerId);
+      await secondary.ops.waitCaughtUp(newWriter, oldWriter, 60_000);
+      this.record(name, n, 'secondary-caught-up', secondary.model.writerId);
+    }
+    await sleep(d.switchoverRenameMs);
+    await secondary.ops.promoteInPlace(newWriter);
+    secondary.model.globalRole = 'primary';
+    primary.model.globalRole = 'secondary';
+    g.primaryClusterId = secondary.model.id;
+    g.secondaryClusterIds = [primary.model.id];
+    this.record(name, n, 'new-primary-writable', secondary.model.writerId);
+    await updateCname(this.dns, g.endpoint, secondary.model.endpoint);
+    this.record(name, n, 'global-endpoint-updated', secondary.model.endpoint);
+    // The old primary follows the new one: its writer restarts as a replica (rewound first
+    // after a failover that lost writes), its readers keep following it.
+    await primary.ops.demote(oldWriter, newWriter);
+    this.record(name, n, 'old-primary-is-secondary', primary.model.id);
+    if (primary.model.proxy) {
+      // RDS Proxy is regional: it goes on sending its clients to its own cluster, a secondary now.
+      await retargetAndResume(
+        this.bouncer(primary.model),
+        this.instance(primary.model, primary.model.writerId),
+      );
+      primary.model.proxy.targetState = 'AVAILABLE';
+      this.record(name, n, 'proxy-resumed', `${primary.model.writerId} (read-only: a secondary now)`);
+    }
+    await sleep(d.switchoverCompleteMs);
+    const verb = allowDataLoss ? 'failover' : 'switchover';
+    for (const c of [primary.model, secondary.model])
+      this.emit(
+        'db-cluster',
+        c.id,
+        `Global ${verb} to DB cluster ${secondary.model.id} in Region ${secondary.model.region ?? REGION} completed.`,
+        'global-failover',
+      );
+    this.record(name, n, 'global-operation-completed', `${g.id}: primary ${secondary.model.id}`);
+  }
+
   /** Throttling for the next `forMs` (0 ends it); the RDS API asks apiFault() per request. */
   throttleRdsApi(forMs: number): void {
     this.apiFaults.throttleUntilMs = forMs > 0 ? Date.now() + forMs : undefined;
@@ -1010,8 +1238,15 @@ export class Lab implements LabControl {
   /** Replication-lag knob for lost-write tests: a paused reader receives nothing new. */
   async setReplicationPaused(clusterId: string, instanceId: string, paused: boolean): Promise<void> {
     const rt = this.runtime(clusterId);
-    const writer = rt.servers.get(rt.model.writerId)!;
     const s = rt.servers.get(instanceId);
+    // A Global Database secondary's writer replicates from the primary's writer.
+    const g = this.globalList.find((x) => x.secondaryClusterIds.includes(clusterId));
+    if (s && g && instanceId === rt.model.writerId) {
+      const primary = this.runtime(g.primaryClusterId);
+      await rt.ops.setReplicationPaused(s, primary.servers.get(primary.model.writerId)!, paused);
+      return;
+    }
+    const writer = rt.servers.get(rt.model.writerId)!;
     if (!s || instanceId === rt.model.writerId)
       throw new RdsFault('InvalidParameterValue', `${instanceId} is not a reader of ${clusterId}.`);
     await rt.ops.setReplicationPaused(s, writer, paused);
@@ -1065,6 +1300,7 @@ export class Lab implements LabControl {
       tls: this.tlsState(),
       clusters: this.clusters(),
       ...(this.blueGreenList.length > 0 ? { blueGreenDeployments: this.blueGreenList } : {}),
+      ...(this.globalList.length > 0 ? { globalClusters: this.globalList } : {}),
       events: this.eventLog,
       groundTruth: this.groundTruth,
       ...(this.iamServices.length > 0 ? { iam: labIamInfo(this.iamServices) } : {}),

@@ -53,6 +53,13 @@ export interface LabCluster {
   masterUsername: string;
   databaseName: string;
   clusterCreateTime: string;
+  /** The region in its ARN (default the lab's): a Global Database's secondary is elsewhere. */
+  region?: string;
+  /**
+   * Member of a Global Database: the `primary` takes writes; a `secondary` replicates from it
+   * and shows no writer to the API (its internal writerId is the instance a promotion makes it).
+   */
+  globalRole?: 'primary' | 'secondary';
 }
 
 export interface LabProxy {
@@ -92,6 +99,25 @@ export interface LabBlueGreen {
   status: LabBlueGreenStatus;
   statusDetails?: string;
   createTime: string;
+}
+
+/**
+ * An Aurora Global Database: a primary cluster and a secondary one in another region that
+ * replicates from it asynchronously, with a global writer endpoint naming the primary.
+ */
+export interface LabGlobalCluster {
+  /** GlobalClusterIdentifier, e.g. `lab-pg-global`. */
+  id: string;
+  primaryClusterId: string;
+  secondaryClusterIds: string[];
+  /** `available`, `switching-over`, `failing-over`. */
+  status: string;
+  /** The global writer endpoint (a CNAME onto the primary's cluster endpoint). */
+  endpoint: string;
+  engine: LabEngine;
+  engineVersion: string;
+  /** While a switchover or failover runs (RDS FailoverState). */
+  failoverState?: { status: string; fromClusterId: string; toClusterId: string; dataLossAllowed: boolean };
 }
 
 /** An RDS event as DescribeEvents returns it. */
@@ -151,7 +177,25 @@ export interface GroundTruthStep {
     /** Blue/Green switchover done: Status SWITCHOVER_COMPLETED. */
     | 'switchover-completed'
     /** The switchover could not complete (detail: the error); blue is writable again. */
-    | 'switchover-failed';
+    | 'switchover-failed'
+    /** SwitchoverGlobalCluster (or FailoverGlobalCluster without data loss) accepted. */
+    | 'global-switchover-requested'
+    /** FailoverGlobalCluster with AllowDataLoss accepted: the primary is taken away at once. */
+    | 'global-failover-requested'
+    /** The primary's writer refuses writes and its client connections are dropped (switchover). */
+    | 'primary-read-only'
+    /** The secondary has applied everything the primary committed (switchover only). */
+    | 'secondary-caught-up'
+    /** The promoted secondary's writer accepts writes. */
+    | 'new-primary-writable'
+    /** The global writer endpoint names the new primary's cluster endpoint. */
+    | 'global-endpoint-updated'
+    /** The former primary replicates from the new one (its writer restarted as a replica). */
+    | 'old-primary-is-secondary'
+    /** Global cluster `available` again with the new primary. */
+    | 'global-operation-completed'
+    /** The switchover or failover could not complete (detail: the error). */
+    | 'global-operation-failed';
   /** ISO-8601 UTC with milliseconds. */
   at: string;
   /** Milliseconds since the epoch (same instant as `at`). */
@@ -185,6 +229,13 @@ export interface LabControl {
   blueGreenDeployments(): LabBlueGreen[];
   /** SwitchoverBlueGreenDeployment: starts the switchover and returns at once. */
   switchoverBlueGreen(id: string, timeoutSeconds: number): LabBlueGreen;
+  /** Global Databases (DescribeGlobalClusters). */
+  globalClusters(): LabGlobalCluster[];
+  /**
+   * SwitchoverGlobalCluster, or FailoverGlobalCluster (`allowDataLoss`: an unplanned failover
+   * that does not wait for the secondary); starts it and returns at once.
+   */
+  globalSwitchover(id: string, targetClusterId: string, allowDataLoss: boolean): LabGlobalCluster;
   /** A fault the RDS API answers with instead of handling the request (e.g. throttling). */
   apiFault?(action: string): RdsFault | undefined;
   region: string;

@@ -10,7 +10,14 @@
 
 import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
-import type { LabBlueGreen, LabCluster, LabControl, LabEvent, LabInstance } from './model.ts';
+import type {
+  LabBlueGreen,
+  LabCluster,
+  LabControl,
+  LabEvent,
+  LabGlobalCluster,
+  LabInstance,
+} from './model.ts';
 import { RdsFault } from './model.ts';
 
 const XMLNS = 'http://rds.amazonaws.com/doc/2014-10-31/';
@@ -159,8 +166,18 @@ interface Ctx {
   p: Params;
 }
 
-function arn(ctx: Ctx, kind: 'cluster' | 'db' | 'db-proxy' | 'target' | 'deployment', id: string): string {
-  return `arn:aws:rds:${ctx.control.region}:${ctx.control.accountId}:${kind}:${id}`;
+function arn(
+  ctx: Ctx,
+  kind: 'cluster' | 'db' | 'db-proxy' | 'target' | 'deployment',
+  id: string,
+  region = ctx.control.region,
+): string {
+  return `arn:aws:rds:${region}:${ctx.control.accountId}:${kind}:${id}`;
+}
+
+/** A cluster's ARN, in its own region (a Global Database's secondary is in another). */
+function clusterArn(ctx: Ctx, c: LabCluster): string {
+  return arn(ctx, 'cluster', c.id, c.region);
 }
 
 /**
@@ -177,7 +194,7 @@ function renderCluster(ctx: Ctx, c: LabCluster): XmlObject {
   const multiAz = c.kind === 'multi-az-db-cluster';
   return {
     DBClusterIdentifier: c.id,
-    DBClusterArn: arn(ctx, 'cluster', c.id),
+    DBClusterArn: clusterArn(ctx, c),
     Status: c.status,
     Engine: engineName(c),
     EngineVersion: c.engineVersion,
@@ -196,7 +213,8 @@ function renderCluster(ctx: Ctx, c: LabCluster): XmlObject {
     DBClusterMembers: {
       DBClusterMember: c.instances.map((i) => ({
         DBInstanceIdentifier: i.id,
-        IsClusterWriter: i.id === c.writerId,
+        // A Global Database's secondary cluster has no writer until it is promoted.
+        IsClusterWriter: i.id === c.writerId && c.globalRole !== 'secondary',
         DBClusterParameterGroupStatus: 'in-sync',
         PromotionTier: 1,
       })),
@@ -312,6 +330,51 @@ function renderBlueGreen(ctx: Ctx, bg: LabBlueGreen): XmlObject {
     StatusDetails: bg.statusDetails ?? (done ? 'Switchover completed' : undefined),
     CreateTime: new Date(bg.createTime),
   };
+}
+
+/** A Global Database: its members (ARNs in their regions), the writer, the failover in progress. */
+function renderGlobalCluster(ctx: Ctx, g: LabGlobalCluster): XmlObject {
+  const clusters = ctx.control.clusters();
+  const byId = (id: string) => clusters.find((c) => c.id === id);
+  const arnOf = (id: string) => {
+    const c = byId(id);
+    return c ? clusterArn(ctx, c) : arn(ctx, 'cluster', id);
+  };
+  const members = [g.primaryClusterId, ...g.secondaryClusterIds];
+  return {
+    GlobalClusterIdentifier: g.id,
+    GlobalClusterResourceId: `cluster-${g.id.replace(/[^a-z0-9]/g, '')}`,
+    GlobalClusterArn: `arn:aws:rds::${ctx.control.accountId}:global-cluster:${g.id}`,
+    Status: g.status,
+    Engine: g.engine,
+    EngineVersion: g.engineVersion,
+    DatabaseName: byId(g.primaryClusterId)?.databaseName,
+    StorageEncrypted: false,
+    DeletionProtection: false,
+    Endpoint: g.endpoint,
+    GlobalClusterMembers: {
+      GlobalClusterMember: members.map((id) => ({
+        DBClusterArn: arnOf(id),
+        Readers: id === g.primaryClusterId ? { member: g.secondaryClusterIds.map(arnOf) } : undefined,
+        IsWriter: id === g.primaryClusterId,
+        SynchronizationStatus: id === g.primaryClusterId ? undefined : 'connected',
+      })),
+    },
+    FailoverState: g.failoverState
+      ? {
+          Status: g.failoverState.status,
+          FromDbClusterArn: arnOf(g.failoverState.fromClusterId),
+          ToDbClusterArn: arnOf(g.failoverState.toClusterId),
+          IsDataLossAllowed: g.failoverState.dataLossAllowed,
+        }
+      : undefined,
+  };
+}
+
+function findGlobalCluster(ctx: Ctx, id: string): LabGlobalCluster {
+  const g = ctx.control.globalClusters().find((x) => x.id === id);
+  if (!g) throw new RdsFault('GlobalClusterNotFoundFault', `Global cluster ${id} not found.`, 404);
+  return g;
 }
 
 function renderEvent(e: LabEvent): XmlObject {
@@ -514,6 +577,42 @@ const actions: Record<string, Handler> = {
     const id = idOf(ctx.p.required('BlueGreenDeploymentIdentifier'));
     const timeout = ctx.p.int('SwitchoverTimeout', 30, 3600) ?? 300;
     return { BlueGreenDeployment: renderBlueGreen(ctx, ctx.control.switchoverBlueGreen(id, timeout)) };
+  },
+
+  DescribeGlobalClusters(ctx) {
+    const id = ctx.p.get('GlobalClusterIdentifier');
+    let found = id === undefined ? ctx.control.globalClusters() : [findGlobalCluster(ctx, id)];
+    found = applyFilters(found, ctx.p.filters(), { 'global-cluster-id': (g) => g.id });
+    const { items, marker } = page(found, ctx.p);
+    return {
+      GlobalClusters: { GlobalClusterMember: items.map((g) => renderGlobalCluster(ctx, g)) },
+      Marker: marker,
+    };
+  },
+
+  SwitchoverGlobalCluster(ctx) {
+    const g = findGlobalCluster(ctx, ctx.p.required('GlobalClusterIdentifier'));
+    const target = idOf(ctx.p.required('TargetDbClusterIdentifier'));
+    return { GlobalCluster: renderGlobalCluster(ctx, ctx.control.globalSwitchover(g.id, target, false)) };
+  },
+
+  FailoverGlobalCluster(ctx) {
+    const g = findGlobalCluster(ctx, ctx.p.required('GlobalClusterIdentifier'));
+    const target = idOf(ctx.p.required('TargetDbClusterIdentifier'));
+    const allowDataLoss = ctx.p.bool('AllowDataLoss');
+    const switchover = ctx.p.bool('Switchover');
+    if (allowDataLoss !== undefined && switchover !== undefined)
+      throw new RdsFault(
+        'InvalidParameterCombination',
+        'Specify either AllowDataLoss or Switchover, not both.',
+      );
+    // Without AllowDataLoss the operation is a switchover (RDS's default).
+    return {
+      GlobalCluster: renderGlobalCluster(
+        ctx,
+        ctx.control.globalSwitchover(g.id, target, allowDataLoss === true),
+      ),
+    };
   },
 
   DescribeDBProxyTargets(ctx) {

@@ -9,19 +9,28 @@ import {
   DescribeDBClustersCommand,
   DescribeDBInstancesCommand,
   DescribeEventsCommand,
+  DescribeGlobalClustersCommand,
   FailoverDBClusterCommand,
+  FailoverGlobalClusterCommand,
   ModifyDBInstanceCommand,
   RDSClient,
   type Event as RdsEvent,
   RebootDBInstanceCommand,
   type SourceType,
   SwitchoverBlueGreenDeploymentCommand,
+  SwitchoverGlobalClusterCommand,
 } from '@aws-sdk/client-rds';
-import { isClusterKind, type TargetKind, type TriggerAction } from '../api/experiment-spec.ts';
+import {
+  isClusterKind,
+  isGlobalAction,
+  type TargetKind,
+  type TriggerAction,
+} from '../api/experiment-spec.ts';
 import {
   type BlueGreenState,
   type FailoverTrigger,
   type FiredTrigger,
+  type GlobalClusterState,
   type InstanceState,
   type TargetState,
   TriggerError,
@@ -48,6 +57,12 @@ export interface AwsRdsTriggerConfig {
   blueGreenDeploymentIdentifier?: string;
   /** switchover-blue-green-deployment: SwitchoverTimeout in seconds (RDS's default when absent). */
   switchoverTimeoutSeconds?: number;
+  /** The Global Database actions: the GlobalClusterIdentifier. */
+  globalClusterIdentifier?: string;
+  /** ... the secondary cluster to promote (its ARN). */
+  targetDbClusterIdentifier?: string;
+  /** failover-global-cluster: AllowDataLoss. */
+  allowDataLoss?: boolean;
   region?: string;
   /** Endpoint override (the local lab's RDS API). */
   endpoint?: string;
@@ -87,6 +102,16 @@ export function classifyRdsError(err: unknown, what: string): TriggerError {
       /^InvalidBlueGreenDeploymentState(Fault)?$/,
       'InvalidState',
       'the Blue/Green deployment is not in a state that allows a switchover',
+    ],
+    [
+      /^GlobalClusterNotFound(Fault)?$/,
+      'TargetNotFound',
+      'the global cluster does not exist in this account',
+    ],
+    [
+      /^InvalidGlobalClusterState(Fault)?$/,
+      'InvalidState',
+      'the global cluster is not in a state that allows a switchover or failover',
     ],
     [/^InvalidParameterValue$/, 'TargetInstanceNotMember', 'the request was rejected'],
     [
@@ -149,13 +174,15 @@ export class AwsRdsTrigger implements FailoverTrigger {
       });
     this.client = client ?? make(3);
     this.onceClient = client ?? make(1);
-    this.description = this.switchesOver
-      ? `Blue/Green deployment ${config.blueGreenDeploymentIdentifier} (blue: ${isClusterKind(config.targetKind) ? `DB cluster ${config.clusterIdentifier}` : `DB instance ${config.instanceIdentifier}`})`
-      : this.restartsInstance
-        ? `DB instance ${this.subjectHint()}`
-        : config.action === 'failover-db-cluster'
-          ? `DB cluster ${config.clusterIdentifier}`
-          : `DB instance ${config.instanceIdentifier}`;
+    this.description = this.onGlobal
+      ? `Global Database ${config.globalClusterIdentifier} (primary: DB cluster ${config.clusterIdentifier}, promoting ${clusterIdOfArn(config.targetDbClusterIdentifier ?? '')})`
+      : this.switchesOver
+        ? `Blue/Green deployment ${config.blueGreenDeploymentIdentifier} (blue: ${isClusterKind(config.targetKind) ? `DB cluster ${config.clusterIdentifier}` : `DB instance ${config.instanceIdentifier}`})`
+        : this.restartsInstance
+          ? `DB instance ${this.subjectHint()}`
+          : config.action === 'failover-db-cluster'
+            ? `DB cluster ${config.clusterIdentifier}`
+            : `DB instance ${config.instanceIdentifier}`;
   }
 
   /** reboot-db-instance or modify-db-instance-class: one instance restarts, no new writer. */
@@ -168,10 +195,34 @@ export class AwsRdsTrigger implements FailoverTrigger {
     return this.config.action === 'switchover-blue-green-deployment';
   }
 
+  /** switchover-global-cluster, failover-global-cluster: a secondary cluster becomes the primary. */
+  private get onGlobal(): boolean {
+    return isGlobalAction(this.config.action);
+  }
+
+  private async describeGlobal(): Promise<GlobalClusterState> {
+    const id = this.config.globalClusterIdentifier!;
+    const out = await this.send(`DescribeGlobalClusters ${id}`, () =>
+      this.client.send(new DescribeGlobalClustersCommand({ GlobalClusterIdentifier: id })),
+    );
+    const g = out.GlobalClusters?.[0];
+    if (!g) throw new TriggerError('TargetNotFound', `global cluster ${id} not found`);
+    const members = g.GlobalClusterMembers ?? [];
+    const writer = members.find((m) => m.IsWriter)?.DBClusterArn;
+    return {
+      id,
+      status: g.Status ?? 'unknown',
+      ...(writer ? { writerArn: writer } : {}),
+      members: members.map((m) => m.DBClusterArn ?? '').filter(Boolean),
+      ...(g.FailoverState?.Status ? { failoverStatus: g.FailoverState.Status } : {}),
+    };
+  }
+
   /** The target is a DB cluster (DescribeDBClusters: Aurora or Multi-AZ), not a lone instance. */
   private get onCluster(): boolean {
     return (
       this.config.action === 'failover-db-cluster' ||
+      this.onGlobal ||
       ((this.restartsInstance || this.switchesOver) && isClusterKind(this.config.targetKind))
     );
   }
@@ -254,6 +305,7 @@ export class AwsRdsTrigger implements FailoverTrigger {
         state.instance = instance;
       }
       if (this.switchesOver) state.blueGreen = await this.describeBlueGreen();
+      if (this.onGlobal) state.globalCluster = await this.describeGlobal();
       return state;
     }
     const id = this.config.instanceIdentifier!;
@@ -295,6 +347,7 @@ export class AwsRdsTrigger implements FailoverTrigger {
     }
     if (this.restartsInstance) this.checkSubject(s);
     if (this.switchesOver) this.checkBlueGreen(s);
+    if (this.onGlobal) this.checkGlobal(s);
     if (this.config.action === 'reboot-db-instance-force-failover' && s.instance?.multiAz === false)
       throw new TriggerError(
         'NoReader',
@@ -353,6 +406,34 @@ export class AwsRdsTrigger implements FailoverTrigger {
       );
   }
 
+  /**
+   * The global cluster is available, its primary (writer member) is the target (the allowlist
+   * on the target covers the primary; the controller checks the secondary's ARN too), and the
+   * cluster to promote is one of its secondaries.
+   */
+  private checkGlobal(s: TargetState): void {
+    const g = s.globalCluster;
+    const id = this.config.globalClusterIdentifier;
+    if (!g) throw new TriggerError('TargetNotFound', `global cluster ${id} not found`);
+    if (g.writerArn !== undefined && s.arn !== undefined && g.writerArn !== s.arn)
+      throw new TriggerError(
+        'GlobalClusterMismatch',
+        `the primary of global cluster ${id} is ${g.writerArn}, not the target DB cluster ${this.config.clusterIdentifier} (${s.arn}): target the primary cluster`,
+      );
+    const wanted = this.config.targetDbClusterIdentifier ?? '';
+    const secondaries = g.members.filter((m) => m !== g.writerArn);
+    if (!secondaries.includes(wanted))
+      throw new TriggerError(
+        'GlobalClusterMismatch',
+        `${wanted} is not a secondary cluster of global cluster ${id} (secondaries: ${secondaries.join(', ') || 'none'})`,
+      );
+    if (g.status !== 'available')
+      throw new TriggerError(
+        'TargetNotAvailable',
+        `global cluster ${id} is ${g.status}, not available: wait and retry`,
+      );
+  }
+
   /** The instance to reboot or modify exists, is available and (class change) has another class. */
   private checkSubject(s: TargetState): void {
     const named = this.config.operationInstanceIdentifier;
@@ -391,6 +472,36 @@ export class AwsRdsTrigger implements FailoverTrigger {
     if (this.restartsInstance) return this.fireInstanceRestart(writerBefore);
     const before = writerBefore ?? (await this.state()).writerId;
     const t0Ms = Date.now();
+    if (this.onGlobal) {
+      const id = this.config.globalClusterIdentifier!;
+      const target = this.config.targetDbClusterIdentifier!;
+      if (this.config.action === 'switchover-global-cluster') {
+        await this.send(`SwitchoverGlobalCluster ${id}`, () =>
+          this.onceClient.send(
+            new SwitchoverGlobalClusterCommand({
+              GlobalClusterIdentifier: id,
+              TargetDbClusterIdentifier: target,
+            }),
+          ),
+        );
+        return { t0Ms, action: `SwitchoverGlobalCluster ${id} (to ${target})`, writerBefore: before };
+      }
+      const lossy = this.config.allowDataLoss === true;
+      await this.send(`FailoverGlobalCluster ${id}`, () =>
+        this.onceClient.send(
+          new FailoverGlobalClusterCommand({
+            GlobalClusterIdentifier: id,
+            TargetDbClusterIdentifier: target,
+            ...(lossy ? { AllowDataLoss: true } : {}),
+          }),
+        ),
+      );
+      return {
+        t0Ms,
+        action: `FailoverGlobalCluster ${id} (to ${target}${lossy ? ', AllowDataLoss' : ''})`,
+        writerBefore: before,
+      };
+    }
     if (this.switchesOver) {
       const id = this.config.blueGreenDeploymentIdentifier!;
       const timeout = this.config.switchoverTimeoutSeconds;
@@ -500,6 +611,11 @@ export class AwsRdsTrigger implements FailoverTrigger {
     }
     return out.sort((a, b) => a.atMs - b.atMs);
   }
+}
+
+/** The identifier in a DB cluster ARN (the value itself when it is not one). */
+function clusterIdOfArn(arn: string): string {
+  return arn.slice(arn.lastIndexOf(':') + 1);
 }
 
 function toTriggerEvent(e: RdsEvent): TriggerEvent {

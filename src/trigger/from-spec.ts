@@ -21,6 +21,9 @@ export function triggerFor(manifest: ExperimentManifest, env: NodeJS.ProcessEnv)
     operationInstanceIdentifier: trigger.instanceIdentifier,
     instanceClass: trigger.instanceClass,
     blueGreenDeploymentIdentifier: trigger.blueGreenDeploymentIdentifier,
+    globalClusterIdentifier: trigger.globalClusterIdentifier,
+    targetDbClusterIdentifier: trigger.targetDbClusterIdentifier,
+    allowDataLoss: trigger.allowDataLoss,
     ...(trigger.switchoverTimeout !== undefined
       ? { switchoverTimeoutSeconds: Math.round(parseDurationMs(trigger.switchoverTimeout) / 1000) }
       : {}),

@@ -26,6 +26,21 @@ export interface TargetState {
   instance?: InstanceState;
   /** switchover-blue-green-deployment: the deployment as DescribeBlueGreenDeployments shows it. */
   blueGreen?: BlueGreenState;
+  /** The Global Database actions: the global cluster as DescribeGlobalClusters shows it. */
+  globalCluster?: GlobalClusterState;
+}
+
+/** An Aurora Global Database as DescribeGlobalClusters shows it. */
+export interface GlobalClusterState {
+  id: string;
+  /** `available`, `switching-over`, `failing-over`, ... */
+  status: string;
+  /** DBClusterArn of the member that is the writer (the primary). */
+  writerArn?: string;
+  /** DBClusterArns of every member. */
+  members: string[];
+  /** A switchover or failover in progress (FailoverState.Status). */
+  failoverStatus?: string;
 }
 
 /** A Blue/Green deployment as DescribeBlueGreenDeployments shows it. */
@@ -72,6 +87,8 @@ export type TriggerFailureReason =
   | 'TargetKindMismatch'
   /** The Blue/Green deployment's blue environment (Source) is not the experiment's target. */
   | 'BlueGreenSourceMismatch'
+  /** The Global Database's primary is not the target, or targetDbClusterIdentifier not its secondary. */
+  | 'GlobalClusterMismatch'
   | 'InvalidState'
   | 'Throttled'
   | 'NoCredentials'

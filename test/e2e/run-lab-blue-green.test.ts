@@ -30,8 +30,8 @@ function endpoint(results: Results, name: string): EndpointResult {
   return e;
 }
 
-function switchovers(): GroundTruthStep[] {
-  return lab.state().groundTruth.filter((s) => s.step === 'switchover-requested');
+function switchovers(cluster = 'lab-pg'): GroundTruthStep[] {
+  return lab.state().groundTruth.filter((s) => s.step === 'switchover-requested' && s.cluster === cluster);
 }
 
 type LabStateWithBlueGreen = ReturnType<TestLab['state']> & {
@@ -42,7 +42,13 @@ const deployment = () =>
 
 describe('failwatch run: a Blue/Green switchover on the lab (fast profile)', { timeout: 600_000 }, () => {
   before(async () => {
-    lab = await startTestLab({ base: '127.0.108', dnsPort: 13053, apiPort: 13080, blueGreen: true });
+    lab = await startTestLab({
+      base: '127.0.108',
+      dnsPort: 13053,
+      apiPort: 13080,
+      engines: 'postgresql,mysql',
+      blueGreen: true,
+    });
   });
   after(async () => {
     await lab?.down();
@@ -157,5 +163,43 @@ describe('failwatch run: a Blue/Green switchover on the lab (fast profile)', { t
       new RegExp(`Blue/Green deployment ${BGD} is SWITCHOVER_COMPLETED, not AVAILABLE`),
     );
     assert.equal(switchovers().length, 1, 'still one switchover');
+  });
+
+  it('MariaDB: the same switchover of lab-my (read_only fence, GTID catch-up, cascading readers), nothing lost', async () => {
+    const manifest = labManifest(
+      lab,
+      (t) =>
+        t.replace(
+          '  trigger:\n    type: aws-rds\n',
+          '  trigger:\n    type: aws-rds\n    action: switchover-blue-green-deployment\n    blueGreenDeploymentIdentifier: bgd-labmy00000000000\n',
+        ),
+      'lab-aurora-mysql.yaml',
+    );
+    assert.match(manifest, /bgd-labmy00000000000/);
+    const { code, stderr, doc } = await run('mysql', manifest);
+    assert.equal(doc.run.end, 'Completed', stderr);
+    assert.equal(doc.verdict.result, 'Pass', JSON.stringify(doc.verdict));
+    assert.equal(code, 0);
+    assert.equal(switchovers('lab-my').length, 1, 'exactly one switchover of lab-my');
+    const n = switchovers('lab-my')[0]!.failover;
+    const truth = lab.state().groundTruth.filter((s) => s.failover === n);
+    const at = (step: GroundTruthStep['step']) => truth.find((x) => x.step === step)!.atMs;
+    const t0 = Date.parse(doc.trigger.time!);
+    const cluster = endpoint(doc, 'cluster');
+    const [w] = cluster.write!.windows;
+    assert.ok(w?.end, `one closed write window: ${JSON.stringify(cluster.write)}`);
+    console.log(
+      `blue/green mysql: cluster write ${cluster.write!.downtimeSeconds} s (${w.start.seconds} -> ${w.end.seconds}); green writable ${((at('green-writable') - t0) / 1000).toFixed(3)} s; errors ${JSON.stringify(cluster.errors)}`,
+    );
+    assertEdge(
+      t0 + w.end.seconds * 1000,
+      at('green-writable'),
+      300,
+      'the window closes when green takes writes',
+    );
+    for (const e of doc.endpoints)
+      if (e.lostWrites !== null) assert.equal(e.lostWrites, 0, `${e.name}: nothing acknowledged was lost`);
+    const my = lab.state().clusters.find((c) => c.id === 'lab-my')!;
+    assert.equal(my.instances.find((i) => i.id === my.writerId)?.host, '127.0.108.81');
   });
 });

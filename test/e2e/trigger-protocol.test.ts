@@ -1,7 +1,8 @@
 // The trigger protocol through the operator on a real control plane and the lab: a failover
 // call the lab accepts and ignores gives Inconclusive FailoverNotObserved; an RDS API that
 // throttles for 20 s during observation neither ends the run nor changes its figures; the
-// controller SIGKILLed ten times during one run still fails over exactly once.
+// controller SIGKILLed ten times during one run still fails over exactly once; a reboot and a
+// Blue/Green switchover through the operator name their operation.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -95,7 +96,8 @@ async function runToEnd(name: string, edit?: (doc: Doc) => void, onObserving?: (
 describe('the trigger protocol through the operator and the lab', { timeout: 1_200_000 }, () => {
   before(async () => {
     cp = await startControlPlane();
-    lab = await startTestLab({ base: '127.0.84', dnsPort: 11853, apiPort: 11880 });
+    // With a Blue/Green deployment of lab-pg for the last test (a green cluster beside it).
+    lab = await startTestLab({ base: '127.0.84', dnsPort: 11853, apiPort: 11880, blueGreen: true });
     experiments = experimentClient(cp.kubeConfig().makeApiClient(CustomObjectsApi), NS);
     core = cp.kubeConfig().makeApiClient(CoreV1Api);
     kubeconfig = await prepareOperatorNamespace(cp, {
@@ -287,5 +289,51 @@ describe('the trigger protocol through the operator and the lab', { timeout: 1_2
         `killed: cluster write ${cluster.downtime} s, undisturbed ${calm.figures['cluster/write']!.downtime} s`,
       );
     }
+  });
+
+  // Last: afterwards lab-pg is the green cluster (blue is lab-pg-old1).
+  it('a Blue/Green switchover through the operator: SwitchoverCalled, SwitchoverTriggered, the operation metric, one call', async () => {
+    const before = steps('switchover-requested');
+    const done = await runToEnd('switchover', (d) => {
+      d.spec.trigger = {
+        type: 'aws-rds',
+        action: 'switchover-blue-green-deployment',
+        blueGreenDeploymentIdentifier: 'bgd-labpg00000000000',
+        switchoverTimeout: '60s',
+      };
+    });
+    assert.equal(done.status.phase, 'Completed', JSON.stringify(done.status.conditions));
+    assert.equal(done.status.verdict, 'Pass', JSON.stringify(done.status.verdictReasons));
+    assert.equal(steps('switchover-requested'), before + 1, 'one switchover');
+    assert.equal(
+      done.status.trigger.action,
+      'SwitchoverBlueGreenDeployment bgd-labpg00000000000 (SwitchoverTimeout 60 s)',
+    );
+    assert.equal(done.status.trigger.operation, 'switchover-blue-green-deployment');
+    assert.ok(done.status.trigger.observedTime, `observed: ${JSON.stringify(done.status.trigger)}`);
+    const triggered = done.status.conditions.find((c: Doc) => c.type === 'Triggered');
+    assert.equal(triggered.reason, 'SwitchoverCalled');
+    const events = await core.listNamespacedEvent({
+      namespace: NS,
+      fieldSelector: 'involvedObject.name=switchover',
+    });
+    const reasons = events.items.map((e) => e.reason);
+    assert.ok(reasons.includes('SwitchoverTriggered'), `Event SwitchoverTriggered in ${reasons}`);
+    const metrics = await (await fetch(`http://${METRICS}/metrics`)).text();
+    const series = metrics
+      .split('\n')
+      .find(
+        (l) =>
+          l.startsWith('failwatch_experiment_trigger_timestamp_seconds{') &&
+          l.includes('experiment="switchover"'),
+      );
+    assert.ok(series?.includes('operation="switchover-blue-green-deployment"'), `${series}`);
+    const deployment = lab.state().blueGreenDeployments?.find((b) => b.id === 'bgd-labpg00000000000');
+    assert.equal(deployment?.status, 'SWITCHOVER_COMPLETED');
+    const cluster = (done.status.endpoints as Doc[]).find((e) => e.name === 'cluster');
+    assert.equal(cluster?.lostWrites, 0);
+    console.log(
+      `switchover: observed by ${done.status.trigger.observedBy}; cluster write ${cluster?.writeDowntimeSeconds} s; ${series}`,
+    );
   });
 });

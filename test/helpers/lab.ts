@@ -25,6 +25,8 @@ export async function startTestLab(opts: {
   clusterKind?: string;
   /** `failwatch lab up --blue-green`. */
   blueGreen?: boolean;
+  /** `failwatch lab up --global`. */
+  global?: boolean;
 }): Promise<TestLab> {
   const parent = mkdtempSync(join(tmpdir(), 'fw-e2e-'));
   chmodSync(parent, 0o755);
@@ -46,6 +48,7 @@ export async function startTestLab(opts: {
     String(opts.apiPort),
     ...(opts.clusterKind ? ['--cluster-kind', opts.clusterKind] : []),
     ...(opts.blueGreen ? ['--blue-green'] : []),
+    ...(opts.global ? ['--global'] : []),
   ]);
   assert.equal(up.code, 0, up.stderr);
   return {

@@ -217,8 +217,16 @@ export const labIdle = (lab: TestLab) => async (): Promise<true | undefined> => 
   const st = lab.state();
   const last = st.groundTruth.at(-1)?.step;
   // failover-ignored, operation-ignored: the lab's noop failover profile accepted a call and
-  // did nothing; instance-available ends a reboot or class change.
-  const ended = ['failover-completed', 'failover-ignored', 'instance-available', 'operation-ignored'];
+  // did nothing; instance-available ends a reboot or class change, switchover-completed (or
+  // -failed) a Blue/Green switchover.
+  const ended = [
+    'failover-completed',
+    'failover-ignored',
+    'instance-available',
+    'operation-ignored',
+    'switchover-completed',
+    'switchover-failed',
+  ];
   const cluster = st.clusters[0]!;
   return cluster.status === 'available' &&
     cluster.instances.every((i) => i.status === 'available') &&

@@ -223,3 +223,61 @@ describe('spec.trigger: switchover-blue-green-deployment', () => {
       assert.ok(crd.includes(text), text);
   });
 });
+
+describe('spec.trigger: switchover-global-cluster and failover-global-cluster', () => {
+  const west = 'arn:aws:rds:us-west-2:123456789012:cluster:orders-west';
+  const g = { globalClusterIdentifier: 'orders-global', targetDbClusterIdentifier: west };
+
+  it('accepts both on an Aurora cluster target; allowDataLoss with failover-global-cluster', () => {
+    assert.deepEqual(errors(manifest({ action: 'switchover-global-cluster', ...g })), []);
+    assert.deepEqual(errors(manifest({ action: 'failover-global-cluster', ...g, allowDataLoss: true })), []);
+  });
+
+  it('refuses what does not belong, at the field path', () => {
+    assert.deepEqual(errors(manifest({ action: 'switchover-global-cluster' })), [
+      'spec.trigger.globalClusterIdentifier: globalClusterIdentifier and targetDbClusterIdentifier (the ARN of the secondary cluster to promote) are required when action is switchover-global-cluster or failover-global-cluster',
+    ]);
+    assert.deepEqual(errors(manifest({ action: 'failover-db-cluster', ...g })), [
+      'spec.trigger.globalClusterIdentifier: globalClusterIdentifier and targetDbClusterIdentifier apply only to actions switchover-global-cluster and failover-global-cluster',
+    ]);
+    assert.deepEqual(errors(manifest({ action: 'switchover-global-cluster', ...g, allowDataLoss: true })), [
+      'spec.trigger.allowDataLoss: allowDataLoss applies only to action failover-global-cluster',
+    ]);
+    const [notArn] = errors(
+      manifest({ action: 'switchover-global-cluster', ...g, targetDbClusterIdentifier: 'orders-west' }),
+    );
+    assert.match(notArn ?? '', /^spec\.trigger\.targetDbClusterIdentifier: /);
+    const [instance] = errors(
+      manifest(
+        { action: 'switchover-global-cluster', ...g },
+        { kind: 'rds-instance', instanceIdentifier: 'db-1' },
+      ),
+    );
+    assert.match(instance ?? '', /the Global Database actions need aurora-cluster/);
+  });
+
+  it('names the operation: global, GlobalSwitchover / GlobalFailover', () => {
+    const r = validateExperimentManifest(
+      manifest({ action: 'failover-global-cluster', ...g, allowDataLoss: true }),
+    );
+    assert.ok(r.ok);
+    assert.equal(triggerOperation(r.value.spec), 'global');
+    assert.equal(triggerVerb(r.value.spec), 'failing over (data loss allowed)');
+    assert.equal(operationReasonName('switchover-global-cluster'), 'GlobalSwitchover');
+    assert.equal(operationReasonName('failover-global-cluster'), 'GlobalFailover');
+  });
+
+  it('the CRD carries the rules as CEL', () => {
+    const crd = readFileSync(
+      new URL('../../crds/failwatch.io_failoverexperiments.yaml', import.meta.url),
+      'utf8',
+    );
+    for (const text of [
+      '- switchover-global-cluster\n',
+      '- failover-global-cluster\n',
+      'fieldPath: .globalClusterIdentifier',
+      'fieldPath: .allowDataLoss',
+    ])
+      assert.ok(crd.includes(text), text);
+  });
+});

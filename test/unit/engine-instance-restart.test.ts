@@ -345,3 +345,59 @@ describe('observing a Blue/Green switchover (operation switchover)', () => {
     assert.ok(INCONCLUSIVE_REASONS.includes('SwitchoverRolledBack'));
   });
 });
+
+describe('observing a Global Database switchover or failover (operation global)', () => {
+  const EAST = 'arn:aws:rds:us-east-1:1:cluster:lab-pg';
+  const WEST = 'arn:aws:rds:us-west-2:1:cluster:lab-pg-west';
+  function observeGlobal(script: [number, string, string][], recoveredAtS: number) {
+    const observer = new TriggerObserver({
+      t0Ms: T0,
+      writerBefore: 'lab-pg-1',
+      outcome: 'Succeeded',
+      maxDurationMs: MAX_S * 1000,
+      operation: 'global',
+    });
+    for (let s = 0; ; s++) {
+      const now = T0 + s * 1000;
+      const [, status, writer] = script.filter(([at]) => at <= s).at(-1) ?? [0, 'available', EAST];
+      const state: TargetState = {
+        ...cluster('available'),
+        arn: EAST,
+        globalCluster: {
+          id: 'lab-pg-global',
+          status,
+          writerArn: writer,
+          members: [EAST, WEST],
+          ...(status !== 'available' ? { failoverStatus: status } : {}),
+        },
+      };
+      const look = observer.wantsLook(now) ? { state, events: [] } : undefined;
+      const decision = observer.step({ nowMs: now, look, recovered: s >= recoveredAtS });
+      if (decision.done) return { decision, endS: s, happened: observer.happened };
+    }
+  }
+
+  it('switching-over at 1 s, the secondary the writer at 6 s: happened at 1 s, done when available with the new primary', () => {
+    const r = observeGlobal(
+      [
+        [1, 'switching-over', EAST],
+        [6, 'switching-over', WEST],
+        [9, 'available', WEST],
+      ],
+      4,
+    );
+    assert.equal(r.decision.done && r.decision.inconclusive, undefined);
+    assert.deepEqual(r.happened, { atMs: T0 + 1000, by: 'rds-status' });
+    assert.equal(r.endS, 9);
+  });
+
+  it('nothing changes: OperationNotObserved at observe.maxDuration', () => {
+    const r = observeGlobal([], 0);
+    assert.equal(r.endS, MAX_S);
+    assert.equal(r.decision.done && r.decision.inconclusive?.reason, 'OperationNotObserved');
+    assert.match(
+      (r.decision.done && r.decision.inconclusive?.message) || '',
+      /global cluster never switching over/,
+    );
+  });
+});

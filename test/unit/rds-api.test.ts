@@ -14,7 +14,10 @@ import {
   DescribeDBSnapshotsCommand,
   DescribeEventsCommand,
   type DescribeEventsCommandInput,
+  DescribeGlobalClustersCommand,
   FailoverDBClusterCommand,
+  FailoverGlobalClusterCommand,
+  GlobalClusterNotFoundFault,
   InvalidDBClusterStateFault,
   ModifyDBInstanceCommand,
   RDSClient,
@@ -23,7 +26,14 @@ import {
   SwitchoverBlueGreenDeploymentCommand,
 } from '@aws-sdk/client-rds';
 import { callOnce } from '../../src/engine/trigger-protocol.ts';
-import type { LabBlueGreen, LabCluster, LabControl, LabEvent, LabInstance } from '../../src/lab/model.ts';
+import type {
+  LabBlueGreen,
+  LabCluster,
+  LabControl,
+  LabEvent,
+  LabGlobalCluster,
+  LabInstance,
+} from '../../src/lab/model.ts';
 import { RdsFault } from '../../src/lab/model.ts';
 import { startRdsApi } from '../../src/lab/rds-api.ts';
 import { AwsRdsTrigger, type AwsRdsTriggerConfig, classifyRdsError } from '../../src/trigger/aws-rds.ts';
@@ -61,6 +71,16 @@ class MemoryLab implements LabControl {
     this.reboots = [];
     this.modifications = [];
     this.switchovers = [];
+    this.globalCalls = [];
+    this.global = {
+      id: 'lab-pg-global',
+      primaryClusterId: 'lab-pg',
+      secondaryClusterIds: ['lab-pg-west'],
+      status: 'available',
+      endpoint: 'lab-pg-global.global-abc123.lab.failwatch.local',
+      engine: 'aurora-postgresql',
+      engineVersion: '15.4',
+    };
     this.blueGreen = {
       id: 'bgd-labpg00000000000',
       name: 'lab-pg-upgrade',
@@ -191,6 +211,30 @@ class MemoryLab implements LabControl {
     if (forceFailover && instanceId === this.cluster.writerId) this.failoverCluster(this.cluster.id);
     instance.status = 'rebooting';
     return instance;
+  }
+
+  global!: LabGlobalCluster;
+  /** Calls of globalSwitchover, as the API passed them. */
+  globalCalls: { id: string; target: string; allowDataLoss: boolean }[] = [];
+
+  globalClusters(): LabGlobalCluster[] {
+    return [this.global];
+  }
+
+  globalSwitchover(id: string, target: string, allowDataLoss: boolean): LabGlobalCluster {
+    if (id !== this.global.id)
+      throw new RdsFault('GlobalClusterNotFoundFault', `Global cluster ${id} not found.`, 404);
+    if (!this.global.secondaryClusterIds.includes(target))
+      throw new RdsFault('InvalidParameterValue', `${target} is not a secondary of ${id}.`);
+    this.globalCalls.push({ id, target, allowDataLoss });
+    this.global.status = allowDataLoss ? 'failing-over' : 'switching-over';
+    this.global.failoverState = {
+      status: this.global.status,
+      fromClusterId: this.global.primaryClusterId,
+      toClusterId: target,
+      dataLossAllowed: allowDataLoss,
+    };
+    return this.global;
   }
 
   blueGreen!: LabBlueGreen;
@@ -1016,5 +1060,149 @@ describe('Blue/Green deployments (switchover-blue-green-deployment)', () => {
     const unknown = await refused(switchover({ blueGreenDeploymentIdentifier: 'bgd-nope' }));
     assert.equal(unknown.reason, 'TargetNotFound');
     assert.deepEqual(lab.switchovers, []);
+  });
+});
+
+describe('Global Databases (switchover-global-cluster, failover-global-cluster)', () => {
+  const WEST = 'arn:aws:rds:us-east-1:123456789012:cluster:lab-pg-west';
+  const trigger = (config: Partial<AwsRdsTriggerConfig>) =>
+    new AwsRdsTrigger({
+      action: 'switchover-global-cluster',
+      clusterIdentifier: 'lab-pg',
+      globalClusterIdentifier: 'lab-pg-global',
+      targetDbClusterIdentifier: WEST,
+      ...config,
+      endpoint: server.url,
+      region: REGION,
+      credentials: { accessKeyId: 'AKIDLAB', secretAccessKey: 'lab-secret' },
+    });
+
+  test('DescribeGlobalClusters renders the members, the writer, the global endpoint and FailoverState', async () => {
+    const out = await rds.send(
+      new DescribeGlobalClustersCommand({ GlobalClusterIdentifier: 'lab-pg-global' }),
+    );
+    const g = out.GlobalClusters?.[0];
+    assert.equal(g?.GlobalClusterArn, 'arn:aws:rds::123456789012:global-cluster:lab-pg-global');
+    assert.equal(g?.Status, 'available');
+    assert.equal(g?.Endpoint, 'lab-pg-global.global-abc123.lab.failwatch.local');
+    assert.deepEqual(
+      g?.GlobalClusterMembers?.map((m) => [
+        m.DBClusterArn?.split(':').at(-1),
+        m.IsWriter,
+        m.Readers?.length ?? 0,
+      ]),
+      [
+        ['lab-pg', true, 1],
+        ['lab-pg-west', false, 0],
+      ],
+    );
+    assert.equal(g?.FailoverState, undefined);
+    await rejects(
+      rds.send(new DescribeGlobalClustersCommand({ GlobalClusterIdentifier: 'nope' })),
+      GlobalClusterNotFoundFault,
+    );
+    await rds.send(
+      new FailoverGlobalClusterCommand({
+        GlobalClusterIdentifier: 'lab-pg-global',
+        TargetDbClusterIdentifier: WEST,
+        AllowDataLoss: true,
+      }),
+    );
+    const during = (await rds.send(new DescribeGlobalClustersCommand({}))).GlobalClusters?.[0];
+    assert.deepEqual(
+      [
+        during?.Status,
+        during?.FailoverState?.IsDataLossAllowed,
+        during?.FailoverState?.ToDbClusterArn?.split(':').at(-1),
+      ],
+      ['failing-over', true, 'lab-pg-west'],
+    );
+    assert.deepEqual(lab.globalCalls, [{ id: 'lab-pg-global', target: 'lab-pg-west', allowDataLoss: true }]);
+  });
+
+  test('FailoverGlobalCluster refuses AllowDataLoss with Switchover; without AllowDataLoss it switches over', async () => {
+    await rejects(
+      rds.send(
+        new FailoverGlobalClusterCommand({
+          GlobalClusterIdentifier: 'lab-pg-global',
+          TargetDbClusterIdentifier: WEST,
+          AllowDataLoss: true,
+          Switchover: true,
+        }),
+      ),
+      RDSServiceException,
+    );
+    await rds.send(
+      new FailoverGlobalClusterCommand({
+        GlobalClusterIdentifier: 'lab-pg-global',
+        TargetDbClusterIdentifier: WEST,
+      }),
+    );
+    assert.deepEqual(lab.globalCalls, [{ id: 'lab-pg-global', target: 'lab-pg-west', allowDataLoss: false }]);
+  });
+
+  test('trigger: preflight, one SwitchoverGlobalCluster / FailoverGlobalCluster call, the action named', async () => {
+    const sw = trigger({});
+    try {
+      assert.equal(
+        sw.description,
+        'Global Database lab-pg-global (primary: DB cluster lab-pg, promoting lab-pg-west)',
+      );
+      const s = await sw.preflight();
+      assert.equal(s.globalCluster?.writerArn, 'arn:aws:rds:us-east-1:123456789012:cluster:lab-pg');
+      const fired = await sw.fire(s.writerId);
+      assert.equal(fired.action, `SwitchoverGlobalCluster lab-pg-global (to ${WEST})`);
+      assert.deepEqual(lab.globalCalls, [
+        { id: 'lab-pg-global', target: 'lab-pg-west', allowDataLoss: false },
+      ]);
+    } finally {
+      sw.close();
+    }
+    lab.reset();
+    const fo = trigger({ action: 'failover-global-cluster', allowDataLoss: true });
+    try {
+      const fired = await fo.fire();
+      assert.equal(fired.action, `FailoverGlobalCluster lab-pg-global (to ${WEST}, AllowDataLoss)`);
+      assert.deepEqual(lab.globalCalls, [
+        { id: 'lab-pg-global', target: 'lab-pg-west', allowDataLoss: true },
+      ]);
+    } finally {
+      fo.close();
+    }
+  });
+
+  test('trigger preflight refusals: the target is not the primary, the ARN not a secondary, not available', async () => {
+    const refused = async (t: AwsRdsTrigger) => {
+      try {
+        await t.preflight();
+      } catch (err) {
+        assert.ok(err instanceof TriggerError, String(err));
+        return err;
+      } finally {
+        t.close();
+      }
+      assert.fail('preflight passed');
+    };
+    lab.global.primaryClusterId = 'lab-other';
+    lab.global.secondaryClusterIds = ['lab-pg', 'lab-pg-west'];
+    const notPrimary = await refused(trigger({}));
+    assert.equal(notPrimary.reason, 'GlobalClusterMismatch');
+    assert.match(
+      notPrimary.message,
+      /the primary of global cluster lab-pg-global is arn:aws:rds:us-east-1:123456789012:cluster:lab-other, not the target DB cluster lab-pg/,
+    );
+    lab.reset();
+    const foreign = await refused(
+      trigger({ targetDbClusterIdentifier: 'arn:aws:rds:us-west-2:123456789012:cluster:elsewhere' }),
+    );
+    assert.equal(foreign.reason, 'GlobalClusterMismatch');
+    assert.match(
+      foreign.message,
+      /is not a secondary cluster of global cluster lab-pg-global \(secondaries: arn:aws:rds:us-east-1:123456789012:cluster:lab-pg-west\)/,
+    );
+    lab.global.status = 'switching-over';
+    const busy = await refused(trigger({}));
+    assert.equal(busy.reason, 'TargetNotAvailable');
+    assert.deepEqual(lab.globalCalls, []);
   });
 });
