@@ -95,6 +95,25 @@ describe('allowed targets', () => {
     );
   });
 
+  it('a Global Database action: the secondary it promotes must be allowed too, by its ARN', () => {
+    const s = {
+      target: { kind: 'aurora-cluster', clusterIdentifier: 'orders-east', region: 'us-east-1' },
+      trigger: {
+        type: 'aws-rds',
+        action: 'switchover-global-cluster',
+        globalClusterIdentifier: 'orders-global',
+        targetDbClusterIdentifier: 'arn:aws:rds:us-west-2:123456789012:cluster:orders-west',
+      },
+    } as unknown as FailoverExperimentSpec;
+    assert.equal(targetPolicyProblem(s, { allowedTargets: ['*/orders-*'] }), undefined);
+    const refused = targetPolicyProblem(s, { allowedTargets: ['us-east-1/orders-*'] });
+    assert.equal(refused?.reason, 'TargetNotAllowed');
+    assert.match(
+      refused!.message,
+      /^the secondary cluster to promote \(trigger\.targetDbClusterIdentifier\): target arn:aws:rds:us-west-2:123456789012:cluster:orders-west/,
+    );
+  });
+
   it('refuses rdsEndpoint without --allow-rds-endpoint-override, with the flag in the message', () => {
     const s = spec({ clusterIdentifier: 'lab-pg', rdsEndpoint: 'http://203.0.113.9/' });
     const refused = targetPolicyProblem(s, {});
