@@ -24,8 +24,10 @@ export type VerdictResult = (typeof VERDICT_RESULTS)[number];
  *   instance leaving and returning to available) nor the probes (the same server going away and
  *   coming back) showed it within the observe limit;
  * - `TriggerOutcomeUnknown`: whether the failover call took effect stayed unknown;
- * - `SwitchoverRolledBack`: RDS rolled a Blue/Green switchover back (SWITCHOVER_FAILED): the
- *   figures show an attempt, not a switchover.
+ * - `SwitchoverRolledBack`: RDS rolled a Blue/Green switchover (or a Global Database switchover
+ *   or failover) back: the figures show an attempt, not a switchover;
+ * - `OperationNotCompleted`: RDS showed such an operation start but never complete, and no
+ *   probe saw a write acknowledged by the new writer.
  */
 export const INCONCLUSIVE_REASONS = [
   'CoverageGap',
@@ -33,6 +35,7 @@ export const INCONCLUSIVE_REASONS = [
   'OperationNotObserved',
   'TriggerOutcomeUnknown',
   'SwitchoverRolledBack',
+  'OperationNotCompleted',
 ] as const;
 export type InconclusiveReason = (typeof INCONCLUSIVE_REASONS)[number];
 

@@ -262,6 +262,20 @@ export const FailoverExperimentStatusSchema = Type.Object(
                 'What showed the failover first: rds-writer, rds-status (failing-over; for a reboot or class change the instance rebooting/modifying), rds-events, probes-role-flip or probes-restart (reboot, class change: the same server went away and came back).',
             }),
           ),
+          observedEnd: Type.Optional(
+            Type.Object(
+              {
+                reason: stringEnum(['SwitchoverRolledBack', 'OperationNotCompleted'], {
+                  description: 'Why the run is Inconclusive although the operation was seen.',
+                }),
+                message: Type.String({ maxLength: 1024 }),
+              },
+              {
+                description:
+                  'A Blue/Green or Global Database operation seen to start but rolled back, or never seen to complete: recorded when observing ends, it makes the verdict Inconclusive.',
+              },
+            ),
+          ),
         },
         { description: 'The trigger record that makes it fire at most once.' },
       ),
@@ -301,7 +315,7 @@ export const FailoverExperimentStatusSchema = Type.Object(
           {
             reason: stringEnum(INCONCLUSIVE_REASONS, {
               description:
-                'CoverageGap, FailoverNotObserved, OperationNotObserved, TriggerOutcomeUnknown or SwitchoverRolledBack.',
+                'CoverageGap, FailoverNotObserved, OperationNotObserved, TriggerOutcomeUnknown, SwitchoverRolledBack or OperationNotCompleted.',
             }),
             endpoint: Type.Optional(
               Type.String({

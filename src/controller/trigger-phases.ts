@@ -222,10 +222,19 @@ export class TriggerPhases {
       }
       return { requeueAfterMs: this.host.pollMs };
     }
+    // A Blue/Green or Global Database operation seen but rolled back or never completed: kept
+    // with the trigger record, so the analysis (and a restarted controller) reports it.
+    const end = decision.inconclusive;
+    const observedEnd =
+      end && (end.reason === 'SwitchoverRolledBack' || end.reason === 'OperationNotCompleted')
+        ? { observedEnd: { reason: end.reason, message: end.message.slice(0, 1024) } }
+        : {};
     const status: FailoverExperimentStatus = {
       ...obj.status,
       phase: 'Analyzing',
-      ...(observed ? { trigger: { ...record, ...observed } } : {}),
+      ...(observed || 'observedEnd' in observedEnd
+        ? { trigger: { ...record, ...observed, ...observedEnd } }
+        : {}),
     };
     setCondition(status, obj, {
       type: 'Running',
@@ -240,6 +249,7 @@ export class TriggerPhases {
   /** Inconclusive when a trigger was called (or may have been) and no failover was ever seen. */
   notObservedFindings(obj: FailoverExperimentObject, manifest: ExperimentManifest): Inconclusive[] {
     const record = obj.status?.trigger ?? {};
+    if (record.observedEnd) return [{ ...record.observedEnd }];
     if (manifest.spec.trigger.type === 'none' || record.observedTime) return [];
     return [
       notObserved(

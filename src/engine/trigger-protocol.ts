@@ -154,7 +154,12 @@ export interface ObserveInput {
 
 /** A run-wide Inconclusive finding (analysis/verdict.ts) from the trigger protocol. */
 export interface Inconclusive extends InconclusiveFinding {
-  reason: 'FailoverNotObserved' | 'OperationNotObserved' | 'TriggerOutcomeUnknown' | 'SwitchoverRolledBack';
+  reason:
+    | 'FailoverNotObserved'
+    | 'OperationNotObserved'
+    | 'TriggerOutcomeUnknown'
+    | 'SwitchoverRolledBack'
+    | 'OperationNotCompleted';
 }
 
 export type ObserveDecision = { done: false } | { done: true; inconclusive?: Inconclusive };
@@ -214,8 +219,18 @@ export class TriggerObserver {
   private instanceLeftAvailable = false;
   /** instance-restart: the probes saw the same server go away and come back (an earlier pass). */
   private probesSawRestart = false;
-  /** switchover: RDS rolled it back (SWITCHOVER_FAILED), with its status details. */
+  /** switchover, global: RDS rolled it back, in words (status details). */
   rolledBack: string | undefined;
+  /** switchover, global: RDS showed it complete (SWITCHOVER_COMPLETED; another primary). */
+  private completed = false;
+  /** switchover, global: RDS showed it in progress (to tell a rollback from not started). */
+  private sawInProgress = false;
+  /** The last status RDS showed of the deployment or global cluster, for the finding. */
+  private lastStatus: string | undefined;
+  /** The probes saw a write acknowledged by another server: the switch took effect. */
+  private probesSawRoleFlip = false;
+  /** global: looks in a row showing it available with the same primary after it was in progress. */
+  private sameAfterProgress = 0;
 
   constructor(options: ObserverOptions) {
     this.options = options;
@@ -248,8 +263,10 @@ export class TriggerObserver {
       this.learn(input.look, nowMs);
     }
     // A reboot makes no new writer: a role flip is not its evidence, the same server's return is.
-    if (!restart && input.roleFlipMs !== undefined && input.roleFlipMs >= o.t0Ms)
+    if (!restart && input.roleFlipMs !== undefined && input.roleFlipMs >= o.t0Ms) {
       this.saw(input.roleFlipMs, 'probes-role-flip');
+      this.probesSawRoleFlip = true;
+    }
     if (restart && input.restartMs !== undefined && input.restartMs >= o.t0Ms)
       this.saw(input.restartMs, 'probes-restart');
 
@@ -266,16 +283,32 @@ export class TriggerObserver {
     };
   }
 
-  /** Done, with the switchover's rollback as a finding. */
+  /**
+   * Done. A Blue/Green or Global Database operation that RDS rolled back, or that neither RDS
+   * (complete) nor the probes (a write acknowledged by the new writer) showed to have taken
+   * effect, ends with a finding: the figures may show an attempt, not the operation.
+   */
   private end(): ObserveDecision {
-    if (this.rolledBack === undefined) return { done: true };
-    return {
-      done: true,
-      inconclusive: {
-        reason: 'SwitchoverRolledBack',
-        message: `RDS rolled the Blue/Green switchover back (SWITCHOVER_FAILED${this.rolledBack ? `: ${this.rolledBack}` : ''}): the figures show the attempt, blue still serves`,
-      },
-    };
+    const op = this.options.operation;
+    if (op !== 'switchover' && op !== 'global') return { done: true };
+    const what = op === 'switchover' ? 'Blue/Green switchover' : 'Global Database operation';
+    if (this.rolledBack !== undefined)
+      return {
+        done: true,
+        inconclusive: {
+          reason: 'SwitchoverRolledBack',
+          message: `RDS rolled the ${what} back (${this.rolledBack}): the figures show the attempt, the old writer still serves`,
+        },
+      };
+    if (!this.completed && !this.probesSawRoleFlip)
+      return {
+        done: true,
+        inconclusive: {
+          reason: 'OperationNotCompleted',
+          message: `RDS showed the ${what} start but not complete (last status ${this.lastStatus ?? 'unknown'}), and no probe saw a write acknowledged by the new writer, within observe.maxDuration (${Math.round(this.options.maxDurationMs / 1000)} s)`,
+        },
+      };
+    return { done: true };
   }
 
   private learn(look: TargetLook, nowMs: number): void {
@@ -326,27 +359,50 @@ export class TriggerObserver {
         sinceT0.some((e) => RESTART_COMPLETED_EVENT.test(e.message)));
   }
 
+  /** A Blue/Green switchover: the deployment's status and events, never the writer's name. */
+  private learnSwitchover(look: TargetLook, nowMs: number): void {
+    const bg = look.state?.blueGreen;
+    if (bg) this.lastStatus = bg.status;
+    if (bg && SWITCHOVER_SEEN.has(bg.status)) {
+      this.saw(nowMs, 'rds-status');
+      this.sawInProgress = true;
+    }
+    const sinceT0 = look.events.filter((e) => e.atMs >= this.options.t0Ms - 1000);
+    const event = sinceT0.find((e) => SWITCHOVER_EVENT.test(e.message));
+    if (event) this.saw(Math.max(event.atMs, this.options.t0Ms), 'rds-events');
+    if (bg?.status === 'SWITCHOVER_COMPLETED') this.completed = true;
+    // Rolled back: SWITCHOVER_FAILED, or AVAILABLE again after it was seen in progress.
+    if (bg?.status === 'SWITCHOVER_FAILED')
+      this.rolledBack = `SWITCHOVER_FAILED${bg.statusDetails ? `: ${bg.statusDetails}` : ''}`;
+    else if (bg?.status === 'AVAILABLE' && this.sawInProgress)
+      this.rolledBack = 'the deployment is AVAILABLE again, not switched over';
+    this.rdsSettled = this.completed || this.rolledBack !== undefined;
+  }
+
   /** A Global Database switchover or failover: the global cluster's status and primary. */
   private learnGlobal(look: TargetLook, nowMs: number): void {
     const g = look.state?.globalCluster;
+    if (g) this.lastStatus = g.failoverStatus ? `${g.status}, ${g.failoverStatus}` : g.status;
     const primaryMoved = !!(g?.writerArn && look.state?.arn && g.writerArn !== look.state.arn);
-    if (g && (g.status !== 'available' || g.failoverStatus !== undefined)) this.saw(nowMs, 'rds-status');
+    const inProgress = !!g && (g.status !== 'available' || g.failoverStatus !== undefined);
+    if (inProgress) {
+      this.saw(nowMs, 'rds-status');
+      this.sawInProgress = true;
+    }
     if (primaryMoved) this.saw(nowMs, 'rds-writer');
     const sinceT0 = look.events.filter((e) => e.atMs >= this.options.t0Ms - 1000);
     const event = sinceT0.find((e) => GLOBAL_EVENT.test(e.message));
     if (event) this.saw(Math.max(event.atMs, this.options.t0Ms), 'rds-events');
-    this.rdsSettled = g?.status === 'available' && g.failoverStatus === undefined && primaryMoved;
-  }
-
-  /** A Blue/Green switchover: the deployment's status and events, never the writer's name. */
-  private learnSwitchover(look: TargetLook, nowMs: number): void {
-    const bg = look.state?.blueGreen;
-    if (bg && SWITCHOVER_SEEN.has(bg.status)) this.saw(nowMs, 'rds-status');
-    const sinceT0 = look.events.filter((e) => e.atMs >= this.options.t0Ms - 1000);
-    const event = sinceT0.find((e) => SWITCHOVER_EVENT.test(e.message));
-    if (event) this.saw(Math.max(event.atMs, this.options.t0Ms), 'rds-events');
-    this.rdsSettled = bg?.status === 'SWITCHOVER_COMPLETED' || bg?.status === 'SWITCHOVER_FAILED';
-    this.rolledBack = bg?.status === 'SWITCHOVER_FAILED' ? (bg.statusDetails ?? '') : undefined;
+    if (g?.status === 'available' && g.failoverStatus === undefined && primaryMoved) this.completed = true;
+    // Available again with the same primary, twice in a row, after it was seen in progress:
+    // cancelled or rolled back (once could be a Describe between two updates).
+    this.sameAfterProgress =
+      !this.completed && this.sawInProgress && g && !inProgress && !primaryMoved
+        ? this.sameAfterProgress + 1
+        : 0;
+    if (this.sameAfterProgress >= 2)
+      this.rolledBack = `global cluster ${g!.id} is available again with the same primary`;
+    this.rdsSettled = this.completed || this.rolledBack !== undefined;
   }
 
   private saw(atMs: number, by: HappenedBy): void {

@@ -794,23 +794,10 @@ export class Lab implements LabControl {
     this.emit('blue-green-deployment', id, 'Switchover started on blue/green deployment.', 'notification');
     const done = this.runSwitchover(bg, blue, green, n, Date.now() + timeoutSeconds * 1000)
       .catch(async (err: Error) => {
-        // Rolled back: blue takes writes again, the proxy sends its clients there.
+        // Rolled back: blue takes writes again, the proxy sends its clients on (wherever it is).
         const writer = blue.servers.get(blue.model.writerId)!;
         await blue.ops.unfence(writer).catch(() => {});
-        const proxy = blue.model.proxy;
-        if (proxy?.targetState === 'UNAVAILABLE') {
-          await retargetAndResume(
-            this.bouncer(blue.model),
-            this.instance(blue.model, blue.model.writerId),
-          ).catch(() => {});
-          proxy.targetState = 'AVAILABLE';
-          this.record(
-            blue.model.id,
-            n,
-            'proxy-resumed',
-            `${blue.model.writerId} (after the failed switchover)`,
-          );
-        }
+        await this.resumeHeldProxy([blue.model, green.model], n, 'after the failed switchover');
         bg.status = 'SWITCHOVER_FAILED';
         bg.statusDetails = err.message;
         this.record(blue.model.id, n, 'switchover-failed', err.message);
@@ -934,6 +921,19 @@ export class Lab implements LabControl {
     return records;
   }
 
+  /** A proxy left holding its clients by a failed operation resumes onto its cluster's writer. */
+  private async resumeHeldProxy(models: LabCluster[], n: number, why: string): Promise<void> {
+    for (const model of models) {
+      const proxy = model.proxy;
+      if (proxy?.targetState !== 'UNAVAILABLE') continue;
+      const writer = this.instance(model, model.writerId);
+      await retargetAndResume(this.bouncer(model), writer).catch(() => {});
+      proxy.targetInstanceId = writer.id;
+      proxy.targetState = 'AVAILABLE';
+      this.record(model.id, n, 'proxy-resumed', `${writer.id} (${why})`);
+    }
+  }
+
   globalClusters(): LabGlobalCluster[] {
     return this.globalList;
   }
@@ -984,7 +984,11 @@ export class Lab implements LabControl {
         'global-failover',
       );
     const done = this.runGlobal(g, primary, secondary, n, allowDataLoss)
-      .catch((err: Error) => {
+      .catch(async (err: Error) => {
+        // Failed before the promotion: the primary takes writes again; the proxy never stays held.
+        if (primary.model.globalRole === 'primary')
+          await primary.ops.unfence(primary.servers.get(primary.model.writerId)!).catch(() => {});
+        await this.resumeHeldProxy([primary.model, secondary.model], n, 'after the failed operation');
         this.record(primary.model.id, n, 'global-operation-failed', err.message);
         for (const c of [primary.model, secondary.model])
           this.emit('db-cluster', c.id, `Global ${verb} failed: ${err.message}`, 'failure');
@@ -1035,6 +1039,10 @@ export class Lab implements LabControl {
       this.record(name, n, 'primary-read-only', primary.model.writerId);
       await secondary.ops.waitCaughtUp(newWriter, oldWriter, 60_000);
       this.record(name, n, 'secondary-caught-up', secondary.model.writerId);
+      // Stopped cleanly before the promotion: its last WAL (the shutdown checkpoint) reaches the
+      // secondary and its own readers first, so they all follow the new primary's timeline.
+      await primary.ops.stopWriter(oldWriter, 'clean');
+      this.record(name, n, 'old-writer-stopped', primary.model.writerId);
     }
     await sleep(d.switchoverRenameMs);
     await secondary.ops.promoteInPlace(newWriter);

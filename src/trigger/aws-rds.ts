@@ -394,10 +394,11 @@ export class AwsRdsTrigger implements FailoverTrigger {
     // After a switchover the target's name is green's, the deployment's Target: "already
     // switched over" says more than "not this deployment".
     const switchedOverHere = bg.status === 'SWITCHOVER_COMPLETED' && bg.target === s.arn;
-    if (bg.source !== undefined && s.arn !== undefined && bg.source !== s.arn && !switchedOverHere)
+    // Without both ARNs nothing proves the deployment is the target's: refused, not assumed.
+    if ((bg.source === undefined || s.arn === undefined || bg.source !== s.arn) && !switchedOverHere)
       throw new TriggerError(
         'BlueGreenSourceMismatch',
-        `Blue/Green deployment ${id} switches over ${bg.source}, not the target ${target} (${s.arn}): name the deployment whose blue environment is the target`,
+        `Blue/Green deployment ${id} switches over ${bg.source ?? 'a source RDS does not show'}, not the target ${target} (${s.arn ?? 'no ARN shown'}): name the deployment whose blue environment is the target`,
       );
     if (bg.status !== 'AVAILABLE')
       throw new TriggerError(
@@ -415,10 +416,10 @@ export class AwsRdsTrigger implements FailoverTrigger {
     const g = s.globalCluster;
     const id = this.config.globalClusterIdentifier;
     if (!g) throw new TriggerError('TargetNotFound', `global cluster ${id} not found`);
-    if (g.writerArn !== undefined && s.arn !== undefined && g.writerArn !== s.arn)
+    if (g.writerArn === undefined || s.arn === undefined || g.writerArn !== s.arn)
       throw new TriggerError(
         'GlobalClusterMismatch',
-        `the primary of global cluster ${id} is ${g.writerArn}, not the target DB cluster ${this.config.clusterIdentifier} (${s.arn}): target the primary cluster`,
+        `the primary of global cluster ${id} is ${g.writerArn ?? 'not shown'}, not the target DB cluster ${this.config.clusterIdentifier} (${s.arn ?? 'no ARN shown'}): target the primary cluster`,
       );
     const wanted = this.config.targetDbClusterIdentifier ?? '';
     const secondaries = g.members.filter((m) => m !== g.writerArn);

@@ -209,6 +209,22 @@ describe('the controller: a run nobody saw', () => {
       [],
     );
   });
+
+  it('is the finding recorded when observing ended: a seen switchover that RDS rolled back', () => {
+    const o = obj('2026-01-01T00:00:00.000Z');
+    (o.status as Record<string, any>).trigger.observedEnd = {
+      reason: 'SwitchoverRolledBack',
+      message: 'RDS rolled the Blue/Green switchover back (SWITCHOVER_FAILED)',
+    };
+    const bg = manifest({
+      action: 'switchover-blue-green-deployment',
+      blueGreenDeploymentIdentifier: 'bgd-1',
+    });
+    assert.deepEqual(
+      phases.notObservedFindings(o, bg).map((f) => f.reason),
+      ['SwitchoverRolledBack'],
+    );
+  });
 });
 
 describe('RoleFlipWatcher: the same server going away and coming back', () => {
@@ -329,6 +345,33 @@ describe('observing a Blue/Green switchover (operation switchover)', () => {
     );
   });
 
+  it('AVAILABLE again after SWITCHOVER_IN_PROGRESS is a rollback too', () => {
+    const r = observeSwitchover(
+      [
+        [1, 'SWITCHOVER_IN_PROGRESS'],
+        [4, 'AVAILABLE'],
+      ],
+      { recoveredAtS: 6 },
+    );
+    assert.equal(r.decision.done && r.decision.inconclusive?.reason, 'SwitchoverRolledBack');
+    assert.match(
+      (r.decision.done && r.decision.inconclusive?.message) || '',
+      /AVAILABLE again, not switched over/,
+    );
+  });
+
+  it('in progress until observe.maxDuration, no role flip: OperationNotCompleted; with the role flip: no finding', () => {
+    const stuck = observeSwitchover([[1, 'SWITCHOVER_IN_PROGRESS']], { recoveredAtS: 5 });
+    assert.equal(stuck.endS, MAX_S);
+    assert.equal(stuck.decision.done && stuck.decision.inconclusive?.reason, 'OperationNotCompleted');
+    assert.match(
+      (stuck.decision.done && stuck.decision.inconclusive?.message) || '',
+      /start but not complete \(last status SWITCHOVER_IN_PROGRESS\)/,
+    );
+    const flipped = observeSwitchover([[1, 'SWITCHOVER_IN_PROGRESS']], { recoveredAtS: 5, roleFlipAtS: 3 });
+    assert.equal(flipped.decision.done && flipped.decision.inconclusive, undefined);
+  });
+
   it("a rolled-back switchover (SWITCHOVER_FAILED) ends Inconclusive SwitchoverRolledBack, with RDS's details", () => {
     const r = observeSwitchover(
       [
@@ -389,6 +432,22 @@ describe('observing a Global Database switchover or failover (operation global)'
     assert.equal(r.decision.done && r.decision.inconclusive, undefined);
     assert.deepEqual(r.happened, { atMs: T0 + 1000, by: 'rds-status' });
     assert.equal(r.endS, 9);
+  });
+
+  it('switching-over, then available with the same primary twice: rolled back (SwitchoverRolledBack)', () => {
+    const r = observeGlobal(
+      [
+        [1, 'switching-over', EAST],
+        [5, 'available', EAST],
+      ],
+      3,
+    );
+    assert.equal(r.decision.done && r.decision.inconclusive?.reason, 'SwitchoverRolledBack');
+    assert.match(
+      (r.decision.done && r.decision.inconclusive?.message) || '',
+      /available again with the same primary/,
+    );
+    assert.equal(r.endS, 6, 'two looks in a row');
   });
 
   it('nothing changes: OperationNotObserved at observe.maxDuration', () => {
