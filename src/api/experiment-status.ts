@@ -268,7 +268,7 @@ export const FailoverExperimentStatusSchema = Type.Object(
                 reason: stringEnum(['SwitchoverRolledBack', 'OperationNotCompleted'], {
                   description: 'Why the run is Inconclusive although the operation was seen.',
                 }),
-                message: Type.String({ maxLength: 1024 }),
+                message: Type.String({ maxLength: 1024, description: 'What RDS showed, for people.' }),
               },
               {
                 description:

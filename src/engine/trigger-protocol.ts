@@ -375,7 +375,7 @@ export class TriggerObserver {
     if (bg?.status === 'SWITCHOVER_FAILED')
       this.rolledBack = `SWITCHOVER_FAILED${bg.statusDetails ? `: ${bg.statusDetails}` : ''}`;
     else if (bg?.status === 'AVAILABLE' && this.sawInProgress)
-      this.rolledBack = 'the deployment is AVAILABLE again, not switched over';
+      this.rolledBack = `the deployment is AVAILABLE again, not switched over${bg.statusDetails ? `: ${bg.statusDetails}` : ''}`;
     this.rdsSettled = this.completed || this.rolledBack !== undefined;
   }
 

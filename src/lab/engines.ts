@@ -183,8 +183,11 @@ export const mariadbOps: EngineOps = {
   unfence: (s) => maria.sqlLocal(s, 'SET GLOBAL read_only = OFF').then(() => {}),
   async waitCaughtUp(replica, primary, timeoutMs) {
     const pos = await maria.gtidCurrentPos(primary);
-    if (!(await maria.waitForGtid(replica, pos, Math.max(1, Math.ceil(timeoutMs / 1000)))))
-      throw new LabError(`${replica.host} did not apply ${pos} within ${Math.ceil(timeoutMs / 1000)} s`);
+    // One-second waits: a single long MASTER_GTID_WAIT would outlive the client's own timeout.
+    const deadline = Date.now() + timeoutMs;
+    while (!(await maria.waitForGtid(replica, pos, 1)))
+      if (Date.now() >= deadline)
+        throw new LabError(`${replica.host} did not apply ${pos} within ${Math.ceil(timeoutMs / 1000)} s`);
   },
   async promoteInPlace(s) {
     await maria.stopReplication(s);

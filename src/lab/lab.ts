@@ -792,15 +792,19 @@ export class Lab implements LabControl {
       `${id}: ${blue.model.id} -> ${green.model.id}, timeout ${timeoutSeconds} s`,
     );
     this.emit('blue-green-deployment', id, 'Switchover started on blue/green deployment.', 'notification');
+    const blueName = blue.model.id;
     const done = this.runSwitchover(bg, blue, green, n, Date.now() + timeoutSeconds * 1000)
       .catch(async (err: Error) => {
         // Rolled back: blue takes writes again, the proxy sends its clients on (wherever it is).
         const writer = blue.servers.get(blue.model.writerId)!;
         await blue.ops.unfence(writer).catch(() => {});
         await this.resumeHeldProxy([blue.model, green.model], n, 'after the failed switchover');
-        bg.status = 'SWITCHOVER_FAILED';
-        bg.statusDetails = err.message;
-        this.record(blue.model.id, n, 'switchover-failed', err.message);
+        // Before the renaming nothing changed for clients: as RDS does after a timeout, the
+        // deployment is AVAILABLE again (a switchover may be retried); after it, FAILED.
+        const renamed = bg.sourceClusterId !== blueName;
+        bg.status = renamed ? 'SWITCHOVER_FAILED' : 'AVAILABLE';
+        bg.statusDetails = `Switchover rolled back: ${err.message}`;
+        this.record(blueName, n, 'switchover-failed', err.message);
         this.emit(
           'blue-green-deployment',
           id,
@@ -841,7 +845,11 @@ export class Lab implements LabControl {
     }
     await blue.ops.fence(blueWriter);
     this.record(name, n, 'blue-read-only', blue.model.writerId);
-    await green.ops.waitCaughtUp(greenWriter, blueWriter, Math.max(1000, deadlineMs - Date.now()));
+    await green.ops
+      .waitCaughtUp(greenWriter, blueWriter, Math.max(1000, deadlineMs - Date.now()))
+      .catch((err: Error) => {
+        throw new LabError(`green did not catch up with blue within SwitchoverTimeout (${err.message})`);
+      });
     this.record(name, n, 'green-caught-up', green.model.writerId);
     await sleep(d.switchoverRenameMs);
     if (Date.now() > deadlineMs)
@@ -1247,11 +1255,13 @@ export class Lab implements LabControl {
   async setReplicationPaused(clusterId: string, instanceId: string, paused: boolean): Promise<void> {
     const rt = this.runtime(clusterId);
     const s = rt.servers.get(instanceId);
-    // A Global Database secondary's writer replicates from the primary's writer.
+    // A Global Database secondary's (a green cluster's) writer replicates from the primary's (blue's) writer.
     const g = this.globalList.find((x) => x.secondaryClusterIds.includes(clusterId));
-    if (s && g && instanceId === rt.model.writerId) {
-      const primary = this.runtime(g.primaryClusterId);
-      await rt.ops.setReplicationPaused(s, primary.servers.get(primary.model.writerId)!, paused);
+    const bg = this.blueGreenList.find((x) => x.targetClusterId === clusterId && x.status === 'AVAILABLE');
+    const sourceId = g?.primaryClusterId ?? bg?.sourceClusterId;
+    if (s && sourceId !== undefined && instanceId === rt.model.writerId) {
+      const source = this.runtime(sourceId);
+      await rt.ops.setReplicationPaused(s, source.servers.get(source.model.writerId)!, paused);
       return;
     }
     const writer = rt.servers.get(rt.model.writerId)!;

@@ -165,23 +165,74 @@ describe('failwatch run: a Blue/Green switchover on the lab (fast profile)', { t
     assert.equal(switchovers().length, 1, 'still one switchover');
   });
 
-  it('MariaDB: the same switchover of lab-my (read_only fence, GTID catch-up, cascading readers), nothing lost', async () => {
-    const manifest = labManifest(
+  const mysqlSwitchover = (edit: (t: string) => string = (t) => t) =>
+    labManifest(
       lab,
       (t) =>
-        t.replace(
-          '  trigger:\n    type: aws-rds\n',
-          '  trigger:\n    type: aws-rds\n    action: switchover-blue-green-deployment\n    blueGreenDeploymentIdentifier: bgd-labmy00000000000\n',
+        edit(
+          t.replace(
+            '  trigger:\n    type: aws-rds\n',
+            '  trigger:\n    type: aws-rds\n    action: switchover-blue-green-deployment\n    blueGreenDeploymentIdentifier: bgd-labmy00000000000\n',
+          ),
         ),
       'lab-aurora-mysql.yaml',
     );
+  const greenReplication = async (paused: boolean) => {
+    const res = await fetch(`${lab.state().controlUrl}/replication`, {
+      method: 'POST',
+      body: JSON.stringify({ clusterId: 'lab-my-green-lab000', instanceId: 'lab-my-1-green-lab000', paused }),
+    });
+    assert.equal(res.status, 200, await res.text());
+  };
+
+  it('a switchover RDS rolls back (green never catches up within switchoverTimeout): Inconclusive SwitchoverRolledBack, blue serves again', async () => {
+    await greenReplication(true);
+    try {
+      const manifest = mysqlSwitchover((t) =>
+        t
+          .replace('bgd-labmy00000000000\n', 'bgd-labmy00000000000\n    switchoverTimeout: 30s\n')
+          // The rolled-back attempt keeps blue read-only for the 30 s: within the SLO here, so
+          // that the verdict is the rollback's, not an SLO's.
+          .replace('maxWriteDowntime: 30s', 'maxWriteDowntime: 2m'),
+      );
+      assert.match(manifest, /switchoverTimeout: 30s/);
+      const { code, stderr, doc } = await run('mysql-rollback', manifest);
+      assert.equal(doc.run.end, 'Completed', stderr);
+      assert.equal(doc.verdict.result, 'Inconclusive', JSON.stringify(doc.verdict));
+      assert.deepEqual(
+        doc.verdict.inconclusive.map((f) => f.reason),
+        ['SwitchoverRolledBack'],
+      );
+      assert.match(
+        doc.verdict.inconclusive[0]!.message,
+        /AVAILABLE again, not switched over: Switchover rolled back: green did not catch up with blue within SwitchoverTimeout/,
+      );
+      assert.equal(code, 5);
+      const failed = lab
+        .state()
+        .groundTruth.filter((s) => s.cluster === 'lab-my' && s.step === 'switchover-failed');
+      assert.equal(failed.length, 1, 'the lab rolled back once');
+      const my = lab.state().clusters.find((c) => c.id === 'lab-my')!;
+      assert.equal(my.instances.find((i) => i.id === my.writerId)?.host, '127.0.108.31', 'blue still serves');
+      assert.equal(
+        lab.state().blueGreenDeployments?.find((b) => b.id === 'bgd-labmy00000000000')?.status,
+        'AVAILABLE',
+      );
+      console.log(`blue/green rollback: ${doc.verdict.inconclusive[0]!.message}`);
+    } finally {
+      await greenReplication(false);
+    }
+  });
+
+  it('MariaDB: the same switchover of lab-my (read_only fence, GTID catch-up, cascading readers), nothing lost', async () => {
+    const manifest = mysqlSwitchover();
     assert.match(manifest, /bgd-labmy00000000000/);
     const { code, stderr, doc } = await run('mysql', manifest);
     assert.equal(doc.run.end, 'Completed', stderr);
     assert.equal(doc.verdict.result, 'Pass', JSON.stringify(doc.verdict));
     assert.equal(code, 0);
-    assert.equal(switchovers('lab-my').length, 1, 'exactly one switchover of lab-my');
-    const n = switchovers('lab-my')[0]!.failover;
+    assert.equal(switchovers('lab-my').length, 2, 'the rolled-back attempt and this one');
+    const n = switchovers('lab-my')[1]!.failover;
     const truth = lab.state().groundTruth.filter((s) => s.failover === n);
     const at = (step: GroundTruthStep['step']) => truth.find((x) => x.step === step)!.atMs;
     const t0 = Date.parse(doc.trigger.time!);
