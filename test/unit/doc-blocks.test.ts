@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DOC_SUITES, docBlocks, parseDocBlocks, ROOT, where } from '../helpers/doc-blocks.ts';
+import { withoutLogRecords } from '../helpers/doc-runner.ts';
 import { parseArgs } from '../helpers/kubectl-node-shim.ts';
 
 describe('doc-test markers', () => {
@@ -115,5 +116,16 @@ describe('the kubectl shim of the test node', () => {
     assert.equal(forward.namespace, 'x');
     assert.deepEqual(forward.words, ['svc/failwatch-metrics', '8080']);
     assert.deepEqual(forward.passThrough, ['--kubeconfig', 'k']);
+  });
+});
+
+describe('withoutLogRecords: the watch line a background process split', () => {
+  it('removes JSON log records, joining the line one landed in', () => {
+    const out =
+      'NAME   PHASE\nrehearsal{"level":30,"time":1,"msg":"phase Completed"}\n   Completed   lab-pg   DryRun   6s\n';
+    assert.equal(withoutLogRecords(out), 'NAME   PHASE\nrehearsal   Completed   lab-pg   DryRun   6s\n');
+    assert.match(withoutLogRecords(out), /^\S+\s+(Completed|Failed)\s/m);
+    assert.doesNotMatch(out, /^\S+\s+(Completed|Failed)\s/m);
+    assert.equal(withoutLogRecords('a {"level" b\n'), 'a {"level" b\n', 'not a record: kept');
   });
 });
