@@ -335,6 +335,14 @@ subjects: [{ kind: ServiceAccount, name: report-viewer, namespace: ${NS} }]
   });
 
   it('answers with the phase and conditions before results, 404 for unknown runs, 400 for bad names', async () => {
+    // The controller marks it Blocked when it gets to it (CI once read the page before that).
+    await waitFor('waiting Blocked', async () =>
+      (await get('waiting')).status?.conditions?.some(
+        (c: { type: string; status: string }) => c.type === 'Blocked' && c.status === 'True',
+      )
+        ? true
+        : undefined,
+    );
     const waiting = await fetchPage(`${LEADER}/reports/${NS}/waiting`);
     assert.equal(waiting.status, 200);
     assertPageHeaders(waiting.headers, 'waiting');

@@ -171,15 +171,25 @@ describe('failwatch run on the lab (fast profile)', { timeout: 600_000 }, () => 
         t.replace('duration: 3s', 'duration: 2s\n    maxErrorRatio: 1'),
       ),
     );
+    const before = lab.state().groundTruth.filter((g) => g.step === 'failover-requested').length;
     const runP = failwatch(['run', file, '--quiet'], ENV);
     await new Promise((r) => setTimeout(r, 1200)); // inside the baseline: preflight passed
     const f = await failwatch(['lab', 'failover', '--dir', lab.dir, '--cluster', 'lab-pg']);
     assert.equal(f.code, 0, f.stderr);
     const r = await runP;
-    assert.equal(r.code, 3);
+    assert.equal(r.code, 3, r.stderr);
+    // RDS refuses the call (the usual case). On a slow machine the run's own start can take
+    // longer than the 1.2 s: then preflight already sees the cluster failing over, or the
+    // probes' setup meets the proxy the lab's failover holds (CI run 5). Every way the run ends
+    // with exit 3 before any call of its own, and the lab saw one failover only: its own.
     assert.match(
       r.stderr,
-      /run failed \(InvalidState\): FailoverDBCluster lab-pg: .*InvalidDBClusterStateFault/,
+      /run failed \(InvalidState\): FailoverDBCluster lab-pg: .*InvalidDBClusterStateFault|run failed \(TargetNotAvailable\): DB cluster lab-pg is failing-over, not available|run failed \(ProbeSetupFailed\): endpoint `proxy`/,
+    );
+    assert.equal(
+      lab.state().groundTruth.filter((g) => g.step === 'failover-requested').length,
+      before + 1,
+      "one failover: the lab's own",
     );
     // wait for the lab's own failover to finish before the next test
     const w = await failwatch(['lab', 'status', '--dir', lab.dir, '--json']);
