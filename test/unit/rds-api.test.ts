@@ -306,6 +306,28 @@ async function rejects<T>(call: Promise<unknown>, type: abstract new (...args: n
   assert.fail(`expected ${type.name}, but the call succeeded`);
 }
 
+/** The aws-rds trigger against the lab's RDS API, with the test's credentials. */
+const trigger = (config: Omit<AwsRdsTriggerConfig, 'endpoint' | 'credentials' | 'region'>) =>
+  new AwsRdsTrigger({
+    ...config,
+    endpoint: server.url,
+    region: REGION,
+    credentials: { accessKeyId: 'AKIDLAB', secretAccessKey: 'lab-secret' },
+  });
+
+/** The TriggerError preflight refuses with (the trigger is closed after). */
+async function refusal(t: AwsRdsTrigger): Promise<TriggerError> {
+  try {
+    await t.preflight();
+  } catch (err) {
+    assert.ok(err instanceof TriggerError, String(err));
+    return err;
+  } finally {
+    t.close();
+  }
+  assert.fail('preflight passed');
+}
+
 describe('DescribeDBClusters', () => {
   test('renders the cluster with its members', async () => {
     const out = await rds.send(new DescribeDBClustersCommand({}));
@@ -667,26 +689,6 @@ describe('RebootDBInstance without failover and ModifyDBInstance (reboot-db-inst
     assert.deepEqual(lab.modifications, [], 'nothing reached the lab');
   });
 
-  const trigger = (config: Omit<AwsRdsTriggerConfig, 'endpoint' | 'credentials' | 'region'>) =>
-    new AwsRdsTrigger({
-      ...config,
-      endpoint: server.url,
-      region: REGION,
-      credentials: { accessKeyId: 'AKIDLAB', secretAccessKey: 'lab-secret' },
-    });
-
-  async function refusal(t: AwsRdsTrigger): Promise<TriggerError> {
-    try {
-      await t.preflight();
-    } catch (err) {
-      assert.ok(err instanceof TriggerError, String(err));
-      return err;
-    } finally {
-      t.close();
-    }
-    assert.fail('preflight passed');
-  }
-
   test('trigger reboot-db-instance: preflight finds the writer, fire calls RebootDBInstance once without failover', async () => {
     const t = trigger({ action: 'reboot-db-instance', clusterIdentifier: 'lab-pg' });
     try {
@@ -950,13 +952,6 @@ describe('RebootDBInstance without failover and ModifyDBInstance (reboot-db-inst
 });
 
 describe('Blue/Green deployments (switchover-blue-green-deployment)', () => {
-  const trigger = (config: Omit<AwsRdsTriggerConfig, 'endpoint' | 'credentials' | 'region'>) =>
-    new AwsRdsTrigger({
-      ...config,
-      endpoint: server.url,
-      region: REGION,
-      credentials: { accessKeyId: 'AKIDLAB', secretAccessKey: 'lab-secret' },
-    });
   const switchover = (more: Partial<AwsRdsTriggerConfig> = {}) =>
     trigger({
       action: 'switchover-blue-green-deployment',
@@ -1034,30 +1029,19 @@ describe('Blue/Green deployments (switchover-blue-green-deployment)', () => {
   });
 
   test("trigger preflight refusals: not AVAILABLE, another cluster's deployment, unknown deployment; nothing called", async () => {
-    const refused = async (t: AwsRdsTrigger) => {
-      try {
-        await t.preflight();
-      } catch (err) {
-        assert.ok(err instanceof TriggerError, String(err));
-        return err;
-      } finally {
-        t.close();
-      }
-      assert.fail('preflight passed');
-    };
     lab.blueGreen.status = 'SWITCHOVER_COMPLETED';
-    const done = await refused(switchover());
+    const done = await refusal(switchover());
     assert.equal(done.reason, 'TargetNotAvailable');
     assert.match(done.message, /is SWITCHOVER_COMPLETED, not AVAILABLE/);
     lab.blueGreen.status = 'AVAILABLE';
     lab.blueGreen.sourceClusterId = 'lab-other';
-    const foreign = await refused(switchover());
+    const foreign = await refusal(switchover());
     assert.equal(foreign.reason, 'BlueGreenSourceMismatch');
     assert.match(
       foreign.message,
       /switches over arn:aws:rds:us-east-1:123456789012:cluster:lab-other, not the target DB cluster lab-pg/,
     );
-    const unknown = await refused(switchover({ blueGreenDeploymentIdentifier: 'bgd-nope' }));
+    const unknown = await refusal(switchover({ blueGreenDeploymentIdentifier: 'bgd-nope' }));
     assert.equal(unknown.reason, 'TargetNotFound');
     assert.deepEqual(lab.switchovers, []);
   });
@@ -1065,16 +1049,13 @@ describe('Blue/Green deployments (switchover-blue-green-deployment)', () => {
 
 describe('Global Databases (switchover-global-cluster, failover-global-cluster)', () => {
   const WEST = 'arn:aws:rds:us-east-1:123456789012:cluster:lab-pg-west';
-  const trigger = (config: Partial<AwsRdsTriggerConfig>) =>
-    new AwsRdsTrigger({
+  const globalTrigger = (config: Partial<AwsRdsTriggerConfig>) =>
+    trigger({
       action: 'switchover-global-cluster',
       clusterIdentifier: 'lab-pg',
       globalClusterIdentifier: 'lab-pg-global',
       targetDbClusterIdentifier: WEST,
       ...config,
-      endpoint: server.url,
-      region: REGION,
-      credentials: { accessKeyId: 'AKIDLAB', secretAccessKey: 'lab-secret' },
     });
 
   test('DescribeGlobalClusters renders the members, the writer, the global endpoint and FailoverState', async () => {
@@ -1142,7 +1123,7 @@ describe('Global Databases (switchover-global-cluster, failover-global-cluster)'
   });
 
   test('trigger: preflight, one SwitchoverGlobalCluster / FailoverGlobalCluster call, the action named', async () => {
-    const sw = trigger({});
+    const sw = globalTrigger({});
     try {
       assert.equal(
         sw.description,
@@ -1159,7 +1140,7 @@ describe('Global Databases (switchover-global-cluster, failover-global-cluster)'
       sw.close();
     }
     lab.reset();
-    const fo = trigger({ action: 'failover-global-cluster', allowDataLoss: true });
+    const fo = globalTrigger({ action: 'failover-global-cluster', allowDataLoss: true });
     try {
       const fired = await fo.fire();
       assert.equal(fired.action, `FailoverGlobalCluster lab-pg-global (to ${WEST}, AllowDataLoss)`);
@@ -1172,28 +1153,17 @@ describe('Global Databases (switchover-global-cluster, failover-global-cluster)'
   });
 
   test('trigger preflight refusals: the target is not the primary, the ARN not a secondary, not available', async () => {
-    const refused = async (t: AwsRdsTrigger) => {
-      try {
-        await t.preflight();
-      } catch (err) {
-        assert.ok(err instanceof TriggerError, String(err));
-        return err;
-      } finally {
-        t.close();
-      }
-      assert.fail('preflight passed');
-    };
     lab.global.primaryClusterId = 'lab-other';
     lab.global.secondaryClusterIds = ['lab-pg', 'lab-pg-west'];
-    const notPrimary = await refused(trigger({}));
+    const notPrimary = await refusal(globalTrigger({}));
     assert.equal(notPrimary.reason, 'GlobalClusterMismatch');
     assert.match(
       notPrimary.message,
       /the primary of global cluster lab-pg-global is arn:aws:rds:us-east-1:123456789012:cluster:lab-other, not the target DB cluster lab-pg/,
     );
     lab.reset();
-    const foreign = await refused(
-      trigger({ targetDbClusterIdentifier: 'arn:aws:rds:us-west-2:123456789012:cluster:elsewhere' }),
+    const foreign = await refusal(
+      globalTrigger({ targetDbClusterIdentifier: 'arn:aws:rds:us-west-2:123456789012:cluster:elsewhere' }),
     );
     assert.equal(foreign.reason, 'GlobalClusterMismatch');
     assert.match(
@@ -1201,7 +1171,7 @@ describe('Global Databases (switchover-global-cluster, failover-global-cluster)'
       /is not a secondary cluster of global cluster lab-pg-global \(secondaries: arn:aws:rds:us-east-1:123456789012:cluster:lab-pg-west\)/,
     );
     lab.global.status = 'switching-over';
-    const busy = await refused(trigger({}));
+    const busy = await refusal(globalTrigger({}));
     assert.equal(busy.reason, 'TargetNotAvailable');
     assert.deepEqual(lab.globalCalls, []);
   });
