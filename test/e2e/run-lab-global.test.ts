@@ -10,10 +10,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { EndpointResult, Results } from '../../src/analysis/results.ts';
 import { labResolver, resolveChain } from '../../src/lab/dns.ts';
 import type { GroundTruthStep } from '../../src/lab/model.ts';
-import { labManifest, runManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
+import { endpoint, labManifest, runManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
 import { assertEdge, assertEdgeBetween } from '../helpers/timing.ts';
 
 const ENV = { FAILWATCH_LAB_PASSWORD: 'failwatch-lab' };
@@ -24,12 +23,6 @@ const tmp = mkdtempSync(join(tmpdir(), 'fw-global-'));
 let lab: TestLab;
 
 const run = (name: string, manifest: string) => runManifest(tmp, name, manifest, ENV);
-
-function endpoint(results: Results, name: string): EndpointResult {
-  const e = results.endpoints.find((x) => x.name === name);
-  assert.ok(e, `results have endpoint ${name}`);
-  return e;
-}
 
 const requests = () =>
   lab

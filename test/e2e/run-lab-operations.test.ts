@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DescribeDBInstancesCommand, RDSClient } from '@aws-sdk/client-rds';
-import type { EndpointResult, Results } from '../../src/analysis/results.ts';
 import type { GroundTruthStep } from '../../src/lab/model.ts';
 import { failwatch } from '../helpers/cli.ts';
-import { labManifest, runManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
+import { endpoint, labManifest, runManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
 import { assertSameDuration } from '../helpers/timing.ts';
 
 const ENV = { FAILWATCH_LAB_PASSWORD: 'failwatch-lab' };
@@ -25,12 +24,6 @@ function only(steps: GroundTruthStep[], name: GroundTruthStep['step']): GroundTr
   const found = steps.filter((s) => s.step === name);
   assert.equal(found.length, 1, `ground truth has one ${name}: ${JSON.stringify(steps)}`);
   return found[0]!;
-}
-
-function endpoint(results: Results, name: string): EndpointResult {
-  const e = results.endpoints.find((x) => x.name === name);
-  assert.ok(e, `results have endpoint ${name}`);
-  return e;
 }
 
 /** The run of one operation on one cluster, checked against the lab's ground truth. */

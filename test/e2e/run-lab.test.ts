@@ -5,10 +5,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { EndpointResult, Results } from '../../src/analysis/results.ts';
+import type { Results } from '../../src/analysis/results.ts';
 import type { GroundTruthStep } from '../../src/lab/model.ts';
 import { failwatch } from '../helpers/cli.ts';
-import { labManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
+import { endpoint, labManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
 import { assertEdge, assertEdgeBetween } from '../helpers/timing.ts';
 
 const ENV = { FAILWATCH_LAB_PASSWORD: 'failwatch-lab' };
@@ -49,12 +49,6 @@ function step(steps: GroundTruthStep[], name: GroundTruthStep['step']): number {
   const s = steps.find((x) => x.step === name);
   assert.ok(s, `ground truth has ${name}`);
   return s.atMs;
-}
-
-function endpoint(results: Results, name: string): EndpointResult {
-  const e = results.endpoints.find((x) => x.name === name);
-  assert.ok(e, `results have endpoint ${name}`);
-  return e;
 }
 
 /** Absolute epoch ms of a window edge reported relative to T0. */

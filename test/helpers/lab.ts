@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Results } from '../../src/analysis/results.ts';
+import type { EndpointResult, Results } from '../../src/analysis/results.ts';
 import type { LabState } from '../../src/lab/control.ts';
 import { failwatch } from './cli.ts';
 
@@ -85,4 +85,11 @@ export async function runManifest(dir: string, name: string, manifest: string, e
     run: { end: string; reason: string | null; message: string; triggered: boolean };
   };
   return { ...r, doc };
+}
+
+/** The endpoint `name` of a results document (asserted present). */
+export function endpoint(results: Results, name: string): EndpointResult {
+  const e = results.endpoints.find((x) => x.name === name);
+  assert.ok(e, `results have endpoint ${name}`);
+  return e;
 }
