@@ -57,6 +57,18 @@ async function control(path: string, body: unknown): Promise<Record<string, unkn
 
 type Doc = Record<string, any>;
 
+/** The controller's failwatch_experiment_trigger_timestamp_seconds line of one experiment. */
+async function triggerTimeSeries(experiment: string): Promise<string | undefined> {
+  const metrics = await (await fetch(`http://${METRICS}/metrics`)).text();
+  return metrics
+    .split('\n')
+    .find(
+      (l) =>
+        l.startsWith('failwatch_experiment_trigger_timestamp_seconds{') &&
+        l.includes(`experiment="${experiment}"`),
+    );
+}
+
 /** Per endpoint and kind: downtime and window bounds, seconds after T0. */
 function figures(done: Doc): Record<string, { downtime: number; start?: number; end?: number }> {
   const out: Record<string, { downtime: number; start?: number; end?: number }> = {};
@@ -207,14 +219,7 @@ describe('the trigger protocol through the operator and the lab', { timeout: 1_2
     const reasons = events.items.map((e) => e.reason);
     assert.ok(reasons.includes('RebootTriggered'), `Event RebootTriggered in ${reasons}`);
     assert.ok(!reasons.includes('FailoverTriggered'), `no FailoverTriggered in ${reasons}`);
-    const metrics = await (await fetch(`http://${METRICS}/metrics`)).text();
-    const series = metrics
-      .split('\n')
-      .find(
-        (l) =>
-          l.startsWith('failwatch_experiment_trigger_timestamp_seconds{') &&
-          l.includes('experiment="reboot"'),
-      );
+    const series = await triggerTimeSeries('reboot');
     assert.ok(
       series?.includes('operation="reboot-db-instance"'),
       `trigger-time series names the operation: ${series}`,
@@ -319,14 +324,7 @@ describe('the trigger protocol through the operator and the lab', { timeout: 1_2
     });
     const reasons = events.items.map((e) => e.reason);
     assert.ok(reasons.includes('SwitchoverTriggered'), `Event SwitchoverTriggered in ${reasons}`);
-    const metrics = await (await fetch(`http://${METRICS}/metrics`)).text();
-    const series = metrics
-      .split('\n')
-      .find(
-        (l) =>
-          l.startsWith('failwatch_experiment_trigger_timestamp_seconds{') &&
-          l.includes('experiment="switchover"'),
-      );
+    const series = await triggerTimeSeries('switchover');
     assert.ok(series?.includes('operation="switchover-blue-green-deployment"'), `${series}`);
     const deployment = lab.state().blueGreenDeployments?.find((b) => b.id === 'bgd-labpg00000000000');
     assert.equal(deployment?.status, 'SWITCHOVER_COMPLETED');
