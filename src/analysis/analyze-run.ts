@@ -60,6 +60,8 @@ export interface EndpointInput {
   role?: string;
   dialect?: string;
   connectionMode?: string;
+  /** The client stack that probed (driver or aws-advanced-nodejs-wrapper). */
+  client?: string;
   probes: ProbeKind[];
   /** Overrides the run's default SLO field by field. */
   slo?: Slo;
@@ -331,6 +333,7 @@ export function endpointResult(
     ...(endpoint.role !== undefined ? { role: endpoint.role } : {}),
     ...(endpoint.dialect !== undefined ? { dialect: endpoint.dialect } : {}),
     ...(endpoint.connectionMode !== undefined ? { connectionMode: endpoint.connectionMode } : {}),
+    ...(endpoint.client !== undefined ? { client: endpoint.client } : {}),
     probes: endpoint.probes,
     write,
     read: parts.read,

@@ -121,6 +121,8 @@ export interface EndpointResult {
   role?: string;
   dialect?: string;
   connectionMode?: string;
+  /** The client stack that probed: `driver` or `aws-advanced-nodejs-wrapper`. */
+  client?: string;
   probes: ProbeKind[];
   write: ProbeKindResult | null;
   read: ProbeKindResult | null;

@@ -19,6 +19,23 @@ export const DIALECTS = ['aurora-postgresql', 'postgresql', 'aurora-mysql', 'mys
 export const ENDPOINT_ROLES = ['cluster', 'reader', 'proxy', 'instance', 'custom'] as const;
 export const PROBE_KIND_NAMES = ['write', 'read', 'dns'] as const;
 export const CONNECTION_MODES = ['fresh', 'pooled'] as const;
+/** Which client probes an endpoint: the plain driver, or the AWS Advanced NodeJS Wrapper. */
+export const CLIENT_STACKS = ['driver', 'aws-advanced-nodejs-wrapper'] as const;
+export const WRAPPER_STACK = 'aws-advanced-nodejs-wrapper';
+/**
+ * Wrapper plugins a spec may name: the failover and monitoring ones. Plugins that reach out
+ * with the pod's credentials (iam, secretsManager, federatedAuth, okta, customEndpoint) are
+ * not offered: a spec must not point a prober anywhere but at its database.
+ */
+export const WRAPPER_PLUGINS = [
+  'failover',
+  'failover2',
+  'efm',
+  'efm2',
+  'auroraConnectionTracker',
+  'staleDns',
+  'initialConnection',
+] as const;
 export const TLS_MODES = ['disable', 'require', 'verify-full'] as const;
 export const TARGET_KINDS = ['aurora-cluster', 'multi-az-db-cluster', 'rds-instance'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
@@ -536,8 +553,62 @@ function dnsSchema<R extends boolean>(resolved: R) {
   );
 }
 
+function clientSchema<R extends boolean>(resolved: R) {
+  return Type.Object(
+    {
+      stack: defaulted(
+        resolved,
+        stringEnum(CLIENT_STACKS, {
+          default: 'driver',
+          description:
+            'driver: node-postgres / mysql2 alone, following DNS. aws-advanced-nodejs-wrapper: the AWS Advanced NodeJS Wrapper (2.0.1) around the driver, which reads the cluster topology from SQL and reconnects to the new writer itself.',
+        }),
+      ),
+      plugins: Type.Optional(
+        Type.Array(stringEnum(WRAPPER_PLUGINS, { description: 'A wrapper plugin code.' }), {
+          minItems: 1,
+          maxItems: WRAPPER_PLUGINS.length,
+          uniqueItems: true,
+          description:
+            "Wrapper only: its plugins, e.g. [failover2, efm2]; default the wrapper's own default (auroraConnectionTracker, failover, efm2).",
+        }),
+      ),
+      clusterInstanceHostPattern: Type.Optional(
+        Type.String({
+          pattern: '^\\?\\.[A-Za-z0-9.-]+(:[0-9]{1,5})?$',
+          maxLength: 253,
+          description:
+            "Wrapper only: how instance names are built from the topology's instance identifiers, e.g. ?.abc123.us-east-1.rds.amazonaws.com; needed when the endpoint's host is not an RDS name.",
+        }),
+      ),
+      failoverTimeout: Type.Optional(
+        durationString({
+          min: '1s',
+          max: '5m',
+          description:
+            "Wrapper only: its failoverTimeoutMs, the longest a call may spend in the wrapper's failover; default 30s here (the wrapper's own default is 5m).",
+        }),
+      ),
+    },
+    {
+      additionalProperties: false,
+      default: {},
+      description: 'Which client stack probes this endpoint.',
+    },
+  );
+}
+
 interface EndpointRuleView {
   tls?: { mode?: string };
+  dialect?: string;
+  connectionMode?: string;
+  interval?: string;
+  client?: {
+    stack?: string;
+    plugins?: string[];
+    clusterInstanceHostPattern?: string;
+    failoverTimeout?: string;
+  };
   credentials?: { iam?: unknown };
   role?: string;
   probes?: string[];
@@ -641,6 +712,7 @@ function endpointSchema<R extends boolean>(resolved: R) {
       tls: defaulted(resolved, tlsSchema(resolved)),
       credentials: credentialsSchema(resolved),
       dns: defaulted(resolved, dnsSchema(resolved)),
+      client: defaulted(resolved, clientSchema(resolved)),
       slo: Type.Optional(sloSchema('Objectives for this endpoint; each field overrides spec.slo.')),
       probers: Type.Optional(placementSchema(true)),
     },
@@ -649,7 +721,49 @@ function endpointSchema<R extends boolean>(resolved: R) {
       description: 'One endpoint to probe, as the applications reach the database.',
     },
   );
+  const wrapper = `has(self.client) && has(self.client.stack) && self.client.stack == '${WRAPPER_STACK}'`;
+  const isWrapper = (self: EndpointRuleView) => self.client?.stack === WRAPPER_STACK;
   return withRules<typeof schema, EndpointRuleView>(schema, [
+    {
+      cel: `${wrapper} || !has(self.client) || (!has(self.client.plugins) && !has(self.client.clusterInstanceHostPattern) && !has(self.client.failoverTimeout))`,
+      fieldPath: '.client',
+      message: `plugins, clusterInstanceHostPattern and failoverTimeout configure the wrapper: set client.stack: ${WRAPPER_STACK}, or drop them`,
+      check: (self) =>
+        isWrapper(self) ||
+        (self.client?.plugins === undefined &&
+          self.client?.clusterInstanceHostPattern === undefined &&
+          self.client?.failoverTimeout === undefined),
+    },
+    {
+      cel: `!(${wrapper}) || (has(self.dialect) && self.dialect == 'aurora-postgresql')`,
+      fieldPath: '.client.stack',
+      message: `the ${WRAPPER_STACK} stack probes Aurora PostgreSQL (dialect aurora-postgresql); MySQL is not supported yet`,
+      check: (self) => !isWrapper(self) || self.dialect === 'aurora-postgresql',
+    },
+    {
+      cel: `!(${wrapper}) || (has(self.connectionMode) && self.connectionMode == 'pooled')`,
+      fieldPath: '.connectionMode',
+      message:
+        'the wrapper keeps its connections across a failover (that is what it is for): set connectionMode: pooled',
+      check: (self) => !isWrapper(self) || self.connectionMode === 'pooled',
+    },
+    {
+      cel: `!(${wrapper}) || !has(self.credentials.iam)`,
+      fieldPath: '.credentials.iam',
+      message:
+        'IAM tokens are signed for one host name, and the wrapper connects to instance names after a failover: use a password Secret with the wrapper stack',
+      check: (self) => !isWrapper(self) || self.credentials?.iam === undefined,
+    },
+    {
+      cel: `!(${wrapper}) || !has(self.interval) || !${celIsDuration('self.interval')} || duration(self.interval) >= duration('100ms')`,
+      fieldPath: '.interval',
+      message:
+        "the wrapper stack probes every 100ms or slower: every attempt the wrapper's failover holds is a wrapper client of its own",
+      check: (self) =>
+        !isWrapper(self) ||
+        !isDuration(self.interval ?? '100ms') ||
+        parseDurationMs(self.interval ?? '100ms') >= 100,
+    },
     {
       cel: "!has(self.credentials.iam) || !has(self.tls) || !has(self.tls.mode) || self.tls.mode != 'disable'",
       fieldPath: '.tls.mode',

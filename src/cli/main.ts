@@ -50,7 +50,11 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code >= 0) process.exitCode = code;
+    if (code < 0) return;
+    process.exitCode = code;
+    // A finished command ends here even when a library keeps a timer or a socket (the AWS
+    // Advanced NodeJS Wrapper's monitors): it had a second to let go of them.
+    setTimeout(() => process.exit(), 1000).unref();
   },
   (err: unknown) => {
     const e = err as Error & { code?: string };

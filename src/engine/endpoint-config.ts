@@ -2,7 +2,7 @@
 // come from the caller (environment for `failwatch run`, a Secret in Kubernetes) and never
 // travel further than the driver.
 import { parseDurationMs } from '../api/duration.ts';
-import type { EndpointSpec } from '../api/experiment-spec.ts';
+import { type EndpointSpec, WRAPPER_STACK } from '../api/experiment-spec.ts';
 import { endpointPort } from '../api/spec-accessors.ts';
 import type { ProbeEndpointConfig } from '../probe/types.ts';
 
@@ -37,6 +37,22 @@ export function probeConfigFor(
     dnsServer: endpoint.dns.server,
     dnsIntervalMs: parseDurationMs(endpoint.dns.interval),
     kinds: [...endpoint.probes],
+    ...wrapperSettings(endpoint),
+  };
+}
+
+/** failwatch's default for the wrapper's failoverTimeoutMs (the wrapper's own: 300 s). */
+export const WRAPPER_FAILOVER_TIMEOUT_MS = 30_000;
+
+function wrapperSettings(endpoint: EndpointSpec): Pick<ProbeEndpointConfig, 'wrapper'> {
+  const c = endpoint.client;
+  if (c?.stack !== WRAPPER_STACK) return {};
+  return {
+    wrapper: {
+      ...(c.plugins ? { plugins: [...c.plugins] } : {}),
+      ...(c.clusterInstanceHostPattern ? { clusterInstanceHostPattern: c.clusterInstanceHostPattern } : {}),
+      failoverTimeoutMs: c.failoverTimeout ? parseDurationMs(c.failoverTimeout) : WRAPPER_FAILOVER_TIMEOUT_MS,
+    },
   };
 }
 

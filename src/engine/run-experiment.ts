@@ -300,6 +300,7 @@ export function measurementMeta(m: Omit<Measurement, 'samples'>): RunMeta {
       role: e.role,
       dialect: e.dialect,
       connectionMode: e.connectionMode,
+      client: e.client.stack,
       probes: [...e.probes],
       slo: endpointSloSeconds(spec, e),
       intervalMs: parseDurationMs(e.interval),

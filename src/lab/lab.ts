@@ -4,6 +4,7 @@
 import { appendFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { emulateAuroraPgTopology } from './aurora-topology.ts';
 import { DELAY_PROFILES, type DelayProfile, type FailoverDelays, type FailoverProfile } from './delays.ts';
 import {
   type DnsRecord,
@@ -489,6 +490,8 @@ export class Lab implements LabControl {
     const ws = this.serverFor(model, writer!, 0);
     rt.servers.set(writer!.id, ws);
     await ops.initWriter(ws);
+    if (model.kind === 'aurora' && model.engine === 'aurora-postgresql')
+      await emulateAuroraPgTopology(ws, model.instances);
     await enableLabIamOnWriter(model, ws, this.iamServices);
     writer!.status = 'available';
     this.onChange();

@@ -77,7 +77,11 @@ export class Prober {
     const t0 = monotonicNow();
     for (const kind of new Set(e.kinds)) {
       const intervalMs = kind === 'dns' ? (e.dnsIntervalMs ?? e.intervalMs) : e.intervalMs;
-      const deadlineMs = kind === 'dns' ? e.connectTimeoutMs : e.connectTimeoutMs + e.queryTimeoutMs;
+      // A wrapper's call may also spend its failoverTimeoutMs in the wrapper's failover.
+      const deadlineMs =
+        kind === 'dns'
+          ? e.connectTimeoutMs
+          : e.connectTimeoutMs + e.queryTimeoutMs + (e.wrapper?.failoverTimeoutMs ?? 0);
       const scheduler = new FixedRateScheduler(
         {
           intervalMs,

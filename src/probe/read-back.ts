@@ -15,7 +15,9 @@ export async function readBackWrites(
   runId: string,
   options: ReadBackOptions = {},
 ): Promise<CommittedRow[]> {
-  const driver = createProbeDriver({ ...endpoint, connectionMode: 'fresh' }, runId);
+  // The plain driver reads back, whichever client probed: rows are rows.
+  const { wrapper: _client, ...plain } = endpoint;
+  const driver = createProbeDriver({ ...plain, connectionMode: 'fresh' }, runId);
   try {
     return await driver.readBack(endpoint.name, options.from);
   } finally {

@@ -9,7 +9,7 @@
 //   that kills the whole pool is one error, not one error per connection smeared over later
 //   attempts.
 import type { DbSession } from './db-session.ts';
-import { type DeadlinePhase, withDeadline } from './deadline.ts';
+import { DeadlineError, type DeadlinePhase, withDeadline } from './deadline.ts';
 
 const CLOSE_GRACE_MS = 1000;
 
@@ -118,6 +118,95 @@ export class PooledSessions<S extends DbSession> extends BaseSource<S> {
     this.#closed = true;
     const idle = this.#idle;
     this.#idle = [];
+    for (const s of idle) this.closeInBackground(s);
+    await this.drain();
+  }
+}
+
+/**
+ * An application's pool with a maximum size (the wrapper stack): at most `maxOpen` sessions
+ * exist; an attempt that finds none idle and the pool full waits for one (first come, first
+ * served) up to the connect deadline, as a request waits for a pooled client. The wait is part
+ * of the attempt: an attempt held behind a failing-over client is slow or times out. A client
+ * of the wrapper is heavy (its own monitors and, in a failover, its own reconnects), so the pool
+ * does not grow with the outage as the plain driver's does.
+ */
+export class BoundedPooledSessions<S extends DbSession> extends BaseSource<S> {
+  readonly #maxOpen: number;
+  #open = 0;
+  #idle: S[] = [];
+  #waiters: { grant: (acquired: Acquired<S>) => void; fail: (err: unknown) => void }[] = [];
+  #closed = false;
+
+  constructor(open: Opener<S>, connectTimeoutMs: number, maxOpen: number) {
+    super(open, connectTimeoutMs);
+    this.#maxOpen = Math.max(1, maxOpen);
+  }
+
+  get openCount(): number {
+    return this.#open;
+  }
+
+  acquire(): Promise<Acquired<S>> {
+    const session = this.#idle.pop();
+    if (session) return Promise.resolve({ session, opened: false });
+    if (this.#open < this.#maxOpen) return this.#openCounted();
+    return new Promise<Acquired<S>>((resolve, reject) => {
+      const waiter = {
+        grant: (acquired: Acquired<S>) => {
+          clearTimeout(timer);
+          resolve(acquired);
+        },
+        fail: (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(new DeadlineError('connect', this.connectTimeoutMs));
+      }, this.connectTimeoutMs);
+      this.#waiters.push(waiter);
+    });
+  }
+
+  async #openCounted(): Promise<Acquired<S>> {
+    this.#open++;
+    try {
+      return await this.openNew();
+    } catch (err) {
+      this.#open--;
+      this.#wakeOpener();
+      throw err;
+    }
+  }
+
+  /** A place in the pool came free: the first waiter opens a session of its own. */
+  #wakeOpener(): void {
+    const waiter = this.#waiters.shift();
+    if (!waiter) return;
+    this.#openCounted().then(waiter.grant, waiter.fail);
+  }
+
+  release(session: S, reusable: boolean): void {
+    if (this.#closed || !reusable || session.dead) {
+      if (!reusable || session.dead) session.destroy();
+      else this.closeInBackground(session);
+      this.#open--;
+      this.#wakeOpener();
+      return;
+    }
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter.grant({ session, opened: false });
+    else this.#idle.push(session);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const w of this.#waiters.splice(0)) w.fail(new Error('probe stopped'));
+    const idle = this.#idle;
+    this.#idle = [];
+    this.#open -= idle.length;
     for (const s of idle) this.closeInBackground(s);
     await this.drain();
   }

@@ -33,6 +33,8 @@ export interface SqlDialect<S extends DbSession> {
   read(session: S, features: DialectFeatures): Promise<ServerIdentity>;
   /** All probe rows of (runId, endpoint), with their server timestamps. */
   readBack(session: S, runId: string, endpoint: string): Promise<CommittedRow[]>;
+  /** Releases what the dialect's client keeps beyond its sessions (the wrapper's monitors). */
+  release?(): Promise<void>;
 }
 
 export const PROBE_TABLE = 'failwatch_probe';

@@ -10,7 +10,12 @@ import { IamSigningError, type IamTokenRequest, sharedIamTokens } from './iam-au
 import { mysqlDialect } from './mysql-dialect.ts';
 import { pgDialect } from './pg-dialect.ts';
 import { HostResolver } from './resolve-host.ts';
-import { FreshSessions, PooledSessions, type SessionSource } from './session-source.ts';
+import {
+  BoundedPooledSessions,
+  FreshSessions,
+  PooledSessions,
+  type SessionSource,
+} from './session-source.ts';
 import { type DialectFeatures, PLAIN_FEATURES, type SqlDialect } from './sql-dialect.ts';
 import { loadTls } from './tls-options.ts';
 import type {
@@ -21,6 +26,7 @@ import type {
   ProbeDriver,
   ProbeEndpointConfig,
 } from './types.ts';
+import { wrapperPgDialect } from './wrapper-session.ts';
 
 export const DEFAULT_POOL_SIZE = 4;
 
@@ -48,9 +54,11 @@ export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
     this.#dialect = dialect;
     this.#resolver = new HostResolver(config.dnsServer, config.connectTimeoutMs);
     const open = (signal: AbortSignal, progress: { phase: DeadlinePhase }) => this.#open(signal, progress);
-    this.#sessions =
-      config.connectionMode === 'pooled'
-        ? new PooledSessions(open, config.connectTimeoutMs, config.poolSize ?? DEFAULT_POOL_SIZE)
+    const poolSize = config.poolSize ?? DEFAULT_POOL_SIZE;
+    this.#sessions = config.wrapper
+      ? new BoundedPooledSessions(open, config.connectTimeoutMs, poolSize)
+      : config.connectionMode === 'pooled'
+        ? new PooledSessions(open, config.connectTimeoutMs, poolSize)
         : new FreshSessions(open, config.connectTimeoutMs);
   }
 
@@ -198,8 +206,9 @@ export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
     return outcome;
   }
 
-  close(): Promise<void> {
-    return this.#sessions.close();
+  async close(): Promise<void> {
+    await this.#sessions.close();
+    await this.#dialect.release?.();
   }
 }
 
@@ -216,6 +225,20 @@ function withIamHint(err: unknown, r: IamTokenRequest): unknown {
 /** The driver for an endpoint's dialect. Throws TlsConfigError when the CA bundle is unreadable. */
 export function createProbeDriver(config: ProbeEndpointConfig, runId: string): ProbeDriver {
   const tls = loadTls(config.tls);
+  if (config.wrapper) {
+    // The wrapper holds a failing call while it fails over: the attempt may take that long too.
+    const extra = config.wrapper.failoverTimeoutMs;
+    const resolver = new HostResolver(config.dnsServer, config.connectTimeoutMs);
+    return new SqlProbeDriver(
+      {
+        ...config,
+        connectTimeoutMs: config.connectTimeoutMs + extra,
+        queryTimeoutMs: config.queryTimeoutMs + extra,
+      },
+      runId,
+      wrapperPgDialect(tls, config.wrapper, resolver),
+    );
+  }
   return config.dialect === 'postgresql' || config.dialect === 'aurora-postgresql'
     ? new SqlProbeDriver(config, runId, pgDialect(tls))
     : new SqlProbeDriver(config, runId, mysqlDialect(tls));

@@ -62,6 +62,18 @@ export interface ProbeEndpointConfig {
   poolSize?: number;
   /** Cap on concurrent attempts per probe kind (default ceil(attempt deadline / interval) + 1). */
   maxInFlight?: number;
+  /** Probe through the AWS Advanced NodeJS Wrapper instead of the plain driver. */
+  wrapper?: WrapperSettings;
+}
+
+/** The AWS Advanced NodeJS Wrapper as an endpoint's client (Aurora PostgreSQL, pooled). */
+export interface WrapperSettings {
+  /** Plugin codes; default the wrapper's own default list. */
+  plugins?: string[];
+  /** e.g. `?.abc123.us-east-1.rds.amazonaws.com`; the wrapper derives it from RDS names itself. */
+  clusterInstanceHostPattern?: string;
+  /** The wrapper's failoverTimeoutMs; an attempt may last this much longer than its own deadlines. */
+  failoverTimeoutMs: number;
 }
 
 /** An error reduced to the taxonomy, raw code and message kept. */

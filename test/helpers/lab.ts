@@ -27,6 +27,8 @@ export async function startTestLab(opts: {
   blueGreen?: boolean;
   /** `failwatch lab up --global`. */
   global?: boolean;
+  /** `failwatch lab up --profile` (default fast). */
+  profile?: 'fast' | 'default';
 }): Promise<TestLab> {
   const parent = mkdtempSync(join(tmpdir(), 'fw-e2e-'));
   chmodSync(parent, 0o755);
@@ -37,7 +39,7 @@ export async function startTestLab(opts: {
     '--dir',
     dir,
     '--profile',
-    'fast',
+    opts.profile ?? 'fast',
     '--engines',
     opts.engines ?? 'postgresql',
     '--address-base',

@@ -1,0 +1,245 @@
+// The AWS Advanced NodeJS Wrapper as a probe's client: each session is one `AwsPGClient`, as an
+// application holds it. The wrapper reads the cluster's topology from SQL and, when its
+// connection fails, reconnects to the new writer inside the failing call, which then throws
+// FailoverSuccessError: the application retries, on the same client. So here:
+// - a FailoverSuccessError is a failed attempt (`connection_lost`, code FailoverSuccessError)
+//   after which the session is kept: the next attempt runs on the wrapper's new connection;
+// - an attempt may last its deadline plus the wrapper's failoverTimeoutMs (the call is held by
+//   the failover), and a deadline abandons the client instead of destroying sockets it shares
+//   with the wrapper's monitors;
+// - names are resolved through the endpoint's DNS server (the lab's) for every connection the
+//   wrapper opens, cluster and instance names alike, and TLS names are the wrapper's hosts.
+// The wrapper is imported on first use only (a prober without it does not load it).
+import { Socket, type SocketConnectOpts } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
+import pg from 'pg';
+import { classifyPgError, isRecoverablePgError } from './classify-pg.ts';
+import type { DbSession, SessionTarget } from './db-session.ts';
+import { onAbort } from './db-session.ts';
+import { pgDialect } from './pg-dialect.ts';
+import type { HostResolver } from './resolve-host.ts';
+import type { SqlDialect } from './sql-dialect.ts';
+import { pgSslOptions, type TlsPlan } from './tls-options.ts';
+import type { ClassifiedError, WrapperSettings } from './types.ts';
+
+/** What the pg dialect's statements need of a client: both node-postgres and AwsPGClient have it. */
+type PgQueryable = Pick<pg.Client, 'query' | 'escapeLiteral'>;
+
+interface AwsPgClientLike {
+  query: PgQueryable['query'];
+  connect(): Promise<void>;
+  end(): Promise<void>;
+}
+
+type AwsPgClientCtor = new (config: Record<string, unknown>) => AwsPgClientLike;
+
+let wrapperModule: Promise<AwsPgClientCtor> | undefined;
+function loadWrapper(): Promise<AwsPgClientCtor> {
+  wrapperModule ??= import('aws-advanced-nodejs-wrapper/pg').then(
+    (m) => m.AwsPGClient as unknown as AwsPgClientCtor,
+  );
+  return wrapperModule;
+}
+
+/**
+ * The wrapper keeps process-wide monitors (topology, host health) with their timers, which
+ * would keep `failwatch run` alive after its last prober stopped: the last wrapper dialect to
+ * be released lets them go (PluginManager.releaseResources, the wrapper's documented cleanup).
+ */
+let wrapperUsers = 0;
+/** Every socket the wrapper opened through a probe, monitors' included. */
+const wrapperSockets = new Set<Socket>();
+async function releaseWrapperUser(): Promise<void> {
+  wrapperUsers = Math.max(0, wrapperUsers - 1);
+  if (wrapperUsers > 0 || !wrapperModule) return;
+  const { PluginManager } = await import('aws-advanced-nodejs-wrapper');
+  await PluginManager.releaseResources();
+  for (const s of wrapperSockets) s.destroy();
+}
+
+/** The wrapper's errors that mean "your call failed, the client is now on another connection". */
+const SWITCHED = new Set(['FailoverSuccessError']);
+/** ... and those that mean the wrapper gave up or cannot tell (the client is not reused). */
+const WRAPPER_LOST = new Set(['FailoverFailedError', 'TransactionResolutionUnknownError', 'FailoverError']);
+
+function wrapperErrorName(err: unknown): string | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const name = err.constructor?.name;
+  return name && (SWITCHED.has(name) || WRAPPER_LOST.has(name)) ? name : undefined;
+}
+
+export function classifyWrapperError(err: unknown): ClassifiedError {
+  const name = wrapperErrorName(err);
+  if (name) return { class: 'connection_lost', code: name, message: (err as Error).message };
+  return classifyPgError(err);
+}
+
+/** After a FailoverSuccessError the client runs on the new connection: keep it, as the app does. */
+export function isRecoverableWrapperError(err: unknown): boolean {
+  const name = wrapperErrorName(err);
+  if (name) return SWITCHED.has(name);
+  return isRecoverablePgError(err);
+}
+
+/** A socket whose name lookups go to the endpoint's DNS server (none configured: the system's). */
+function socketFactory(resolver: HostResolver, sockets: Set<Socket>): () => Socket {
+  const lookup = (
+    host: string,
+    options: { all?: boolean },
+    callback: (
+      err: Error | null,
+      address: string | { address: string; family: number }[],
+      family?: number,
+    ) => void,
+  ) => {
+    resolver.resolve(host).then(
+      (address) => {
+        const a = address ?? host;
+        if (options?.all) callback(null, [{ address: a, family: 4 }]);
+        else callback(null, a, 4);
+      },
+      (err: Error) => callback(err, ''),
+    );
+  };
+  class ResolvingSocket extends Socket {
+    override connect(...args: unknown[]): this {
+      if (typeof args[0] === 'number' && typeof args[1] === 'string') {
+        const opts: SocketConnectOpts = { port: args[0], host: args[1], lookup, autoSelectFamily: false };
+        return super.connect(opts);
+      }
+      return (super.connect as (...a: unknown[]) => this)(...args);
+    }
+  }
+  return () => {
+    const socket = new ResolvingSocket();
+    sockets.add(socket);
+    wrapperSockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      wrapperSockets.delete(socket);
+    });
+    return socket;
+  };
+}
+
+export class WrapperPgSession implements DbSession {
+  readonly client: PgQueryable;
+  readonly #aws: AwsPgClientLike;
+  readonly #sockets: Set<Socket>;
+  #abandoned = false;
+  #lastAddr: string | undefined;
+
+  constructor(aws: AwsPgClientLike, sockets: Set<Socket>) {
+    this.#aws = aws;
+    // The wrapper's escapeLiteral goes through its plugins and returns a promise; quoting a
+    // literal is node-postgres's pure function.
+    this.client = { query: aws.query.bind(aws) as PgQueryable['query'], escapeLiteral: pg.escapeLiteral };
+    this.#sockets = sockets;
+  }
+
+  get connectAddr(): string | undefined {
+    // The newest live socket is the wrapper's current connection (monitors open theirs first).
+    for (const s of this.#sockets) if (s.remoteAddress) this.#lastAddr = s.remoteAddress;
+    return this.#lastAddr;
+  }
+
+  get dead(): boolean {
+    return this.#abandoned;
+  }
+
+  get deathCause(): unknown {
+    return this.#abandoned ? new Error('wrapper client abandoned at the attempt deadline') : undefined;
+  }
+
+  explain(err: unknown): unknown {
+    return err;
+  }
+
+  /** A deadline passed: the client is not reused and is closed once the wrapper lets go of it. */
+  destroy(): void {
+    if (this.#abandoned) return;
+    this.#abandoned = true;
+    void this.#aws.end().catch(() => {
+      for (const s of this.#sockets) s.destroy();
+    });
+  }
+
+  async close(graceMs: number): Promise<void> {
+    this.#abandoned = true;
+    const timer = setTimeout(() => {
+      for (const s of this.#sockets) s.destroy();
+    }, graceMs);
+    try {
+      await this.#aws.end();
+    } catch {
+      for (const s of this.#sockets) s.destroy();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Wrapper properties from the endpoint's settings; the rest goes to node-postgres unchanged. */
+export function wrapperProperties(target: SessionTarget, settings: WrapperSettings): Record<string, unknown> {
+  return {
+    host: target.host,
+    port: target.port,
+    database: target.database,
+    user: target.user,
+    password: target.password,
+    application_name: 'failwatch',
+    // The wrapper picks its Aurora dialect by RDS host names; say it for any name.
+    dialect: 'aurora-pg',
+    failoverTimeoutMs: settings.failoverTimeoutMs,
+    ...(settings.plugins ? { plugins: settings.plugins.join(',') } : {}),
+    ...(settings.clusterInstanceHostPattern
+      ? { clusterInstanceHostPattern: settings.clusterInstanceHostPattern }
+      : {}),
+  };
+}
+
+async function openWrapperPgSession(
+  target: SessionTarget,
+  tls: TlsPlan,
+  settings: WrapperSettings,
+  resolver: HostResolver,
+  signal: AbortSignal,
+): Promise<WrapperPgSession> {
+  const AwsPGClient = await loadWrapper();
+  const sockets = new Set<Socket>();
+  // node-postgres names the TLS server after each host it dials (cluster or instance).
+  const ssl = pgSslOptions(tls, target.host);
+  if (ssl) delete (ssl as ConnectionOptions).servername;
+  const aws = new AwsPGClient({
+    ...wrapperProperties(target, settings),
+    ssl,
+    stream: socketFactory(resolver, sockets),
+  });
+  const session = new WrapperPgSession(aws, sockets);
+  onAbort(signal, () => session.destroy());
+  await aws.connect();
+  return session;
+}
+
+/** The pg dialect's statements, run through the wrapper. */
+export function wrapperPgDialect(
+  tls: TlsPlan,
+  settings: WrapperSettings,
+  resolver: HostResolver,
+): SqlDialect<WrapperPgSession> {
+  // The statements only use client.query / escapeLiteral, which both clients have.
+  const base = pgDialect(tls) as unknown as SqlDialect<WrapperPgSession>;
+  wrapperUsers++;
+  let released = false;
+  return {
+    ...base,
+    open: (target, signal) => openWrapperPgSession(target, tls, settings, resolver, signal),
+    classify: classifyWrapperError,
+    isRecoverable: isRecoverableWrapperError,
+    release: async () => {
+      if (released) return;
+      released = true;
+      await releaseWrapperUser();
+    },
+  };
+}

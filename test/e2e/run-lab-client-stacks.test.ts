@@ -1,0 +1,147 @@
+// Which client sees what (examples/lab-client-stacks-postgresql.yaml): one failover of the
+// lab's Aurora PostgreSQL cluster (default profile: DNS moves about 12 s after the call) seen
+// through the cluster endpoint by node-postgres following DNS and by the AWS Advanced NodeJS
+// Wrapper (failover2, and its default plugins), with RDS Proxy beside them, all on one time
+// axis. The wrapper runs its own topology logic against the lab's emulation of Aurora's
+// aurora_replica_status() / aurora_db_instance_identifier(), which these tests also query.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import type { GroundTruthStep } from '../../src/lab/model.ts';
+import { endpoint, labManifest, runManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
+import { assertEdge } from '../helpers/timing.ts';
+
+const ENV = { FAILWATCH_LAB_PASSWORD: 'failwatch-lab' };
+const EXAMPLE = 'lab-client-stacks-postgresql.yaml';
+const WRAPPER = 'aws-advanced-nodejs-wrapper';
+const tmp = mkdtempSync(join(tmpdir(), 'fw-stacks-'));
+let lab: TestLab;
+
+/** aurora_replica_status() and aurora_db_instance_identifier() as one instance answers them. */
+async function topologyAt(host: string): Promise<{ self: string; writer: string[]; members: string[] }> {
+  const client = new pg.Client({
+    host,
+    port: 5432,
+    user: 'failwatch',
+    password: 'failwatch-lab',
+    database: 'app',
+    ssl: { ca: readFileSync(lab.state().tls.caFile!, 'utf8') },
+  });
+  await client.connect();
+  try {
+    const self = await client.query<{ id: string }>(
+      'SELECT pg_catalog.aurora_db_instance_identifier() AS id',
+    );
+    const rows = await client.query<{ server_id: string; session_id: string }>(
+      'SELECT server_id, session_id FROM pg_catalog.aurora_replica_status()',
+    );
+    return {
+      self: self.rows[0]!.id,
+      writer: rows.rows.filter((r) => r.session_id === 'MASTER_SESSION_ID').map((r) => r.server_id),
+      members: rows.rows.map((r) => r.server_id).sort(),
+    };
+  } finally {
+    await client.end();
+  }
+}
+
+function steps(n: number) {
+  const truth = lab.state().groundTruth.filter((s) => s.failover === n);
+  return (step: GroundTruthStep['step']) => {
+    const s = truth.find((x) => x.step === step);
+    assert.ok(s, `ground truth has ${step}: ${JSON.stringify(truth)}`);
+    return s.atMs;
+  };
+}
+
+describe('client stacks side by side: the plain driver, the AWS Advanced NodeJS Wrapper and the proxy', {
+  timeout: 600_000,
+}, () => {
+  before(async () => {
+    lab = await startTestLab({ base: '127.0.114', dnsPort: 13353, apiPort: 13380, profile: 'default' });
+  });
+  after(async () => {
+    await lab?.down();
+  });
+
+  it("the lab emulates Aurora's topology: every instance names itself and the writer", async () => {
+    for (const [host, self] of [
+      ['127.0.114.11', 'lab-pg-1'],
+      ['127.0.114.12', 'lab-pg-2'],
+    ] as const) {
+      const t = await topologyAt(host);
+      assert.deepEqual(t, { self, writer: ['lab-pg-1'], members: ['lab-pg-1', 'lab-pg-2'] }, host);
+    }
+  });
+
+  it('one failover: the wrapper reconnects when the new writer takes writes, the driver when DNS moves', async () => {
+    const { code, stdout, stderr, doc } = await runManifest(
+      tmp,
+      'stacks',
+      labManifest(lab, (t) => t, EXAMPLE),
+      ENV,
+    );
+    console.log(stdout);
+    assert.equal(doc.run.end, 'Completed', stderr);
+    assert.equal(code, 0, JSON.stringify(doc.verdict));
+    assert.ok(!`${stdout}${stderr}`.includes(ENV.FAILWATCH_LAB_PASSWORD), 'the password is never printed');
+    const failovers = lab.state().groundTruth.filter((s) => s.step === 'failover-requested');
+    assert.equal(failovers.length, 1);
+    const at = steps(failovers[0]!.failover);
+    const t0 = Date.parse(doc.trigger.time!);
+    const driver = endpoint(doc, 'cluster-driver');
+    const wrapper = endpoint(doc, 'cluster-wrapper');
+    const wrapperDefault = endpoint(doc, 'cluster-wrapper-default');
+    const proxy = endpoint(doc, 'proxy');
+    assert.deepEqual(
+      [driver.client, wrapper.client, wrapperDefault.client, proxy.client],
+      ['driver', WRAPPER, WRAPPER, 'driver'],
+    );
+    const end = (e: typeof driver) => {
+      const w = e.write?.windows.at(-1);
+      assert.ok(w?.end, `${e.name}: a closed write window: ${JSON.stringify(e.write)}`);
+      return t0 + w.end.seconds * 1000;
+    };
+    const rel = (ms: number) => ((ms - t0) / 1000).toFixed(2);
+    console.log(
+      `write downtime: driver ${driver.write!.downtimeSeconds} s (recovered T0+${rel(end(driver))}), wrapper failover2 ${wrapper.write!.downtimeSeconds} s (T0+${rel(end(wrapper))}), wrapper default plugins ${wrapperDefault.write!.downtimeSeconds} s (T0+${rel(end(wrapperDefault))}), proxy ${proxy.write!.downtimeSeconds} s (T0+${rel(end(proxy))}); truth: writer stopped T0+${rel(at('old-writer-stopped'))}, new writer takes writes T0+${rel(at('new-writer-accepting-writes'))}, DNS T0+${rel(at('cluster-endpoint-updated'))}`,
+    );
+    // The driver follows DNS; the wrapper follows the topology, seconds earlier.
+    assertEdge(
+      end(driver),
+      at('cluster-endpoint-updated'),
+      100,
+      'the driver recovers when DNS names the new writer',
+    );
+    assertEdge(
+      end(wrapper),
+      at('new-writer-accepting-writes'),
+      100,
+      'the wrapper recovers when the new writer takes writes',
+    );
+    assert.ok(
+      end(wrapper) < at('cluster-endpoint-updated') - 2000,
+      `the wrapper recovered before DNS moved: T0+${rel(end(wrapper))} vs T0+${rel(at('cluster-endpoint-updated'))}`,
+    );
+    assert.ok(
+      wrapper.write!.downtimeSeconds! < driver.write!.downtimeSeconds! - 3,
+      `wrapper ${wrapper.write!.downtimeSeconds} s vs driver ${driver.write!.downtimeSeconds} s`,
+    );
+    // The call the failover held ends in FailoverSuccessError (connection_lost), the rest wait (slow).
+    assert.ok((wrapper.errors.connection_lost ?? 0) >= 1, JSON.stringify(wrapper.errors));
+    assert.equal(
+      wrapper.errors.connection_refused ?? 0,
+      0,
+      'the wrapper never dialled the stale DNS name into a refusal',
+    );
+    assert.ok((driver.errors.connection_refused ?? 0) > 0, JSON.stringify(driver.errors));
+    for (const e of [driver, wrapper, wrapperDefault, proxy]) assert.equal(e.lostWrites, 0, e.name);
+    assert.ok(wrapper.roleFlip && wrapper.roleFlip.seconds * 1000 + t0 < at('cluster-endpoint-updated'));
+    // The emulation follows the failover: both instances now name lab-pg-2.
+    for (const host of ['127.0.114.11', '127.0.114.12'])
+      assert.deepEqual((await topologyAt(host)).writer, ['lab-pg-2'], host);
+  });
+});
