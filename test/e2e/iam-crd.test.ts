@@ -1,5 +1,6 @@
-// The CRD's rules for credentials.iam as a real kube-apiserver applies them (CEL): exactly one
-// way to log in, and IAM only with TLS, reported at the field.
+// The CRD's rules as a real kube-apiserver applies them (CEL), reported at the field:
+// credentials.iam (exactly one way to log in, IAM only with TLS) and client (the AWS Advanced
+// NodeJS Wrapper stack: Aurora PostgreSQL, pooled, no IAM, 100 ms or slower, safe plugins only).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -64,5 +65,65 @@ describe('credentials.iam in the CRD', () => {
     const r = apply(experiment({ credentials: { iam: { username: 'probe' } }, tls: { mode: 'disable' } }));
     assert.notEqual(r.code, 0);
     assert.match(r.out, /spec\.endpoints\[0\]\.tls\.mode: Invalid value: .*it needs TLS/);
+  });
+});
+
+describe('client in the CRD', () => {
+  const wrapper = (extra: Record<string, unknown> = {}, client: Record<string, unknown> = {}) =>
+    experiment({
+      dialect: 'aurora-postgresql',
+      connectionMode: 'pooled',
+      credentials: { username: 'u' },
+      ...extra,
+      client: { stack: 'aws-advanced-nodejs-wrapper', ...client },
+    });
+
+  it('accepts the wrapper on an Aurora PostgreSQL pooled endpoint, with plugins and an instance pattern', () => {
+    const r = apply(
+      wrapper(
+        {},
+        {
+          plugins: ['failover2', 'efm2'],
+          clusterInstanceHostPattern: '?.abc.us-east-1.rds.amazonaws.com',
+          failoverTimeout: '45s',
+        },
+      ),
+    );
+    assert.equal(r.code, 0, r.out);
+  });
+
+  it('refuses each misuse at its field', () => {
+    const cases: [unknown, RegExp][] = [
+      [
+        wrapper({ connectionMode: 'fresh' }),
+        /spec\.endpoints\[0\]\.connectionMode: Invalid value: .*set connectionMode: pooled/,
+      ],
+      [
+        wrapper({ dialect: 'aurora-mysql' }),
+        /spec\.endpoints\[0\]\.client\.stack: Invalid value: .*dialect aurora-postgresql/,
+      ],
+      [wrapper({ interval: '10ms' }), /spec\.endpoints\[0\]\.interval: Invalid value: .*100ms or slower/],
+      [
+        wrapper({ credentials: { iam: { username: 'probe' } } }),
+        /spec\.endpoints\[0\]\.credentials\.iam: Invalid value: .*use a password Secret/,
+      ],
+      [
+        experiment({ credentials: { username: 'u' }, client: { plugins: ['failover2'] } }),
+        /spec\.endpoints\[0\]\.client: Invalid value: .*configure the wrapper/,
+      ],
+      [
+        wrapper({}, { plugins: ['iam'] }),
+        /spec\.endpoints\[0\]\.client\.plugins\[0\]: Unsupported value: "iam"/,
+      ],
+      [
+        wrapper({}, { clusterInstanceHostPattern: 'evil.example' }),
+        /spec\.endpoints\[0\]\.client\.clusterInstanceHostPattern: Invalid value/,
+      ],
+    ];
+    for (const [doc, message] of cases) {
+      const r = apply(doc);
+      assert.notEqual(r.code, 0, JSON.stringify(doc));
+      assert.match(r.out, message);
+    }
   });
 });
