@@ -52,7 +52,8 @@ const readExample = (file: string): Doc =>
  * port and DNS server (standing in for the VPC resolver, which knows the RDS names), the
  * database name becomes the lab's, the cluster and target instance identifiers become the lab's,
  * and the target gets the lab's RDS endpoint; fresh endpoints probe every 300 ms at most (the
- * lab's servers share the test machine). Namespace, probes, other intervals, timeouts, TLS
+ * lab's servers share the test machine); a wrapper endpoint gets the lab's
+ * clusterInstanceHostPattern. Namespace, probes, other intervals, timeouts, TLS
  * (verify-full with caSecretRef rds-ca-bundle), credentials Secrets and SLOs stay as shipped.
  */
 export function forLab(doc: Doc, cluster: LabCluster, state: LabState): Doc {
@@ -77,6 +78,9 @@ export function forLab(doc: Doc, cluster: LabCluster, state: LabState): Doc {
     e.port = lab.port;
     e.dns = { ...e.dns, server: `${state.dns.host}:${state.dns.port}` };
     e.database = cluster.databaseName;
+    // The wrapper derives instance names from RDS names; the lab's need the pattern.
+    if (e.client?.stack === 'aws-advanced-nodejs-wrapper')
+      e.client.clusterInstanceHostPattern = `?.${cluster.instances[0]!.dnsName.split('.').slice(1).join('.')}`;
     // The lab runs every server on the test machine, where a fresh TLS login costs ~37 ms of
     // CPU: fresh endpoints at 100 ms (30 logins/s here) beside the control plane saturate two
     // cores and every baseline comes out slow, so fresh endpoints probe every 300 ms at most.
@@ -310,6 +314,17 @@ describe('every shipped example against the TLS lab', { timeout: 1_800_000 }, ()
     const p = proxy.windows.find((x: Doc) => x.kind === 'write');
     const resumed = truth.find((s) => s.step === 'proxy-resumed')!.atMs;
     assertEdge(t0 + p.endSeconds * 1000, resumed, 300, 'the proxy stall ends at RESUME');
+    // The wrapper's prober pod: an outage that ends no later than the driver's, nothing lost.
+    const cluster = done.status.endpoints.find((e: Doc) => e.name === 'cluster');
+    const wrapper = done.status.endpoints.find((e: Doc) => e.name === 'cluster-wrapper');
+    const ww = wrapper.windows.find((x: Doc) => x.kind === 'write');
+    const cw = cluster.windows.find((x: Doc) => x.kind === 'write');
+    console.log(
+      `cluster-wrapper (prober pod, failover2): write ${wrapper.writeDowntimeSeconds} s, window ${ww?.startSeconds}..${ww?.endSeconds} s; driver ${cw.startSeconds}..${cw.endSeconds} s; errors ${JSON.stringify(wrapper.errors)}`,
+    );
+    assert.ok(ww?.endSeconds !== undefined, 'the wrapper lane saw the failover and recovered');
+    assert.ok(ww.endSeconds <= cw.endSeconds + 1, 'the wrapper recovered no later than the driver');
+    assert.equal(wrapper.lostWrites, 0);
     await waitFor('prober pods gone', async () =>
       (await core.listNamespacedPod({ namespace: 'payments' })).items.length === 0 ? true : undefined,
     );
