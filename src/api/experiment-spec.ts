@@ -741,6 +741,14 @@ function endpointSchema<R extends boolean>(resolved: R) {
       check: (self) => !isWrapper(self) || self.dialect === 'aurora-postgresql',
     },
     {
+      cel: `!(${wrapper}) || !has(self.role) || self.role == 'cluster' || self.role == 'custom'`,
+      fieldPath: '.role',
+      message:
+        'the wrapper probes the writer through the cluster endpoint (it connects to instances itself, past any reader endpoint or proxy): use role cluster or custom',
+      check: (self) =>
+        !isWrapper(self) || self.role === undefined || self.role === 'cluster' || self.role === 'custom',
+    },
+    {
       cel: `!(${wrapper}) || (has(self.connectionMode) && self.connectionMode == 'pooled')`,
       fieldPath: '.connectionMode',
       message:
@@ -758,7 +766,7 @@ function endpointSchema<R extends boolean>(resolved: R) {
       cel: `!(${wrapper}) || !has(self.interval) || !${celIsDuration('self.interval')} || duration(self.interval) >= duration('100ms')`,
       fieldPath: '.interval',
       message:
-        "the wrapper stack probes every 100ms or slower: every attempt the wrapper's failover holds is a wrapper client of its own",
+        "the wrapper stack probes every 100ms or slower: each attempt runs through the wrapper's plugins, and the attempts a failover holds wait in its pool",
       check: (self) =>
         !isWrapper(self) ||
         !isDuration(self.interval ?? '100ms') ||

@@ -71,5 +71,6 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`failwatch: internal error (please report it): ${e.stack ?? e.message}\n`);
       process.exitCode = EXIT.internal;
     }
+    setTimeout(() => process.exit(), 1000).unref();
   },
 );

@@ -31,16 +31,18 @@ CREATE TABLE IF NOT EXISTS failwatch_lab.instances (server_id text PRIMARY KEY, 
 DELETE FROM failwatch_lab.instances;
 INSERT INTO failwatch_lab.instances VALUES ${rows};
 CREATE OR REPLACE FUNCTION pg_catalog.aurora_db_instance_identifier() RETURNS text
-  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
-  SELECT server_id FROM failwatch_lab.instances
-   WHERE address = inet_server_addr() AND port = current_setting('port')::integer $$;
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(
+    (SELECT server_id FROM failwatch_lab.instances
+      WHERE address = inet_server_addr() AND port = current_setting('port')::integer),
+    host(inet_server_addr()) || ':' || current_setting('port')) $$;
 CREATE OR REPLACE FUNCTION pg_catalog.aurora_replica_status()
   RETURNS TABLE (server_id text, session_id text, cpu double precision,
                  replica_lag_in_msec double precision, last_update_timestamp timestamptz)
-  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   WITH writer AS (
     SELECT CASE WHEN NOT pg_is_in_recovery() THEN pg_catalog.aurora_db_instance_identifier()
-           ELSE (SELECT i.server_id FROM failwatch_lab.instances i JOIN pg_stat_wal_receiver r
+           ELSE (SELECT i.server_id FROM failwatch_lab.instances i JOIN pg_catalog.pg_stat_wal_receiver r
                    ON r.status = 'streaming' AND host(i.address) = r.sender_host AND i.port = r.sender_port)
            END AS id)
   SELECT i.server_id,

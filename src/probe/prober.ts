@@ -77,11 +77,11 @@ export class Prober {
     const t0 = monotonicNow();
     for (const kind of new Set(e.kinds)) {
       const intervalMs = kind === 'dns' ? (e.dnsIntervalMs ?? e.intervalMs) : e.intervalMs;
-      // A wrapper's call may also spend its failoverTimeoutMs in the wrapper's failover.
+      // A wrapper's connect and its call may each spend its failoverTimeoutMs failing over.
       const deadlineMs =
         kind === 'dns'
           ? e.connectTimeoutMs
-          : e.connectTimeoutMs + e.queryTimeoutMs + (e.wrapper?.failoverTimeoutMs ?? 0);
+          : e.connectTimeoutMs + e.queryTimeoutMs + 2 * (e.wrapper?.failoverTimeoutMs ?? 0);
       const scheduler = new FixedRateScheduler(
         {
           intervalMs,

@@ -8,13 +8,15 @@
 //   would see it; all idle connections that died by then are dropped together, so one event
 //   that kills the whole pool is one error, not one error per connection smeared over later
 //   attempts.
+import { monotonicNow } from './clock.ts';
 import type { DbSession } from './db-session.ts';
 import { DeadlineError, type DeadlinePhase, withDeadline } from './deadline.ts';
 
 const CLOSE_GRACE_MS = 1000;
 
 export type Acquired<S extends DbSession> =
-  | { session: S; opened: boolean }
+  /** `openMs`: how long opening took, when this attempt opened it (not any wait before). */
+  | { session: S; opened: boolean; openMs?: number }
   /** A pooled connection died while idle; the attempt reports this cause. */
   | { diedIdle: unknown; connectAddr: string | undefined };
 
@@ -41,14 +43,15 @@ abstract class BaseSource<S extends DbSession> implements SessionSource<S> {
     this.connectTimeoutMs = connectTimeoutMs;
   }
 
-  protected async openNew(): Promise<{ session: S; opened: true }> {
+  protected async openNew(): Promise<{ session: S; opened: true; openMs: number }> {
     const progress: { phase: DeadlinePhase } = { phase: 'connect' };
+    const started = monotonicNow();
     const session = await withDeadline(
       () => progress.phase,
       this.connectTimeoutMs,
       (signal) => this.open(signal, progress),
     );
-    return { session, opened: true };
+    return { session, opened: true, openMs: monotonicNow() - started };
   }
 
   protected closeInBackground(session: S): void {
@@ -135,7 +138,7 @@ export class BoundedPooledSessions<S extends DbSession> extends BaseSource<S> {
   readonly #maxOpen: number;
   #open = 0;
   #idle: S[] = [];
-  #waiters: { grant: (acquired: Acquired<S>) => void; fail: (err: unknown) => void }[] = [];
+  #waiters: Waiter<S>[] = [];
   #closed = false;
 
   constructor(open: Opener<S>, connectTimeoutMs: number, maxOpen: number) {
@@ -152,19 +155,25 @@ export class BoundedPooledSessions<S extends DbSession> extends BaseSource<S> {
     if (session) return Promise.resolve({ session, opened: false });
     if (this.#open < this.#maxOpen) return this.#openCounted();
     return new Promise<Acquired<S>>((resolve, reject) => {
-      const waiter = {
-        grant: (acquired: Acquired<S>) => {
+      let settled = false;
+      const waiter: Waiter<S> = {
+        grant: (acquired) => {
+          if (settled) return false;
+          settled = true;
           clearTimeout(timer);
           resolve(acquired);
+          return true;
         },
-        fail: (err: unknown) => {
+        fail: (err) => {
+          if (settled) return;
+          settled = true;
           clearTimeout(timer);
           reject(err);
         },
       };
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(new DeadlineError('connect', this.connectTimeoutMs));
+        waiter.fail(new DeadlineError('connect', this.connectTimeoutMs));
       }, this.connectTimeoutMs);
       this.#waiters.push(waiter);
     });
@@ -183,9 +192,16 @@ export class BoundedPooledSessions<S extends DbSession> extends BaseSource<S> {
 
   /** A place in the pool came free: the first waiter opens a session of its own. */
   #wakeOpener(): void {
+    if (this.#closed) return;
     const waiter = this.#waiters.shift();
     if (!waiter) return;
-    this.#openCounted().then(waiter.grant, waiter.fail);
+    this.#openCounted().then(
+      (acquired) => {
+        // The waiter's deadline passed while it opened: the session is the pool's.
+        if (!waiter.grant(acquired) && 'session' in acquired) this.release(acquired.session, true);
+      },
+      (err: unknown) => waiter.fail(err),
+    );
   }
 
   release(session: S, reusable: boolean): void {
@@ -196,9 +212,9 @@ export class BoundedPooledSessions<S extends DbSession> extends BaseSource<S> {
       this.#wakeOpener();
       return;
     }
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter.grant({ session, opened: false });
-    else this.#idle.push(session);
+    for (let waiter = this.#waiters.shift(); waiter; waiter = this.#waiters.shift())
+      if (waiter.grant({ session, opened: false })) return;
+    this.#idle.push(session);
   }
 
   async close(): Promise<void> {
@@ -210,4 +226,10 @@ export class BoundedPooledSessions<S extends DbSession> extends BaseSource<S> {
     for (const s of idle) this.closeInBackground(s);
     await this.drain();
   }
+}
+
+/** An attempt waiting for a pooled client; `grant` is false once its deadline passed. */
+interface Waiter<S extends DbSession> {
+  grant(acquired: Acquired<S>): boolean;
+  fail(err: unknown): void;
 }

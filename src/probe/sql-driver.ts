@@ -183,7 +183,7 @@ export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
       this.#sessions.release(s, true);
       const outcome: AttemptOutcome = { class: 'ok', server };
       if (acquired.opened && this.#config.connectionMode === 'pooled')
-        outcome.reconnectMs = acquiredMs - acquireStartMs;
+        outcome.reconnectMs = acquired.openMs ?? acquiredMs - acquireStartMs;
       if (s.connectAddr) outcome.connectAddr = s.connectAddr;
       return outcome;
     } catch (err) {
@@ -226,7 +226,8 @@ function withIamHint(err: unknown, r: IamTokenRequest): unknown {
 export function createProbeDriver(config: ProbeEndpointConfig, runId: string): ProbeDriver {
   const tls = loadTls(config.tls);
   if (config.wrapper) {
-    // The wrapper holds a failing call while it fails over: the attempt may take that long too.
+    // The wrapper holds a failing call while it fails over: the attempt may take that long too
+    // (a new client's connect and its call may each fail over: C + Q + 2F at most).
     const extra = config.wrapper.failoverTimeoutMs;
     const resolver = new HostResolver(config.dnsServer, config.connectTimeoutMs);
     return new SqlProbeDriver(
@@ -236,7 +237,7 @@ export function createProbeDriver(config: ProbeEndpointConfig, runId: string): P
         queryTimeoutMs: config.queryTimeoutMs + extra,
       },
       runId,
-      wrapperPgDialect(tls, config.wrapper, resolver),
+      wrapperPgDialect(tls, config.wrapper, config, resolver),
     );
   }
   return config.dialect === 'postgresql' || config.dialect === 'aurora-postgresql'

@@ -10,6 +10,7 @@
 // - names are resolved through the endpoint's DNS server (the lab's) for every connection the
 //   wrapper opens, cluster and instance names alike, and TLS names are the wrapper's hosts.
 // The wrapper is imported on first use only (a prober without it does not load it).
+import dns from 'node:dns';
 import { Socket, type SocketConnectOpts } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
@@ -35,10 +36,24 @@ type AwsPgClientCtor = new (config: Record<string, unknown>) => AwsPgClientLike;
 
 let wrapperModule: Promise<AwsPgClientCtor> | undefined;
 function loadWrapper(): Promise<AwsPgClientCtor> {
-  wrapperModule ??= import('aws-advanced-nodejs-wrapper/pg').then(
+  wrapperModule ??= withoutDotenv(() => import('aws-advanced-nodejs-wrapper/pg')).then(
     (m) => m.AwsPGClient as unknown as AwsPgClientCtor,
   );
   return wrapperModule;
+}
+
+/**
+ * Importing the wrapper runs dotenv, which adds the variables of `./.env` to process.env: a
+ * file in the directory `failwatch run` starts in must not hand the AWS SDK or the drivers
+ * settings nobody gave. Whatever the import added is removed again.
+ */
+async function withoutDotenv<T>(load: () => Promise<T>): Promise<T> {
+  const before = new Set(Object.keys(process.env));
+  try {
+    return await load();
+  } finally {
+    for (const key of Object.keys(process.env)) if (!before.has(key)) delete process.env[key];
+  }
 }
 
 /**
@@ -52,7 +67,8 @@ const wrapperSockets = new Set<Socket>();
 async function releaseWrapperUser(): Promise<void> {
   wrapperUsers = Math.max(0, wrapperUsers - 1);
   if (wrapperUsers > 0 || !wrapperModule) return;
-  const { PluginManager } = await import('aws-advanced-nodejs-wrapper');
+  const { PluginManager } = await withoutDotenv(() => import('aws-advanced-nodejs-wrapper'));
+  if (wrapperUsers > 0) return; // a new prober started meanwhile: its monitors stay
   await PluginManager.releaseResources();
   for (const s of wrapperSockets) s.destroy();
 }
@@ -94,9 +110,10 @@ function socketFactory(resolver: HostResolver, sockets: Set<Socket>): () => Sock
   ) => {
     resolver.resolve(host).then(
       (address) => {
-        const a = address ?? host;
-        if (options?.all) callback(null, [{ address: a, family: 4 }]);
-        else callback(null, a, 4);
+        // No DNS server of its own (or an address): the system resolver, as any client.
+        if (address === undefined) dns.lookup(host, options, callback as never);
+        else if (options?.all) callback(null, [{ address, family: 4 }]);
+        else callback(null, address, 4);
       },
       (err: Error) => callback(err, ''),
     );
@@ -129,11 +146,19 @@ export class WrapperPgSession implements DbSession {
   #abandoned = false;
   #lastAddr: string | undefined;
 
+  /** The call in progress: a client abandoned during it is ended again once it settles. */
+  #pending: Promise<unknown> | undefined;
+
   constructor(aws: AwsPgClientLike, sockets: Set<Socket>) {
     this.#aws = aws;
     // The wrapper's escapeLiteral goes through its plugins and returns a promise; quoting a
     // literal is node-postgres's pure function.
-    this.client = { query: aws.query.bind(aws) as PgQueryable['query'], escapeLiteral: pg.escapeLiteral };
+    const query = ((...args: unknown[]) => {
+      const p = (aws.query as (...a: unknown[]) => Promise<unknown>)(...args);
+      this.#pending = p;
+      return p;
+    }) as PgQueryable['query'];
+    this.client = { query, escapeLiteral: pg.escapeLiteral };
     this.#sockets = sockets;
   }
 
@@ -155,13 +180,28 @@ export class WrapperPgSession implements DbSession {
     return err;
   }
 
-  /** A deadline passed: the client is not reused and is closed once the wrapper lets go of it. */
+  /**
+   * A deadline passed: the client is not reused. It is ended now, and again when the call in
+   * progress settles (a failover in the wrapper may install a new connection after the first
+   * end) or when a connect in progress completes (`end` does nothing before that).
+   */
   destroy(): void {
     if (this.#abandoned) return;
     this.#abandoned = true;
-    void this.#aws.end().catch(() => {
-      for (const s of this.#sockets) s.destroy();
-    });
+    this.#end();
+    void this.#pending?.then(
+      () => this.#end(),
+      () => this.#end(),
+    );
+  }
+
+  /** Called when connect() resolved: a client abandoned while connecting is ended. */
+  connected(): void {
+    if (this.#abandoned) this.#end();
+  }
+
+  #end(): void {
+    void this.#aws.end().catch(() => {});
   }
 
   async close(graceMs: number): Promise<void> {
@@ -179,8 +219,18 @@ export class WrapperPgSession implements DbSession {
   }
 }
 
+/** The endpoint's connect and query deadlines, without the failover allowance. */
+export interface WrapperTimeouts {
+  connectTimeoutMs: number;
+  queryTimeoutMs: number;
+}
+
 /** Wrapper properties from the endpoint's settings; the rest goes to node-postgres unchanged. */
-export function wrapperProperties(target: SessionTarget, settings: WrapperSettings): Record<string, unknown> {
+export function wrapperProperties(
+  target: SessionTarget,
+  settings: WrapperSettings,
+  timeouts: WrapperTimeouts,
+): Record<string, unknown> {
   return {
     host: target.host,
     port: target.port,
@@ -190,6 +240,12 @@ export function wrapperProperties(target: SessionTarget, settings: WrapperSettin
     application_name: 'failwatch',
     // The wrapper picks its Aurora dialect by RDS host names; say it for any name.
     dialect: 'aurora-pg',
+    // One topology cache per endpoint (the wrapper derives this from RDS names only; otherwise
+    // each client would get a monitor of its own).
+    clusterId: `${target.host}:${target.port}`,
+    // The endpoint's own deadlines for every connection and statement the wrapper runs.
+    wrapperConnectTimeout: timeouts.connectTimeoutMs,
+    wrapperQueryTimeout: timeouts.queryTimeoutMs,
     failoverTimeoutMs: settings.failoverTimeoutMs,
     ...(settings.plugins ? { plugins: settings.plugins.join(',') } : {}),
     ...(settings.clusterInstanceHostPattern
@@ -202,6 +258,7 @@ async function openWrapperPgSession(
   target: SessionTarget,
   tls: TlsPlan,
   settings: WrapperSettings,
+  timeouts: WrapperTimeouts,
   resolver: HostResolver,
   signal: AbortSignal,
 ): Promise<WrapperPgSession> {
@@ -211,13 +268,17 @@ async function openWrapperPgSession(
   const ssl = pgSslOptions(tls, target.host);
   if (ssl) delete (ssl as ConnectionOptions).servername;
   const aws = new AwsPGClient({
-    ...wrapperProperties(target, settings),
+    ...wrapperProperties(target, settings, timeouts),
     ssl,
     stream: socketFactory(resolver, sockets),
   });
   const session = new WrapperPgSession(aws, sockets);
   onAbort(signal, () => session.destroy());
-  await aws.connect();
+  try {
+    await aws.connect();
+  } finally {
+    session.connected();
+  }
   return session;
 }
 
@@ -225,6 +286,7 @@ async function openWrapperPgSession(
 export function wrapperPgDialect(
   tls: TlsPlan,
   settings: WrapperSettings,
+  timeouts: WrapperTimeouts,
   resolver: HostResolver,
 ): SqlDialect<WrapperPgSession> {
   // The statements only use client.query / escapeLiteral, which both clients have.
@@ -233,7 +295,7 @@ export function wrapperPgDialect(
   let released = false;
   return {
     ...base,
-    open: (target, signal) => openWrapperPgSession(target, tls, settings, resolver, signal),
+    open: (target, signal) => openWrapperPgSession(target, tls, settings, timeouts, resolver, signal),
     classify: classifyWrapperError,
     isRecoverable: isRecoverableWrapperError,
     release: async () => {

@@ -93,6 +93,7 @@ describe('client in the spec', () => {
       [{ connectionMode: 'fresh' }, /^spec\.endpoints\[0\]\.connectionMode: .*set connectionMode: pooled/],
       [{ dialect: 'aurora-mysql' }, /^spec\.endpoints\[0\]\.client\.stack: .*dialect aurora-postgresql/],
       [{ interval: '50ms' }, /^spec\.endpoints\[0\]\.interval: .*100ms or slower/],
+      [{ role: 'proxy' }, /^spec\.endpoints\[0\]\.role: .*use role cluster or custom/],
       [
         { credentials: { iam: { username: 'probe', region: 'us-east-1' } }, tls: { mode: 'require' } },
         /^spec\.endpoints\[0\]\.credentials\.iam: .*password Secret/,
@@ -133,11 +134,15 @@ describe('what reaches the wrapper', () => {
 
   it('the configured name (not the resolved address), the Aurora PostgreSQL dialect and the settings', () => {
     assert.deepEqual(
-      wrapperProperties(target, {
-        plugins: ['failover2', 'efm2'],
-        clusterInstanceHostPattern: '?.cfwlab0.lab.failwatch.local',
-        failoverTimeoutMs: 30_000,
-      }),
+      wrapperProperties(
+        target,
+        {
+          plugins: ['failover2', 'efm2'],
+          clusterInstanceHostPattern: '?.cfwlab0.lab.failwatch.local',
+          failoverTimeoutMs: 30_000,
+        },
+        { connectTimeoutMs: 1000, queryTimeoutMs: 2000 },
+      ),
       {
         host: 'lab-pg.cluster-cfwlab0.lab.failwatch.local',
         port: 5432,
@@ -146,6 +151,9 @@ describe('what reaches the wrapper', () => {
         password: 'secret',
         application_name: 'failwatch',
         dialect: 'aurora-pg',
+        clusterId: 'lab-pg.cluster-cfwlab0.lab.failwatch.local:5432',
+        wrapperConnectTimeout: 1000,
+        wrapperQueryTimeout: 2000,
         failoverTimeoutMs: 30_000,
         plugins: 'failover2,efm2',
         clusterInstanceHostPattern: '?.cfwlab0.lab.failwatch.local',
@@ -154,7 +162,11 @@ describe('what reaches the wrapper', () => {
   });
 
   it("leaves the plugins to the wrapper's default when none are named", () => {
-    const p = wrapperProperties(target, { failoverTimeoutMs: 5000 });
+    const p = wrapperProperties(
+      target,
+      { failoverTimeoutMs: 5000 },
+      { connectTimeoutMs: 1000, queryTimeoutMs: 1000 },
+    );
     assert.equal('plugins' in p, false);
     assert.equal('clusterInstanceHostPattern' in p, false);
   });
@@ -252,6 +264,28 @@ describe('BoundedPooledSessions: an application pool of at most N clients', () =
       [a.session.destroyed, b.session.n, b.opened, opened(), source.openCount],
       [true, 2, true, 2, 1],
     );
+  });
+
+  it('a client opened for a waiter whose deadline passed meanwhile goes to the pool, not lost', async () => {
+    let opened = 0;
+    const source = new BoundedPooledSessions<FakeSession>(
+      async () => {
+        opened++;
+        if (opened === 2) await new Promise((r) => setTimeout(r, 40)); // within its own deadline
+        return new FakeSession(opened);
+      },
+      60,
+      1,
+    );
+    const a = sessionOf(await source.acquire());
+    const waiting = source.acquire(); // gives up at 60 ms
+    await new Promise((r) => setTimeout(r, 40));
+    source.release(a.session, false); // broke at 40 ms: the waiter opens a client, ready at 80 ms
+    await assert.rejects(waiting, (err: unknown) => err instanceof DeadlineError);
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(source.openCount, 1, 'the late client holds the one place');
+    const next = sessionOf(await source.acquire());
+    assert.deepEqual([next.session.n, next.opened], [2, false], 'and the next attempt gets it at once');
   });
 
   it('a wait longer than the connect deadline is a connect timeout', async () => {
