@@ -97,20 +97,20 @@ export function isRecoverableWrapperError(err: unknown): boolean {
   return isRecoverablePgError(err);
 }
 
-/** A socket whose name lookups go to the endpoint's DNS server (none configured: the system's). */
-function socketFactory(resolver: HostResolver, sockets: Set<Socket>): () => Socket {
-  const lookup = (
-    host: string,
-    options: { all?: boolean },
-    callback: (
-      err: Error | null,
-      address: string | { address: string; family: number }[],
-      family?: number,
-    ) => void,
-  ) => {
+type LookupCallback = (
+  err: Error | null,
+  address: string | { address: string; family: number }[],
+  family?: number,
+) => void;
+
+/**
+ * net.connect's `lookup` for the wrapper's connections: the endpoint's DNS server when it has
+ * one, else (or for an address) the system resolver, as any client.
+ */
+export function resolvingLookup(resolver: HostResolver) {
+  return (host: string, options: { all?: boolean }, callback: LookupCallback): void => {
     resolver.resolve(host).then(
       (address) => {
-        // No DNS server of its own (or an address): the system resolver, as any client.
         if (address === undefined) dns.lookup(host, options, callback as never);
         else if (options?.all) callback(null, [{ address, family: 4 }]);
         else callback(null, address, 4);
@@ -118,6 +118,11 @@ function socketFactory(resolver: HostResolver, sockets: Set<Socket>): () => Sock
       (err: Error) => callback(err, ''),
     );
   };
+}
+
+/** A socket whose name lookups go through resolvingLookup. */
+function socketFactory(resolver: HostResolver, sockets: Set<Socket>): () => Socket {
+  const lookup = resolvingLookup(resolver);
   class ResolvingSocket extends Socket {
     override connect(...args: unknown[]): this {
       if (typeof args[0] === 'number' && typeof args[1] === 'string') {

@@ -9,10 +9,12 @@ import { probeConfigFor, WRAPPER_FAILOVER_TIMEOUT_MS } from '../../src/engine/en
 import { auroraPgTopologySql } from '../../src/lab/aurora-topology.ts';
 import type { DbSession } from '../../src/probe/db-session.ts';
 import { DeadlineError } from '../../src/probe/deadline.ts';
+import { HostResolver } from '../../src/probe/resolve-host.ts';
 import { BoundedPooledSessions } from '../../src/probe/session-source.ts';
 import {
   classifyWrapperError,
   isRecoverableWrapperError,
+  resolvingLookup,
   wrapperProperties,
 } from '../../src/probe/wrapper-session.ts';
 
@@ -169,6 +171,32 @@ describe('what reaches the wrapper', () => {
     );
     assert.equal('plugins' in p, false);
     assert.equal('clusterInstanceHostPattern' in p, false);
+  });
+});
+
+describe('how the wrapper resolves names', () => {
+  const lookup = (resolver: HostResolver, host: string, all: boolean) =>
+    new Promise<{ err: Error | null; address: unknown }>((resolve) =>
+      resolvingLookup(resolver)(host, { all }, (err, address) => resolve({ err, address })),
+    );
+
+  it('without a DNS server of its own: the system resolver (an RDS name in a VPC)', async () => {
+    const r = await lookup(new HostResolver(undefined, 1000), 'localhost', false);
+    assert.equal(r.err, null);
+    assert.match(String(r.address), /^(127\.0\.0\.1|::1)$/);
+    const all = await lookup(new HostResolver(undefined, 1000), 'localhost', true);
+    assert.ok(Array.isArray(all.address) && all.address.length > 0, JSON.stringify(all));
+  });
+
+  it("an address is dialled as it is; a DNS server that does not answer is the endpoint's dns_error", async () => {
+    const r = await lookup(new HostResolver('127.0.0.1:9', 500), '127.0.10.11', true);
+    assert.deepEqual(r.address, [{ address: '127.0.10.11', family: 4 }]);
+    const down = await lookup(
+      new HostResolver('127.0.0.1:9', 500),
+      'lab-pg-1.cfwlab0.lab.failwatch.local',
+      false,
+    );
+    assert.equal(down.err?.name, 'HostResolutionError');
   });
 });
 
