@@ -4,6 +4,9 @@
 //   --only accuracy|efficiency|scale|longrun|prober-memory   run one part (longrun and prober-memory
 //                                run only when asked: they take minutes to hours)
 //   --duration SECONDS           prober-memory: how long the prober runs (default 300)
+//   --client driver|wrapper      prober-memory: the client stack (default driver)
+//   --interval DURATION          prober-memory: write/read interval (default 10ms; 100ms or more
+//                                with the wrapper)
 //   --minutes N                  longrun: length of the streamed run (default 60)
 //   --before-minutes N           longrun: length of the old path's run (default 10; 0: skip it)
 //   --cases SUBSTRING            accuracy cases whose label (db/fault/interval/mode/length) contains it
@@ -38,6 +41,8 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     budget: { type: 'string', default: '6' },
     duration: { type: 'string', default: '300' },
+    client: { type: 'string', default: 'driver' },
+    interval: { type: 'string' },
     minutes: { type: 'string', default: '60' },
     'before-minutes': { type: 'string' },
   },
@@ -47,6 +52,12 @@ if (values.only && !PARTS.includes(values.only)) {
   console.error('--only must be accuracy, efficiency, scale, longrun or prober-memory');
   process.exit(2);
 }
+if (values.client !== 'driver' && values.client !== 'wrapper') {
+  console.error(`--client must be driver or wrapper, got ${values.client}`);
+  process.exit(2);
+}
+const client = values.client;
+const interval = values.interval ?? (client === 'wrapper' ? '100ms' : '10ms');
 const durationSeconds = Number(values.duration);
 if (!(durationSeconds >= 10)) {
   console.error(`--duration must be a number of seconds >= 10, got ${values.duration}`);
@@ -143,9 +154,11 @@ try {
     report.scale = scale;
   }
   if (wantProberMemory) {
-    log(`prober-memory: failwatch probe for ${durationSeconds} s`);
+    log(`prober-memory: failwatch probe (${client}, every ${interval}) for ${durationSeconds} s`);
     const memory = await runProberMemory({
       durationSeconds,
+      client,
+      interval,
       everySeconds: Math.min(60, Math.max(10, Math.round(durationSeconds / 30))),
       onPoint: (p) =>
         log(

@@ -1,6 +1,6 @@
 // Prober memory: a real `failwatch probe` process (the prober pod's entry point) probing a real
-// PostgreSQL with write and read probes every 10 ms and a DNS probe every 100 ms against a real
-// BIND, under the same V8 settings the controller gives prober pods (PROBER_NODE_OPTIONS), its
+// PostgreSQL with write and read probes every 10 ms (--interval) and a DNS probe every 100 ms
+// against a real BIND, with the plain driver or the AWS Advanced NodeJS Wrapper (--client), under the same V8 settings the controller gives prober pods (PROBER_NODE_OPTIONS), its
 // samples pulled every 10 s as the controller does. Prints RSS and V8 heap over time.
 //
 // A real memory cgroup is not used: this machine's cgroups are v1 and belong to the sandbox
@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { PROBER_MEMORY_LIMIT_MIB, PROBER_NODE_OPTIONS } from '../src/controller/prober-resources.ts';
+import { auroraPgTopologySql } from '../src/lab/aurora-topology.ts';
 import { LAB_ZONE, startDns, stopDns } from '../src/lab/dns.ts';
 import * as pg from '../src/lab/postgres.ts';
 import type { ProbeSample } from '../src/probe/types.ts';
@@ -18,9 +19,11 @@ import { pgInstance, TempDir } from '../test/helpers/probe-servers.ts';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 /** Own addresses and ports: the accuracy bench (127.0.80.x) or an e2e test may run alongside. */
-const PG_HOST = '127.0.82.2';
-const DNS = { host: '127.0.0.1', port: 15382 };
-const API = '127.0.82.10:19190';
+/** Per client stack, so that a driver run and a wrapper run may go on side by side. */
+const ADDRESSES = {
+  driver: { pgHost: '127.0.82.2', dnsPort: 15382, api: '127.0.82.10:19190' },
+  wrapper: { pgHost: '127.0.83.2', dnsPort: 15383, api: '127.0.83.10:19192' },
+};
 const TOKEN = 'bench-prober-memory-token-0123456789';
 const PULL_EVERY_MS = 10_000;
 
@@ -38,6 +41,8 @@ export interface MemoryPoint {
 
 export interface ProberMemoryResult {
   nodeOptions: string;
+  client: 'driver' | 'wrapper';
+  interval: string;
   limitMiB: number;
   durationSeconds: number;
   points: MemoryPoint[];
@@ -53,6 +58,10 @@ export interface ProberMemoryResult {
 
 export interface ProberMemoryOptions {
   durationSeconds: number;
+  /** The client stack: the plain driver (default) or the AWS Advanced NodeJS Wrapper. */
+  client?: 'driver' | 'wrapper';
+  /** Write and read probe interval (default 10ms; the wrapper probes at 100ms or slower). */
+  interval?: string;
   /** Seconds between RSS readings. */
   everySeconds: number;
   nodeOptions?: string;
@@ -78,7 +87,7 @@ function metric(text: string, name: string): number {
   return line ? Number(line.split(' ').at(-1)) : Number.NaN;
 }
 
-async function get<T>(path: string, base = `http://${API}`): Promise<T> {
+async function get<T>(path: string, base: string): Promise<T> {
   const res = await fetch(`${base}${path}`, {
     headers: { authorization: `Bearer ${TOKEN}` },
     signal: AbortSignal.timeout(10_000),
@@ -90,6 +99,10 @@ async function get<T>(path: string, base = `http://${API}`): Promise<T> {
 export async function runProberMemory(opts: ProberMemoryOptions): Promise<ProberMemoryResult> {
   const nodeOptions = opts.nodeOptions ?? PROBER_NODE_OPTIONS;
   const dir = new TempDir();
+  const client = opts.client ?? 'driver';
+  const { pgHost: PG_HOST, dnsPort, api: API } = ADDRESSES[client];
+  const DNS = { host: '127.0.0.1', port: dnsPort };
+  const apiBase = `http://${API}`;
   const primary = pgInstance(dir, 'pg', PG_HOST);
   let dnsPid = 0;
   let child: ChildProcess | undefined;
@@ -99,6 +112,14 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
       { name: `pg-1.${LAB_ZONE}`, type: 'A', value: PG_HOST },
     ]);
     await pg.initPrimary(primary);
+    const interval = opts.interval ?? '10ms';
+    // The wrapper reads Aurora's topology: the lab's emulation, one instance (pg-1).
+    if (client === 'wrapper')
+      await pg.psqlLocal(
+        primary,
+        auroraPgTopologySql([{ id: 'pg-1', host: PG_HOST, port: primary.port }]),
+        pg.LAB_DB_NAME,
+      );
     const [host, port] = API.split(':') as [string, string];
     child = spawn(process.execPath, [MAIN, 'probe'], {
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -109,14 +130,23 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
         FAILWATCH_EXPERIMENT: 'bench/prober-memory',
         FAILWATCH_ENDPOINT: JSON.stringify({
           name: 'cluster',
-          dialect: 'postgresql',
+          dialect: client === 'wrapper' ? 'aurora-postgresql' : 'postgresql',
           host: `cluster.${LAB_ZONE}`,
           port: primary.port,
           database: pg.LAB_DB_NAME,
           role: 'cluster',
           probes: ['write', 'read', 'dns'],
           connectionMode: 'pooled',
-          interval: '10ms',
+          interval,
+          ...(client === 'wrapper'
+            ? {
+                client: {
+                  stack: 'aws-advanced-nodejs-wrapper',
+                  plugins: ['failover2', 'efm2'],
+                  clusterInstanceHostPattern: `?.${LAB_ZONE}`,
+                },
+              }
+            : {}),
           dns: { server: `${DNS.host}:${DNS.port}`, interval: '100ms' },
           tls: { mode: 'disable' },
           credentials: { secretRef: { name: 'pg' } },
@@ -135,7 +165,7 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
     });
     const metricsBase = `http://${host}:${Number(port) + 1}`;
     for (let i = 0; ; i++) {
-      const status = await get<{ state: string }>('/status').catch(() => undefined);
+      const status = await get<{ state: string }>('/status', apiBase).catch(() => undefined);
       if (status?.state === 'probing') break;
       if (exited || i > 300) throw new Error(`the prober did not start probing (${exited ?? 'timeout'})`);
       await new Promise((r) => setTimeout(r, 100));
@@ -153,7 +183,10 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
       const now = performance.now();
       if (now >= nextPull) {
         for (;;) {
-          const page = await get<{ next: number; samples: ProbeSample[] }>(`/samples?from=${cursor}`);
+          const page = await get<{ next: number; samples: ProbeSample[] }>(
+            `/samples?from=${cursor}`,
+            apiBase,
+          );
           pulled += page.samples.length;
           if (page.samples.length === 0 || page.next === cursor) break;
           cursor = page.next;
@@ -162,7 +195,7 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
       }
       if (now >= nextPoint || now >= end) {
         const text = await get<string>('/metrics', metricsBase);
-        const status = await get<{ samples: number }>('/status');
+        const status = await get<{ samples: number }>('/status', apiBase);
         const cpu = { at: performance.now(), ms: cpuMs(child.pid!) };
         const cpuPercent = cpu.at > lastCpu.at ? (100 * (cpu.ms - lastCpu.ms)) / (cpu.at - lastCpu.at) : 0;
         lastCpu = cpu;
@@ -185,13 +218,15 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
         setTimeout(r, Math.max(10, Math.min(nextPull, nextPoint, end) - performance.now())),
       );
     }
-    const status = await get<{ samples: number; dropped: number }>('/status').catch(() => ({
+    const status = await get<{ samples: number; dropped: number }>('/status', apiBase).catch(() => ({
       samples: points.at(-1)?.samples ?? 0,
       dropped: 0,
     }));
     const seconds = (performance.now() - started) / 1000;
     return {
       nodeOptions,
+      client,
+      interval,
       limitMiB: PROBER_MEMORY_LIMIT_MIB,
       durationSeconds: seconds,
       points,
@@ -217,7 +252,7 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
 
 export function formatProberMemory(r: ProberMemoryResult): string {
   const lines = [
-    `Prober memory: failwatch probe, pooled PostgreSQL write + read every 10 ms, DNS every 100 ms,`,
+    `Prober memory: failwatch probe (${r.client === 'wrapper' ? 'AWS Advanced NodeJS Wrapper, failover2 + efm2' : 'plain driver'}), pooled PostgreSQL write + read every ${r.interval}, DNS every 100 ms,`,
     `samples pulled every ${PULL_EVERY_MS / 1000} s; NODE_OPTIONS="${r.nodeOptions}", pod memory limit ${r.limitMiB} MiB`,
     '',
     '   time s   RSS MiB   heap used MiB   heap total MiB   external MiB    samples   CPU %   load',
