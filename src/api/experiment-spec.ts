@@ -561,7 +561,7 @@ function clientSchema<R extends boolean>(resolved: R) {
         stringEnum(CLIENT_STACKS, {
           default: 'driver',
           description:
-            'driver: node-postgres / mysql2 alone, following DNS. aws-advanced-nodejs-wrapper: the AWS Advanced NodeJS Wrapper (2.0.1) around the driver, which reads the cluster topology from SQL and reconnects to the new writer itself.',
+            'driver: node-postgres / mysql2 alone, following DNS. aws-advanced-nodejs-wrapper: the AWS Advanced NodeJS Wrapper (2.0.1) around the driver (Aurora PostgreSQL or MySQL), which reads the cluster topology from SQL and reconnects to the new writer itself.',
         }),
       ),
       plugins: Type.Optional(
@@ -735,10 +735,11 @@ function endpointSchema<R extends boolean>(resolved: R) {
           self.client?.failoverTimeout === undefined),
     },
     {
-      cel: `!(${wrapper}) || (has(self.dialect) && self.dialect == 'aurora-postgresql')`,
+      cel: `!(${wrapper}) || (has(self.dialect) && (self.dialect == 'aurora-postgresql' || self.dialect == 'aurora-mysql'))`,
       fieldPath: '.client.stack',
-      message: `the ${WRAPPER_STACK} stack probes Aurora PostgreSQL (dialect aurora-postgresql); MySQL is not supported yet`,
-      check: (self) => !isWrapper(self) || self.dialect === 'aurora-postgresql',
+      message: `the ${WRAPPER_STACK} stack probes Aurora clusters: dialect aurora-postgresql or aurora-mysql`,
+      check: (self) =>
+        !isWrapper(self) || self.dialect === 'aurora-postgresql' || self.dialect === 'aurora-mysql',
     },
     {
       cel: `!(${wrapper}) || !has(self.role) || self.role == 'cluster' || self.role == 'custom'`,

@@ -12,6 +12,14 @@
 // server that is not in recovery is the writer; a replica names the instance it is streaming
 // from; a replica whose stream is down (its writer just went away) names no writer, as Aurora
 // readers do while a failover is under way.
+//
+// MariaDB cannot serve Aurora MySQL's information_schema.replica_host_status or
+// @@aurora_server_id, so the wrapper reads the lab's own tables through a custom dialect
+// (src/probe/wrapper-mysql.ts): `failwatch_lab.instances` (identifier, bind address, port) and
+// `failwatch_lab.writer`, which the lab's failover sequence updates on the new writer right
+// after its promotion; replicas see it when they follow the new writer, as Aurora readers
+// learn the new topology.
+import { type MariaInstance, sqlLocal } from './mariadb.ts';
 import { LAB_DB_NAME, type PgInstance, psqlLocal } from './postgres.ts';
 
 export interface TopologyMember {
@@ -63,4 +71,37 @@ function sqlText(s: string): string {
  */
 export async function emulateAuroraPgTopology(writer: PgInstance, members: TopologyMember[]): Promise<void> {
   await psqlLocal(writer, auroraPgTopologySql(members), LAB_DB_NAME);
+}
+
+/** MariaDB: the lab's topology tables (they replicate to every reader cloned afterwards). */
+export function labMysqlTopologySql(members: TopologyMember[], writerId: string): string {
+  const rows = members
+    .map((m) => `('${sqlText(m.id)}', '${sqlText(m.host)}', ${Math.trunc(m.port)})`)
+    .join(', ');
+  return `CREATE DATABASE IF NOT EXISTS failwatch_lab;
+CREATE TABLE IF NOT EXISTS failwatch_lab.instances (server_id VARCHAR(64) PRIMARY KEY, address VARCHAR(64) NOT NULL, port INT NOT NULL);
+CREATE TABLE IF NOT EXISTS failwatch_lab.writer (one INT PRIMARY KEY, server_id VARCHAR(64) NOT NULL, changed TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6));
+DELETE FROM failwatch_lab.instances;
+INSERT INTO failwatch_lab.instances VALUES ${rows};
+REPLACE INTO failwatch_lab.writer (one, server_id) VALUES (1, '${sqlText(writerId)}');
+GRANT SELECT ON failwatch_lab.* TO PUBLIC;`;
+}
+
+/** MariaDB: what the new writer says once promoted (readers learn it by replication). */
+export function labMysqlWriterSql(writerId: string): string {
+  return `UPDATE failwatch_lab.writer SET server_id = '${sqlText(writerId)}', changed = CURRENT_TIMESTAMP(6) WHERE one = 1`;
+}
+
+/** Installs the MariaDB tables on a new Aurora MySQL writer, before its readers are cloned. */
+export async function emulateLabMysqlTopology(
+  writer: MariaInstance,
+  members: TopologyMember[],
+  writerId: string,
+): Promise<void> {
+  await sqlLocal(writer, labMysqlTopologySql(members, writerId));
+}
+
+/** The new writer names itself, right after its promotion. */
+export async function announceLabMysqlWriter(writer: MariaInstance, writerId: string): Promise<void> {
+  await sqlLocal(writer, labMysqlWriterSql(writerId));
 }

@@ -4,7 +4,11 @@
 import { appendFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { emulateAuroraPgTopology } from './aurora-topology.ts';
+import {
+  announceLabMysqlWriter,
+  emulateAuroraPgTopology,
+  emulateLabMysqlTopology,
+} from './aurora-topology.ts';
 import { DELAY_PROFILES, type DelayProfile, type FailoverDelays, type FailoverProfile } from './delays.ts';
 import {
   type DnsRecord,
@@ -492,6 +496,8 @@ export class Lab implements LabControl {
     await ops.initWriter(ws);
     if (model.kind === 'aurora' && model.engine === 'aurora-postgresql')
       await emulateAuroraPgTopology(ws, model.instances);
+    if (model.kind === 'aurora' && model.engine === 'aurora-mysql')
+      await emulateLabMysqlTopology(ws, model.instances, writer!.id);
     await enableLabIamOnWriter(model, ws, this.iamServices);
     writer!.status = 'available';
     this.onChange();
@@ -711,6 +717,9 @@ export class Lab implements LabControl {
     );
     model.writerId = target.id;
     target.status = 'available';
+    // Aurora MySQL's topology as the lab keeps it for MariaDB (aurora-topology.ts).
+    if (model.kind === 'aurora' && model.engine === 'aurora-mysql')
+      await announceLabMysqlWriter(newWs, target.id).catch(() => {});
     this.record(model.id, n, 'new-writer-accepting-writes', target.id);
     for (const other of model.instances)
       if (other.id !== target.id && other.id !== oldWriter.id)

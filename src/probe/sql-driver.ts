@@ -26,6 +26,7 @@ import type {
   ProbeDriver,
   ProbeEndpointConfig,
 } from './types.ts';
+import { wrapperMysqlDialect } from './wrapper-mysql.ts';
 import { wrapperPgDialect } from './wrapper-session.ts';
 
 export const DEFAULT_POOL_SIZE = 4;
@@ -230,15 +231,14 @@ export function createProbeDriver(config: ProbeEndpointConfig, runId: string): P
     // (a new client's connect and its call may each fail over: C + Q + 2F at most).
     const extra = config.wrapper.failoverTimeoutMs;
     const resolver = new HostResolver(config.dnsServer, config.connectTimeoutMs);
-    return new SqlProbeDriver(
-      {
-        ...config,
-        connectTimeoutMs: config.connectTimeoutMs + extra,
-        queryTimeoutMs: config.queryTimeoutMs + extra,
-      },
-      runId,
-      wrapperPgDialect(tls, config.wrapper, config, resolver),
-    );
+    const extended = {
+      ...config,
+      connectTimeoutMs: config.connectTimeoutMs + extra,
+      queryTimeoutMs: config.queryTimeoutMs + extra,
+    };
+    return config.dialect === 'aurora-mysql'
+      ? new SqlProbeDriver(extended, runId, wrapperMysqlDialect(tls, config.wrapper, config, resolver))
+      : new SqlProbeDriver(extended, runId, wrapperPgDialect(tls, config.wrapper, config, resolver));
   }
   return config.dialect === 'postgresql' || config.dialect === 'aurora-postgresql'
     ? new SqlProbeDriver(config, runId, pgDialect(tls))

@@ -47,7 +47,7 @@ function loadWrapper(): Promise<AwsPgClientCtor> {
  * file in the directory `failwatch run` starts in must not hand the AWS SDK or the drivers
  * settings nobody gave. Whatever the import added is removed again.
  */
-async function withoutDotenv<T>(load: () => Promise<T>): Promise<T> {
+export async function withoutDotenv<T>(load: () => Promise<T>): Promise<T> {
   const before = new Set(Object.keys(process.env));
   try {
     return await load();
@@ -62,9 +62,13 @@ async function withoutDotenv<T>(load: () => Promise<T>): Promise<T> {
  * be released lets them go (PluginManager.releaseResources, the wrapper's documented cleanup).
  */
 let wrapperUsers = 0;
+/** A wrapper dialect came into use (released by releaseWrapperUser). */
+export function addWrapperUser(): void {
+  wrapperUsers++;
+}
 /** Every socket the wrapper opened through a probe, monitors' included. */
 const wrapperSockets = new Set<Socket>();
-async function releaseWrapperUser(): Promise<void> {
+export async function releaseWrapperUser(): Promise<void> {
   wrapperUsers = Math.max(0, wrapperUsers - 1);
   if (wrapperUsers > 0 || !wrapperModule) return;
   const { PluginManager } = await withoutDotenv(() => import('aws-advanced-nodejs-wrapper'));
@@ -84,18 +88,30 @@ function wrapperErrorName(err: unknown): string | undefined {
   return name && (SWITCHED.has(name) || WRAPPER_LOST.has(name)) ? name : undefined;
 }
 
-export function classifyWrapperError(err: unknown): ClassifiedError {
-  const name = wrapperErrorName(err);
-  if (name) return { class: 'connection_lost', code: name, message: (err as Error).message };
-  return classifyPgError(err);
+/**
+ * The wrapper's errors first, then the driver's own classes. After a FailoverSuccessError the
+ * client runs on the new connection: it is kept, as the application keeps it.
+ */
+export function wrapperErrorClassifier(
+  classifyDriver: (err: unknown) => ClassifiedError,
+  isRecoverableDriver: (err: unknown) => boolean = () => false,
+) {
+  return {
+    classify(err: unknown): ClassifiedError {
+      const name = wrapperErrorName(err);
+      if (name) return { class: 'connection_lost', code: name, message: (err as Error).message };
+      return classifyDriver(err);
+    },
+    isRecoverable(err: unknown): boolean {
+      const name = wrapperErrorName(err);
+      if (name) return SWITCHED.has(name);
+      return isRecoverableDriver(err);
+    },
+  };
 }
 
-/** After a FailoverSuccessError the client runs on the new connection: keep it, as the app does. */
-export function isRecoverableWrapperError(err: unknown): boolean {
-  const name = wrapperErrorName(err);
-  if (name) return SWITCHED.has(name);
-  return isRecoverablePgError(err);
-}
+export const { classify: classifyWrapperError, isRecoverable: isRecoverableWrapperError } =
+  wrapperErrorClassifier(classifyPgError, isRecoverablePgError);
 
 type LookupCallback = (
   err: Error | null,
@@ -120,8 +136,15 @@ export function resolvingLookup(resolver: HostResolver) {
   };
 }
 
-/** A socket whose name lookups go through resolvingLookup. */
-function socketFactory(resolver: HostResolver, sockets: Set<Socket>): () => Socket {
+/**
+ * node-postgres calls the factory and then `connect(port, host)`; mysql2 calls it with its
+ * options and expects a connecting socket (`connectNow`).
+ */
+export function socketFactory(
+  resolver: HostResolver,
+  sockets: Set<Socket>,
+  connectNow = false,
+): (opts?: { config?: { host?: string; port?: number } }) => Socket {
   const lookup = resolvingLookup(resolver);
   class ResolvingSocket extends Socket {
     override connect(...args: unknown[]): this {
@@ -132,7 +155,7 @@ function socketFactory(resolver: HostResolver, sockets: Set<Socket>): () => Sock
       return (super.connect as (...a: unknown[]) => this)(...args);
     }
   }
-  return () => {
+  return (opts) => {
     const socket = new ResolvingSocket();
     sockets.add(socket);
     wrapperSockets.add(socket);
@@ -140,31 +163,38 @@ function socketFactory(resolver: HostResolver, sockets: Set<Socket>): () => Sock
       sockets.delete(socket);
       wrapperSockets.delete(socket);
     });
+    if (connectNow) {
+      socket.setNoDelay(true);
+      socket.connect(opts?.config?.port ?? 3306, opts?.config?.host ?? 'localhost');
+    }
     return socket;
   };
 }
 
-export class WrapperPgSession implements DbSession {
-  readonly client: PgQueryable;
-  readonly #aws: AwsPgClientLike;
+/** What every wrapper client has: connect and end (its queries differ per engine). */
+interface AwsClientLike {
+  connect(): Promise<unknown>;
+  end(): Promise<unknown>;
+}
+
+/** One wrapper client as a probe session: the engine's subclass adds its query call. */
+class WrapperSession<C extends AwsClientLike> implements DbSession {
+  protected readonly aws: C;
   readonly #sockets: Set<Socket>;
   #abandoned = false;
   #lastAddr: string | undefined;
-
   /** The call in progress: a client abandoned during it is ended again once it settles. */
   #pending: Promise<unknown> | undefined;
 
-  constructor(aws: AwsPgClientLike, sockets: Set<Socket>) {
-    this.#aws = aws;
-    // The wrapper's escapeLiteral goes through its plugins and returns a promise; quoting a
-    // literal is node-postgres's pure function.
-    const query = ((...args: unknown[]) => {
-      const p = (aws.query as (...a: unknown[]) => Promise<unknown>)(...args);
-      this.#pending = p;
-      return p;
-    }) as PgQueryable['query'];
-    this.client = { query, escapeLiteral: pg.escapeLiteral };
+  constructor(aws: C, sockets: Set<Socket>) {
+    this.aws = aws;
     this.#sockets = sockets;
+  }
+
+  /** Every call goes through here, so that an abandoned client is ended after it. */
+  protected track<T>(call: Promise<T>): Promise<T> {
+    this.#pending = call;
+    return call;
   }
 
   get connectAddr(): string | undefined {
@@ -200,13 +230,18 @@ export class WrapperPgSession implements DbSession {
     );
   }
 
-  /** Called when connect() resolved: a client abandoned while connecting is ended. */
-  connected(): void {
-    if (this.#abandoned) this.#end();
+  /** Connects; a client abandoned while connecting is ended once the connect completes. */
+  async connect(signal: AbortSignal): Promise<void> {
+    onAbort(signal, () => this.destroy());
+    try {
+      await this.aws.connect();
+    } finally {
+      if (this.#abandoned) this.#end();
+    }
   }
 
   #end(): void {
-    void this.#aws.end().catch(() => {});
+    void this.aws.end().catch(() => {});
   }
 
   async close(graceMs: number): Promise<void> {
@@ -215,12 +250,38 @@ export class WrapperPgSession implements DbSession {
       for (const s of this.#sockets) s.destroy();
     }, graceMs);
     try {
-      await this.#aws.end();
+      await this.aws.end();
     } catch {
       for (const s of this.#sockets) s.destroy();
     } finally {
       clearTimeout(timer);
     }
+  }
+}
+
+export class WrapperPgSession extends WrapperSession<AwsPgClientLike> {
+  readonly client: PgQueryable;
+
+  constructor(aws: AwsPgClientLike, sockets: Set<Socket>) {
+    super(aws, sockets);
+    // The wrapper's escapeLiteral goes through its plugins and returns a promise; quoting a
+    // literal is node-postgres's pure function.
+    const query = ((...args: unknown[]) =>
+      this.track((aws.query as (...a: unknown[]) => Promise<unknown>)(...args))) as PgQueryable['query'];
+    this.client = { query, escapeLiteral: pg.escapeLiteral };
+  }
+}
+
+/** AwsMySQLClient: mysql2's promise API (results, fields). */
+interface AwsMysqlClientLike extends AwsClientLike {
+  query(options: { sql: string; values?: unknown[] }): Promise<[unknown, unknown]>;
+}
+
+export class WrapperMysqlSession extends WrapperSession<AwsMysqlClientLike> {
+  /** As MysqlSession.query: the results of the statement(s). */
+  async query<T>(sql: string, values?: unknown[]): Promise<T> {
+    const [results] = await this.track(this.aws.query(values === undefined ? { sql } : { sql, values }));
+    return results as T;
   }
 }
 
@@ -235,6 +296,7 @@ export function wrapperProperties(
   target: SessionTarget,
   settings: WrapperSettings,
   timeouts: WrapperTimeouts,
+  engine: 'pg' | 'mysql' = 'pg',
 ): Record<string, unknown> {
   return {
     host: target.host,
@@ -242,9 +304,11 @@ export function wrapperProperties(
     database: target.database,
     user: target.user,
     password: target.password,
-    application_name: 'failwatch',
-    // The wrapper picks its Aurora dialect by RDS host names; say it for any name.
-    dialect: 'aurora-pg',
+    // The wrapper picks its Aurora dialect by RDS host names; say it for any name (MySQL: the
+    // caller may name a custom dialect instead).
+    ...(engine === 'pg'
+      ? { application_name: 'failwatch', dialect: 'aurora-pg' }
+      : { dialect: 'aurora-mysql', multipleStatements: true, supportBigNumbers: true }),
     // One topology cache per endpoint (the wrapper derives this from RDS names only; otherwise
     // each client would get a monitor of its own).
     clusterId: `${target.host}:${target.port}`,
@@ -278,12 +342,7 @@ async function openWrapperPgSession(
     stream: socketFactory(resolver, sockets),
   });
   const session = new WrapperPgSession(aws, sockets);
-  onAbort(signal, () => session.destroy());
-  try {
-    await aws.connect();
-  } finally {
-    session.connected();
-  }
+  await session.connect(signal);
   return session;
 }
 
@@ -296,7 +355,7 @@ export function wrapperPgDialect(
 ): SqlDialect<WrapperPgSession> {
   // The statements only use client.query / escapeLiteral, which both clients have.
   const base = pgDialect(tls) as unknown as SqlDialect<WrapperPgSession>;
-  wrapperUsers++;
+  addWrapperUser();
   let released = false;
   return {
     ...base,

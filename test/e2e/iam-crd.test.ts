@@ -99,8 +99,8 @@ describe('client in the CRD', () => {
         /spec\.endpoints\[0\]\.connectionMode: Invalid value: .*set connectionMode: pooled/,
       ],
       [
-        wrapper({ dialect: 'aurora-mysql' }),
-        /spec\.endpoints\[0\]\.client\.stack: Invalid value: .*dialect aurora-postgresql/,
+        wrapper({ dialect: 'postgresql' }),
+        /spec\.endpoints\[0\]\.client\.stack: Invalid value: .*aurora-postgresql or aurora-mysql/,
       ],
       [wrapper({ interval: '10ms' }), /spec\.endpoints\[0\]\.interval: Invalid value: .*100ms or slower/],
       [

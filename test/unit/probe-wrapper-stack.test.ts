@@ -93,7 +93,10 @@ describe('client in the spec', () => {
   it('refuses each misuse at its field, with what to do', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ connectionMode: 'fresh' }, /^spec\.endpoints\[0\]\.connectionMode: .*set connectionMode: pooled/],
-      [{ dialect: 'aurora-mysql' }, /^spec\.endpoints\[0\]\.client\.stack: .*dialect aurora-postgresql/],
+      [
+        { dialect: 'postgresql' },
+        /^spec\.endpoints\[0\]\.client\.stack: .*aurora-postgresql or aurora-mysql/,
+      ],
       [{ interval: '50ms' }, /^spec\.endpoints\[0\]\.interval: .*100ms or slower/],
       [{ role: 'proxy' }, /^spec\.endpoints\[0\]\.role: .*use role cluster or custom/],
       [
