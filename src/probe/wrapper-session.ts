@@ -82,6 +82,20 @@ const SWITCHED = new Set(['FailoverSuccessError']);
 /** ... and those that mean the wrapper gave up or cannot tell (the client is not reused). */
 const WRAPPER_LOST = new Set(['FailoverFailedError', 'TransactionResolutionUnknownError', 'FailoverError']);
 
+function errorName(err: unknown): string | undefined {
+  return err instanceof Error ? err.constructor?.name : undefined;
+}
+
+/**
+ * The wrapper's MySQL client rethrows a driver error as AwsWrapperError(message, cause): the
+ * driver's error (its code, errno, SQLSTATE) is the cause.
+ */
+function driverError(err: unknown): unknown {
+  return errorName(err) === 'AwsWrapperError' && (err as Error).cause !== undefined
+    ? (err as Error).cause
+    : err;
+}
+
 function wrapperErrorName(err: unknown): string | undefined {
   if (!(err instanceof Error)) return undefined;
   const name = err.constructor?.name;
@@ -100,12 +114,14 @@ export function wrapperErrorClassifier(
     classify(err: unknown): ClassifiedError {
       const name = wrapperErrorName(err);
       if (name) return { class: 'connection_lost', code: name, message: (err as Error).message };
-      return classifyDriver(err);
+      if (errorName(err) === 'InternalQueryTimeoutError')
+        return { class: 'query_timeout', code: 'InternalQueryTimeoutError', message: (err as Error).message };
+      return classifyDriver(driverError(err));
     },
     isRecoverable(err: unknown): boolean {
       const name = wrapperErrorName(err);
       if (name) return SWITCHED.has(name);
-      return isRecoverableDriver(err);
+      return isRecoverableDriver(driverError(err));
     },
   };
 }

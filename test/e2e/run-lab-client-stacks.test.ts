@@ -1,9 +1,11 @@
-// Which client sees what (examples/lab-client-stacks-postgresql.yaml): one failover of the
-// lab's Aurora PostgreSQL cluster (default profile: DNS moves about 12 s after the call) seen
-// through the cluster endpoint by node-postgres following DNS and by the AWS Advanced NodeJS
-// Wrapper (failover2, and its default plugins), with RDS Proxy beside them, all on one time
-// axis. The wrapper runs its own topology logic against the lab's emulation of Aurora's
-// aurora_replica_status() / aurora_db_instance_identifier(), which these tests also query.
+// Which client sees what (examples/lab-client-stacks-postgresql.yaml and -mysql.yaml): one
+// failover of each of the lab's Aurora clusters (default profile: DNS moves about 12 s after the
+// call) seen through the cluster endpoint by the plain driver following DNS and by the AWS
+// Advanced NodeJS Wrapper (failover2; on PostgreSQL also its default plugins), with RDS Proxy
+// beside them, all on one time axis. The wrapper runs its own topology logic against the lab's
+// emulation of Aurora's aurora_replica_status() / aurora_db_instance_identifier() (PostgreSQL,
+// which these tests also query) and its Aurora MySQL dialect reading the lab's topology tables
+// (MariaDB).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,7 +63,13 @@ describe('client stacks side by side: the plain driver, the AWS Advanced NodeJS 
   timeout: 600_000,
 }, () => {
   before(async () => {
-    lab = await startTestLab({ base: '127.0.114', dnsPort: 13353, apiPort: 13380, profile: 'default' });
+    lab = await startTestLab({
+      base: '127.0.114',
+      dnsPort: 13353,
+      apiPort: 13380,
+      profile: 'default',
+      engines: 'postgresql,mysql',
+    });
   });
   after(async () => {
     await lab?.down();
@@ -90,6 +98,7 @@ describe('client stacks side by side: the plain driver, the AWS Advanced NodeJS 
     assert.ok(!`${stdout}${stderr}`.includes(ENV.FAILWATCH_LAB_PASSWORD), 'the password is never printed');
     const failovers = lab.state().groundTruth.filter((s) => s.step === 'failover-requested');
     assert.equal(failovers.length, 1);
+    assert.equal(failovers[0]!.cluster, 'lab-pg');
     const at = steps(failovers[0]!.failover);
     const t0 = Date.parse(doc.trigger.time!);
     const driver = endpoint(doc, 'cluster-driver');
@@ -143,5 +152,58 @@ describe('client stacks side by side: the plain driver, the AWS Advanced NodeJS 
     // The emulation follows the failover: both instances now name lab-pg-2.
     for (const host of ['127.0.114.11', '127.0.114.12'])
       assert.deepEqual((await topologyAt(host)).writer, ['lab-pg-2'], host);
+  });
+
+  it('MySQL: the wrapper (its Aurora MySQL dialect on the lab tables) reconnects before DNS moves, mysql2 when it does', async () => {
+    const { code, stdout, stderr, doc } = await runManifest(
+      tmp,
+      'stacks-mysql',
+      labManifest(lab, (t) => t, 'lab-client-stacks-mysql.yaml'),
+      ENV,
+    );
+    console.log(stdout);
+    assert.equal(doc.run.end, 'Completed', stderr);
+    assert.equal(code, 0, JSON.stringify(doc.verdict));
+    const failovers = lab
+      .state()
+      .groundTruth.filter((s) => s.step === 'failover-requested' && s.cluster === 'lab-my');
+    assert.equal(failovers.length, 1);
+    const at = steps(failovers[0]!.failover);
+    const t0 = Date.parse(doc.trigger.time!);
+    const driver = endpoint(doc, 'cluster-driver');
+    const wrapper = endpoint(doc, 'cluster-wrapper');
+    assert.deepEqual([driver.client, wrapper.client], ['driver', WRAPPER]);
+    const end = (e: typeof driver) => {
+      const w = e.write?.windows.at(-1);
+      assert.ok(w?.end, `${e.name}: a closed write window: ${JSON.stringify(e.write)}`);
+      return t0 + w.end.seconds * 1000;
+    };
+    const rel = (ms: number) => ((ms - t0) / 1000).toFixed(2);
+    console.log(
+      `MySQL write downtime: driver ${driver.write!.downtimeSeconds} s (recovered T0+${rel(end(driver))}), wrapper failover2 ${wrapper.write!.downtimeSeconds} s (T0+${rel(end(wrapper))}); truth: writer stopped T0+${rel(at('old-writer-stopped'))}, new writer takes writes T0+${rel(at('new-writer-accepting-writes'))}, DNS T0+${rel(at('cluster-endpoint-updated'))}; wrapper errors ${JSON.stringify(wrapper.errors)}`,
+    );
+    assertEdge(
+      end(driver),
+      at('cluster-endpoint-updated'),
+      100,
+      'mysql2 recovers when DNS names the new writer',
+    );
+    assertEdge(
+      end(wrapper),
+      at('new-writer-accepting-writes'),
+      100,
+      'the wrapper recovers when the new writer takes writes',
+    );
+    assert.ok(end(wrapper) < at('cluster-endpoint-updated') - 2000, 'the wrapper recovered before DNS moved');
+    assert.ok(
+      wrapper.write!.downtimeSeconds! < driver.write!.downtimeSeconds! - 3,
+      `wrapper ${wrapper.write!.downtimeSeconds} s vs driver ${driver.write!.downtimeSeconds} s`,
+    );
+    assert.equal(
+      wrapper.errors.other ?? 0,
+      0,
+      `every error has its class: ${JSON.stringify(wrapper.errors)}`,
+    );
+    for (const e of [driver, wrapper]) assert.equal(e.lostWrites, 0, e.name);
   });
 });

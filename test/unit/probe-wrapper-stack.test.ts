@@ -219,6 +219,25 @@ describe("the wrapper's errors", () => {
     assert.equal(isRecoverableWrapperError(err), false);
   });
 
+  it("the MySQL client's AwsWrapperError is classed by the driver error it carries", async () => {
+    const { AwsWrapperError } = (await import('aws-advanced-nodejs-wrapper')) as unknown as {
+      AwsWrapperError: new (message: string, cause?: unknown) => Error;
+    };
+    const { wrapperErrorClassifier } = await import('../../src/probe/wrapper-session.ts');
+    const { classifyMysqlError, isRecoverableMysqlError } = await import('../../src/probe/classify-mysql.ts');
+    const mysql = wrapperErrorClassifier(classifyMysqlError, isRecoverableMysqlError);
+    const cause = Object.assign(new Error('The MariaDB server is running with the --read-only option'), {
+      code: 'ER_OPTION_PREVENTS_STATEMENT',
+      errno: 1290,
+      sqlState: 'HY000',
+    });
+    const err = new AwsWrapperError(cause.message, cause);
+    assert.deepEqual(
+      [mysql.classify(err).class, mysql.classify(err).code],
+      ['read_only', 'ER_OPTION_PREVENTS_STATEMENT'],
+    );
+  });
+
   it("node-postgres's own errors keep their classes", () => {
     const readOnly = Object.assign(new Error('cannot execute INSERT in a read-only transaction'), {
       code: '25006',
