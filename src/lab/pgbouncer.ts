@@ -85,7 +85,12 @@ export async function startBouncer(b: Bouncer, target: { host: string; port: num
     logFile: join(b.dir, 'pgbouncer.log'),
   });
   try {
-    await waitFor(`PgBouncer on ${b.host}:${b.port}`, () => tcpReachable(b.host, b.port), 15_000);
+    // Both: something else still listening there (a lab that is going down) answers TCP too.
+    await waitFor(
+      `PgBouncer on ${b.host}:${b.port}`,
+      async () => bouncerPid(b) !== undefined && (await tcpReachable(b.host, b.port)),
+      15_000,
+    );
   } catch {
     const log = existsSync(join(b.dir, 'pgbouncer.log'))
       ? readFileSync(join(b.dir, 'pgbouncer.log'), 'utf8')
