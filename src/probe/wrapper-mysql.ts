@@ -13,11 +13,10 @@ import { mysqlDialect } from './mysql-dialect.ts';
 import type { HostResolver } from './resolve-host.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 import { mysqlSslOptions, type TlsPlan } from './tls-options.ts';
-import type { ClassifiedError, WrapperSettings } from './types.ts';
+import type { WrapperSettings } from './types.ts';
 import {
-  addWrapperUser,
-  releaseWrapperUser,
   socketFactory,
+  throughWrapper,
   WrapperMysqlSession,
   type WrapperTimeouts,
   withoutDotenv,
@@ -143,8 +142,6 @@ async function openWrapperMysqlSession(
   return session;
 }
 
-const classify: (err: unknown) => ClassifiedError = wrapperErrorClassifier(classifyMysqlError).classify;
-
 /** The mysql dialect's statements, run through the wrapper. */
 export function wrapperMysqlDialect(
   tls: TlsPlan,
@@ -153,19 +150,9 @@ export function wrapperMysqlDialect(
   resolver: HostResolver,
 ): SqlDialect<WrapperMysqlSession> {
   // The statements only use session.query(sql, values), which both sessions have.
-  const base = mysqlDialect(tls) as unknown as SqlDialect<WrapperMysqlSession>;
-  const { isRecoverable } = wrapperErrorClassifier(classifyMysqlError, isRecoverableMysqlError);
-  addWrapperUser();
-  let released = false;
-  return {
-    ...base,
-    open: (target, signal) => openWrapperMysqlSession(target, tls, settings, timeouts, resolver, signal),
-    classify,
-    isRecoverable,
-    release: async () => {
-      if (released) return;
-      released = true;
-      await releaseWrapperUser();
-    },
-  };
+  return throughWrapper(
+    mysqlDialect(tls) as unknown as SqlDialect<WrapperMysqlSession>,
+    (target, signal) => openWrapperMysqlSession(target, tls, settings, timeouts, resolver, signal),
+    wrapperErrorClassifier(classifyMysqlError, isRecoverableMysqlError),
+  );
 }

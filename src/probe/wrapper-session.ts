@@ -1,12 +1,13 @@
-// The AWS Advanced NodeJS Wrapper as a probe's client: each session is one `AwsPGClient`, as an
-// application holds it. The wrapper reads the cluster's topology from SQL and, when its
+// The AWS Advanced NodeJS Wrapper as a probe's client: each session is one `AwsPGClient` (or
+// `AwsMySQLClient`, wrapper-mysql.ts), as an application holds it. The wrapper reads the cluster's topology from SQL and, when its
 // connection fails, reconnects to the new writer inside the failing call, which then throws
 // FailoverSuccessError: the application retries, on the same client. So here:
 // - a FailoverSuccessError is a failed attempt (`connection_lost`, code FailoverSuccessError)
 //   after which the session is kept: the next attempt runs on the wrapper's new connection;
-// - an attempt may last its deadline plus the wrapper's failoverTimeoutMs (the call is held by
-//   the failover), and a deadline abandons the client instead of destroying sockets it shares
-//   with the wrapper's monitors;
+// - an attempt may last its deadlines plus twice the wrapper's failoverTimeoutMs (a new
+//   client's connect and its call may each be held by a failover), and a deadline abandons the
+//   client (ended once the wrapper lets go of it) instead of destroying sockets it shares with
+//   the wrapper's monitors;
 // - names are resolved through the endpoint's DNS server (the lab's) for every connection the
 //   wrapper opens, cluster and instance names alike, and TLS names are the wrapper's hosts.
 // The wrapper is imported on first use only (a prober without it does not load it).
@@ -62,15 +63,14 @@ export async function withoutDotenv<T>(load: () => Promise<T>): Promise<T> {
  * be released lets them go (PluginManager.releaseResources, the wrapper's documented cleanup).
  */
 let wrapperUsers = 0;
-/** A wrapper dialect came into use (released by releaseWrapperUser). */
-export function addWrapperUser(): void {
+function addWrapperUser(): void {
   wrapperUsers++;
 }
 /** Every socket the wrapper opened through a probe, monitors' included. */
 const wrapperSockets = new Set<Socket>();
-export async function releaseWrapperUser(): Promise<void> {
+async function releaseWrapperUser(): Promise<void> {
   wrapperUsers = Math.max(0, wrapperUsers - 1);
-  if (wrapperUsers > 0 || !wrapperModule) return;
+  if (wrapperUsers > 0) return;
   const { PluginManager } = await withoutDotenv(() => import('aws-advanced-nodejs-wrapper'));
   if (wrapperUsers > 0) return; // a new prober started meanwhile: its monitors stay
   await PluginManager.releaseResources();
@@ -126,6 +126,7 @@ export function wrapperErrorClassifier(
   };
 }
 
+/** The PostgreSQL stack's classes. */
 export const { classify: classifyWrapperError, isRecoverable: isRecoverableWrapperError } =
   wrapperErrorClassifier(classifyPgError, isRecoverablePgError);
 
@@ -362,6 +363,30 @@ async function openWrapperPgSession(
   return session;
 }
 
+/**
+ * A driver dialect's statements run through the wrapper: its own `open` and error classes, and
+ * the process-wide wrapper resources released with the last prober that used them.
+ */
+export function throughWrapper<S extends DbSession>(
+  base: SqlDialect<S>,
+  open: SqlDialect<S>['open'],
+  classifier: ReturnType<typeof wrapperErrorClassifier>,
+): SqlDialect<S> {
+  addWrapperUser();
+  let released = false;
+  return {
+    ...base,
+    open,
+    classify: classifier.classify,
+    isRecoverable: classifier.isRecoverable,
+    release: async () => {
+      if (released) return;
+      released = true;
+      await releaseWrapperUser();
+    },
+  };
+}
+
 /** The pg dialect's statements, run through the wrapper. */
 export function wrapperPgDialect(
   tls: TlsPlan,
@@ -370,18 +395,9 @@ export function wrapperPgDialect(
   resolver: HostResolver,
 ): SqlDialect<WrapperPgSession> {
   // The statements only use client.query / escapeLiteral, which both clients have.
-  const base = pgDialect(tls) as unknown as SqlDialect<WrapperPgSession>;
-  addWrapperUser();
-  let released = false;
-  return {
-    ...base,
-    open: (target, signal) => openWrapperPgSession(target, tls, settings, timeouts, resolver, signal),
-    classify: classifyWrapperError,
-    isRecoverable: isRecoverableWrapperError,
-    release: async () => {
-      if (released) return;
-      released = true;
-      await releaseWrapperUser();
-    },
-  };
+  return throughWrapper(
+    pgDialect(tls) as unknown as SqlDialect<WrapperPgSession>,
+    (target, signal) => openWrapperPgSession(target, tls, settings, timeouts, resolver, signal),
+    wrapperErrorClassifier(classifyPgError, isRecoverablePgError),
+  );
 }
