@@ -12,8 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import type { GroundTruthStep } from '../../src/lab/model.ts';
-import { endpoint, labManifest, runManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
+import type { EndpointResult } from '../../src/analysis/results.ts';
+import {
+  endpoint,
+  groundTruthSteps,
+  labManifest,
+  runManifest,
+  startTestLab,
+  type TestLab,
+} from '../helpers/lab.ts';
 import { assertEdge } from '../helpers/timing.ts';
 
 const ENV = { FAILWATCH_LAB_PASSWORD: 'failwatch-lab' };
@@ -50,12 +57,17 @@ async function topologyAt(host: string): Promise<{ self: string; writer: string[
   }
 }
 
-function steps(n: number) {
-  const truth = lab.state().groundTruth.filter((s) => s.failover === n);
-  return (step: GroundTruthStep['step']) => {
-    const s = truth.find((x) => x.step === step);
-    assert.ok(s, `ground truth has ${step}: ${JSON.stringify(truth)}`);
-    return s.atMs;
+const steps = (n: number) => groundTruthSteps(lab, n);
+
+/** When an endpoint's last write window closed (asserted closed), and times as T0+s. */
+function afterT0(t0: number) {
+  return {
+    end: (e: EndpointResult) => {
+      const w = e.write?.windows.at(-1);
+      assert.ok(w?.end, `${e.name}: a closed write window: ${JSON.stringify(e.write)}`);
+      return t0 + w.end.seconds * 1000;
+    },
+    rel: (ms: number) => ((ms - t0) / 1000).toFixed(2),
   };
 }
 
@@ -109,12 +121,7 @@ describe('client stacks side by side: the plain driver, the AWS Advanced NodeJS 
       [driver.client, wrapper.client, wrapperDefault.client, proxy.client],
       ['driver', WRAPPER, WRAPPER, 'driver'],
     );
-    const end = (e: typeof driver) => {
-      const w = e.write?.windows.at(-1);
-      assert.ok(w?.end, `${e.name}: a closed write window: ${JSON.stringify(e.write)}`);
-      return t0 + w.end.seconds * 1000;
-    };
-    const rel = (ms: number) => ((ms - t0) / 1000).toFixed(2);
+    const { end, rel } = afterT0(t0);
     console.log(
       `write downtime: driver ${driver.write!.downtimeSeconds} s (recovered T0+${rel(end(driver))}), wrapper failover2 ${wrapper.write!.downtimeSeconds} s (T0+${rel(end(wrapper))}), wrapper default plugins ${wrapperDefault.write!.downtimeSeconds} s (T0+${rel(end(wrapperDefault))}), proxy ${proxy.write!.downtimeSeconds} s (T0+${rel(end(proxy))}); truth: writer stopped T0+${rel(at('old-writer-stopped'))}, new writer takes writes T0+${rel(at('new-writer-accepting-writes'))}, DNS T0+${rel(at('cluster-endpoint-updated'))}`,
     );
@@ -173,12 +180,7 @@ describe('client stacks side by side: the plain driver, the AWS Advanced NodeJS 
     const driver = endpoint(doc, 'cluster-driver');
     const wrapper = endpoint(doc, 'cluster-wrapper');
     assert.deepEqual([driver.client, wrapper.client], ['driver', WRAPPER]);
-    const end = (e: typeof driver) => {
-      const w = e.write?.windows.at(-1);
-      assert.ok(w?.end, `${e.name}: a closed write window: ${JSON.stringify(e.write)}`);
-      return t0 + w.end.seconds * 1000;
-    };
-    const rel = (ms: number) => ((ms - t0) / 1000).toFixed(2);
+    const { end, rel } = afterT0(t0);
     console.log(
       `MySQL write downtime: driver ${driver.write!.downtimeSeconds} s (recovered T0+${rel(end(driver))}), wrapper failover2 ${wrapper.write!.downtimeSeconds} s (T0+${rel(end(wrapper))}); truth: writer stopped T0+${rel(at('old-writer-stopped'))}, new writer takes writes T0+${rel(at('new-writer-accepting-writes'))}, DNS T0+${rel(at('cluster-endpoint-updated'))}; wrapper errors ${JSON.stringify(wrapper.errors)}`,
     );

@@ -11,8 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { labResolver, resolveChain } from '../../src/lab/dns.ts';
-import type { GroundTruthStep } from '../../src/lab/model.ts';
-import { endpoint, labManifest, runManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
+import {
+  endpoint,
+  groundTruthSteps,
+  labManifest,
+  runManifest,
+  startTestLab,
+  type TestLab,
+} from '../helpers/lab.ts';
 import { assertEdge, assertEdgeBetween } from '../helpers/timing.ts';
 
 const ENV = { FAILWATCH_LAB_PASSWORD: 'failwatch-lab' };
@@ -32,14 +38,7 @@ const requests = () =>
     );
 const globalCluster = () => lab.state().globalClusters?.find((g) => g.id === 'lab-pg-global');
 
-function steps(n: number) {
-  const truth = lab.state().groundTruth.filter((s) => s.failover === n);
-  return (step: GroundTruthStep['step']) => {
-    const s = truth.find((x) => x.step === step);
-    assert.ok(s, `ground truth has ${step}: ${JSON.stringify(truth)}`);
-    return s.atMs;
-  };
-}
+const steps = (n: number) => groundTruthSteps(lab, n);
 
 describe('failwatch run: a Global Database switchover and a failover with data loss on the lab', {
   timeout: 600_000,

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EndpointResult, Results } from '../../src/analysis/results.ts';
 import type { LabState } from '../../src/lab/control.ts';
+import type { GroundTruthStep } from '../../src/lab/model.ts';
 import { failwatch } from './cli.ts';
 
 export interface TestLab {
@@ -94,4 +95,14 @@ export function endpoint(results: Results, name: string): EndpointResult {
   const e = results.endpoints.find((x) => x.name === name);
   assert.ok(e, `results have endpoint ${name}`);
   return e;
+}
+
+/** The lab's ground truth of its failover (or operation) `n`: the time of a step, asserted present. */
+export function groundTruthSteps(lab: TestLab, n: number) {
+  const truth = lab.state().groundTruth.filter((s) => s.failover === n);
+  return (step: GroundTruthStep['step']) => {
+    const s = truth.find((x) => x.step === step);
+    assert.ok(s, `ground truth has ${step}: ${JSON.stringify(truth)}`);
+    return s.atMs;
+  };
 }
