@@ -127,8 +127,9 @@ export function wrapperErrorClassifier(
 }
 
 /** The PostgreSQL stack's classes. */
+const pgWrapperClassifier = wrapperErrorClassifier(classifyPgError, isRecoverablePgError);
 export const { classify: classifyWrapperError, isRecoverable: isRecoverableWrapperError } =
-  wrapperErrorClassifier(classifyPgError, isRecoverablePgError);
+  pgWrapperClassifier;
 
 type LookupCallback = (
   err: Error | null,
@@ -398,6 +399,6 @@ export function wrapperPgDialect(
   return throughWrapper(
     pgDialect(tls) as unknown as SqlDialect<WrapperPgSession>,
     (target, signal) => openWrapperPgSession(target, tls, settings, timeouts, resolver, signal),
-    wrapperErrorClassifier(classifyPgError, isRecoverablePgError),
+    pgWrapperClassifier,
   );
 }
