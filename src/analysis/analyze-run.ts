@@ -10,6 +10,7 @@ import {
   windowLowerMs,
   windowUpperMs,
 } from './outage-windows.ts';
+import { addPhases } from './phases.ts';
 import {
   COVERAGE_GAPS_LIMIT,
   type CoverageResult,
@@ -71,6 +72,8 @@ export interface EndpointInput {
    */
   intervalMs?: number;
   dnsIntervalMs?: number;
+  /** Time between topology probe attempts (default intervalMs). */
+  topologyIntervalMs?: number;
   /** Per-zone lanes (name `<endpoint>@<zone>`): the endpoint's name and the zone. */
   endpoint?: string;
   zone?: string;
@@ -260,6 +263,8 @@ function windowResult(
 export interface EndpointParts {
   write: ProbeKindResult | null;
   read: ProbeKindResult | null;
+  /** Present when the endpoint has a topology lane. */
+  topology?: { result: ProbeKindResult; flip: ServerFlip | null };
   errors: ClassCounts;
   dns: DnsFlip | null;
   role: ServerFlip | null;
@@ -292,7 +297,16 @@ function analyzeEndpoint(
   return endpointResult(endpoint, input, {
     write: hasKind('write') ? analyzeKind(ofKind('write'), input, at, laneOf('write')) : null,
     read: hasKind('read') ? analyzeKind(ofKind('read'), input, at, laneOf('read')) : null,
-    errors: errorCounts(samples),
+    ...(hasKind('topology')
+      ? {
+          topology: {
+            result: analyzeKind(ofKind('topology'), input, at, laneOf('topology')),
+            flip: serverFlip(samples, 'topology', t0),
+          },
+        }
+      : {}),
+    // What the clients met: the topology probe's answers are the database's, not a client's.
+    errors: errorCounts(samples.filter((sample) => sample.kind !== 'topology')),
     dns: dnsFlip(samples, t0),
     role: serverFlip(samples, 'write', t0),
     readFlip: serverFlip(samples, 'read', t0),
@@ -345,6 +359,16 @@ export function endpointResult(
     readServerFlip: readFlip
       ? { ...at(readFlip.atMs), fromServer: readFlip.fromServer, toServer: readFlip.toServer }
       : null,
+    ...(parts.topology
+      ? {
+          topology: parts.topology.result,
+          writerFlip: parts.topology.flip && {
+            ...at(parts.topology.flip.atMs),
+            fromServer: parts.topology.flip.fromServer,
+            toServer: parts.topology.flip.toServer,
+          },
+        }
+      : {}),
     lostWrites: audit && write ? audit.lostWrites : null,
     ambiguousWrites: audit && write ? audit.ambiguousWrites : null,
     lostWriteKeys: audit?.lostKeys ?? [],
@@ -369,7 +393,9 @@ export function coverageSpan(input: RunMeta): { fromMs: number; toMs: number } {
 /** The interval a lane's coverage is checked against; undefined: not checked. */
 export function laneIntervalMs(endpoint: EndpointInput, kind: ProbeKind): number | undefined {
   if (endpoint.intervalMs === undefined) return undefined;
-  return kind === 'dns' ? (endpoint.dnsIntervalMs ?? endpoint.intervalMs) : endpoint.intervalMs;
+  if (kind === 'dns') return endpoint.dnsIntervalMs ?? endpoint.intervalMs;
+  if (kind === 'topology') return endpoint.topologyIntervalMs ?? endpoint.intervalMs;
+  return endpoint.intervalMs;
 }
 
 /** Coverage of each of the endpoint's lanes, when its intervals are known. */
@@ -486,6 +512,7 @@ export function assembleResults(input: RunMeta, endpoints: EndpointResult[]): Re
     ...input.defaultSlo,
     ...input.endpoints.find((endpoint) => endpoint.name === name)?.slo,
   });
+  addPhases(endpoints);
   const findings = [...coverageFindings(endpoints), ...(input.inconclusive ?? [])];
   const overall = verdict(endpoints.map(measurementOf), sloOf, findings);
   for (const endpoint of endpoints) {

@@ -64,8 +64,10 @@ function analyzeEndpointLanes(
     const intervalMs = probed ? laneIntervalMs(endpoint, kind) : undefined;
     const figures = laneFigures(lane, intervalMs === undefined ? undefined : { intervalMs, span });
     if (figures.coverage) coverage.set(kind, figures.coverage);
-    for (const [errorClass, count] of Object.entries(figures.errors) as [keyof ClassCounts, number][])
-      errors[errorClass] = (errors[errorClass] ?? 0) + count;
+    // What the clients met: the topology probe's answers are the database's, not a client's.
+    if (kind !== 'topology')
+      for (const [errorClass, count] of Object.entries(figures.errors) as [keyof ClassCounts, number][])
+        errors[errorClass] = (errors[errorClass] ?? 0) + count;
     if (kind === 'dns') continue;
     const counted = figures.coverage
       ? laneDowntime(figures.segments, phases)
@@ -78,6 +80,9 @@ function analyzeEndpointLanes(
   return endpointResult(endpoint, input, {
     write: results.get('write') ?? null,
     read: results.get('read') ?? null,
+    ...(results.has('topology')
+      ? { topology: { result: results.get('topology')!, flip: laneServerFlip(lanes.get('topology'), t0) } }
+      : {}),
     errors,
     dns: laneDnsFlip(lanes.get('dns'), t0),
     role: laneServerFlip(lanes.get('write'), t0),

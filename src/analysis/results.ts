@@ -1,6 +1,7 @@
 // The results.json format, `failwatch.io/results/v1`. Documented field by field in
 // docs/results.md; users gate CI on it, so change it only compatibly (add fields) within v1.
 import type { ClassCounts } from './error-counts.ts';
+import type { PhasesResult } from './phases.ts';
 import type { ProbeKind } from './sample.ts';
 import type { Verdict } from './verdict.ts';
 
@@ -126,7 +127,7 @@ export interface EndpointResult {
   probes: ProbeKind[];
   write: ProbeKindResult | null;
   read: ProbeKindResult | null;
-  /** Attempts per class (all probe kinds, every class except ok). */
+  /** Attempts per class (the write, read and dns probes; every class except ok). */
   errors: ClassCounts;
   dnsFlipSeconds: number | null;
   dnsFlip: (TimePoint & { from: string[]; to: string[] }) | null;
@@ -134,6 +135,17 @@ export interface EndpointResult {
   roleFlip: (TimePoint & { fromServer: string; toServer: string }) | null;
   /** First read answered by a different server than before T0. */
   readServerFlip: (TimePoint & { fromServer: string; toServer: string }) | null;
+  /**
+   * Topology probe only: its lane, whose outage windows are the times no instance said it was
+   * the writer, and the first attempt that found a different writer than before T0.
+   */
+  topology?: ProbeKindResult;
+  writerFlip?: (TimePoint & { fromServer: string; toServer: string }) | null;
+  /**
+   * The outage split into detection, promotion, DNS and recovery by the writer gap a topology
+   * probe saw (phases.ts); absent when no lane has a topology probe, null when it cannot be split.
+   */
+  phases?: PhasesResult | null;
   /** Null when no read-back audit ran. */
   lostWrites: number | null;
   ambiguousWrites: number | null;

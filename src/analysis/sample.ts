@@ -1,6 +1,6 @@
 import type { ErrorClass } from './error-class.ts';
 
-export const PROBE_KINDS = ['write', 'read', 'dns'] as const;
+export const PROBE_KINDS = ['write', 'read', 'dns', 'topology'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
 
 export type ServerRole = 'writer' | 'reader' | 'unknown';
@@ -29,6 +29,10 @@ export interface Sample {
   /** Raw driver/server error code, e.g. `57P03`, `ECONNREFUSED`, `ER_OPTION_PREVENTS_STATEMENT`. */
   code?: string;
   message?: string;
+  /**
+   * Who answered. Topology probes: the instance that reported itself the writer (its identifier
+   * in the cluster's topology); absent when none did.
+   */
   server?: ServerIdentity;
   /** DNS probes: the CNAME chain followed by the addresses, in answer order. */
   dnsAnswer?: string[];

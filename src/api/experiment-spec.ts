@@ -17,7 +17,7 @@ export const EXPERIMENT_KIND = 'FailoverExperiment';
 
 export const DIALECTS = ['aurora-postgresql', 'postgresql', 'aurora-mysql', 'mysql'] as const;
 export const ENDPOINT_ROLES = ['cluster', 'reader', 'proxy', 'instance', 'custom'] as const;
-export const PROBE_KIND_NAMES = ['write', 'read', 'dns'] as const;
+export const PROBE_KIND_NAMES = ['write', 'read', 'dns', 'topology'] as const;
 export const CONNECTION_MODES = ['fresh', 'pooled'] as const;
 /** Which client probes an endpoint: the plain driver, or the AWS Advanced NodeJS Wrapper. */
 export const CLIENT_STACKS = ['driver', 'aws-advanced-nodejs-wrapper'] as const;
@@ -553,6 +553,35 @@ function dnsSchema<R extends boolean>(resolved: R) {
   );
 }
 
+function topologySchema<R extends boolean>(resolved: R) {
+  return Type.Object(
+    {
+      interval: defaulted(
+        resolved,
+        durationString({
+          default: '100ms',
+          min: '10ms',
+          description: 'Time between topology probe attempts (each asks every instance once).',
+        }),
+      ),
+      instanceHostPattern: Type.Optional(
+        Type.String({
+          pattern: '^\\?\\.[A-Za-z0-9.-]+(:[0-9]{1,5})?$',
+          maxLength: 253,
+          description:
+            "How instance names are built from the cluster's instance identifiers, e.g. ?.abc123.us-east-1.rds.amazonaws.com; default: derived from host (an RDS cluster, reader, custom or proxy endpoint name).",
+        }),
+      ),
+    },
+    {
+      additionalProperties: false,
+      default: {},
+      description:
+        "The topology probe: asks each of the cluster's instances whether it is the writer, so the run shows when the database itself lost and found its writer.",
+    },
+  );
+}
+
 function clientSchema<R extends boolean>(resolved: R) {
   return Type.Object(
     {
@@ -599,6 +628,8 @@ function clientSchema<R extends boolean>(resolved: R) {
 }
 
 interface EndpointRuleView {
+  host?: string;
+  topology?: { instanceHostPattern?: string };
   tls?: { mode?: string };
   dialect?: string;
   connectionMode?: string;
@@ -660,10 +691,11 @@ function endpointSchema<R extends boolean>(resolved: R) {
         resolved,
         Type.Array(stringEnum(PROBE_KIND_NAMES, { description: 'A probe kind.' }), {
           minItems: 1,
-          maxItems: 3,
+          maxItems: PROBE_KIND_NAMES.length,
           uniqueItems: true,
           default: ['write', 'read'],
-          description: 'Probe kinds: write (insert a row), read (a trivial query), dns (resolve host).',
+          description:
+            "Probe kinds: write (insert a row), read (a trivial query), dns (resolve host), topology (ask each Aurora instance whether it is the writer: the run's failover phases).",
         }),
       ),
       connectionMode: defaulted(
@@ -713,6 +745,7 @@ function endpointSchema<R extends boolean>(resolved: R) {
       credentials: credentialsSchema(resolved),
       dns: defaulted(resolved, dnsSchema(resolved)),
       client: defaulted(resolved, clientSchema(resolved)),
+      topology: defaulted(resolved, topologySchema(resolved)),
       slo: Type.Optional(sloSchema('Objectives for this endpoint; each field overrides spec.slo.')),
       probers: Type.Optional(placementSchema(true)),
     },
@@ -779,6 +812,26 @@ function endpointSchema<R extends boolean>(resolved: R) {
       message:
         'IAM database authentication sends its token as a clear-text password: it needs TLS (tls.mode require or verify-full)',
       check: (self) => self.credentials?.iam === undefined || self.tls?.mode !== 'disable',
+    },
+    {
+      cel: "!has(self.probes) || !('topology' in self.probes) || (has(self.dialect) && (self.dialect == 'aurora-postgresql' || self.dialect == 'aurora-mysql'))",
+      fieldPath: '.probes',
+      message:
+        "the topology probe reads an Aurora cluster's instances (aurora_replica_status(), information_schema.replica_host_status): dialect aurora-postgresql or aurora-mysql",
+      check: (self) =>
+        !(self.probes ?? []).includes('topology') ||
+        self.dialect === 'aurora-postgresql' ||
+        self.dialect === 'aurora-mysql',
+    },
+    {
+      cel: "!has(self.probes) || !('topology' in self.probes) || (has(self.topology) && has(self.topology.instanceHostPattern)) || self.host.matches('^[^.]+[.](cluster-custom-|cluster-ro-|cluster-|proxy-)[A-Za-z0-9]+[.]')",
+      fieldPath: '.topology.instanceHostPattern',
+      message:
+        'the topology probe builds instance names from an RDS endpoint name (name.cluster-abc123.region.rds.amazonaws.com); for any other host set topology.instanceHostPattern, e.g. ?.abc123.us-east-1.rds.amazonaws.com',
+      check: (self) =>
+        !(self.probes ?? []).includes('topology') ||
+        self.topology?.instanceHostPattern !== undefined ||
+        /^[^.]+[.](cluster-custom-|cluster-ro-|cluster-|proxy-)[A-Za-z0-9]+[.]/.test(self.host ?? ''),
     },
     {
       cel: "!has(self.role) || !has(self.probes) || self.role != 'reader' || !('write' in self.probes)",

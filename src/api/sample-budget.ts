@@ -7,6 +7,7 @@
 import { formatDurationMs, parseDurationMs } from './duration.ts';
 import type { FailoverExperimentSpec } from './experiment-spec.ts';
 import type { FieldError } from './field-errors.ts';
+import { laneIntervalMsOf } from './spec-accessors.ts';
 
 /** Samples one prober keeps. */
 export const PROBER_MAX_SAMPLES = 2_000_000;
@@ -22,9 +23,7 @@ type Spec = Pick<FailoverExperimentSpec, 'endpoints' | 'baseline' | 'observe'>;
 export function samplesPerProberAtMost(spec: Spec, endpoint: Spec['endpoints'][number]): number {
   const probingMs = probingMsOf(spec);
   return endpoint.probes.reduce(
-    (sum, kind) =>
-      sum +
-      Math.ceil(probingMs / parseDurationMs(kind === 'dns' ? endpoint.dns.interval : endpoint.interval)),
+    (sum, kind) => sum + Math.ceil(probingMs / laneIntervalMsOf(endpoint, kind)),
     0,
   );
 }
@@ -42,8 +41,11 @@ export function sampleBudgetErrors(spec: Spec, basePath = 'spec'): FieldError[] 
   spec.endpoints.forEach((endpoint, i) => {
     const samples = samplesPerProberAtMost(spec, endpoint);
     if (samples <= PROBER_MAX_SAMPLES) return;
-    const sqlKinds = endpoint.probes.filter((kind) => kind !== 'dns').length;
-    const dnsPerMs = endpoint.probes.includes('dns') ? 1 / parseDurationMs(endpoint.dns.interval) : 0;
+    const sqlKinds = endpoint.probes.filter((kind) => kind === 'write' || kind === 'read').length;
+    // dns and topology probes have their own intervals.
+    const dnsPerMs = endpoint.probes
+      .filter((kind) => kind === 'dns' || kind === 'topology')
+      .reduce((sum, kind) => sum + 1 / laneIntervalMsOf(endpoint, kind), 0);
     const perMs = sqlKinds / parseDurationMs(endpoint.interval) + dnsPerMs;
     const maxDurationMs = Math.floor(
       PROBER_MAX_SAMPLES / perMs - parseDurationMs(spec.baseline.duration) - PROBING_SLACK_MS,
@@ -55,7 +57,8 @@ export function sampleBudgetErrors(spec: Spec, basePath = 'spec'): FieldError[] 
     const sqlRoomPerMs = PROBER_MAX_SAMPLES / probingMs - dnsPerMs;
     if (sqlKinds > 0 && sqlRoomPerMs > 0)
       fixes.push(`interval at least ${formatDurationMs(Math.ceil(sqlKinds / sqlRoomPerMs))}`);
-    if (dnsPerMs > 0) fixes.push('a longer dns.interval');
+    if (endpoint.probes.includes('dns')) fixes.push('a longer dns.interval');
+    if (endpoint.probes.includes('topology')) fixes.push('a longer topology.interval');
     errors.push({
       path: `${basePath ? `${basePath}.` : ''}endpoints[${i}].interval`,
       message: `endpoint \`${endpoint.name}\`: ${endpoint.probes.join(', ')} probes every ${endpoint.interval}${endpoint.probes.includes('dns') ? ` (dns every ${endpoint.dns.interval})` : ''} for baseline ${spec.baseline.duration} + observe.maxDuration ${spec.observe.maxDuration} (+ ${formatDurationMs(PROBING_SLACK_MS)} for preflight and stop) make up to ${samples.toLocaleString('en')} samples, more than the ${PROBER_MAX_SAMPLES.toLocaleString('en')} a prober keeps; use ${fixes.join(', or ')}`,

@@ -14,6 +14,16 @@ export function isPostgresDialect(dialect: Dialect): boolean {
   return dialect === 'aurora-postgresql' || dialect === 'postgresql';
 }
 
+/** Time between a lane's attempt starts: dns.interval, topology.interval, else interval. */
+export function laneIntervalMsOf(
+  endpoint: Pick<EndpointSpec, 'interval' | 'dns' | 'topology'>,
+  kind: EndpointSpec['probes'][number],
+): number {
+  if (kind === 'dns') return parseDurationMs(endpoint.dns.interval);
+  if (kind === 'topology') return parseDurationMs(endpoint.topology.interval);
+  return parseDurationMs(endpoint.interval);
+}
+
 /** The endpoint's port, or the dialect's default (5432 PostgreSQL, 3306 MySQL). */
 export function endpointPort(endpoint: EndpointSpec): number {
   return endpoint.port ?? (isPostgresDialect(endpoint.dialect) ? 5432 : 3306);

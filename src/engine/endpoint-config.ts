@@ -38,6 +38,16 @@ export function probeConfigFor(
     dnsIntervalMs: parseDurationMs(endpoint.dns.interval),
     kinds: [...endpoint.probes],
     ...wrapperSettings(endpoint),
+    ...(endpoint.probes.includes('topology')
+      ? {
+          topology: {
+            intervalMs: parseDurationMs(endpoint.topology.interval),
+            ...(endpoint.topology.instanceHostPattern
+              ? { instanceHostPattern: endpoint.topology.instanceHostPattern }
+              : {}),
+          },
+        }
+      : {}),
   };
 }
 

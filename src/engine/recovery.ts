@@ -2,8 +2,8 @@
 // observe loop's stopping rule is testable without servers.
 import { maxGapMs } from '../analysis/coverage.ts';
 import type { ProbeKind, Sample } from '../analysis/sample.ts';
-import { parseDurationMs } from '../api/duration.ts';
 import type { EndpointSpec } from '../api/experiment-spec.ts';
+import { laneIntervalMsOf } from '../api/spec-accessors.ts';
 
 /** The lanes of the spec's endpoints (endpoint x probe kind) with their intervals. */
 export function specLanes(
@@ -13,7 +13,7 @@ export function specLanes(
     e.probes.map((kind) => ({
       endpoint: e.name,
       kind,
-      intervalMs: parseDurationMs(kind === 'dns' ? e.dns.interval : e.interval),
+      intervalMs: laneIntervalMsOf(e, kind),
     })),
   );
 }

@@ -305,6 +305,7 @@ export function measurementMeta(m: Omit<Measurement, 'samples'>): RunMeta {
       slo: endpointSloSeconds(spec, e),
       intervalMs: parseDurationMs(e.interval),
       dnsIntervalMs: parseDurationMs(e.dns.interval),
+      topologyIntervalMs: parseDurationMs(e.topology.interval),
     })),
     auditRows: m.auditRows,
     ...(m.auditMissing ? { auditMissing: m.auditMissing } : {}),

@@ -11,6 +11,9 @@ const identitySelect = (f: DialectFeatures) =>
   'SELECT @@hostname AS hostname, @@port AS port, @@server_id AS server_id, ' +
   `@@read_only AS ro, @@innodb_read_only AS innodb_ro${f.auroraIdentity ? ', @@aurora_server_id AS aurora_id' : ''}`;
 
+/** MySQL/MariaDB: Unknown table '%s' in %s. */
+const ER_UNKNOWN_TABLE = 1109;
+
 const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS ${PROBE_TABLE} (
   run_id VARCHAR(64) NOT NULL,
   endpoint VARCHAR(128) NOT NULL,
@@ -71,6 +74,23 @@ export function mysqlDialect(tls: TlsPlan): SqlDialect<MysqlSession> {
     async read(session, features) {
       const rows = await session.query<IdentityRow[]>(identitySelect(features));
       return identity(rows[0], session.connectAddr);
+    },
+
+    async instances(session) {
+      // Aurora MySQL lists its instances in information_schema.replica_host_status; MariaDB (the
+      // lab) has no such table, and the lab keeps the same list in failwatch_lab.instances.
+      let rows: { id: string }[];
+      try {
+        rows = await session.query<{ id: string }[]>(
+          'SELECT DISTINCT SERVER_ID AS id FROM information_schema.replica_host_status ORDER BY 1',
+        );
+      } catch (err) {
+        if ((err as { errno?: number }).errno !== ER_UNKNOWN_TABLE) throw err;
+        rows = await session.query<{ id: string }[]>(
+          'SELECT server_id AS id FROM failwatch_lab.instances ORDER BY 1',
+        );
+      }
+      return rows.map((row) => String(row.id));
     },
 
     async readBack(session, runId, endpoint) {

@@ -75,6 +75,13 @@ export function pgDialect(tls: TlsPlan): SqlDialect<PgSession> {
       return identity(r.rows[0]);
     },
 
+    async instances(session) {
+      const r = await session.client.query<{ id: string }>(
+        'SELECT DISTINCT server_id AS id FROM aurora_replica_status() ORDER BY 1',
+      );
+      return r.rows.map((row) => row.id);
+    },
+
     async readBack(session, runId, endpoint) {
       const r = await session.client.query<{ seq: string; server_ms: number }>(
         `SELECT seq, extract(epoch FROM server_ts)::float8 * 1000 AS server_ms FROM ${PROBE_TABLE} ` +

@@ -6,6 +6,7 @@ import { monotonicNow, wallClockMs } from './clock.ts';
 import { DnsProbe } from './dns-probe.ts';
 import { FixedRateScheduler, type SchedulerStats, type SkipReason, type Tick } from './scheduler.ts';
 import { createProbeDriver } from './sql-driver.ts';
+import { TopologyProbe } from './topology-probe.ts';
 import type { AttemptOutcome, ProbeDriver, ProbeEndpointConfig, ProbeSample, SampleSink } from './types.ts';
 import { writeKeyOf } from './write-key.ts';
 
@@ -44,6 +45,7 @@ export class Prober {
   readonly #onSkip: ProberOptions['onSkip'];
   readonly #driver: ProbeDriver;
   readonly #dns: DnsProbe | undefined;
+  readonly #topology: TopologyProbe | undefined;
   readonly #schedulers = new Map<ProbeKind, FixedRateScheduler>();
   readonly #seqBase: number;
 
@@ -57,17 +59,22 @@ export class Prober {
     this.#driver = options.driver ?? createProbeDriver(options.endpoint, options.runId);
     const e = this.endpoint;
     if (e.kinds.includes('dns')) this.#dns = new DnsProbe(e.host, e.dnsServer, e.connectTimeoutMs);
+    if (e.kinds.includes('topology')) this.#topology = new TopologyProbe(e, options.runId);
   }
 
   get runId(): string {
     return this.#runId;
   }
 
-  /** Creates the probe table (write kind) and detects dialect features; throws ProbeSetupError. */
+  /**
+   * Creates the probe table (write kind), detects dialect features and finds the cluster's
+   * instances (topology kind); throws ProbeSetupError.
+   */
   async setup(): Promise<void> {
     const e = this.endpoint;
     if (e.kinds.includes('write') || e.kinds.includes('read'))
       await this.#driver.setup(e.kinds.includes('write'));
+    await this.#topology?.setup();
   }
 
   /** Starts every probe kind on a shared clock (t0 = now). */
@@ -76,12 +83,20 @@ export class Prober {
     const e = this.endpoint;
     const t0 = monotonicNow();
     for (const kind of new Set(e.kinds)) {
-      const intervalMs = kind === 'dns' ? (e.dnsIntervalMs ?? e.intervalMs) : e.intervalMs;
-      // A wrapper's connect and its call may each spend its failoverTimeoutMs failing over.
+      const intervalMs =
+        kind === 'dns'
+          ? (e.dnsIntervalMs ?? e.intervalMs)
+          : kind === 'topology'
+            ? (e.topology?.intervalMs ?? e.intervalMs)
+            : e.intervalMs;
+      // A wrapper's connect and its call may each spend its failoverTimeoutMs failing over; the
+      // topology probe asks the instances in parallel with the plain driver.
       const deadlineMs =
         kind === 'dns'
           ? e.connectTimeoutMs
-          : e.connectTimeoutMs + e.queryTimeoutMs + 2 * (e.wrapper?.failoverTimeoutMs ?? 0);
+          : kind === 'topology'
+            ? e.connectTimeoutMs + e.queryTimeoutMs
+            : e.connectTimeoutMs + e.queryTimeoutMs + 2 * (e.wrapper?.failoverTimeoutMs ?? 0);
       const scheduler = new FixedRateScheduler(
         {
           intervalMs,
@@ -99,7 +114,7 @@ export class Prober {
   /** Stops scheduling, waits for attempts in flight (bounded by their deadlines), closes connections. */
   async stop(): Promise<void> {
     await Promise.all([...this.#schedulers.values()].map((s) => s.stop()));
-    await this.#driver.close();
+    await Promise.all([this.#driver.close(), this.#topology?.close()]);
   }
 
   stats(): Partial<Record<ProbeKind, SchedulerStats>> {
@@ -127,7 +142,9 @@ export class Prober {
     const outcome: AttemptOutcome =
       kind === 'dns'
         ? await this.#dns!.attempt()
-        : await this.#driver.attempt(kind, { seq, clientMs: startMs });
+        : kind === 'topology'
+          ? await this.#topology!.attempt()
+          : await this.#driver.attempt(kind, { seq, clientMs: startMs });
     const endedMs = monotonicNow();
     // A pooled attempt that had to reconnect first is judged on its statement: a reconnect is
     // what recovery costs every pool; counting it as a stall placed the recovery edge a
@@ -141,7 +158,12 @@ export class Prober {
       seq,
       startMs,
       endMs: wallClockMs(endedMs),
-      class: outcome.class === 'ok' && judgedMs > this.endpoint.slowThresholdMs ? 'slow' : outcome.class,
+      // A topology attempt ends when an instance names itself the writer: its length says how
+      // slowly the other instances answer, not whether the cluster has a writer.
+      class:
+        outcome.class === 'ok' && kind !== 'topology' && judgedMs > this.endpoint.slowThresholdMs
+          ? 'slow'
+          : outcome.class,
     };
     if (outcome.code !== undefined) sample.code = outcome.code;
     if (outcome.message !== undefined) sample.message = outcome.message;

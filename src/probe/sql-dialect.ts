@@ -33,6 +33,8 @@ export interface SqlDialect<S extends DbSession> {
   read(session: S, features: DialectFeatures): Promise<ServerIdentity>;
   /** All probe rows of (runId, endpoint), with their server timestamps. */
   readBack(session: S, runId: string, endpoint: string): Promise<CommittedRow[]>;
+  /** The identifiers of the cluster's instances, as its topology lists them (topology probe). */
+  instances?(session: S): Promise<string[]>;
   /** Releases what the dialect's client keeps beyond its sessions (the wrapper's monitors). */
   release?(): Promise<void>;
 }

@@ -151,6 +151,13 @@ export class SqlProbeDriver<S extends DbSession> implements ProbeDriver {
     );
   }
 
+  /** The cluster's instance identifiers from its topology (topology probe); throws ProbeSetupError. */
+  instances(): Promise<string[]> {
+    const list = this.#dialect.instances;
+    if (!list) return Promise.resolve([]);
+    return this.#withOwnSession('topology discovery', (s) => list.call(this.#dialect, s));
+  }
+
   /** Rows this run wrote for `endpoint`, read from `from` (default: the endpoint itself). */
   readBack(endpoint: string, from?: { host: string; port: number }): Promise<CommittedRow[]> {
     return this.#withOwnSession(

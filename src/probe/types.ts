@@ -64,6 +64,14 @@ export interface ProbeEndpointConfig {
   maxInFlight?: number;
   /** Probe through the AWS Advanced NodeJS Wrapper instead of the plain driver. */
   wrapper?: WrapperSettings;
+  /** The topology probe's settings (kind `topology`). */
+  topology?: TopologySettings;
+}
+
+export interface TopologySettings {
+  intervalMs: number;
+  /** `?.abc123.us-east-1.rds.amazonaws.com[:port]`; default derived from `host` (RDS names). */
+  instanceHostPattern?: string;
 }
 
 /** The AWS Advanced NodeJS Wrapper as an endpoint's client (Aurora PostgreSQL, pooled). */
@@ -101,7 +109,7 @@ export interface AttemptOutcome {
   reconnectMs?: number;
 }
 
-export type DbProbeKind = Exclude<ProbeKind, 'dns'>;
+export type DbProbeKind = Exclude<ProbeKind, 'dns' | 'topology'>;
 
 export interface AttemptContext {
   seq: number;
@@ -114,6 +122,8 @@ export interface ProbeDriver {
   /** Creates the probe table when missing (write kind) and detects dialect features. */
   setup(withWriteTable: boolean): Promise<void>;
   attempt(kind: DbProbeKind, ctx: AttemptContext): Promise<AttemptOutcome>;
+  /** The cluster's instance identifiers from its topology (SQL drivers; topology probe). */
+  instances?(): Promise<string[]>;
   /** The run's rows for `endpoint`, read from `from` (default: the endpoint itself). */
   readBack(endpoint: string, from?: { host: string; port: number }): Promise<CommittedRow[]>;
   close(): Promise<void>;

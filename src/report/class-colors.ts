@@ -27,3 +27,11 @@ export const MARKER_COLORS = {
   recovered: '#1e7b34',
   window: '#e74c3c',
 } as const;
+
+/** The failover phases' colours (report phase bar). */
+export const PHASE_COLORS = {
+  detection: '#7f8c8d',
+  promotion: '#e67e22',
+  dns: '#0e7c66',
+  recovery: '#2e86c1',
+} as const;

@@ -3,9 +3,9 @@
 import { ERROR_CLASS_DESCRIPTIONS, ERROR_CLASSES, type ErrorClass } from '../analysis/error-class.ts';
 import type { EndpointResult, Results } from '../analysis/results.ts';
 import type { Sample } from '../analysis/sample.ts';
-import { CLASS_COLORS, MARKER_COLORS } from './class-colors.ts';
+import { CLASS_COLORS, MARKER_COLORS, PHASE_COLORS } from './class-colors.ts';
 import { escapeXml, formatDowntime, formatErrorCounts, formatOffset, formatSeconds } from './format.ts';
-import { SUMMARY_HEADERS, summaryRows } from './table.ts';
+import { phaseText, SUMMARY_HEADERS, summaryRows } from './table.ts';
 import { type Lane, renderTimelineSvg, reportLanes } from './timeline-svg.ts';
 
 const PAGE_STYLE = `
@@ -122,6 +122,66 @@ function detailTable(results: Results): string {
   ].join('');
 }
 
+const PHASE_LABELS = {
+  detection: 'detection: the client is down, the database still reports its writer',
+  promotion: 'promotion: no instance reports itself the writer',
+  dns: "DNS: the new writer is there, the endpoint's name still points at the old one",
+  recovery: 'recovery: the client finds its way back',
+} as const;
+
+/**
+ * "Failover phases": for each endpoint whose outage could be split (phases.ts), one bar from
+ * its outage start to its end on a shared axis, cut into detection, promotion, DNS and recovery.
+ */
+export function phaseSection(results: Results): string {
+  const split = results.endpoints.filter((endpoint) => endpoint.phases);
+  if (split.length === 0) return '';
+  const from = Math.min(0, ...split.map((e) => e.phases!.window.start.seconds));
+  const to = Math.max(...split.map((e) => e.phases!.window.end.seconds));
+  const left = 200;
+  const width = 900;
+  const rowHeight = 22;
+  const x = (seconds: number) => left + ((seconds - from) / Math.max(to - from, 0.001)) * width;
+  const rows = split.map((endpoint, row) => {
+    const p = endpoint.phases!;
+    const y = 8 + row * rowHeight;
+    const parts: string[] = [
+      `<text x="${left - 8}" y="${y + 13}" text-anchor="end" font-size="12">${escapeXml(endpoint.name)}</text>`,
+    ];
+    let at = p.window.start.seconds;
+    for (const phase of ['detection', 'promotion', 'dns', 'recovery'] as const) {
+      const seconds = p[`${phase}Seconds`];
+      if (seconds === null || seconds <= 0) continue;
+      const x0 = x(at);
+      const w = Math.max(x(at + seconds) - x0, 1);
+      parts.push(
+        `<rect x="${x0.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="16" fill="${PHASE_COLORS[phase]}"><title>${escapeXml(`${endpoint.name}: ${phase} ${seconds}s (${formatOffset(at)} .. ${formatOffset(at + seconds)})`)}</title></rect>`,
+      );
+      if (w > 34)
+        parts.push(
+          `<text x="${(x0 + w / 2).toFixed(1)}" y="${y + 12}" text-anchor="middle" font-size="11" fill="#fff">${seconds}s</text>`,
+        );
+      at += seconds;
+    }
+    return parts.join('');
+  });
+  const height = 16 + split.length * rowHeight;
+  const t0 = x(0);
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${left + width + 20}" height="${height}" role="img" aria-label="failover phases per endpoint">${rows.join('')}<line x1="${t0.toFixed(1)}" y1="0" x2="${t0.toFixed(1)}" y2="${height}" stroke="${MARKER_COLORS.trigger}" stroke-width="1.5"/></svg>`;
+  const legendItems = Object.entries(PHASE_LABELS).map(
+    ([phase, label]) =>
+      `<span><i class="swatch" style="background:${PHASE_COLORS[phase as keyof typeof PHASE_COLORS]}"></i>${escapeXml(label)}</span>`,
+  );
+  const table = split.map(
+    (endpoint) =>
+      `<tr><td>${escapeXml(endpoint.name)}</td><td class="num">${formatOffset(endpoint.phases!.window.start.seconds)} .. ${formatOffset(endpoint.phases!.window.end.seconds)}</td><td>${escapeXml(phaseText(endpoint.phases!))}</td><td>${escapeXml(`${endpoint.phases!.writerBefore ?? '?'} -> ${endpoint.phases!.writerAfter ?? '?'}, no writer ${formatOffset(endpoint.phases!.writerLost.seconds)} .. ${formatOffset(endpoint.phases!.writerFound.seconds)} (topology of ${endpoint.phases!.topologyFrom})`)}</td></tr>`,
+  );
+  return `<h2>Failover phases</h2>
+<div class="legend">${legendItems.join('')}</div>
+${svg}
+<table><thead><tr><th>endpoint</th><th>outage</th><th>phases (s)</th><th>writer, as the database reported it</th></tr></thead><tbody>${table.join('')}</tbody></table>`;
+}
+
 /** The whole report page for one run. */
 export function renderReportHtml(results: Results, samples: readonly Sample[]): string {
   return renderReportHtmlOfLanes(results, reportLanes(results, samples));
@@ -150,6 +210,7 @@ ${reasons}
 ${legend(lanes)}
 ${renderTimelineSvg(results, lanes)}
 ${events(results)}
+${phaseSection(results)}
 <h2>Summary</h2>
 ${summaryTable(results)}
 <p class="note">Times are seconds relative to T0, the failover API call. Downtime is the total length of the outage windows that overlap the observation; an outage window runs from the end of the last good attempt before a run of bad attempts to the end of the first good attempt after it (lower bound: first bad start to last bad end); ~ marks the point estimate (docs/results.md). Slow attempts count as unavailable. Lost: acknowledged writes missing after recovery.</p>

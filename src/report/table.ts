@@ -1,3 +1,4 @@
+import type { PhasesResult } from '../analysis/phases.ts';
 import type { Results } from '../analysis/results.ts';
 import { formatCount, formatDowntime, formatErrorCounts, formatOffset } from './format.ts';
 
@@ -47,7 +48,25 @@ export function formatSummaryTable(results: Results): string {
   lines.push(
     `T0 ${results.trigger.time} (${results.trigger.action ?? results.trigger.type}); downtime = upper bound, (lower-upper) in seconds`,
   );
+  lines.push(...phaseLines(results));
   lines.push(`verdict: ${results.verdict.result.toUpperCase()}`);
   for (const reason of results.verdict.reasons) lines.push(`  - ${reason}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** `phases (s): endpoint detection d, promotion p, dns n, recovery r` for endpoints with a split. */
+export function phaseLines(results: Results): string[] {
+  const split = results.endpoints.filter((endpoint) => endpoint.phases);
+  if (split.length === 0) return [];
+  return [
+    'failover phases of each outage, seconds (detection + promotion + dns + recovery = the outage window; dns -: did not wait for DNS):',
+    ...split.map((endpoint) => {
+      const p = endpoint.phases!;
+      return `  ${endpoint.name}: ${phaseText(p)}`;
+    }),
+  ];
+}
+
+export function phaseText(p: PhasesResult): string {
+  return `detection ${p.detectionSeconds}, promotion ${p.promotionSeconds}, dns ${p.dnsSeconds ?? '-'}, recovery ${p.recoverySeconds}`;
 }

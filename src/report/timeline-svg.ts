@@ -65,7 +65,14 @@ export function reportLane(
     kind,
     attempts: times.size,
     segments: laneSegmentsOf(times, reportDomain(results), LAYOUT.plotWidth),
-    result: kind === 'write' ? endpoint.write : kind === 'read' ? endpoint.read : null,
+    result:
+      kind === 'write'
+        ? endpoint.write
+        : kind === 'read'
+          ? endpoint.read
+          : kind === 'topology'
+            ? (endpoint.topology ?? null)
+            : null,
   };
 }
 

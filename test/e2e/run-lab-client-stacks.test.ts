@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import type { EndpointResult } from '../../src/analysis/results.ts';
+import type { EndpointResult, Results } from '../../src/analysis/results.ts';
 import {
   endpoint,
   groundTruthSteps,
@@ -58,6 +58,62 @@ async function topologyAt(host: string): Promise<{ self: string; writer: string[
 }
 
 const steps = (n: number) => groundTruthSteps(lab, n);
+
+/**
+ * The topology probe on cluster-driver saw the writer go when the lab stopped it and come back
+ * when the new writer took writes; each endpoint's outage splits into phases that add up to it:
+ * the driver waited for DNS, the wrapper did not.
+ */
+function assertPhases(doc: Results, at: ReturnType<typeof steps>, t0: number) {
+  const driver = endpoint(doc, 'cluster-driver');
+  const wrapper = endpoint(doc, 'cluster-wrapper');
+  const ms = (seconds: number) => t0 + seconds * 1000;
+  const noWriter = driver.topology!.windows.filter((w) => w.end !== null && w.end.seconds > 0);
+  assert.equal(noWriter.length, 1, JSON.stringify(driver.topology!.windows));
+  assert.equal(
+    driver.topology!.errors.read_only !== undefined ||
+      driver.topology!.errors.connection_refused !== undefined,
+    true,
+  );
+  assert.ok(driver.writerFlip, 'the topology probe names the new writer');
+  assert.notEqual(driver.writerFlip!.fromServer, driver.writerFlip!.toServer);
+  const split = [driver, wrapper].map((e) => {
+    const p = e.phases;
+    assert.ok(p, `${e.name}: phases`);
+    const sum = p.detectionSeconds + p.promotionSeconds + (p.dnsSeconds ?? 0) + p.recoverySeconds;
+    const length = p.window.end.seconds - p.window.start.seconds;
+    assert.ok(Math.abs(sum - length) <= 0.004, `${e.name}: phases add up to ${sum}, the window is ${length}`);
+    assert.ok(
+      [p.detectionSeconds, p.promotionSeconds, p.dnsSeconds ?? 0, p.recoverySeconds].every((x) => x >= 0),
+      JSON.stringify(p),
+    );
+    return p;
+  });
+  const [d, w] = split as [NonNullable<EndpointResult['phases']>, NonNullable<EndpointResult['phases']>];
+  console.log(
+    `phases (s): driver ${JSON.stringify([d.detectionSeconds, d.promotionSeconds, d.dnsSeconds, d.recoverySeconds])}, wrapper ${JSON.stringify([w.detectionSeconds, w.promotionSeconds, w.dnsSeconds, w.recoverySeconds])}; no writer T0+${d.writerLost.seconds} .. T0+${d.writerFound.seconds} (${d.writerBefore} -> ${d.writerAfter})`,
+  );
+  assertEdge(
+    ms(d.writerLost.seconds),
+    at('old-writer-stopped'),
+    100,
+    'the topology probe lost the writer when it stopped',
+  );
+  assertEdge(
+    ms(d.writerFound.seconds),
+    at('new-writer-accepting-writes'),
+    100,
+    'the topology probe found the new writer when it took writes',
+  );
+  assert.equal(d.writerAfter, driver.writerFlip!.toServer);
+  // The driver waited for DNS: its DNS phase runs from the new writer to its DNS flip.
+  assert.ok(d.dnsSeconds !== null && d.dnsSeconds > 3, `driver DNS phase ${d.dnsSeconds}`);
+  assert.ok(d.dnsFlip && Math.abs(d.dnsFlip.seconds - driver.dnsFlipSeconds!) < 0.001);
+  // The wrapper recovered before its DNS answer changed: no DNS phase.
+  assert.equal(w.dnsSeconds, null, JSON.stringify(w));
+  assert.ok(wrapper.dnsFlipSeconds !== null && wrapper.dnsFlipSeconds > w.window.end.seconds);
+  assert.ok(w.promotionSeconds > 1, `the wrapper waited for the promotion: ${w.promotionSeconds}`);
+}
 
 /** When an endpoint's last write window closed (asserted closed), and times as T0+s. */
 function afterT0(t0: number) {
@@ -155,6 +211,9 @@ describe('client stacks side by side: the plain driver, the AWS Advanced NodeJS 
     );
     assert.ok((driver.errors.connection_refused ?? 0) > 0, JSON.stringify(driver.errors));
     for (const e of [driver, wrapper, wrapperDefault, proxy]) assert.equal(e.lostWrites, 0, e.name);
+    assertPhases(doc, at, t0);
+    assert.ok(proxy.phases && proxy.phases.dnsSeconds === null, JSON.stringify(proxy.phases));
+    assert.match(stdout, /failover phases of each outage/);
     assert.ok(wrapper.roleFlip && wrapper.roleFlip.seconds * 1000 + t0 < at('cluster-endpoint-updated'));
     // The emulation follows the failover: both instances now name lab-pg-2.
     for (const host of ['127.0.114.11', '127.0.114.12'])
@@ -207,5 +266,6 @@ describe('client stacks side by side: the plain driver, the AWS Advanced NodeJS 
       `every error has its class: ${JSON.stringify(wrapper.errors)}`,
     );
     for (const e of [driver, wrapper]) assert.equal(e.lostWrites, 0, e.name);
+    assertPhases(doc, at, t0);
   });
 });

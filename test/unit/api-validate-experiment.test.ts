@@ -100,7 +100,7 @@ describe('validateExperimentManifest on a valid manifest', () => {
   it('types defaulted fields as present after validation', () => {
     const interval: string = cluster!.interval;
     const mode: 'disable' | 'require' | 'verify-full' = reader!.tls.mode;
-    const probes: ('write' | 'read' | 'dns')[] = reader!.probes;
+    const probes: ('write' | 'read' | 'dns' | 'topology')[] = reader!.probes;
     const recoveredFor: string = spec.observe.recoveredFor;
     assert.deepEqual([interval, mode, probes, recoveredFor], ['100ms', 'require', ['read'], '10s']);
   });
