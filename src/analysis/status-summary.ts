@@ -49,6 +49,15 @@ function endpointSummary(endpoint: EndpointResult): EndpointStatusSummary {
   if (endpoint.lostWrites !== null) summary.lostWrites = endpoint.lostWrites;
   if (endpoint.ambiguousWrites !== null) summary.ambiguousWrites = endpoint.ambiguousWrites;
   if (endpoint.serverSideGapSeconds !== null) summary.serverSideGapSeconds = endpoint.serverSideGapSeconds;
+  if (endpoint.phases) {
+    const p = endpoint.phases;
+    summary.phases = {
+      detectionSeconds: p.detectionSeconds,
+      promotionSeconds: p.promotionSeconds,
+      ...(p.dnsSeconds !== null ? { dnsSeconds: p.dnsSeconds } : {}),
+      recoverySeconds: p.recoverySeconds,
+    };
+  }
   const windows = (['write', 'read'] as const).flatMap((kind) =>
     (endpoint[kind]?.windows ?? []).map((window) => ({
       kind,

@@ -143,6 +143,35 @@ const endpointSummarySchema = Type.Object(
         description: "Largest gap between consecutive committed rows' server timestamps.",
       }),
     ),
+    phases: Type.Optional(
+      Type.Object(
+        {
+          detectionSeconds: Type.Number({
+            minimum: 0,
+            description: 'From the outage start until the database reported no writer.',
+          }),
+          promotionSeconds: Type.Number({
+            minimum: 0,
+            description: 'While no instance reported itself the writer.',
+          }),
+          dnsSeconds: Type.Optional(
+            Type.Number({
+              minimum: 0,
+              description:
+                "From the new writer until the endpoint's DNS answer changed; absent when the endpoint did not wait for DNS.",
+            }),
+          ),
+          recoverySeconds: Type.Number({
+            minimum: 0,
+            description: 'From the last of those until the endpoint recovered.',
+          }),
+        },
+        {
+          description:
+            'The outage split into failover phases by a topology probe (docs/results.md, "Failover phases").',
+        },
+      ),
+    ),
     windows: Type.Optional(
       Type.Array(windowSchema, {
         maxItems: STATUS_WINDOWS_LIMIT,

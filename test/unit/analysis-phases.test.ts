@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { analyzeRun, type RunInput } from '../../src/analysis/analyze-run.ts';
 import type { Sample } from '../../src/analysis/sample.ts';
+import { statusSummary } from '../../src/analysis/status-summary.ts';
 import { renderReportHtml } from '../../src/report/report-html.ts';
 import { formatSummaryTable } from '../../src/report/table.ts';
 import { fixedRateLane, T0_MS } from './analysis-synthetic-run.ts';
@@ -160,13 +161,22 @@ describe('failover phases', () => {
     assert.ok(none.endpoints.every((e) => e.phases === undefined && e.topology === undefined));
   });
 
+  it('puts the phases into the status summary (no dns field where the endpoint did not wait for DNS)', () => {
+    const status = statusSummary(results);
+    const of = (name: string) => status.endpoints!.find((e) => e.name === name)!.phases;
+    assert.deepEqual(of('cluster'), {
+      detectionSeconds: 0,
+      promotionSeconds: 4,
+      dnsSeconds: 6.9,
+      recoverySeconds: 0.1,
+    });
+    assert.deepEqual(of('wrapper'), { detectionSeconds: 0, promotionSeconds: 4, recoverySeconds: 0.2 });
+  });
+
   it('shows the phases in the terminal table and as a bar in the report', () => {
     const table = formatSummaryTable(results);
     assert.match(table, /cluster: detection 0, promotion 4, dns 6\.9, recovery 0\.1/);
-    assert.match(
-      table,
-      /wrapper: detection 0, promotion 4, dns -, recovery 0\.2/,
-    );
+    assert.match(table, /wrapper: detection 0, promotion 4, dns -, recovery 0\.2/);
     const html = renderReportHtml(results, [...base(), ...topology('cluster')]);
     assert.match(html, /<h2>Failover phases<\/h2>/);
     // One bar per endpoint: cluster has four segments (detection is 0 s: not drawn), 3 each others.
