@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { analyzeRun } from '../../src/analysis/analyze-run.ts';
 import { ERROR_CLASSES } from '../../src/analysis/error-class.ts';
-import { syntheticRun } from './analysis-synthetic-run.ts';
+import { fixedRateLane, syntheticRun, T0_MS } from './analysis-synthetic-run.ts';
 
 const doc = readFileSync(new URL('../../docs/results.md', import.meta.url), 'utf8');
 
@@ -24,7 +24,29 @@ describe('docs/results.md', () => {
       [`\`${name}\``, `.${name}\``, `\`${name}.`, `\`${name}[]`, `.${name}[]`].some((form) =>
         doc.includes(form),
       );
-    const missing = [...fieldNames(analyzeRun(syntheticRun()))].filter((name) => !documented(name));
+    // With a topology probe on the cluster endpoint (no writer 5-8 s), for the phase fields too.
+    const withTopology = syntheticRun();
+    withTopology.endpoints.find((e) => e.name === 'cluster')!.probes.push('topology');
+    withTopology.samples = [
+      ...withTopology.samples,
+      ...fixedRateLane({
+        endpoint: 'cluster',
+        kind: 'topology',
+        fromMs: T0_MS - 10_000,
+        toMs: T0_MS + 30_000,
+        intervalMs: 100,
+        outcomeAt: (startMs) =>
+          startMs < T0_MS + 5000
+            ? { class: 'ok', server: 'pg-1' }
+            : startMs < T0_MS + 8000
+              ? { class: 'read_only', code: 'NO_WRITER' }
+              : { class: 'ok', server: 'pg-2' },
+      }),
+    ];
+    const results = analyzeRun(withTopology);
+    assert.ok(results.endpoints.find((e) => e.name === 'cluster')!.phases);
+    const names = new Set([...fieldNames(analyzeRun(syntheticRun())), ...fieldNames(results)]);
+    const missing = [...names].filter((name) => !documented(name));
     assert.deepEqual(missing, []);
   });
 
