@@ -104,7 +104,7 @@ try {
     const cases = selectedCases();
     log(`accuracy: ${cases.length} cases with Toxiproxy ${toxiproxy.version}`);
     const accuracyStarted = performance.now();
-    const { results, failed } = await runAccuracy({
+    const { results, failed, serverBound, setupMs } = await runAccuracy({
       toxiproxy,
       targets,
       cases,
@@ -133,8 +133,17 @@ try {
         `(a raw-driver client asking SELECT 1 every 2 ms on the same proxy; it saw an outage in ${summary.withReference})`,
     );
     for (const line of summary.referenceDiffers) console.log(`  reference differs: ${line}`);
+    console.log(
+      `connection set-up at the server (median of 15, raw driver, no proxy): ${Object.entries(setupMs)
+        .map(([db, ms]) => `${db} ${ms!.toFixed(1)} ms`)
+        .join(', ')}`,
+    );
+    if (serverBound.length > 0)
+      console.log(
+        `${serverBound.length} cases not run, server-bound (fresh connections every interval, more often than the server sets one up): ${serverBound.map((b) => caseLabel(b.case)).join(', ')}`,
+      );
     console.log('');
-    report.accuracy = { results, failed, summary };
+    report.accuracy = { results, failed, serverBound, setupMs, summary };
   }
 
   if (wantEfficiency) {
