@@ -302,9 +302,36 @@ export function caseWeight(c: AccuracyCase): number {
   return c.mode === 'fresh' ? 1 : 0.3;
 }
 
-/** Fresh connections every 10 ms load the machine most: such cases run one at a time. */
+/**
+ * Fresh connections every 10 ms load the machine most: such cases run one at a time. So do
+ * PostgreSQL's pooled 10 ms cases: after a reset or blackhole fault every tick reconnects, and
+ * each reconnect makes Toxiproxy open a server connection, a backend fork (26 ms here), 100 a
+ * second; three of them at once kept PostgreSQL saturated for the rest of the run.
+ */
 function isExclusive(c: AccuracyCase): boolean {
-  return c.intervalMs < 100 && c.mode === 'fresh';
+  return c.intervalMs < 100 && (c.mode === 'fresh' || c.db === 'postgresql');
+}
+
+/** A server is settled when it sets up a connection within this factor of its quiet median. */
+const SETTLED_FACTOR = 3;
+const SETTLE_LIMIT_MS = 30_000;
+
+/**
+ * Waits until the server sets up connections about as fast as when the run began (median of
+ * three, directly, no proxy): a case must not start inside the backlog an earlier case left.
+ * Throws when it does not settle within SETTLE_LIMIT_MS (the case then fails to run, saying so).
+ */
+async function settled(db: BenchDb, target: HostPort, quietMs: number): Promise<void> {
+  const deadline = performance.now() + SETTLE_LIMIT_MS;
+  let lastMs = Number.POSITIVE_INFINITY;
+  while (performance.now() < deadline) {
+    lastMs = await serverSetupMs(db, target, 3).catch(() => Number.POSITIVE_INFINITY);
+    if (lastMs <= SETTLED_FACTOR * quietMs) return;
+    await sleep(1000);
+  }
+  throw new Error(
+    `${db} did not settle: connection set-up ${lastMs.toFixed(0)} ms (median of 3) after ${SETTLE_LIMIT_MS / 1000} s, against ${quietMs.toFixed(1)} ms at the start`,
+  );
 }
 
 /**
@@ -443,6 +470,7 @@ export async function runAccuracy(options: AccuracyOptions): Promise<{
     if (exclusive) exclusiveRunning = true;
     const task = (async () => {
       try {
+        await settled(c.db, options.targets[c.db], setupMs[c.db]!);
         const r = await runCase(options.toxiproxy, options.targets[c.db], c, slot, runId);
         results.push(r);
         options.onResult?.(r);

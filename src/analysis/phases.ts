@@ -10,9 +10,9 @@
 //   recovery   the last of those .. end    the client finds its way back
 // Each boundary is clamped into the window, so the four add up to its length. `dns` is null when
 // the endpoint recovered before its DNS answer changed (more than one dns interval before the
-// flip was seen), or has no dns probe: it did not wait for DNS, and recovery runs from
-// writerFound.
-import type { EndpointResult, OutageWindowResult, TimePoint } from './results.ts';
+// flip was seen: dnsWait not-waited), or has no dns probe (dnsWait not-probed: recovery then
+// includes any DNS wait); recovery then runs from writerFound.
+import type { EndpointResult, TimePoint } from './results.ts';
 import { roundSeconds } from './time-point.ts';
 
 export interface PhasesResult {
@@ -30,38 +30,65 @@ export interface PhasesResult {
   writerAfter: string | null;
   /** The endpoint's DNS flip when it came before the endpoint recovered (within a dns interval); else null. */
   dnsFlip: TimePoint | null;
+  /**
+   * `waited`: the endpoint recovered after its DNS answer changed (dnsSeconds is that wait);
+   * `not-waited`: it recovered before; `not-probed`: it has no dns probe, so nobody knows, and
+   * recoverySeconds includes any DNS wait.
+   */
+  dnsWait: 'waited' | 'not-waited' | 'not-probed';
   detectionSeconds: number;
   promotionSeconds: number;
   dnsSeconds: number | null;
   recoverySeconds: number;
 }
 
-/** When the cluster had no writer, by a topology lane; null without a closed no-writer window or flip. */
+/**
+ * When the cluster had no writer, by a topology lane: its one no-writer window after T0, which
+ * must be closed and, when the probe names a new writer, end with that writer's first answer.
+ * Null, never a guess, when the lane has a coverage gap or omitted windows, when no window or
+ * more than one closed after T0 (a blip next to the failover: which one was the promotion?), when
+ * a writer change was seen without a window (a gap shorter than one interval went unsampled).
+ */
 export function writerGap(
   endpoint: EndpointResult,
 ): { lost: TimePoint; found: TimePoint; before: string | null; after: string | null } | null {
   const topology = endpoint.topology;
-  if (!topology) return null;
+  if (!topology || topology.windowsOmitted > 0) return null;
   const lane = endpoint.coverage?.lanes.find((l) => l.kind === 'topology');
-  // Missing data around the failover could hide or invent the gap: no phases then.
   if (lane && (lane.gaps.length > 0 || lane.gapsOmitted > 0)) return null;
+  const after = topology.windows.filter((w) => w.end === null || w.end.seconds > 0);
+  if (after.length !== 1) return null;
+  const window = after[0]!;
+  if (window.end === null || window.cutByGap) return null;
   const flip = endpoint.writerFlip ?? null;
-  const window = topology.windows.find((w) => w.end === null || w.end.seconds > 0);
-  const names = { before: flip?.fromServer ?? null, after: flip?.toServer ?? null };
-  if (window) return window.end === null ? null : { lost: window.start, found: window.end, ...names };
-  return flip ? { lost: flip, found: flip, ...names } : null;
+  if (flip && Math.abs(flip.seconds - window.end.seconds) > 0.0005) return null;
+  return {
+    lost: window.start,
+    found: window.end,
+    before: flip?.fromServer ?? null,
+    after: flip?.toServer ?? null,
+  };
 }
 
-/** The phase split of `endpoint`'s outage by the writer gap of `source`; null when it cannot be made. */
+/**
+ * The phase split of `endpoint`'s outage by the writer gap of `source`. Null when it cannot be
+ * made honestly: no writer gap; no closed outage window of the endpoint that overlaps the gap,
+ * or more than one; a window cut by a coverage gap (its end is where data stopped, not a
+ * recovery); omitted windows.
+ */
 export function phasesOf(endpoint: EndpointResult, source: EndpointResult): PhasesResult | null {
   const gap = writerGap(source);
   if (!gap) return null;
   const kind = endpoint.write ? 'write' : endpoint.read ? 'read' : null;
   if (!kind) return null;
-  const window = endpoint[kind]!.windows.find(
-    (w): w is OutageWindowResult & { end: TimePoint } => w.end !== null && w.end.seconds >= gap.lost.seconds,
+  const lane = endpoint[kind]!;
+  if (lane.windowsOmitted > 0) return null;
+  const overlapping = lane.windows.filter(
+    (w) => w.start.seconds <= gap.found.seconds && (w.end === null || w.end.seconds >= gap.lost.seconds),
   );
-  if (!window) return null;
+  if (overlapping.length !== 1) return null;
+  const window = overlapping[0]!;
+  if (window.end === null || window.cutByGap) return null;
   const s = window.start.seconds;
   const e = window.end.seconds;
   const clamp = (x: number) => Math.min(Math.max(x, s), e);
@@ -69,8 +96,9 @@ export function phasesOf(endpoint: EndpointResult, source: EndpointResult): Phas
   const found = Math.max(lost, clamp(gap.found.seconds));
   // The flip is the end of the first dns attempt with the new answer: DNS moved within one dns
   // interval before it. A flip up to that interval after the recovery may still have caused it.
-  const dnsIntervalSeconds =
-    endpoint.coverage?.lanes.find((lane) => lane.kind === 'dns')?.intervalSeconds ?? 0;
+  const dnsLane = endpoint.coverage?.lanes.find((l) => l.kind === 'dns');
+  const probedDns = endpoint.probes.includes('dns');
+  const dnsIntervalSeconds = dnsLane?.intervalSeconds ?? 0;
   const dns =
     endpoint.dnsFlip && endpoint.dnsFlip.seconds - dnsIntervalSeconds <= e ? endpoint.dnsFlip : null;
   const dnsAt = dns ? Math.max(found, clamp(dns.seconds)) : found;
@@ -83,6 +111,7 @@ export function phasesOf(endpoint: EndpointResult, source: EndpointResult): Phas
     writerBefore: gap.before,
     writerAfter: gap.after,
     dnsFlip: dns ? { seconds: dns.seconds, time: dns.time } : null,
+    dnsWait: dns ? 'waited' : probedDns ? 'not-waited' : 'not-probed',
     detectionSeconds: roundSeconds(lost - s),
     promotionSeconds: roundSeconds(found - lost),
     dnsSeconds: dns ? roundSeconds(dnsAt - found) : null,

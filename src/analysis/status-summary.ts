@@ -56,6 +56,7 @@ function endpointSummary(endpoint: EndpointResult): EndpointStatusSummary {
       promotionSeconds: p.promotionSeconds,
       ...(p.dnsSeconds !== null ? { dnsSeconds: p.dnsSeconds } : {}),
       recoverySeconds: p.recoverySeconds,
+      dnsWait: p.dnsWait,
     };
   }
   const windows = (['write', 'read'] as const).flatMap((kind) =>

@@ -824,14 +824,16 @@ function endpointSchema<R extends boolean>(resolved: R) {
         self.dialect === 'aurora-mysql',
     },
     {
-      cel: "!has(self.probes) || !('topology' in self.probes) || (has(self.topology) && has(self.topology.instanceHostPattern)) || self.host.matches('^[^.]+[.](cluster-custom-|cluster-ro-|cluster-|proxy-)[A-Za-z0-9]+[.]')",
+      cel: "!has(self.probes) || !('topology' in self.probes) || (has(self.topology) && has(self.topology.instanceHostPattern)) || self.host.matches('^[^.]+[.](cluster-custom-|cluster-ro-|cluster-|proxy-)[A-Za-z0-9]+[.][A-Za-z0-9-]+')",
       fieldPath: '.topology.instanceHostPattern',
       message:
         'the topology probe builds instance names from an RDS endpoint name (name.cluster-abc123.region.rds.amazonaws.com); for any other host set topology.instanceHostPattern, e.g. ?.abc123.us-east-1.rds.amazonaws.com',
       check: (self) =>
         !(self.probes ?? []).includes('topology') ||
         self.topology?.instanceHostPattern !== undefined ||
-        /^[^.]+[.](cluster-custom-|cluster-ro-|cluster-|proxy-)[A-Za-z0-9]+[.]/.test(self.host ?? ''),
+        /^[^.]+[.](cluster-custom-|cluster-ro-|cluster-|proxy-)[A-Za-z0-9]+[.][A-Za-z0-9-]+/.test(
+          self.host ?? '',
+        ),
     },
     {
       cel: "!has(self.role) || !has(self.probes) || self.role != 'reader' || !('write' in self.probes)",

@@ -165,6 +165,12 @@ const endpointSummarySchema = Type.Object(
             minimum: 0,
             description: 'From the last of those until the endpoint recovered.',
           }),
+          dnsWait: Type.Optional(
+            stringEnum(['waited', 'not-waited', 'not-probed'], {
+              description:
+                'waited: recovered after its DNS answer changed; not-waited: before; not-probed: no dns probe (recovery includes any DNS wait).',
+            }),
+          ),
         },
         {
           description:

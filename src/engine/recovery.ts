@@ -5,16 +5,22 @@ import type { ProbeKind, Sample } from '../analysis/sample.ts';
 import type { EndpointSpec } from '../api/experiment-spec.ts';
 import { laneIntervalMsOf } from '../api/spec-accessors.ts';
 
-/** The lanes of the spec's endpoints (endpoint x probe kind) with their intervals. */
+/**
+ * The lanes of the spec's endpoints (endpoint x probe kind) with their intervals that decide
+ * when the run has recovered: every kind but topology (the database's view, not a client's: a
+ * writer the setup did not list must not hold observation open to maxDuration).
+ */
 export function specLanes(
   endpoints: readonly EndpointSpec[],
 ): { endpoint: string; kind: ProbeKind; intervalMs: number }[] {
   return endpoints.flatMap((e) =>
-    e.probes.map((kind) => ({
-      endpoint: e.name,
-      kind,
-      intervalMs: laneIntervalMsOf(e, kind),
-    })),
+    e.probes
+      .filter((kind) => kind !== 'topology')
+      .map((kind) => ({
+        endpoint: e.name,
+        kind,
+        intervalMs: laneIntervalMsOf(e, kind),
+      })),
   );
 }
 

@@ -86,6 +86,9 @@ export function mysqlDialect(tls: TlsPlan): SqlDialect<MysqlSession> {
         );
       } catch (err) {
         if ((err as { errno?: number }).errno !== ER_UNKNOWN_TABLE) throw err;
+        // Only MariaDB (the lab) answers from the lab's table; Aurora MySQL never gets here.
+        const version = await session.query<{ v: string }[]>('SELECT VERSION() AS v');
+        if (!/mariadb/i.test(String(version[0]?.v))) throw err;
         rows = await session.query<{ id: string }[]>(
           'SELECT server_id AS id FROM failwatch_lab.instances ORDER BY 1',
         );

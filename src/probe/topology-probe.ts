@@ -33,12 +33,23 @@ export function instanceAddress(
   defaultPort: number,
 ): { host: string; port: number } {
   const m = /^(.*?)(?::(\d{1,5}))?$/.exec(pattern)!;
-  return { host: m[1]!.replace('?', id), port: m[2] ? Number(m[2]) : defaultPort };
+  return { host: m[1]!.replace('?', () => id), port: m[2] ? Number(m[2]) : defaultPort };
 }
+
+/**
+ * An RDS DB instance identifier (1-63 letters, digits and hyphens, starting with a letter). The
+ * identifiers come from the database, and each becomes a host name the prober dials with its
+ * credentials: anything else (dots, slashes, colons) could point it elsewhere, so it is refused.
+ */
+export const INSTANCE_ID = /^[A-Za-z][A-Za-z0-9-]{0,62}$/;
+/** An Aurora cluster has at most 16 instances (a writer and 15 replicas). */
+export const MAX_INSTANCES = 16;
 
 interface Instance {
   id: string;
   driver: ProbeDriver;
+  /** The question in flight, if any. */
+  pending?: Promise<AttemptOutcome> | undefined;
 }
 
 export class TopologyProbe {
@@ -81,26 +92,45 @@ export class TopologyProbe {
     } finally {
       await discovery.close();
     }
+    const refuse = (message: string) =>
+      new ProbeSetupError(e.name, 'topology discovery', { class: 'other', message });
     if (ids.length === 0)
-      throw new ProbeSetupError(e.name, 'topology discovery', {
-        class: 'other',
-        message: 'the cluster lists no instances (aurora_replica_status() / replica_host_status is empty)',
-      });
+      throw refuse('the cluster lists no instances (aurora_replica_status() / replica_host_status is empty)');
+    if (ids.length > MAX_INSTANCES)
+      throw refuse(
+        `the cluster lists ${ids.length} instances, more than an Aurora cluster has (${MAX_INSTANCES})`,
+      );
+    const bad = ids.find((id) => !INSTANCE_ID.test(id));
+    if (bad !== undefined)
+      throw refuse(
+        `the cluster lists an instance identifier that is not an RDS one (${JSON.stringify(bad.slice(0, 80))}): it would become a host name`,
+      );
     this.#instances = ids.map((id) => {
       const at = instanceAddress(pattern, id, e.port);
       return { id, driver: this.#driverFor(at.host, at.port) };
     });
   }
 
-  /** Asks every instance whether it is the writer; never rejects. */
+  /**
+   * Asks every instance whether it is the writer; never rejects. At most one question per
+   * instance is in flight: an attempt that finds one still pending (a hung instance) waits for
+   * that answer instead of asking again, so a hung instance holds one connection, not one per tick.
+   */
   attempt(): Promise<AttemptOutcome> {
     const instances = this.#instances;
+    if (instances.length === 0) return Promise.resolve({ class: 'other', message: 'no instances' });
     return new Promise((resolve) => {
       const answers: (AttemptOutcome | undefined)[] = instances.map(() => undefined);
       let pending = instances.length;
       let done = false;
       instances.forEach((instance, k) => {
-        void instance.driver.attempt('read', { seq: 0, clientMs: 0 }).then((outcome) => {
+        instance.pending ??= instance.driver
+          .attempt('read', { seq: 0, clientMs: 0 })
+          .catch((err: unknown): AttemptOutcome => ({ class: 'other', message: String(err) }))
+          .finally(() => {
+            instance.pending = undefined;
+          });
+        void instance.pending.then((outcome) => {
           answers[k] = outcome;
           pending--;
           if (done) return;
@@ -113,11 +143,12 @@ export class TopologyProbe {
           }
         });
       });
-      if (instances.length === 0) resolve({ class: 'other', message: 'no instances' });
     });
   }
 
+  /** Waits for the questions in flight (bounded by their deadlines), then closes the connections. */
   async close(): Promise<void> {
+    await Promise.all(this.#instances.map((i) => i.pending));
     await Promise.all(this.#instances.map((i) => i.driver.close()));
   }
 }
@@ -126,7 +157,10 @@ export class TopologyProbe {
 function noWriter(instances: readonly Instance[], answers: readonly AttemptOutcome[]): AttemptOutcome {
   // Only classes: the message stays the same from attempt to attempt (samples share details).
   const each = instances
-    .map((instance, k) => `${instance.id}: ${answers[k]!.class === 'ok' ? 'reader' : answers[k]!.class}`)
+    .map((instance, k) => {
+      const answer = answers[k]!;
+      return `${instance.id}: ${answer.class === 'ok' ? (answer.server?.role ?? 'unknown') : answer.class}`;
+    })
     .join(', ');
   const message = `no instance reports itself the writer (${each})`;
   if (answers.some((answer) => answer.class === 'ok'))

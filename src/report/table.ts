@@ -59,7 +59,7 @@ export function phaseLines(results: Results): string[] {
   const split = results.endpoints.filter((endpoint) => endpoint.phases);
   if (split.length === 0) return [];
   return [
-    'failover phases of each outage, seconds (detection + promotion + dns + recovery = the outage window; dns -: did not wait for DNS):',
+    'failover phases of each outage, seconds (detection + promotion + dns + recovery = the outage window; dns -: recovered before DNS moved):',
     ...split.map((endpoint) => {
       const p = endpoint.phases!;
       return `  ${endpoint.name}: ${phaseText(p)}`;
@@ -68,5 +68,7 @@ export function phaseLines(results: Results): string[] {
 }
 
 export function phaseText(p: PhasesResult): string {
-  return `detection ${p.detectionSeconds}, promotion ${p.promotionSeconds}, dns ${p.dnsSeconds ?? '-'}, recovery ${p.recoverySeconds}`;
+  const dns =
+    p.dnsSeconds ?? (p.dnsWait === 'not-probed' ? '? (no dns probe; recovery includes any DNS wait)' : '-');
+  return `detection ${p.detectionSeconds}, promotion ${p.promotionSeconds}, dns ${dns}, recovery ${p.recoverySeconds}`;
 }

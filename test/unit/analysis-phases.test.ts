@@ -152,6 +152,67 @@ describe('failover phases', () => {
     }
   });
 
+  it('says nothing for an outage that does not overlap the writer gap, or two that do', () => {
+    // A reader endpoint whose outage (8-9 s) came after the writer was found (5 s).
+    const reader = fixedRateLane({
+      endpoint: 'proxy',
+      kind: 'write',
+      fromMs: at(-5),
+      toMs: at(20),
+      intervalMs: 100,
+      outcomeAt: (startMs) =>
+        startMs >= at(8) && startMs < at(9)
+          ? { class: 'connection_refused' }
+          : { class: 'ok', server: 'pg-2' },
+    });
+    const late = analyzeRun(
+      run([...writes('cluster', 12), ...dns('cluster'), ...reader, ...topology('cluster')]),
+    );
+    assert.equal(late.endpoints.find((e) => e.name === 'proxy')!.phases, null);
+    // Two outages inside the gap (1.1-2 s and 3-4 s): which one is the failover's?
+    const twice = fixedRateLane({
+      endpoint: 'proxy',
+      kind: 'write',
+      fromMs: at(-5),
+      toMs: at(20),
+      intervalMs: 100,
+      outcomeAt: (startMs) =>
+        (startMs >= at(1.1) && startMs < at(2)) || (startMs >= at(3) && startMs < at(4))
+          ? { class: 'connection_refused' }
+          : { class: 'ok', server: 'pg-1' },
+    });
+    const two = analyzeRun(
+      run([...writes('cluster', 12), ...dns('cluster'), ...twice, ...topology('cluster')]),
+    );
+    assert.equal(two.endpoints.find((e) => e.name === 'proxy')!.phases, null);
+  });
+
+  it('says nothing when the topology saw two no-writer windows, or a new writer without any', () => {
+    const blip = topology('cluster').map((s) =>
+      s.startMs >= at(-3) && s.startMs < at(-2.5) ? { ...s, class: 'connect_timeout' as const } : s,
+    );
+    // A blip before T0 does not count (the window must end after T0); one after it does.
+    const before = analyzeRun(run([...base(), ...blip]));
+    assert.ok(before.endpoints.find((e) => e.name === 'cluster')!.phases);
+    const afterT0 = topology('cluster').map((s) =>
+      s.startMs >= at(10) && s.startMs < at(10.5) ? { ...s, class: 'connect_timeout' as const } : s,
+    );
+    const blipAfter = analyzeRun(run([...base(), ...afterT0]));
+    assert.ok(blipAfter.endpoints.every((e) => e.phases === null));
+    // The writer changed between two attempts: no window, so no promotion figure at all.
+    const instant = fixedRateLane({
+      endpoint: 'cluster',
+      kind: 'topology',
+      fromMs: at(-5),
+      toMs: at(20),
+      intervalMs: 100,
+      outcomeAt: (startMs) => ({ class: 'ok', server: startMs < at(3) ? 'pg-1' : 'pg-2' }),
+    });
+    const flipOnly = analyzeRun(run([...base(), ...instant]));
+    assert.ok(flipOnly.endpoints.find((e) => e.name === 'cluster')!.writerFlip);
+    assert.ok(flipOnly.endpoints.every((e) => e.phases === null));
+  });
+
   it('says nothing rather than something wrong: a gap in the topology lane, or no writer found', () => {
     const gap = analyzeRun(run([...base(), ...topology('cluster', { missing: [3, 6] })]));
     assert.ok(gap.endpoints.every((e) => e.phases === null));
@@ -169,8 +230,15 @@ describe('failover phases', () => {
       promotionSeconds: 4,
       dnsSeconds: 6.9,
       recoverySeconds: 0.1,
+      dnsWait: 'waited',
     });
-    assert.deepEqual(of('wrapper'), { detectionSeconds: 0, promotionSeconds: 4, recoverySeconds: 0.2 });
+    assert.deepEqual(of('wrapper'), {
+      detectionSeconds: 0,
+      promotionSeconds: 4,
+      recoverySeconds: 0.2,
+      dnsWait: 'not-waited',
+    });
+    assert.equal(of('proxy')!.dnsWait, 'not-probed');
   });
 
   it('shows the phases in the terminal table and as a bar in the report', () => {
