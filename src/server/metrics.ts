@@ -258,12 +258,6 @@ export function createResultMetrics(registry: Registry): ResultMetrics {
     labelNames: ['namespace', 'experiment', 'endpoint', 'zone', 'kind'],
     registers: [registry],
   });
-  const phases = new Gauge({
-    name: 'failwatch_experiment_phase_seconds',
-    help: "Failover phases of the endpoint's outage in the experiment's latest run (detection, promotion, dns, recovery), when a topology probe could split it.",
-    labelNames: ['namespace', 'experiment', 'endpoint', 'zone', 'phase'],
-    registers: [registry],
-  });
   const lostWrites = new Gauge({
     name: 'failwatch_experiment_lost_writes',
     help: "Acknowledged writes missing after recovery in the experiment's latest run, by endpoint.",
@@ -338,14 +332,6 @@ export function createResultMetrics(registry: Registry): ResultMetrics {
         if (result) set(downtime, { ...lane, kind }, result.downtimeSeconds);
       }
       if (endpoint.lostWrites !== null) set(lostWrites, lane, endpoint.lostWrites);
-      // No series for a phase that was not measured (no split, or dns not waited for / not probed).
-      const p = endpoint.phases;
-      if (p) {
-        set(phases, { ...lane, phase: 'detection' }, p.detectionSeconds);
-        set(phases, { ...lane, phase: 'promotion' }, p.promotionSeconds);
-        if (p.dnsSeconds !== null) set(phases, { ...lane, phase: 'dns' }, p.dnsSeconds);
-        set(phases, { ...lane, phase: 'recovery' }, p.recoverySeconds);
-      }
       // Results written before coverage have none: no series rather than a false 0.
       if (endpoint.coverage) {
         for (const probe of endpoint.coverage.lanes) {

@@ -2,13 +2,11 @@
 // topology probe saw and by its own DNS flip, through analyzeRun, the report and the table.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Registry } from 'prom-client';
 import { analyzeRun, type RunInput } from '../../src/analysis/analyze-run.ts';
 import type { Sample } from '../../src/analysis/sample.ts';
 import { statusSummary } from '../../src/analysis/status-summary.ts';
 import { renderReportHtml } from '../../src/report/report-html.ts';
 import { formatSummaryTable } from '../../src/report/table.ts';
-import { createResultMetrics } from '../../src/server/metrics.ts';
 import { fixedRateLane, T0_MS } from './analysis-synthetic-run.ts';
 
 const at = (seconds: number) => T0_MS + seconds * 1000;
@@ -237,24 +235,6 @@ describe('failover phases', () => {
       dnsWait: 'not-waited',
     });
     assert.equal(of('proxy')!.dnsWait, 'not-probed');
-  });
-
-  it('exports the measured phases as a gauge, with no dns series where DNS was not waited for', async () => {
-    const registry = new Registry();
-    createResultMetrics(registry).recordResults('team-a', 'phases', results);
-    const text = await registry.metrics();
-    const value = (endpoint: string, phase: string) =>
-      new RegExp(
-        `failwatch_experiment_phase_seconds\\{namespace="team-a",experiment="phases",endpoint="${endpoint}",zone="",phase="${phase}"\\} ([0-9.]+)`,
-      ).exec(text)?.[1];
-    assert.deepEqual(
-      ['detection', 'promotion', 'dns', 'recovery'].map((phase) => value('cluster', phase)),
-      ['0', '4', '6.9', '0.1'],
-    );
-    assert.deepEqual(
-      ['detection', 'promotion', 'dns', 'recovery'].map((phase) => value('wrapper', phase)),
-      ['0', '4', undefined, '0.2'],
-    );
   });
 
   it('shows the phases in the terminal table and as a bar in the report', () => {
