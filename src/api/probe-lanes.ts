@@ -8,7 +8,7 @@ import type { EndpointSpec, FailoverExperimentSpec, ProberPlacementSpec } from '
 export const LANE_ZONE_SEPARATOR = '@';
 
 /** The placement of one endpoint's probers: spec.probers, each field replaced by the endpoint's own. */
-export type ProberPlacement = Omit<ProberPlacementSpec, 'zones'>;
+export type ProberPlacement = Omit<ProberPlacementSpec, 'zones' | 'sharing'>;
 
 export interface ProbeLane {
   /** `<endpoint>` or `<endpoint>@<zone>`: unique in the experiment. */
@@ -43,7 +43,7 @@ export function splitLane(lane: string): { endpoint: string; zone: string } {
 /** Every lane of the experiment, endpoint by endpoint, zones in the order listed. */
 export function probeLanes(spec: Pick<FailoverExperimentSpec, 'endpoints' | 'probers'>): ProbeLane[] {
   return spec.endpoints.flatMap((endpoint) => {
-    const { zones, ...placement } = endpointPlacement(spec, endpoint);
+    const { zones, sharing: _sharing, ...placement } = endpointPlacement(spec, endpoint);
     if (!zones || zones.length === 0) return [{ name: endpoint.name, endpoint, placement }];
     return zones.map((zone) => ({ name: laneName(endpoint.name, zone), endpoint, zone, placement }));
   });
@@ -57,4 +57,50 @@ export function laneEndpoint(lane: ProbeLane): EndpointSpec {
 /** Whether any endpoint of the spec is probed per zone. */
 export function usesZones(spec: Pick<FailoverExperimentSpec, 'endpoints' | 'probers'>): boolean {
   return probeLanes(spec).some((lane) => lane.zone !== undefined);
+}
+
+/**
+ * What one prober pod probes: one lane, or with spec.probers.sharing Zone every lane of a zone
+ * whose placement is the same (the pod can be placed only one way).
+ */
+export interface ProberGroup {
+  /** Its lanes in spec order: one, or several endpoints of one zone. */
+  lanes: ProbeLane[];
+  zone?: string;
+  placement: ProberPlacement;
+  /**
+   * The part of its pod's name after `<experiment>-probe-`: the endpoint's name for a pod per
+   * endpoint; `shared` (`shared<n>` for the n-th other placement) for a pod per zone.
+   */
+  podKey: string;
+}
+
+/** The prober pods of the experiment: one per lane, or one per zone and placement (sharing Zone). */
+export function proberGroups(spec: Pick<FailoverExperimentSpec, 'endpoints' | 'probers'>): ProberGroup[] {
+  const lanes = probeLanes(spec);
+  if (spec.probers?.sharing !== 'Zone')
+    return lanes.map((lane) => ({
+      lanes: [lane],
+      ...(lane.zone ? { zone: lane.zone } : {}),
+      placement: lane.placement,
+      podKey: lane.endpoint.name,
+    }));
+  const placements: string[] = [];
+  const groups = new Map<string, ProberGroup>();
+  for (const lane of lanes) {
+    const placementKey = JSON.stringify(lane.placement);
+    let n = placements.indexOf(placementKey);
+    if (n < 0) n = placements.push(placementKey) - 1;
+    const key = `${n}\u0000${lane.zone ?? ''}`;
+    const group = groups.get(key);
+    if (group) group.lanes.push(lane);
+    else
+      groups.set(key, {
+        lanes: [lane],
+        ...(lane.zone ? { zone: lane.zone } : {}),
+        placement: lane.placement,
+        podKey: n === 0 ? 'shared' : `shared${n}`,
+      });
+  }
+  return [...groups.values()];
 }

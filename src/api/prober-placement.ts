@@ -11,6 +11,8 @@ export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 export const MAX_ZONES = 8;
 export const TOLERATION_OPERATORS = ['Exists', 'Equal'] as const;
 export const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const;
+/** spec.probers.sharing: a prober pod per endpoint (and zone), or one per zone for all. */
+export const PROBER_SHARING = ['Endpoint', 'Zone'] as const;
 
 /**
  * The prober container's resources when neither spec.probers nor the endpoint sets them, from
@@ -174,7 +176,17 @@ interface PlacementRuleView {
 
 /** spec.probers, or an endpoint's probers (`override`: its fields replace spec.probers' one by one). */
 export function placementSchema(override: boolean) {
-  const schema = Type.Object(placementProperties(), {
+  const sharing = Type.Optional(
+    Type.Enum(PROBER_SHARING, {
+      type: 'string',
+      description:
+        "Endpoint (default): one prober pod per endpoint (per endpoint and zone with zones). Zone: one prober pod per zone (one in all without zones) probes every endpoint placed alike (the same placement after the endpoints' overrides), one Node.js process instead of one per endpoint; without resources set, its requests and limits grow with its endpoints. An endpoint's lane, results and metrics are the same either way.",
+    }),
+  );
+  const properties = { ...placementProperties(), sharing };
+  // An endpoint cannot leave its zone's shared pod: sharing is spec.probers' alone.
+  if (override) delete (properties as Partial<typeof properties>).sharing;
+  const schema = Type.Object(properties, {
     additionalProperties: false,
     description: override
       ? "Kubernetes: where this endpoint's prober pods run; each field set here replaces spec.probers' field of the same name."

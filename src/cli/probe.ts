@@ -4,13 +4,18 @@
 import pino from 'pino';
 import { startHttpServer } from '../server/http.ts';
 import { createRegistry } from '../server/metrics.ts';
-import { PROBE_POD_ENV, ProbePodConfigError, parseProbePodEnv } from '../server/probe-pod-env.ts';
+import {
+  PROBE_POD_ENV,
+  ProbePodConfigError,
+  parseProbePodEnv,
+  proberLanePrefix,
+} from '../server/probe-pod-env.ts';
 import { ProberService } from '../server/prober-service.ts';
 
 export const PROBE_HELP = `Usage: failwatch probe
 
-Runs inside a prober pod (the controller creates it): probes one endpoint, keeps every
-sample in memory and serves them. Configured by the environment:
+Runs inside a prober pod (the controller creates it): probes one endpoint (or several,
+${PROBE_POD_ENV.lanes}), keeps every sample in memory and serves them. Configured by the environment:
 
   ${PROBE_POD_ENV.runId}          run id, stored in every probe row (required)
   ${PROBE_POD_ENV.experiment}      namespace/name of the FailoverExperiment (required)
@@ -33,6 +38,9 @@ sample in memory and serves them. Configured by the environment:
 
 HTTP (API port): GET /status, GET /samples?from=N, POST /stop, POST /audit, each
       with "Authorization: Bearer <run token>" (401 without); GET /healthz, GET /readyz.
+      With ${PROBE_POD_ENV.lanes} > 1 (one pod for several endpoints) each endpoint's API is
+      under /endpoints/<endpoint name>/ and the per-endpoint variables of lane i >= 1 end
+      in _<i> (${PROBE_POD_ENV.endpoint}_1, ${PROBE_POD_ENV.password}_1, ${PROBE_POD_ENV.caFile}_1, ...).
 HTTP (metrics port): GET /metrics, GET /healthz, GET /readyz, no token.
 SIGTERM stops probing and exits 0.
 `;
@@ -55,12 +63,13 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     return 2;
   }
 
+  const shared = config.lanes.length > 1;
   const log = pino({
     level: config.logLevel,
     base: {
       namespace: config.namespace,
       experiment: config.experiment,
-      endpoint: config.endpoint.name,
+      ...(shared ? {} : { endpoint: config.endpoint.name }),
       ...(config.zone ? { zone: config.zone } : {}),
       runId: config.runId,
     },
@@ -70,26 +79,46 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     redact: { paths: ['password', '*.password', 'credentials', '*.credentials'], censor: '[redacted]' },
   });
   const registry = createRegistry({ processMetrics: true });
-  const service = new ProberService({
-    runId: config.runId,
-    namespace: config.namespace,
-    experiment: config.experiment,
-    endpoint: config.endpoint,
-    ...(config.zone ? { zone: config.zone } : {}),
-    credentials: config.credentials,
-    apiToken: config.apiToken,
-    caFile: config.caFile,
-    registry,
-    log,
-    setupRetryMs: config.setupRetryMs,
-    maxSamples: config.maxSamples,
-    seqBase: config.seqBase,
-  });
+  // One service per lane, all in this process (spec.probers.sharing Zone): they share the
+  // registry's series families, the HTTP servers and the event loop, nothing else.
+  const services = config.lanes.map(
+    (lane) =>
+      new ProberService({
+        runId: config.runId,
+        namespace: config.namespace,
+        experiment: config.experiment,
+        endpoint: lane.endpoint,
+        ...(config.zone ? { zone: config.zone } : {}),
+        credentials: lane.credentials,
+        apiToken: config.apiToken,
+        caFile: lane.caFile,
+        registry,
+        log: shared ? log.child({ endpoint: lane.endpoint.name }) : log,
+        setupRetryMs: config.setupRetryMs,
+        maxSamples: Math.floor(config.maxSamples / config.lanes.length),
+        seqBase: config.seqBase,
+      }),
+  );
+  const ready = () => {
+    for (const service of services) {
+      const readiness = service.ready();
+      if (readiness !== true && !(typeof readiness === 'object' && readiness.ok)) return readiness;
+    }
+    return { ok: true } as const;
+  };
+  const redact = (text: string) => services.reduce((out, service) => service.redact(out), text);
   const server = await startHttpServer({
     host: config.listen.host,
     port: config.listen.port,
-    ready: () => service.ready(),
-    routes: (app) => service.routes(app),
+    ready,
+    // One lane: its routes at the root. Several: each under /endpoints/<endpoint name>.
+    routes: (app) => {
+      if (!shared) return services[0]!.routes(app);
+      for (const [i, service] of services.entries())
+        app.register(async (scope) => service.routes(scope), {
+          prefix: proberLanePrefix(config.lanes[i]!.endpoint.name),
+        });
+    },
     // The API's requests are tiny (POST /stop and /audit take no body).
     bodyLimit: 64 * 1024,
   });
@@ -97,20 +126,23 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     host: config.listen.host,
     port: config.metricsPort,
     registry,
-    ready: () => service.ready(),
+    ready,
   });
   log.info(
     {
       event: 'listening',
       url: server.url,
       metricsUrl: metricsServer.url,
-      dialect: config.endpoint.dialect,
-      host: config.endpoint.host,
-      connectionMode: config.endpoint.connectionMode,
+      endpoints: config.lanes.map(({ endpoint }) => ({
+        name: endpoint.name,
+        dialect: endpoint.dialect,
+        host: endpoint.host,
+        connectionMode: endpoint.connectionMode,
+      })),
     },
     'prober serving',
   );
-  service.start();
+  for (const service of services) service.start();
 
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
@@ -119,11 +151,8 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
       log.info({ event: 'shutdown', signal }, 'stopping');
       // Stuck database sockets must not keep a terminating pod alive past its grace period.
       setTimeout(() => process.exit(0), 20_000).unref();
-      service
-        .stop()
-        .catch((err: unknown) =>
-          log.error({ event: 'stop-failed', err: service.redact(String(err)) }, 'stop failed'),
-        )
+      Promise.all(services.map((service) => service.stop()))
+        .catch((err: unknown) => log.error({ event: 'stop-failed', err: redact(String(err)) }, 'stop failed'))
         .then(() => Promise.all([server.close(), metricsServer.close()]))
         .finally(resolve);
     };
@@ -132,6 +161,9 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
   });
-  log.info({ event: 'exit', samples: service.status().samples }, 'prober exiting');
+  log.info(
+    { event: 'exit', samples: services.reduce((n, service) => n + service.status().samples, 0) },
+    'prober exiting',
+  );
   return 0;
 }

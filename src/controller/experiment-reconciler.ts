@@ -15,7 +15,7 @@ import { statusSummary } from '../analysis/status-summary.ts';
 import { parseDurationMs } from '../api/duration.ts';
 import type { FailoverExperimentSpec } from '../api/experiment-spec.ts';
 import type { ExperimentPhase, FailoverExperimentStatus } from '../api/experiment-status.ts';
-import { laneEndpoint, probeLanes } from '../api/probe-lanes.ts';
+import { laneEndpoint, type ProberGroup, probeLanes, proberGroups } from '../api/probe-lanes.ts';
 import { targetIdentifier } from '../api/spec-accessors.ts';
 import {
   type ExperimentManifest,
@@ -50,8 +50,9 @@ import {
 import { acquireTargetLock, releaseTargetLock, targetLeaseName } from './lease.ts';
 import { ProberAccess, ProberAccessError } from './prober-access.ts';
 import {
-  laneOfPod,
-  lanePodName,
+  caVolumeName,
+  groupPodName,
+  lanesOfPod,
   ProberClient,
   proberPod,
   setupHint,
@@ -59,7 +60,7 @@ import {
 } from './prober-pods.ts';
 import { replaceLostProbers } from './prober-replacement.ts';
 import { ProberSamples } from './prober-samples.ts';
-import { ProberSecretProblems } from './prober-secret-problems.ts';
+import { ProberSecretProblems, type SecretProblem } from './prober-secret-problems.ts';
 import { reportLanesOf } from './report-lanes.ts';
 import { type TargetPolicy, targetArnProblem, targetPolicyProblem } from './target-policy.ts';
 import { TriggerPhases } from './trigger-phases.ts';
@@ -298,12 +299,15 @@ export class ExperimentReconciler {
     const blocked = obj.status?.conditions?.find((c) => c.type === 'Blocked' && c.status === 'True');
     if (blocked?.reason === 'SecretNotFound' || blocked?.reason === 'SecretKeyNotFound') {
       const pods = await this.pods(obj);
-      for (const lane of probeLanes(manifest.spec)) {
-        const endpoint = laneEndpoint(lane);
-        const pod = pods.get(lanePodName(obj.metadata.name!, lane));
-        const problem = pod && (await this.secrets.problem(pod, endpoint));
-        if (problem) {
-          await this.setBlocked(obj, problem.reason, endpointMessage(endpoint.name, problem.message));
+      for (const group of proberGroups(manifest.spec)) {
+        const pod = pods.get(groupPodName(obj.metadata.name!, group));
+        const found = pod && (await this.secretProblem(pod, group));
+        if (found) {
+          await this.setBlocked(
+            obj,
+            found.problem.reason,
+            endpointMessage(found.endpoint, found.problem.message),
+          );
           return { requeueAfterMs: blockedRetryMs(obj, 10_000) };
         }
       }
@@ -371,60 +375,65 @@ export class ExperimentReconciler {
     };
     const tokenRef = await this.access.prepare(identity);
     const token = await this.access.token(identity);
-    const lanes = probeLanes(manifest.spec);
-    for (const lane of lanes) {
-      const podName = lanePodName(obj.metadata.name!, lane);
+    const groups = proberGroups(manifest.spec);
+    const lanes = groups.flatMap((group) => group.lanes);
+    for (const group of groups) {
+      const podName = groupPodName(obj.metadata.name!, group);
       if (pods.has(podName)) continue;
-      const pod = proberPod(identity, lane, this.deps.proberImage, tokenRef);
+      const pod = proberPod(identity, group, this.deps.proberImage, tokenRef);
       await kube.core.createNamespacedPod({ namespace: ns, body: pod }).catch((err) => {
         if ((err as { code?: number }).code !== 409) throw err;
       });
     }
     let ready = 0;
-    for (const lane of lanes) {
-      const endpoint = laneEndpoint(lane);
-      const pod = pods.get(lanePodName(obj.metadata.name!, lane));
+    for (const group of groups) {
+      const pod = pods.get(groupPodName(obj.metadata.name!, group));
       const podIp = pod?.status?.podIP;
-      const problem = pod && (await this.secrets.problem(pod, endpoint));
-      if (problem) {
+      const named = group.lanes.map((lane) => lane.name).join(', ');
+      const found = pod && (await this.secretProblem(pod, group));
+      if (found) {
         // Waiting for a Secret must not hold the target's lock: back to Pending. The pods stay
         // (they cannot start without the Secret; the kubelet starts them once it exists).
         await this.releaseLock(obj);
-        await this.setBlocked(obj, problem.reason, endpointMessage(endpoint.name, problem.message));
+        await this.setBlocked(
+          obj,
+          found.problem.reason,
+          endpointMessage(found.endpoint, found.problem.message),
+        );
         return { requeueAfterMs: blockedRetryMs(obj, 10_000) };
       }
       const waiting = pod?.status?.containerStatuses?.[0]?.state?.waiting;
       if (waiting?.reason === 'CreateContainerConfigError')
         throw new RunFailed(
           'SecretKeyNotFound',
-          endpointMessage(endpoint.name, waiting.message ?? 'the Secret cannot be used'),
+          endpointMessage(named, waiting.message ?? 'the Secret cannot be used'),
         );
       if (pod?.status?.phase === 'Failed' || pod?.status?.phase === 'Succeeded')
-        throw new RunFailed(
-          'ProberFailed',
-          endpointMessage(endpoint.name, `prober pod ended (${pod.status.phase})`),
-        );
-      if (!podIp || pod?.status?.phase !== 'Running') continue;
-      const st = await new ProberClient(podIp, token).status().catch(() => undefined);
-      // A configuration error fails at once; a network one (the machine or the endpoint busy
-      // for a moment) only once the prober's own retries (every 5 s) keep failing.
-      const definitive = SETUP_FAILS_AT_ONCE.has(st?.class ?? '');
-      if (
-        st?.state === 'setup-failed' &&
-        (definitive || (st.setupAttempts ?? 1) >= SETUP_ATTEMPTS_BEFORE_FAILING)
-      )
-        throw new RunFailed(
-          setupReason(st.class ?? 'other') as SetupFailureReason,
-          `${endpointMessage(endpoint.name, st.message ?? st.class ?? 'setup failed')} (${setupHint(endpoint, st.class)})`,
-        );
-      if (st?.state === 'probing') ready++;
+        throw new RunFailed('ProberFailed', endpointMessage(named, `prober pod ended (${pod.status.phase})`));
+      if (!pod || !podIp || pod.status?.phase !== 'Running') continue;
+      for (const [index, [, client]] of ProberClient.ofPod(pod, token).entries()) {
+        const endpoint = laneEndpoint(group.lanes[index]!);
+        const st = await client.status().catch(() => undefined);
+        // A configuration error fails at once; a network one (the machine or the endpoint busy
+        // for a moment) only once the prober's own retries (every 5 s) keep failing.
+        const definitive = SETUP_FAILS_AT_ONCE.has(st?.class ?? '');
+        if (
+          st?.state === 'setup-failed' &&
+          (definitive || (st.setupAttempts ?? 1) >= SETUP_ATTEMPTS_BEFORE_FAILING)
+        )
+          throw new RunFailed(
+            setupReason(st.class ?? 'other') as SetupFailureReason,
+            `${endpointMessage(endpoint.name, st.message ?? st.class ?? 'setup failed')} (${setupHint(endpoint, st.class)})`,
+          );
+        if (st?.state === 'probing') ready++;
+      }
     }
     if (ready < lanes.length) {
       const started = Date.parse(obj.status!.startTime!);
       if (Date.now() - started > (this.deps.preflightTimeoutMs ?? 120_000))
         throw new RunFailed(
           'ProbersNotReady',
-          `${ready} of ${lanes.length} prober pods became ready in time${unscheduledHint(pods.values())}`,
+          `${ready} of ${lanes.length} probers (in ${groups.length} pods) became ready in time${unscheduledHint(pods.values())}`,
         );
       return { requeueAfterMs: 500 };
     }
@@ -449,7 +458,7 @@ export class ExperimentReconciler {
       type: 'ProbersReady',
       status: 'True',
       reason: 'Probing',
-      message: `${ready} prober pods probing`,
+      message: `${ready} probers probing`,
     });
     setCondition(status, obj, {
       type: 'Running',
@@ -511,12 +520,12 @@ export class ExperimentReconciler {
     const token = await this.proberToken(obj);
     const clients = [...pods.values()]
       .filter((p) => p.status?.podIP && p.status.phase === 'Running')
-      .map((p) => [p, new ProberClient(p.status!.podIP!, token)] as const);
-    await Promise.all(clients.map(([, c]) => c.stop().catch(() => {})));
+      .flatMap((p) => ProberClient.ofPod(p, token).map(([lane, client]) => [p, lane, client] as const));
+    await Promise.all(clients.map(([, , c]) => c.stop().catch(() => {})));
     const store = await this.pull(obj, pods);
     // Lanes need attempts up to when the probers stopped (coverage); the latest stop time a
     // prober reports, or now when none answers.
-    const stopped = await Promise.all(clients.map(([, c]) => c.status().catch(() => undefined)));
+    const stopped = await Promise.all(clients.map(([, , c]) => c.status().catch(() => undefined)));
     const stoppedMs = stopped.flatMap((st) => (st?.stopRequestedAt ? [Date.parse(st.stopRequestedAt)] : []));
     const coverageEndMs = stoppedMs.length > 0 ? Math.max(...stoppedMs) : Date.now();
     const trigger = this.trigger(obj, manifest);
@@ -616,18 +625,40 @@ export class ExperimentReconciler {
   // ---- helpers ----
 
   /**
+   * A missing Secret or key of a prober pod, and the endpoint it belongs to: in a pod of several
+   * endpoints, the first whose credentials or CA Secret the kubelet's message names.
+   */
+  private async secretProblem(
+    pod: V1Pod,
+    group: ProberGroup,
+  ): Promise<{ problem: SecretProblem; endpoint: string } | undefined> {
+    let first: { problem: SecretProblem; endpoint: string } | undefined;
+    for (const [index, lane] of group.lanes.entries()) {
+      const endpoint = laneEndpoint(lane);
+      const problem = await this.secrets.problem(pod, endpoint, caVolumeName(index));
+      if (!problem) continue;
+      const found = { problem, endpoint: endpoint.name };
+      const names = [endpoint.credentials.secretRef?.name, endpoint.tls.caSecretRef?.name];
+      if (group.lanes.length === 1 || names.some((n) => n && problem.message.includes(`Secret ${n} `)))
+        return found;
+      first ??= found;
+    }
+    return first;
+  }
+
+  /**
    * The lane's probe rows read back after recovery (every generation of its prober shares run id and lane): [] without a write probe, undefined
    * when no prober of the endpoint could read them (its lost writes are then unknown).
    */
   private async auditEndpoint(
     manifest: ExperimentManifest,
     name: string,
-    clients: readonly (readonly [V1Pod, ProberClient])[],
+    clients: readonly (readonly [V1Pod, string, ProberClient])[],
   ): Promise<AuditRow[] | undefined> {
     const lane = probeLanes(manifest.spec).find((l) => l.name === name);
     if (!lane?.endpoint.probes.includes('write')) return [];
-    for (const [pod, client] of clients) {
-      if (laneOfPod(pod) !== name) continue;
+    for (const [pod, podLane, client] of clients) {
+      if (podLane !== name) continue;
       try {
         return (await client.audit()).map((r) => ({ ...r, endpoint: name }));
       } catch (err) {
@@ -752,7 +783,7 @@ export class ExperimentReconciler {
     };
     await replaceLostProbers(
       identity,
-      probeLanes(manifest.spec),
+      proberGroups(manifest.spec),
       pods.values(),
       this.deps.proberImage,
       await this.access.prepare(identity),

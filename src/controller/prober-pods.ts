@@ -3,14 +3,14 @@
 // anywhere else). The controller pulls samples from them over HTTP; the pods keep every
 // sample until the run ends, so a controller restart loses nothing. The API needs the run's
 // token (src/controller/run-token.ts) as a bearer token; /metrics is open on its own port.
-import type { V1Affinity, V1Pod, V1PodSpec } from '@kubernetes/client-node';
+import type { V1Affinity, V1Pod, V1PodSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { EndpointSpec } from '../api/experiment-spec.ts';
-import { laneName, type ProbeLane } from '../api/probe-lanes.ts';
+import { laneName, type ProbeLane, type ProberGroup, splitLane } from '../api/probe-lanes.ts';
 import { ZONE_LABEL } from '../api/prober-placement.ts';
 import type { ProbeSample } from '../probe/types.ts';
-import { PROBE_POD_ENV } from '../server/probe-pod-env.ts';
+import { laneEnvName, PROBE_POD_ENV, proberLanePrefix } from '../server/probe-pod-env.ts';
 import { LABEL_COMPONENT, LABEL_ENDPOINT, LABEL_EXPERIMENT, LABEL_ZONE } from './kube.ts';
-import { PROBER_NODE_OPTIONS, proberResources } from './prober-resources.ts';
+import { proberNodeOptions, proberResources } from './prober-resources.ts';
 
 export const PROBER_PORT = 9090;
 /** The prober's open /metrics port (Prometheus); the API on PROBER_PORT needs the run token. */
@@ -46,7 +46,7 @@ export function proberPodName(experiment: string, endpoint: string): string {
  */
 export function lanePodName(
   experiment: string,
-  lane: Pick<ProbeLane, 'endpoint' | 'zone'>,
+  lane: { endpoint: { name: string }; zone?: string | undefined },
   suffix = '',
 ): string {
   const zone = lane.zone;
@@ -56,11 +56,25 @@ export function lanePodName(
   return proberPodName(experiment, `${lane.endpoint.name}-${zonePart}${suffix}`);
 }
 
-/** The lane a prober pod measures, from its labels. */
-export function laneOfPod(pod: V1Pod): string {
+/** The lanes a prober pod measures: its endpoints annotation (or endpoint label) and zone label. */
+export function lanesOfPod(pod: V1Pod): string[] {
   const labels = pod.metadata?.labels ?? {};
-  return laneName(labels[LABEL_ENDPOINT] ?? '', labels[LABEL_ZONE]);
+  const endpoints = pod.metadata?.annotations?.[ANNOTATION_ENDPOINTS]?.split(',') ?? [
+    labels[LABEL_ENDPOINT] ?? '',
+  ];
+  return endpoints.map((endpoint) => laneName(endpoint, labels[LABEL_ZONE]));
 }
+
+/** The pod name of a prober group (see ProberGroup.podKey), `suffix` for a replacement. */
+export function groupPodName(experiment: string, group: ProberGroup, suffix = ''): string {
+  return lanePodName(experiment, { endpoint: { name: group.podKey }, zone: group.zone }, suffix);
+}
+
+/**
+ * Annotation of every prober pod: the endpoints it probes, comma-separated in its lanes' order
+ * (more than one: it serves each one's API under /endpoints/<name>).
+ */
+export const ANNOTATION_ENDPOINTS = 'failwatch.io/endpoints';
 
 function hash(text: string): string {
   let h = 2166136261;
@@ -78,47 +92,70 @@ export interface Replacement {
 }
 
 /**
- * The prober pod of one lane (an endpoint, or an endpoint in one zone), placed as the spec's
- * probers and the endpoint's override say. With credentials.iam the pod gets no database
- * Secret: it signs IAM tokens with the AWS credentials of its ServiceAccount (IRSA / EKS Pod
- * Identity), for the region resolved here (credentials.iam.region, else the target's,
- * `exp.targetRegion`).
+ * The prober pod of one lane (an endpoint, or an endpoint in one zone) or of a group of lanes
+ * (spec.probers.sharing Zone), placed as the spec's probers and the endpoints' overrides say.
+ * With credentials.iam a lane gets no database Secret: the pod signs IAM tokens with the AWS
+ * credentials of its ServiceAccount (IRSA / EKS Pod Identity), for the region resolved here
+ * (credentials.iam.region, else the target's, `exp.targetRegion`). Lane i >= 1 of a shared pod
+ * reads variables ending in `_<i>` and its CA bundle from a volume of its own.
  */
 export function proberPod(
   exp: ExperimentIdentity,
-  laneOrEndpoint: ProbeLane | EndpointSpec,
+  what: ProberGroup | ProbeLane | EndpointSpec,
   image: string,
   token: TokenSecretRef,
   replacement?: Replacement,
 ): V1Pod {
-  const lane = asLane(laneOrEndpoint);
-  const { endpoint, zone, placement } = lane;
-  const secret = endpoint.credentials.secretRef;
-  const iam = endpoint.credentials.iam;
-  if (!secret && !iam)
+  const group = asGroup(what);
+  const { zone, placement } = group;
+  const serviceAccounts = new Set(group.lanes.map((l) => l.endpoint.credentials.iam?.serviceAccountName));
+  if (serviceAccounts.size > 1)
     throw new Error(
-      `endpoint ${endpoint.name}: credentials.secretRef or credentials.iam is required in Kubernetes`,
+      `endpoints ${group.lanes.map((l) => l.endpoint.name).join(', ')} share a prober pod but name different IAM ServiceAccounts: set sharing Endpoint`,
     );
-  const region = iam?.region ?? exp.targetRegion;
-  const credentials = iam ? { iam: { ...iam, ...(region ? { region } : {}) } } : { secretRef: secret };
-  const env = [
+  const serviceAccountName = [...serviceAccounts][0];
+  const env: { name: string; value?: string; valueFrom?: object }[] = [
     { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     { name: 'FAILWATCH_RUN_ID', value: exp.runId },
     { name: 'FAILWATCH_EXPERIMENT', value: `${exp.namespace}/${exp.name}` },
-    { name: PROBE_POD_ENV.endpoint, value: JSON.stringify({ ...withoutPlacement(endpoint), credentials }) },
     ...(zone ? [{ name: PROBE_POD_ENV.zone, value: zone }] : []),
-    ...(secret && !iam
-      ? [
-          {
-            name: 'FAILWATCH_DB_USERNAME',
-            valueFrom: { secretKeyRef: { name: secret.name, key: secret.usernameKey } },
-          },
-          {
-            name: 'FAILWATCH_DB_PASSWORD',
-            valueFrom: { secretKeyRef: { name: secret.name, key: secret.passwordKey } },
-          },
-        ]
-      : []),
+    ...(group.lanes.length > 1 ? [{ name: PROBE_POD_ENV.lanes, value: String(group.lanes.length) }] : []),
+  ];
+  const volumes: V1Volume[] = [];
+  const mounts: V1VolumeMount[] = [];
+  for (const [index, { endpoint }] of group.lanes.entries()) {
+    const secret = endpoint.credentials.secretRef;
+    const iam = endpoint.credentials.iam;
+    if (!secret && !iam)
+      throw new Error(
+        `endpoint ${endpoint.name}: credentials.secretRef or credentials.iam is required in Kubernetes`,
+      );
+    const region = iam?.region ?? exp.targetRegion;
+    const credentials = iam ? { iam: { ...iam, ...(region ? { region } : {}) } } : { secretRef: secret };
+    const name = (base: string) => laneEnvName(base, index);
+    env.push({
+      name: name(PROBE_POD_ENV.endpoint),
+      value: JSON.stringify({ ...withoutPlacement(endpoint), credentials }),
+    });
+    if (secret && !iam)
+      env.push(
+        {
+          name: name(PROBE_POD_ENV.username),
+          valueFrom: { secretKeyRef: { name: secret.name, key: secret.usernameKey } },
+        },
+        {
+          name: name(PROBE_POD_ENV.password),
+          valueFrom: { secretKeyRef: { name: secret.name, key: secret.passwordKey } },
+        },
+      );
+    const ca = caBundleMount(endpoint, index);
+    if (ca) {
+      env.push(ca.env);
+      volumes.push(ca.volume);
+      mounts.push(ca.mount);
+    }
+  }
+  env.push(
     {
       name: 'FAILWATCH_API_TOKEN',
       valueFrom: { secretKeyRef: { name: token.name, key: token.key } },
@@ -126,22 +163,21 @@ export function proberPod(
     { name: 'FAILWATCH_LISTEN_PORT', value: String(PROBER_PORT) },
     { name: 'FAILWATCH_METRICS_PORT', value: String(PROBER_METRICS_PORT) },
     // V8 sized for the container's memory limit (see prober-resources.ts).
-    { name: 'NODE_OPTIONS', value: PROBER_NODE_OPTIONS },
-  ];
+    { name: 'NODE_OPTIONS', value: proberNodeOptions(group.lanes.length) },
+  );
   if (replacement) env.push({ name: 'FAILWATCH_SEQ_BASE', value: String(replacement.seqBase) });
-  const ca = caBundleMount(endpoint);
-  if (ca) env.push(ca.env);
+  const single = group.lanes.length === 1 ? group.lanes[0]!.endpoint.name : undefined;
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      name: lanePodName(exp.name, lane, replacement ? `-r${replacement.generation}` : ''),
+      name: groupPodName(exp.name, group, replacement ? `-r${replacement.generation}` : ''),
       namespace: exp.namespace,
       labels: {
         'app.kubernetes.io/name': 'failwatch',
         [LABEL_COMPONENT]: 'prober',
         [LABEL_EXPERIMENT]: exp.name,
-        [LABEL_ENDPOINT]: endpoint.name,
+        ...(single ? { [LABEL_ENDPOINT]: single } : {}),
         ...(zone ? { [LABEL_ZONE]: zone } : {}),
       },
       annotations: {
@@ -149,6 +185,7 @@ export function proberPod(
         'prometheus.io/port': String(PROBER_METRICS_PORT),
         'prometheus.io/path': '/metrics',
         [ANNOTATION_PROBER_GENERATION]: String(replacement?.generation ?? 0),
+        [ANNOTATION_ENDPOINTS]: group.lanes.map((l) => l.endpoint.name).join(','),
       },
       ownerReferences: [
         {
@@ -163,13 +200,13 @@ export function proberPod(
     },
     spec: {
       restartPolicy: 'Never',
-      ...(iam?.serviceAccountName ? { serviceAccountName: iam.serviceAccountName } : {}),
+      ...(serviceAccountName ? { serviceAccountName } : {}),
       // IRSA and EKS Pod Identity project their own token volume; the API token is not needed.
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
-      ...placementFields(lane),
-      ...(ca ? { volumes: [ca.volume] } : {}),
+      ...placementFields(placement, zone),
+      ...(volumes.length > 0 ? { volumes } : {}),
       containers: [
         {
           name: 'prober',
@@ -180,9 +217,9 @@ export function proberPod(
             { name: 'http', containerPort: PROBER_PORT },
             { name: 'metrics', containerPort: PROBER_METRICS_PORT },
           ],
-          ...(ca ? { volumeMounts: [ca.mount] } : {}),
+          ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
           readinessProbe: { httpGet: { path: '/readyz', port: PROBER_PORT }, periodSeconds: 2 },
-          resources: proberResources(placement.resources),
+          resources: proberResources(placement.resources, group.lanes.length),
           securityContext: {
             allowPrivilegeEscalation: false,
             readOnlyRootFilesystem: true,
@@ -195,10 +232,22 @@ export function proberPod(
   };
 }
 
+/** A lane alone, or an endpoint alone (the lane without zones), is a group of one. */
+function asGroup(value: ProberGroup | ProbeLane | EndpointSpec): ProberGroup {
+  if ('lanes' in value) return value;
+  const lane = asLane(value);
+  return {
+    lanes: [lane],
+    ...(lane.zone ? { zone: lane.zone } : {}),
+    placement: lane.placement,
+    podKey: lane.endpoint.name,
+  };
+}
+
 /** An endpoint alone is the lane without zones, placed by its own probers override only. */
 function asLane(value: ProbeLane | EndpointSpec): ProbeLane {
   if ('endpoint' in value) return value;
-  const { zones: _zones, ...placement } = value.probers ?? {};
+  const { zones: _zones, sharing: _sharing, ...placement } = value.probers ?? {};
   return { name: value.name, endpoint: value, placement };
 }
 
@@ -208,9 +257,8 @@ function withoutPlacement(endpoint: EndpointSpec): Omit<EndpointSpec, 'probers'>
   return rest;
 }
 
-/** nodeSelector (with the lane's zone), affinity, tolerations and priorityClassName of the pod. */
-function placementFields(lane: ProbeLane): Partial<V1PodSpec> {
-  const { placement, zone } = lane;
+/** nodeSelector (with the zone), affinity, tolerations and priorityClassName of the pod. */
+function placementFields(placement: ProbeLane['placement'], zone: string | undefined): Partial<V1PodSpec> {
   const nodeSelector = { ...placement.nodeSelector, ...(zone ? { [ZONE_LABEL]: zone } : {}) };
   return {
     ...(Object.keys(nodeSelector).length > 0 ? { nodeSelector } : {}),
@@ -221,20 +269,28 @@ function placementFields(lane: ProbeLane): Partial<V1PodSpec> {
   };
 }
 
+/** The CA bundle volume of a pod's lane `index` (lane 0: ca-bundle; lane i: ca-bundle-i). */
+export function caVolumeName(index: number): string {
+  return index === 0 ? CA_VOLUME : `${CA_VOLUME}-${index}`;
+}
+
 /**
  * tls.caSecretRef: the Secret's one key as a read-only file (a CA bundle is public, so 0444
- * lets the non-root prober read it without an fsGroup), and FAILWATCH_CA_FILE naming it.
+ * lets the non-root prober read it without an fsGroup), and FAILWATCH_CA_FILE naming it (lane
+ * i >= 1 of a shared pod: its own volume, under CA_MOUNT_PATH/<i>, and FAILWATCH_CA_FILE_<i>).
  */
-function caBundleMount(endpoint: EndpointSpec) {
+function caBundleMount(endpoint: EndpointSpec, index = 0) {
   const ref = endpoint.tls.caSecretRef;
   if (!ref) return undefined;
+  const volume = caVolumeName(index);
+  const mountPath = index === 0 ? CA_MOUNT_PATH : `${CA_MOUNT_PATH}/${index}`;
   return {
     volume: {
-      name: CA_VOLUME,
+      name: volume,
       secret: { secretName: ref.name, items: [{ key: ref.key, path: CA_FILE_NAME }], defaultMode: 0o444 },
     },
-    mount: { name: CA_VOLUME, mountPath: CA_MOUNT_PATH, readOnly: true },
-    env: { name: 'FAILWATCH_CA_FILE', value: `${CA_MOUNT_PATH}/${CA_FILE_NAME}` },
+    mount: { name: volume, mountPath, readOnly: true },
+    env: { name: laneEnvName('FAILWATCH_CA_FILE', index), value: `${mountPath}/${CA_FILE_NAME}` },
   };
 }
 
@@ -290,9 +346,21 @@ export interface ProberStatus {
 export class ProberClient {
   readonly base: string;
   readonly #token: string;
-  constructor(podIp: string, token: string) {
-    this.base = `http://${podIp.includes(':') ? `[${podIp}]` : podIp}:${PROBER_PORT}`;
+  /**
+   * `endpoint`: the endpoint to talk to in a pod that probes several (its API is under
+   * /endpoints/<name>); leave it out for a pod of one endpoint.
+   */
+  constructor(podIp: string, token: string, endpoint?: string) {
+    this.base = `http://${podIp.includes(':') ? `[${podIp}]` : podIp}:${PROBER_PORT}${endpoint ? proberLanePrefix(endpoint) : ''}`;
     this.#token = token;
+  }
+
+  /** The client of each lane of a pod: [lane name, client] (one lane: the pod's own API). */
+  static ofPod(pod: V1Pod, token: string): [string, ProberClient][] {
+    const lanes = lanesOfPod(pod);
+    const ip = pod.status?.podIP ?? '';
+    if (lanes.length === 1) return [[lanes[0]!, new ProberClient(ip, token)]];
+    return lanes.map((lane) => [lane, new ProberClient(ip, token, splitLane(lane).endpoint)]);
   }
 
   private async json<T>(path: string, method = 'GET'): Promise<T> {

@@ -10,11 +10,11 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { parseDurationMs } from '../api/duration.ts';
 import type { EndpointSpec } from '../api/experiment-spec.ts';
-import type { ProbeLane } from '../api/probe-lanes.ts';
+import type { ProberGroup } from '../api/probe-lanes.ts';
 import {
   ANNOTATION_PROBER_GENERATION,
   type ExperimentIdentity,
-  laneOfPod,
+  lanesOfPod,
   proberPod,
   type Replacement,
   type TokenSecretRef,
@@ -39,11 +39,12 @@ function generationOf(pod: V1Pod): number {
 }
 
 /**
- * The replacement for a lane whose pods (`pods`, that lane's only) are all lost or
- * gone; undefined while one of them is still measuring, or after MAX_GENERATIONS.
+ * The replacement for a lane (or a shared pod's lanes: `endpoints`) whose pods (`pods`, those
+ * lanes' only) are all lost or gone; undefined while one of them is still measuring, or after
+ * MAX_GENERATIONS.
  */
 export function replacementFor(
-  endpoint: EndpointSpec,
+  endpoints: EndpointSpec | readonly EndpointSpec[],
   pods: readonly V1Pod[],
   runStartMs: number,
   nowMs: number,
@@ -51,7 +52,13 @@ export function replacementFor(
   if (pods.some((pod) => !proberLost(pod))) return undefined;
   const generation = 1 + Math.max(0, ...pods.map(generationOf));
   if (generation > MAX_GENERATIONS) return undefined;
-  const intervalMs = Math.min(parseDurationMs(endpoint.interval), parseDurationMs(endpoint.dns.interval));
+  const intervalMs = Math.min(
+    ...(Array.isArray(endpoints) ? endpoints : [endpoints as EndpointSpec]).flatMap((endpoint) => [
+      parseDurationMs(endpoint.interval),
+      parseDurationMs(endpoint.dns.interval),
+      parseDurationMs(endpoint.topology.interval),
+    ]),
+  );
   // A prober started at runStartMs or later reaches at most one seq per interval.
   const offset = Math.ceil((Math.max(0, nowMs - runStartMs) + SEQ_HEADROOM_MS) / intervalMs);
   return { generation, seqBase: generation * GENERATION_SEQS + Math.min(offset, GENERATION_SEQS / 2) };
@@ -59,13 +66,16 @@ export function replacementFor(
 
 export interface ReplaceDeps {
   createPod(pod: V1Pod): Promise<void>;
-  onReplaced(lane: string, pod: V1Pod, lost: readonly V1Pod[]): Promise<void>;
+  onReplaced(lanes: string, pod: V1Pod, lost: readonly V1Pod[]): Promise<void>;
 }
 
-/** Creates a replacement prober for every lane without a measuring pod; returns their names. */
+/**
+ * Creates a replacement prober pod for every group of lanes (one lane, or a shared pod's)
+ * without a measuring pod; returns their names.
+ */
 export async function replaceLostProbers(
   exp: ExperimentIdentity,
-  lanes: readonly ProbeLane[],
+  groups: readonly ProberGroup[],
   pods: Iterable<V1Pod>,
   image: string,
   token: TokenSecretRef,
@@ -74,11 +84,13 @@ export async function replaceLostProbers(
 ): Promise<string[]> {
   const all = [...pods];
   const created: string[] = [];
-  for (const lane of lanes) {
-    const own = all.filter((pod) => laneOfPod(pod) === lane.name);
-    const replacement = replacementFor(lane.endpoint, own, runStartMs, Date.now());
+  for (const group of groups) {
+    const names = group.lanes.map((lane) => lane.name).join(',');
+    const own = all.filter((pod) => lanesOfPod(pod).join(',') === names);
+    const endpoints = group.lanes.map((lane) => lane.endpoint);
+    const replacement = replacementFor(endpoints, own, runStartMs, Date.now());
     if (!replacement) continue;
-    const pod = proberPod(exp, lane, image, token, replacement);
+    const pod = proberPod(exp, group, image, token, replacement);
     try {
       await deps.createPod(pod);
     } catch (err) {
@@ -87,7 +99,7 @@ export async function replaceLostProbers(
       throw err;
     }
     created.push(pod.metadata!.name!);
-    await deps.onReplaced(lane.name, pod, own);
+    await deps.onReplaced(names.replaceAll(',', ', '), pod, own);
   }
   return created;
 }

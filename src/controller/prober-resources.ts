@@ -16,16 +16,40 @@ import { DEFAULT_PROBER_RESOURCES } from '../api/prober-placement.ts';
  */
 export const PROBER_NODE_OPTIONS = '--max-old-space-size=96 --max-semi-space-size=4';
 
-/** The prober container's resources: the user's requests and limits, each replacing the default's as a whole. */
+/** Per endpoint beyond the first in a shared pod (sharing Zone): old space, request, limit. */
+const PER_LANE = { oldSpaceMiB: 16, requestMiB: 32, limitMiB: 64, cpuMilli: 50 } as const;
+
+/** PROBER_NODE_OPTIONS for a pod of `lanes` endpoints: more old space per endpoint. */
+export function proberNodeOptions(lanes = 1): string {
+  if (lanes <= 1) return PROBER_NODE_OPTIONS;
+  return `--max-old-space-size=${96 + PER_LANE.oldSpaceMiB * (lanes - 1)} --max-semi-space-size=4`;
+}
+
 /** The default memory limit in MiB (what the memory bench runs under). */
 export const PROBER_MEMORY_LIMIT_MIB = Number.parseInt(DEFAULT_PROBER_RESOURCES.limits.memory, 10);
 
-export function proberResources(user?: {
-  requests?: Record<string, string>;
-  limits?: Record<string, string>;
-}): V1ResourceRequirements {
+/**
+ * The prober container's resources: the user's requests and limits, each replacing the
+ * default's as a whole. The default grows with the endpoints of a shared pod (`lanes`): each
+ * one beyond the first adds 32Mi and 50m to the requests and 64Mi to the limit (its samples,
+ * at most 48 MiB, its drivers and heap; `npm run bench -- --only prober-memory --endpoints N`).
+ */
+export function proberResources(
+  user?: {
+    requests?: Record<string, string>;
+    limits?: Record<string, string>;
+  },
+  lanes = 1,
+): V1ResourceRequirements {
+  const more = Math.max(0, lanes - 1);
+  const mib = (text: string, per: number) => `${Number.parseInt(text, 10) + per * more}Mi`;
+  const d = DEFAULT_PROBER_RESOURCES;
+  const requests = {
+    cpu: `${Number.parseInt(d.requests.cpu, 10) + PER_LANE.cpuMilli * more}m`,
+    memory: mib(d.requests.memory, PER_LANE.requestMiB),
+  };
   return {
-    requests: { ...(user?.requests ?? DEFAULT_PROBER_RESOURCES.requests) },
-    limits: { ...(user?.limits ?? DEFAULT_PROBER_RESOURCES.limits) },
+    requests: { ...(user?.requests ?? requests) },
+    limits: { ...(user?.limits ?? { memory: mib(d.limits.memory, PER_LANE.limitMiB) }) },
   };
 }

@@ -2,8 +2,8 @@
 // page pulled feeds the running per-lane state the phases need (baseline health, the recovery
 // tracker, the role-flip watcher, the newest sample end), work proportional to the new samples
 // only, and is appended in compact records to the experiment's spill files (sample-spill.ts),
-// from which the final analysis reads one endpoint at a time. The cursor is per pod uid, so a
-// replacement prober (a new pod, perhaps with the same name) is read from its own start, and the
+// from which the final analysis reads one endpoint at a time. The cursor is per pod uid (and lane,
+// in a pod that probes several endpoints), so a replacement prober (a new pod, perhaps with the same name) is read from its own start, and the
 // samples of a lost pod already pulled stay. A failed pull is logged (once per failure streak)
 // and retried at the next pull: the pod keeps its samples, and what is never pulled shows as a
 // coverage gap, never as downtime.
@@ -11,7 +11,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { BaselineHealth, type LaneHealth, type RecoveryTracker } from '../engine/recovery.ts';
 import { RoleFlipWatcher } from '../engine/trigger-protocol.ts';
 import type { ProbeSample } from '../probe/types.ts';
-import { laneOfPod, ProberClient } from './prober-pods.ts';
+import { ProberClient } from './prober-pods.ts';
 import { SampleSpill } from './sample-spill.ts';
 
 interface PodCursor {
@@ -109,38 +109,51 @@ export class ProberSamples {
         const ip = pod.status?.podIP;
         const phase = pod.status?.phase;
         if (!uid || !ip || phase === 'Failed' || phase === 'Succeeded') return;
-        const cursor = this.#pods.get(uid) ?? {
-          endpoint: laneOfPod(pod),
-          next: 0,
-          dropped: 0,
-          failures: 0,
-        };
-        this.#pods.set(uid, cursor);
-        try {
-          await new ProberClient(ip, token).eachPageFrom(cursor.next, (page) => {
-            this.#take(uid, cursor.endpoint, page.samples);
-            cursor.next = page.next;
-            cursor.dropped = page.dropped;
-          });
-          if (cursor.failures > 0)
-            log?.warn(
-              { pod: pod.metadata?.name, failures: cursor.failures },
-              'sample pull works again after failures',
-            );
-          cursor.failures = 0;
-          delete cursor.lastError;
-          pulled.add(uid);
-        } catch (err) {
-          cursor.lastError = (err as Error).message;
-          if (cursor.failures++ === 0)
-            log?.warn(
-              { pod: pod.metadata?.name, endpoint: cursor.endpoint, error: cursor.lastError },
-              'sample pull failed; retrying at the next pull (samples not pulled count as a coverage gap)',
-            );
-        }
+        const lanes = ProberClient.ofPod(pod, token);
+        const done = await Promise.all(
+          lanes.map(([lane, client], index) =>
+            this.#pullLane(lanes.length === 1 ? uid : `${uid}-${index}`, lane, client, pod, log),
+          ),
+        );
+        if (done.every(Boolean)) pulled.add(uid);
       }),
     );
     return pulled;
+  }
+
+  /** One lane of a pod to its end; false when the pull failed. */
+  async #pullLane(
+    key: string,
+    lane: string,
+    client: ProberClient,
+    pod: V1Pod,
+    log: PullLog | undefined,
+  ): Promise<boolean> {
+    const cursor: PodCursor = this.#pods.get(key) ?? { endpoint: lane, next: 0, dropped: 0, failures: 0 };
+    this.#pods.set(key, cursor);
+    try {
+      await client.eachPageFrom(cursor.next, (page) => {
+        this.#take(key, cursor.endpoint, page.samples);
+        cursor.next = page.next;
+        cursor.dropped = page.dropped;
+      });
+      if (cursor.failures > 0)
+        log?.warn(
+          { pod: pod.metadata?.name, endpoint: lane, failures: cursor.failures },
+          'sample pull works again after failures',
+        );
+      cursor.failures = 0;
+      delete cursor.lastError;
+      return true;
+    } catch (err) {
+      cursor.lastError = (err as Error).message;
+      if (cursor.failures++ === 0)
+        log?.warn(
+          { pod: pod.metadata?.name, endpoint: cursor.endpoint, error: cursor.lastError },
+          'sample pull failed; retrying at the next pull (samples not pulled count as a coverage gap)',
+        );
+      return false;
+    }
   }
 
   /** Deletes the spill files (the run's clean-up). */

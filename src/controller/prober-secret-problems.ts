@@ -94,15 +94,20 @@ const EVENT_LIST_EVERY_MS = 3000;
 export class ProberSecretProblems {
   readonly #kube: Pick<Kube, 'core'>;
   readonly #now: () => number;
-  /** Per pod uid: when its Events were listed, and what they said. */
-  readonly #mounts = new Map<string, { atMs: number; problem: SecretProblem | undefined }>();
+  /** Per pod uid: when its Events were listed, and the newest FailedMount message. */
+  readonly #mounts = new Map<string, { atMs: number; message: string | undefined }>();
 
   constructor(kube: Pick<Kube, 'core'>, now: () => number = Date.now) {
     this.#kube = kube;
     this.#now = now;
   }
 
-  async problem(pod: V1Pod, endpoint: EndpointSpec): Promise<SecretProblem | undefined> {
+  /** `caVolume`: the endpoint's CA bundle volume in the pod (caVolumeName of its lane index). */
+  async problem(
+    pod: V1Pod,
+    endpoint: EndpointSpec,
+    caVolume = CA_VOLUME,
+  ): Promise<SecretProblem | undefined> {
     if (pod.metadata?.deletionTimestamp) return undefined;
     const fromStatus = secretProblemOfPod(pod, endpoint);
     if (fromStatus || !endpoint.tls.caSecretRef) return fromStatus;
@@ -112,18 +117,18 @@ export class ProberSecretProblems {
     const created = Date.parse(`${pod.metadata?.creationTimestamp ?? ''}`);
     if (!creating || !uid || !(this.#now() - created >= MOUNT_GRACE_MS)) return undefined;
     for (const [k, v] of this.#mounts) if (this.#now() - v.atMs > 60_000) this.#mounts.delete(k);
-    const seen = this.#mounts.get(uid);
-    if (seen && this.#now() - seen.atMs < EVENT_LIST_EVERY_MS) return seen.problem;
-    const events = await this.#kube.core.listNamespacedEvent({
-      namespace: pod.metadata!.namespace!,
-      fieldSelector: `involvedObject.uid=${uid},reason=FailedMount`,
-    });
-    const newest = newestEvent(events.items);
-    const problem =
-      newest &&
-      secretProblemOfMountEvent(newest.message ?? '', pod.metadata!.namespace!, endpoint, CA_VOLUME);
-    this.#mounts.set(uid, { atMs: this.#now(), problem });
-    return problem;
+    let seen = this.#mounts.get(uid);
+    if (!seen || this.#now() - seen.atMs >= EVENT_LIST_EVERY_MS) {
+      const events = await this.#kube.core.listNamespacedEvent({
+        namespace: pod.metadata!.namespace!,
+        fieldSelector: `involvedObject.uid=${uid},reason=FailedMount`,
+      });
+      seen = { atMs: this.#now(), message: newestEvent(events.items)?.message };
+      this.#mounts.set(uid, seen);
+    }
+    return seen.message === undefined
+      ? undefined
+      : secretProblemOfMountEvent(seen.message, pod.metadata!.namespace!, endpoint, caVolume);
   }
 }
 

@@ -81,7 +81,47 @@ export function createProbeMetrics(
   kinds: readonly ProbeKind[],
   lag: () => Partial<Record<ProbeKind, LagSummary>>,
 ): ProbeMetrics {
+  // One set of instruments per registry: a prober pod that serves several lanes registers
+  // each lane's label values on the same series families.
+  let shared = probeInstruments.get(registry);
+  if (!shared) {
+    shared = probeInstrumentsOf(registry);
+    probeInstruments.set(registry, shared);
+  }
+  const { attempts, duration, up, skippedTicks, droppedSamples, lagSources } = shared;
+  lagSources.push({ labels, kinds, lag });
+  for (const kind of kinds) {
+    for (const errorClass of ERROR_CLASSES) attempts.inc({ ...labels, kind, class: errorClass }, 0);
+    for (const reason of ['in-flight-cap', 'late'] as const) skippedTicks.inc({ ...labels, kind, reason }, 0);
+    droppedSamples.inc({ ...labels, kind }, 0);
+  }
+  return {
+    observe(sample) {
+      const kindLabels = { ...labels, kind: sample.kind };
+      attempts.inc({ ...kindLabels, class: sample.class });
+      duration.observe(kindLabels, Math.max(0, sample.endMs - sample.startMs) / 1000);
+      up.set(kindLabels, sample.class === 'ok' ? 1 : 0);
+    },
+    skipped(kind, reason) {
+      skippedTicks.inc({ ...labels, kind, reason });
+    },
+    dropped(kind) {
+      droppedSamples.inc({ ...labels, kind });
+    },
+  };
+}
+
+interface LagSource {
+  labels: ProbeMetricLabels;
+  kinds: readonly ProbeKind[];
+  lag: () => Partial<Record<ProbeKind, LagSummary>>;
+}
+
+const probeInstruments = new WeakMap<Registry, ReturnType<typeof probeInstrumentsOf>>();
+
+function probeInstrumentsOf(registry: Registry) {
   const base = ['experiment', 'namespace', 'endpoint', 'zone'] as const;
+  const lagSources: LagSource[] = [];
   const attempts = new Counter({
     name: 'failwatch_probe_attempts_total',
     help: 'Probe attempts finished, by probe kind and error class (ok, slow, read_only, ...).',
@@ -119,35 +159,19 @@ export function createProbeMetrics(
     labelNames: [...base, 'kind', 'quantile'],
     registers: [registry],
     collect() {
-      const summaries = lag();
-      for (const kind of kinds) {
-        const s = summaries[kind];
-        if (!s) continue;
-        const values = { '0.5': s.p50Ms, '0.99': s.p99Ms, '1': s.maxMs };
-        for (const quantile of SCHEDULE_LAG_QUANTILES)
-          this.set({ ...labels, kind, quantile }, values[quantile] / 1000);
+      for (const { labels, kinds, lag } of lagSources) {
+        const summaries = lag();
+        for (const kind of kinds) {
+          const s = summaries[kind];
+          if (!s) continue;
+          const values = { '0.5': s.p50Ms, '0.99': s.p99Ms, '1': s.maxMs };
+          for (const quantile of SCHEDULE_LAG_QUANTILES)
+            this.set({ ...labels, kind, quantile }, values[quantile] / 1000);
+        }
       }
     },
   });
-  for (const kind of kinds) {
-    for (const errorClass of ERROR_CLASSES) attempts.inc({ ...labels, kind, class: errorClass }, 0);
-    for (const reason of ['in-flight-cap', 'late'] as const) skippedTicks.inc({ ...labels, kind, reason }, 0);
-    droppedSamples.inc({ ...labels, kind }, 0);
-  }
-  return {
-    observe(sample) {
-      const kindLabels = { ...labels, kind: sample.kind };
-      attempts.inc({ ...kindLabels, class: sample.class });
-      duration.observe(kindLabels, Math.max(0, sample.endMs - sample.startMs) / 1000);
-      up.set(kindLabels, sample.class === 'ok' ? 1 : 0);
-    },
-    skipped(kind, reason) {
-      skippedTicks.inc({ ...labels, kind, reason });
-    },
-    dropped(kind) {
-      droppedSamples.inc({ ...labels, kind });
-    },
-  };
+  return { attempts, duration, up, skippedTicks, droppedSamples, lagSources };
 }
 
 // ---------------------------------------------------------------------------------------

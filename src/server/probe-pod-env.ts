@@ -52,7 +52,26 @@ export const PROBE_POD_ENV = {
   setupRetry: 'FAILWATCH_SETUP_RETRY',
   /** pino level (default info). */
   logLevel: 'FAILWATCH_LOG_LEVEL',
+  /**
+   * How many lanes the pod probes (default 1; spec.probers.sharing Zone). Lane 0 reads the
+   * variables above; lane i >= 1 reads the endpoint, credential and CA variables with `_<i>`
+   * appended (FAILWATCH_ENDPOINT_1, FAILWATCH_DB_PASSWORD_1, FAILWATCH_CA_FILE_1, ...).
+   */
+  lanes: 'FAILWATCH_LANES',
 } as const;
+
+/** Where a pod of several endpoints serves one endpoint's API (GET /status is `<prefix>/status`). */
+export function proberLanePrefix(endpoint: string): string {
+  return `/endpoints/${endpoint}`;
+}
+
+/** Lanes one prober pod may serve at most. */
+export const MAX_POD_LANES = 64;
+
+/** The name of a per-lane variable for lane `index` (lane 0: the name itself). */
+export function laneEnvName(name: string, index: number): string {
+  return index === 0 ? name : `${name}_${index}`;
+}
 
 export const PROBE_POD_PORT = 9090;
 /** /metrics (and /healthz) without a token, for Prometheus. */
@@ -63,18 +82,25 @@ export const DEFAULT_SETUP_RETRY_MS = 5000;
 /** Seqs are stored as 32-bit integers: leave room for a day of 10 ms attempts above the base. */
 export const MAX_SEQ_BASE = 0xffffffff - 10_000_000;
 
-export interface ProbePodConfig {
+/** One endpoint the pod probes. */
+export interface ProbePodLane {
+  endpoint: EndpointSpec;
+  /** Read at every setup attempt (files may change when the Secret is fixed). */
+  credentials: () => EndpointCredentials;
+  caFile?: string;
+}
+
+/** The pod's configuration; its own endpoint fields are lane 0's. */
+export interface ProbePodConfig extends ProbePodLane {
   runId: string;
   namespace: string;
   experiment: string;
-  endpoint: EndpointSpec;
+  /** Every lane the pod probes, lane 0 first (one but with spec.probers.sharing Zone). */
+  lanes: ProbePodLane[];
   /** The zone the pod probes from, when the experiment probes per zone. */
   zone?: string;
-  /** Read at every setup attempt (files may change when the Secret is fixed). */
-  credentials: () => EndpointCredentials;
   /** The bearer token every API call must carry. */
   apiToken: string;
-  caFile?: string;
   listen: { host: string; port: number };
   metricsPort: number;
   maxSamples: number;
@@ -111,16 +137,22 @@ export function parseProbePodEnv(env: NodeJS.ProcessEnv): ProbePodConfig {
   if (experimentRef && !/^[^/\s]+\/[^/\s]+$/.test(experimentRef))
     problems.push(`${E.experiment} must be namespace/name (got \`${experimentRef}\`)`);
 
-  const endpoint = parseEndpoint(required(E.endpoint), problems);
+  let laneCount = env[E.lanes] ? Number(env[E.lanes]) : 1;
+  if (!(Number.isInteger(laneCount) && laneCount >= 1 && laneCount <= MAX_POD_LANES)) {
+    problems.push(`${E.lanes} must be an integer from 1 to ${MAX_POD_LANES} (got \`${env[E.lanes]}\`)`);
+    laneCount = 1;
+  }
+  const lanes: (ProbePodLane | undefined)[] = [];
+  for (let i = 0; i < laneCount; i++) lanes.push(laneOf(env, i, problems));
+  const names = lanes.flatMap((l) => (l ? [l.endpoint.name] : []));
+  for (const [i, name] of names.entries())
+    if (names.indexOf(name) !== i) problems.push(`endpoint ${name} is given twice`);
   const zone = env[E.zone] || undefined;
   if (zone !== undefined && !(zone.length <= 63 && new RegExp(LABEL_VALUE_PATTERN).test(zone)))
     problems.push(
       `${E.zone} must be a zone name, a Kubernetes label value such as us-east-1a (got \`${zone}\`)`,
     );
 
-  const credentials = endpoint?.credentials.iam
-    ? iamCredentialSource(endpoint, env, problems)
-    : credentialSource(env, problems);
   const apiToken = apiTokenOf(env, problems);
 
   let listen = { host: env[E.podIp] || '0.0.0.0', port: PROBE_POD_PORT };
@@ -165,13 +197,14 @@ export function parseProbePodEnv(env: NodeJS.ProcessEnv): ProbePodConfig {
   if (!LOG_LEVELS.includes(logLevel))
     problems.push(`${E.logLevel} must be one of ${LOG_LEVELS.join(', ')} (got \`${logLevel}\`)`);
 
-  if (problems.length > 0 || !endpoint) throw new ProbePodConfigError(problems);
+  const first = lanes[0];
+  if (problems.length > 0 || !first || lanes.some((l) => !l)) throw new ProbePodConfigError(problems);
   const config: ProbePodConfig = {
+    ...first,
+    lanes: lanes as ProbePodLane[],
     runId,
     namespace,
     experiment,
-    endpoint,
-    credentials,
     apiToken,
     listen,
     metricsPort,
@@ -180,22 +213,37 @@ export function parseProbePodEnv(env: NodeJS.ProcessEnv): ProbePodConfig {
     setupRetryMs,
     logLevel,
   };
-  if (env[E.caFile]) config.caFile = env[E.caFile];
   if (zone !== undefined) config.zone = zone;
   return config;
 }
 
-function parseEndpoint(text: string, problems: string[]): EndpointSpec | undefined {
-  if (!text) return undefined;
+/** Lane `index`: its endpoint, credentials and CA file, from the variables with its suffix. */
+function laneOf(env: NodeJS.ProcessEnv, index: number, problems: string[]): ProbePodLane | undefined {
+  const E = PROBE_POD_ENV;
+  const name = (base: string) => laneEnvName(base, index);
+  const text = env[name(E.endpoint)];
+  if (text === undefined || text === '') {
+    problems.push(`${name(E.endpoint)} is required`);
+    return undefined;
+  }
+  const endpoint = parseEndpoint(text, name(E.endpoint), problems);
+  const credentials = endpoint?.credentials.iam
+    ? iamCredentialSource(endpoint, env, problems)
+    : credentialSource(env, index, problems);
+  const caFile = env[name(E.caFile)];
+  return endpoint && { endpoint, credentials, ...(caFile ? { caFile } : {}) };
+}
+
+function parseEndpoint(text: string, variable: string, problems: string[]): EndpointSpec | undefined {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    problems.push(`${PROBE_POD_ENV.endpoint} is not JSON: ${(err as Error).message}`);
+    problems.push(`${variable} is not JSON: ${(err as Error).message}`);
     return undefined;
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    problems.push(`${PROBE_POD_ENV.endpoint} must be a JSON object (an endpoint of the spec)`);
+    problems.push(`${variable} must be a JSON object (an endpoint of the spec)`);
     return undefined;
   }
   // The pod's credentials come from its own environment; the spec's are only where they were.
@@ -206,7 +254,7 @@ function parseEndpoint(text: string, problems: string[]): EndpointSpec | undefin
   const result = validateExperimentSpec({ trigger: { type: 'none' }, endpoints: [endpoint] }, '');
   if (!result.ok) {
     for (const e of result.errors)
-      problems.push(`${PROBE_POD_ENV.endpoint}${e.path.replace(/^endpoints\[0\]/, '')}: ${e.message}`);
+      problems.push(`${variable}${e.path.replace(/^endpoints\[0\]/, '')}: ${e.message}`);
     return undefined;
   }
   return result.value.endpoints[0];
@@ -237,9 +285,15 @@ function apiTokenOf(env: NodeJS.ProcessEnv, problems: string[]): string {
   return token;
 }
 
-function credentialSource(env: NodeJS.ProcessEnv, problems: string[]): () => EndpointCredentials {
+function credentialSource(
+  env: NodeJS.ProcessEnv,
+  index: number,
+  problems: string[],
+): () => EndpointCredentials {
   const E = PROBE_POD_ENV;
-  const one = (valueName: string, fileName: string): (() => string) => {
+  const one = (valueBase: string, fileBase: string): (() => string) => {
+    const valueName = laneEnvName(valueBase, index);
+    const fileName = laneEnvName(fileBase, index);
     const file = env[fileName];
     if (file) return () => readFileSync(file, 'utf8').replace(/\r?\n$/, '');
     const value = env[valueName];

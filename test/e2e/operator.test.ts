@@ -4,7 +4,7 @@
 // at-most-once trigger across controller crashes.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -30,6 +30,8 @@ import { assertEdge, assertEdgeBetween } from '../helpers/timing.ts';
 const NS = 'team';
 const tmp = mkdtempSync(join(tmpdir(), 'fw-op-'));
 const LOG = join(tmp, 'operator.log');
+/** Seconds added to the controller's schedule clock (FAILWATCH_CLOCK_OFFSET_FILE). */
+const clockFile = join(tmp, 'clock-offset-seconds');
 let cp: ControlPlane;
 let lab: TestLab;
 let operator: ChildProcess | undefined;
@@ -53,7 +55,7 @@ const startOperator = (env: NodeJS.ProcessEnv = {}, newPod = false): ChildProces
     kubeconfig: saKubeconfig,
     listen: METRICS,
     logFile: LOG,
-    env,
+    env: { FAILWATCH_CLOCK_OFFSET_FILE: clockFile, ...env },
     args: ['--leader-identity', identity],
   });
 };
@@ -414,7 +416,13 @@ describe('failwatch operator on a real control plane', { timeout: 1_800_000 }, (
         experimentTemplate: { metadata: { labels: { team: 'sre' } }, spec: template.spec },
       },
     });
-    // The next minute's tick creates one run; it then goes through the whole experiment.
+    // The controller's clock is moved just past the next minute's tick (instead of waiting up
+    // to a minute for it): that tick creates one run, which goes through the whole experiment.
+    const next = await waitFor(
+      'nextScheduleTime',
+      async () => (await schedules.get('gameday')).status?.nextScheduleTime as string | undefined,
+    );
+    writeFileSync(clockFile, String((Date.parse(next) + 1000 - Date.now()) / 1000));
     const child = await waitFor(
       'a run of the schedule',
       async () => (await experiments.runsOf('gameday'))[0],

@@ -3,7 +3,8 @@
 // tainted prober nodes in us-east-1a/b/c and a decoy in us-east-1a without the prober label.
 // The node agent binds like kube-scheduler's NodeAffinity and TaintToleration filters, so each
 // prober pod must land on the tainted prober node of its own zone; then one lab failover is
-// measured once per zone, and results.json, status and metrics carry the zone.
+// measured once per zone, and results.json, status and metrics carry the zone. The same with
+// examples/lab-kubernetes-shared-probers.yaml: one pod per zone probes three endpoints.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -211,6 +212,117 @@ describe('probers per zone', { timeout: 900_000 }, () => {
       ).exec(metrics);
       assert.ok(series, `the write downtime series of cluster in ${zone}`);
       assert.equal(Number(series[1]), lanes[`cluster@${zone}`].writeDowntimeSeconds);
+    }
+    await waitFor('the lab to be idle', labIdle(lab));
+  });
+
+  it('runs one prober pod per zone for every endpoint with sharing Zone, each endpoint its own lane', async () => {
+    const name = 'lab-shared-probers';
+    const doc = parse(labManifest(lab, undefined, `${name}.yaml`)) as Doc;
+    assert.equal(doc.spec.probers.sharing, 'Zone');
+    for (const e of doc.spec.endpoints) e.connectTimeout = '5s';
+    await experiments.create(doc);
+    const failoversBefore = lab.state().groundTruth.filter((s) => s.step === 'failover-requested').length;
+    const zones = ['us-east-1a', 'us-east-1b'];
+    const endpoints = ['cluster', 'reader', 'proxy'];
+
+    // Two pods, not six: one per zone, on its zone's prober node, probing the three endpoints.
+    const pods = await waitFor('2 shared prober pods running', async () => {
+      const list = await core.listNamespacedPod({
+        namespace: NS,
+        labelSelector: `failwatch.io/experiment=${name}`,
+      });
+      return list.items.length === 2 &&
+        list.items.every((p) => p.status?.phase === 'Running' && p.status.podIP)
+        ? list.items
+        : undefined;
+    });
+    assert.deepEqual(
+      Object.fromEntries(pods.map((p) => [p.metadata!.name, p.spec!.nodeName])),
+      Object.fromEntries(zones.map((z) => [`${name}-probe-shared-${z}`, `prober-${z}`])),
+    );
+    for (const p of pods) {
+      assert.equal(p.metadata!.annotations!['failwatch.io/endpoints'], 'cluster,reader,proxy');
+      // Default resources for a pod of three endpoints: 100m/192Mi/384Mi plus two more endpoints.
+      assert.deepEqual(JSON.parse(JSON.stringify(p.spec!.containers[0]!.resources)), {
+        requests: { cpu: '200m', memory: '256Mi' },
+        limits: { memory: '512Mi' },
+      });
+    }
+    // One process serves every endpoint's series on its metrics port, each with its endpoint
+    // and zone labels, and its API refuses a caller without the run token per endpoint.
+    for (const p of pods) {
+      const zone = p.metadata!.labels!['failwatch.io/zone']!;
+      await waitFor(`ok attempts of the three endpoints in ${zone}`, async () => {
+        const text = await (await fetch(`http://${p.status!.podIP}:9091/metrics`)).text();
+        const ok = endpoints.map((endpoint) => {
+          const kind = endpoint === 'reader' ? 'read' : 'write';
+          const m = new RegExp(
+            `failwatch_probe_attempts_total\\{[^}]*endpoint="${endpoint}",zone="${zone}",kind="${kind}",class="ok"\\} (\\d+)`,
+          ).exec(text);
+          return Number(m?.[1] ?? 0);
+        });
+        return ok.every((n) => n > 0) ? ok : undefined;
+      });
+      const refused = await fetch(`http://${p.status!.podIP}:9090/endpoints/cluster/status`);
+      assert.equal(refused.status, 401);
+    }
+
+    const done = await waitFor(
+      `${name} to finish`,
+      experiments.phaseIs(name, ['Completed', 'Failed']),
+      300_000,
+    );
+    assert.equal(done.status.phase, 'Completed', JSON.stringify(done.status.conditions));
+    assert.equal(
+      lab.state().groundTruth.filter((s) => s.step === 'failover-requested').length,
+      failoversBefore + 1,
+      'one failover for all zones and endpoints',
+    );
+    const truth = lab.state().groundTruth.filter((s) => s.failover === failoversBefore + 1);
+    const at = (step: string) => truth.find((s) => s.step === step)!.atMs;
+    const t0 = Date.parse(done.status.triggerTime);
+    const lanes = Object.fromEntries(done.status.endpoints.map((e: Doc) => [e.name, e]));
+    assert.deepEqual(
+      Object.keys(lanes).sort(),
+      endpoints.flatMap((e) => zones.map((z) => `${e}@${z}`)).sort(),
+    );
+    const cm = await core.readNamespacedConfigMap({ name: `${name}-results`, namespace: NS });
+    const results = JSON.parse(cm.data!['results.json']!) as Results;
+    for (const zone of zones) {
+      const cluster = lanes[`cluster@${zone}`];
+      const w = cluster.windows.find((x: Doc) => x.kind === 'write');
+      console.log(
+        `shared pod in ${zone}: cluster write downtime ${cluster.writeDowntimeSeconds} s (window ${w.startSeconds}..${w.endSeconds} s), proxy ${lanes[`proxy@${zone}`].writeDowntimeSeconds} s, reader read ${lanes[`reader@${zone}`].readDowntimeSeconds} s; truth: writer stopped ${(at('old-writer-stopped') - t0) / 1000} s, DNS moved ${(at('cluster-endpoint-updated') - t0) / 1000} s`,
+      );
+      assertEdgeBetween(
+        t0 + w.startSeconds * 1000,
+        at('proxy-paused'),
+        at('old-writer-stopped'),
+        100,
+        `${zone}: the window opens when the writer goes away`,
+      );
+      assertEdge(
+        t0 + w.endSeconds * 1000,
+        at('cluster-endpoint-updated'),
+        100,
+        `${zone}: DNS names the new writer`,
+      );
+      // Every lane's writes were read back through its own endpoint's API in the shared pod.
+      for (const endpoint of ['cluster', 'proxy']) assert.equal(lanes[`${endpoint}@${zone}`].lostWrites, 0);
+      for (const endpoint of endpoints) {
+        const e = results.endpoints.find((x) => x.name === `${endpoint}@${zone}`)!;
+        const kind = endpoint === 'reader' ? e.read : e.write;
+        assert.ok(
+          kind && kind.attempts > 20 && kind.okAttempts > 10,
+          `${e.name}: ${JSON.stringify(kind?.attempts)}`,
+        );
+        assert.equal(e.zone, zone);
+        assert.ok(
+          e.coverage?.lanes.every((l) => l.endCovered),
+          `${e.name}: samples up to observation end (${JSON.stringify(e.coverage)})`,
+        );
+      }
     }
     await waitFor('the lab to be idle', labIdle(lab));
   });

@@ -3,9 +3,15 @@
 // validation errors a user sees.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { probeLanes } from '../../src/api/probe-lanes.ts';
+import { probeLanes, proberGroups } from '../../src/api/probe-lanes.ts';
 import { validateExperimentSpec } from '../../src/api/validate-experiment.ts';
-import { laneOfPod, lanePodName, proberPod, unscheduledHint } from '../../src/controller/prober-pods.ts';
+import {
+  groupPodName,
+  lanePodName,
+  lanesOfPod,
+  proberPod,
+  unscheduledHint,
+} from '../../src/controller/prober-pods.ts';
 import { parseProbePodEnv } from '../../src/server/probe-pod-env.ts';
 
 const endpoint = (name: string, extra: Record<string, unknown> = {}) => ({
@@ -43,7 +49,7 @@ test('without zones there is one lane per endpoint, named as the endpoint', () =
     limits: { memory: '384Mi' },
   });
   assert.ok(!pod.spec!.containers[0]!.env!.some((e) => e.name === 'FAILWATCH_ZONE'));
-  assert.equal(laneOfPod(pod), 'cluster');
+  assert.deepEqual(lanesOfPod(pod), ['cluster']);
 });
 
 test('zones: one lane per endpoint and zone; an endpoint override replaces fields one by one', () => {
@@ -81,7 +87,7 @@ test('zones: one lane per endpoint and zone; an endpoint override replaces field
   });
   assert.deepEqual(proxy!.spec!.nodeSelector, { pool: 'edge', 'topology.kubernetes.io/zone': 'us-east-1b' });
   assert.equal(proxy!.spec!.priorityClassName, 'failwatch-probers', 'not overridden: from spec.probers');
-  assert.equal(laneOfPod(proxy!), 'proxy@us-east-1b');
+  assert.deepEqual(lanesOfPod(proxy!), ['proxy@us-east-1b']);
 
   // What `failwatch probe` makes of the pod's environment: the endpoint as in the spec, the zone.
   const env = Object.fromEntries(
@@ -164,4 +170,112 @@ test('the ProbersNotReady hint names pods without a node and the scheduler messa
     "; not scheduled: b (0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.)",
   );
   assert.equal(unscheduledHint([]), '');
+});
+
+test('sharing Zone: one pod per zone and placement probes its endpoints, each with its own Secret and CA', () => {
+  const r = spec({ zones: ['us-east-1a', 'us-east-1b'], sharing: 'Zone' }, [
+    endpoint('cluster'),
+    endpoint('reader', {
+      role: 'reader',
+      probes: ['read'],
+      credentials: { secretRef: { name: 'reader-probe' } },
+      tls: { mode: 'verify-full', caSecretRef: { name: 'rds-ca' } },
+    }),
+    endpoint('proxy', { probers: { nodeSelector: { pool: 'edge' } } }),
+  ]);
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
+  const groups = proberGroups(r.value);
+  assert.deepEqual(
+    groups.map((g) => [g.podKey, g.zone, g.lanes.map((l) => l.name)]),
+    [
+      ['shared', 'us-east-1a', ['cluster@us-east-1a', 'reader@us-east-1a']],
+      ['shared', 'us-east-1b', ['cluster@us-east-1b', 'reader@us-east-1b']],
+      ['shared1', 'us-east-1a', ['proxy@us-east-1a']],
+      ['shared1', 'us-east-1b', ['proxy@us-east-1b']],
+    ],
+  );
+  const pod = proberPod(exp, groups[0]!, 'img', TOKEN);
+  assert.equal(pod.metadata!.name, 'gameday-probe-shared-us-east-1a');
+  assert.equal(groupPodName('gameday', groups[2]!, '-r1'), 'gameday-probe-shared1-us-east-1a-r1');
+  assert.deepEqual(lanesOfPod(pod), ['cluster@us-east-1a', 'reader@us-east-1a']);
+  assert.equal(pod.metadata!.labels!['failwatch.io/endpoint'], undefined, 'no single endpoint label');
+  // Defaults grow with the endpoints of the pod: one more endpoint, +32Mi/+50m requested, +64Mi limit.
+  assert.deepEqual(pod.spec!.containers[0]!.resources, {
+    requests: { cpu: '150m', memory: '224Mi' },
+    limits: { memory: '448Mi' },
+  });
+  const env = pod.spec!.containers[0]!.env!;
+  assert.equal(
+    env.find((e) => e.name === 'NODE_OPTIONS')?.value,
+    '--max-old-space-size=112 --max-semi-space-size=4',
+  );
+  assert.deepEqual(
+    env
+      .filter((e) => e.name.startsWith('FAILWATCH_DB_'))
+      .map((e) => [e.name, e.valueFrom?.secretKeyRef?.name]),
+    [
+      ['FAILWATCH_DB_USERNAME', 'pg-probe'],
+      ['FAILWATCH_DB_PASSWORD', 'pg-probe'],
+      ['FAILWATCH_DB_USERNAME_1', 'reader-probe'],
+      ['FAILWATCH_DB_PASSWORD_1', 'reader-probe'],
+    ],
+  );
+  assert.deepEqual(
+    pod.spec!.volumes!.map((v) => [v.name, v.secret?.secretName]),
+    [['ca-bundle-1', 'rds-ca']],
+  );
+  assert.deepEqual(pod.spec!.containers[0]!.volumeMounts, [
+    { name: 'ca-bundle-1', mountPath: '/etc/failwatch/ca/1', readOnly: true },
+  ]);
+
+  // What `failwatch probe` makes of it: two lanes, each with its own credentials and CA file.
+  const secrets: Record<string, string> = {
+    FAILWATCH_DB_USERNAME: 'probe',
+    FAILWATCH_DB_PASSWORD: 'pw-cluster-0123',
+    FAILWATCH_DB_USERNAME_1: 'reader',
+    FAILWATCH_DB_PASSWORD_1: 'pw-reader-4567',
+    FAILWATCH_API_TOKEN: 'from-secret-0123456789abcdef',
+  };
+  const config = parseProbePodEnv(
+    Object.fromEntries(env.map((e) => [e.name, e.value ?? secrets[e.name] ?? '10.0.0.7'])),
+  );
+  assert.deepEqual(
+    config.lanes.map((l) => [l.endpoint.name, l.credentials().user, l.credentials().password, l.caFile]),
+    [
+      ['cluster', 'probe', 'pw-cluster-0123', undefined],
+      ['reader', 'reader', 'pw-reader-4567', '/etc/failwatch/ca/1/ca.crt'],
+    ],
+  );
+  assert.equal(config.zone, 'us-east-1a');
+  const envOf = Object.fromEntries(env.map((e) => [e.name, e.value ?? secrets[e.name] ?? '10.0.0.7']));
+  assert.throws(
+    () => parseProbePodEnv({ ...envOf, FAILWATCH_LANES: '3' }),
+    /FAILWATCH_ENDPOINT_2 is required/,
+  );
+  assert.throws(
+    () => parseProbePodEnv({ ...envOf, FAILWATCH_ENDPOINT_1: envOf.FAILWATCH_ENDPOINT! }),
+    /endpoint cluster is given twice/,
+  );
+  assert.throws(
+    () => parseProbePodEnv({ ...envOf, FAILWATCH_LANES: '0' }),
+    /FAILWATCH_LANES must be an integer/,
+  );
+
+  // Without sharing (the default) every lane keeps its own pod, as before.
+  const apart = spec({ zones: ['us-east-1a'] });
+  assert.ok(apart.ok);
+  assert.deepEqual(
+    proberGroups(apart.value).map((g) => [g.podKey, g.lanes.length]),
+    [
+      ['cluster', 1],
+      ['proxy', 1],
+    ],
+  );
+  // sharing is spec.probers' alone: an endpoint cannot set it.
+  const own = spec(undefined, [endpoint('cluster', { probers: { sharing: 'Zone' } })]);
+  assert.ok(!own.ok);
+  assert.match(own.errors.map((e) => `${e.path}: ${e.message}`).join('\n'), /probers.*sharing/);
+  const bad = spec({ sharing: 'Node' });
+  assert.ok(!bad.ok);
+  assert.match(bad.errors.map((e) => `${e.path}: ${e.message}`).join('\n'), /spec\.probers\.sharing/);
 });
