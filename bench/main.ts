@@ -7,6 +7,8 @@
 //   --client driver|wrapper      prober-memory: the client stack (default driver)
 //   --interval DURATION          prober-memory: write/read interval (default 10ms; 100ms or more
 //                                with the wrapper)
+//   --endpoints N                prober-memory: endpoints probed by the one process (a shared
+//                                prober pod, spec.probers.sharing Zone; default 1)
 //   --minutes N                  longrun: length of the streamed run (default 60)
 //   --before-minutes N           longrun: length of the old path's run (default 10; 0: skip it)
 //   --cases SUBSTRING            accuracy cases whose label (db/fault/interval/mode/length) contains it
@@ -43,6 +45,7 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '300' },
     client: { type: 'string', default: 'driver' },
     interval: { type: 'string' },
+    endpoints: { type: 'string', default: '1' },
     minutes: { type: 'string', default: '60' },
     'before-minutes': { type: 'string' },
   },
@@ -61,6 +64,11 @@ const interval = values.interval ?? (client === 'wrapper' ? '100ms' : '10ms');
 const durationSeconds = Number(values.duration);
 if (!(durationSeconds >= 10)) {
   console.error(`--duration must be a number of seconds >= 10, got ${values.duration}`);
+  process.exit(2);
+}
+const endpoints = Number(values.endpoints);
+if (!(Number.isInteger(endpoints) && endpoints >= 1 && endpoints <= 64)) {
+  console.error(`--endpoints must be an integer from 1 to 64, got ${values.endpoints}`);
   process.exit(2);
 }
 const want = (part: string) => !values.only || values.only === part;
@@ -163,9 +171,12 @@ try {
     report.scale = scale;
   }
   if (wantProberMemory) {
-    log(`prober-memory: failwatch probe (${client}, every ${interval}) for ${durationSeconds} s`);
+    log(
+      `prober-memory: failwatch probe (${client}, ${endpoints} endpoints, every ${interval}) for ${durationSeconds} s`,
+    );
     const memory = await runProberMemory({
       durationSeconds,
+      endpoints,
       client,
       interval,
       everySeconds: Math.min(60, Math.max(10, Math.round(durationSeconds / 30))),

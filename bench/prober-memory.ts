@@ -2,6 +2,10 @@
 // PostgreSQL with write and read probes every 10 ms (--interval) and a DNS probe every 100 ms
 // against a real BIND, with the plain driver or the AWS Advanced NodeJS Wrapper (--client), under the same V8 settings the controller gives prober pods (PROBER_NODE_OPTIONS), its
 // samples pulled every 10 s as the controller does. Prints RSS and V8 heap over time.
+// --endpoints N: one process probes N endpoints (a shared prober pod, spec.probers.sharing
+// Zone), each with its own pool, under the V8 settings and limit the controller gives such a pod,
+// and the worst schedule lag p99 of its lanes is printed (the footprint target: 16 endpoints in
+// 3 zones under 1 GiB in all, lag p99 under 5 ms at 10 ms).
 //
 // A real memory cgroup is not used: this machine's cgroups are v1 and belong to the sandbox
 // that runs it, so the limit is enforced the way the pod's V8 settings enforce it (old space)
@@ -10,7 +14,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { PROBER_MEMORY_LIMIT_MIB, PROBER_NODE_OPTIONS } from '../src/controller/prober-resources.ts';
+import { proberNodeOptions, proberResources } from '../src/controller/prober-resources.ts';
 import { auroraPgTopologySql } from '../src/lab/aurora-topology.ts';
 import { LAB_ZONE, startDns, stopDns } from '../src/lab/dns.ts';
 import * as pg from '../src/lab/postgres.ts';
@@ -41,6 +45,9 @@ export interface MemoryPoint {
 
 export interface ProberMemoryResult {
   nodeOptions: string;
+  endpoints: number;
+  /** The worst schedule lag p99 of any lane and kind at the end, ms. */
+  lagP99Ms: number;
   client: 'driver' | 'wrapper';
   interval: string;
   limitMiB: number;
@@ -64,6 +71,8 @@ export interface ProberMemoryOptions {
   interval?: string;
   /** Seconds between RSS readings. */
   everySeconds: number;
+  /** Endpoints probed by the one process (default 1). */
+  endpoints?: number;
   nodeOptions?: string;
   onPoint?: (p: MemoryPoint) => void;
 }
@@ -97,7 +106,11 @@ async function get<T>(path: string, base: string): Promise<T> {
 }
 
 export async function runProberMemory(opts: ProberMemoryOptions): Promise<ProberMemoryResult> {
-  const nodeOptions = opts.nodeOptions ?? PROBER_NODE_OPTIONS;
+  const endpoints = opts.endpoints ?? 1;
+  const nodeOptions = opts.nodeOptions ?? proberNodeOptions(endpoints);
+  const names = Array.from({ length: endpoints }, (_, i) => (i === 0 ? 'cluster' : `cluster${i}`));
+  // A pod of several endpoints serves each one's API under /endpoints/<name>.
+  const lanePath = (name: string) => (endpoints === 1 ? '' : `/endpoints/${name}`);
   const dir = new TempDir();
   const client = opts.client ?? 'driver';
   const { pgHost: PG_HOST, dnsPort, api: API } = ADDRESSES[client];
@@ -121,6 +134,29 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
         pg.LAB_DB_NAME,
       );
     const [host, port] = API.split(':') as [string, string];
+    const endpointOf = (name: string) => ({
+      name,
+      dialect: client === 'wrapper' ? 'aurora-postgresql' : 'postgresql',
+      host: `cluster.${LAB_ZONE}`,
+      port: primary.port,
+      database: pg.LAB_DB_NAME,
+      role: 'cluster',
+      probes: ['write', 'read', 'dns'],
+      connectionMode: 'pooled',
+      interval,
+      ...(client === 'wrapper'
+        ? {
+            client: {
+              stack: 'aws-advanced-nodejs-wrapper',
+              plugins: ['failover2', 'efm2'],
+              clusterInstanceHostPattern: `?.${LAB_ZONE}`,
+            },
+          }
+        : {}),
+      dns: { server: `${DNS.host}:${DNS.port}`, interval: '100ms' },
+      tls: { mode: 'disable' },
+      credentials: { secretRef: { name: 'pg' } },
+    });
     child = spawn(process.execPath, [MAIN, 'probe'], {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: {
@@ -128,31 +164,17 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
         NODE_OPTIONS: nodeOptions,
         FAILWATCH_RUN_ID: `memory-${Date.now()}`,
         FAILWATCH_EXPERIMENT: 'bench/prober-memory',
-        FAILWATCH_ENDPOINT: JSON.stringify({
-          name: 'cluster',
-          dialect: client === 'wrapper' ? 'aurora-postgresql' : 'postgresql',
-          host: `cluster.${LAB_ZONE}`,
-          port: primary.port,
-          database: pg.LAB_DB_NAME,
-          role: 'cluster',
-          probes: ['write', 'read', 'dns'],
-          connectionMode: 'pooled',
-          interval,
-          ...(client === 'wrapper'
-            ? {
-                client: {
-                  stack: 'aws-advanced-nodejs-wrapper',
-                  plugins: ['failover2', 'efm2'],
-                  clusterInstanceHostPattern: `?.${LAB_ZONE}`,
-                },
-              }
-            : {}),
-          dns: { server: `${DNS.host}:${DNS.port}`, interval: '100ms' },
-          tls: { mode: 'disable' },
-          credentials: { secretRef: { name: 'pg' } },
-        }),
-        FAILWATCH_DB_USERNAME: pg.LAB_DB_USER,
-        FAILWATCH_DB_PASSWORD: pg.LAB_DB_PASSWORD,
+        ...Object.fromEntries(
+          names.flatMap((name, i) => {
+            const suffix = i === 0 ? '' : `_${i}`;
+            return [
+              [`FAILWATCH_ENDPOINT${suffix}`, JSON.stringify(endpointOf(name))],
+              [`FAILWATCH_DB_USERNAME${suffix}`, pg.LAB_DB_USER],
+              [`FAILWATCH_DB_PASSWORD${suffix}`, pg.LAB_DB_PASSWORD],
+            ];
+          }),
+        ),
+        ...(endpoints > 1 ? { FAILWATCH_LANES: String(endpoints) } : {}),
         FAILWATCH_LISTEN: API,
         FAILWATCH_METRICS_PORT: String(Number(port) + 1),
         FAILWATCH_API_TOKEN: TOKEN,
@@ -164,16 +186,24 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
       exited = signal ?? `exit ${code}`;
     });
     const metricsBase = `http://${host}:${Number(port) + 1}`;
+    const samplesHeld = async () =>
+      (
+        await Promise.all(names.map((name) => get<{ samples: number }>(`${lanePath(name)}/status`, apiBase)))
+      ).reduce((n, st) => n + st.samples, 0);
     for (let i = 0; ; i++) {
-      const status = await get<{ state: string }>('/status', apiBase).catch(() => undefined);
-      if (status?.state === 'probing') break;
+      const states = await Promise.all(
+        names.map((name) =>
+          get<{ state: string }>(`${lanePath(name)}/status`, apiBase).catch(() => undefined),
+        ),
+      );
+      if (states.every((st) => st?.state === 'probing')) break;
       if (exited || i > 300) throw new Error(`the prober did not start probing (${exited ?? 'timeout'})`);
       await new Promise((r) => setTimeout(r, 100));
     }
 
     const started = performance.now();
     const points: MemoryPoint[] = [];
-    let cursor = 0;
+    const cursors = names.map(() => 0);
     let pulled = 0;
     let nextPull = started + PULL_EVERY_MS;
     let nextPoint = started;
@@ -182,20 +212,21 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
     while (!exited) {
       const now = performance.now();
       if (now >= nextPull) {
-        for (;;) {
-          const page = await get<{ next: number; samples: ProbeSample[] }>(
-            `/samples?from=${cursor}`,
-            apiBase,
-          );
-          pulled += page.samples.length;
-          if (page.samples.length === 0 || page.next === cursor) break;
-          cursor = page.next;
-        }
+        for (const [i, name] of names.entries())
+          for (;;) {
+            const page = await get<{ next: number; samples: ProbeSample[] }>(
+              `${lanePath(name)}/samples?from=${cursors[i]}`,
+              apiBase,
+            );
+            pulled += page.samples.length;
+            if (page.samples.length === 0 || page.next === cursors[i]) break;
+            cursors[i] = page.next;
+          }
         nextPull += PULL_EVERY_MS;
       }
       if (now >= nextPoint || now >= end) {
         const text = await get<string>('/metrics', metricsBase);
-        const status = await get<{ samples: number }>('/status', apiBase);
+        const samples = await samplesHeld();
         const cpu = { at: performance.now(), ms: cpuMs(child.pid!) };
         const cpuPercent = cpu.at > lastCpu.at ? (100 * (cpu.ms - lastCpu.ms)) / (cpu.at - lastCpu.at) : 0;
         lastCpu = cpu;
@@ -205,7 +236,7 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
           heapUsedMiB: metric(text, 'nodejs_heap_size_used_bytes') / MiB,
           heapTotalMiB: metric(text, 'nodejs_heap_size_total_bytes') / MiB,
           externalMiB: metric(text, 'nodejs_external_memory_bytes') / MiB,
-          samples: status.samples,
+          samples,
           cpuPercent,
           load1: loadavg()[0]!,
         };
@@ -218,16 +249,35 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
         setTimeout(r, Math.max(10, Math.min(nextPull, nextPoint, end) - performance.now())),
       );
     }
-    const status = await get<{ samples: number; dropped: number }>('/status', apiBase).catch(() => ({
-      samples: points.at(-1)?.samples ?? 0,
-      dropped: 0,
-    }));
+    const statuses = await Promise.all(
+      names.map((name) =>
+        get<{ samples: number; dropped: number }>(`${lanePath(name)}/status`, apiBase).catch(() => ({
+          samples: 0,
+          dropped: 0,
+        })),
+      ),
+    );
+    const status = {
+      samples: statuses.reduce((n, st) => n + st.samples, 0) || (points.at(-1)?.samples ?? 0),
+      dropped: statuses.reduce((n, st) => n + st.dropped, 0),
+    };
+    const lagText = await get<string>('/metrics', metricsBase).catch(() => '');
+    const lagP99Ms =
+      1000 *
+      Math.max(
+        0,
+        ...[...lagText.matchAll(/failwatch_probe_schedule_lag_seconds\{[^}]*quantile="0\.99"\} (\S+)/g)].map(
+          (m) => Number(m[1]),
+        ),
+      );
     const seconds = (performance.now() - started) / 1000;
     return {
       nodeOptions,
+      endpoints,
+      lagP99Ms,
       client,
       interval,
-      limitMiB: PROBER_MEMORY_LIMIT_MIB,
+      limitMiB: Number.parseInt(proberResources(undefined, endpoints).limits!.memory!, 10),
       durationSeconds: seconds,
       points,
       peakRssMiB: Math.max(...points.map((p) => p.rssMiB)),
@@ -252,7 +302,7 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
 
 export function formatProberMemory(r: ProberMemoryResult): string {
   const lines = [
-    `Prober memory: failwatch probe (${r.client === 'wrapper' ? 'AWS Advanced NodeJS Wrapper, failover2 + efm2' : 'plain driver'}), pooled PostgreSQL write + read every ${r.interval}, DNS every 100 ms,`,
+    `Prober memory: failwatch probe (${r.client === 'wrapper' ? 'AWS Advanced NodeJS Wrapper, failover2 + efm2' : 'plain driver'}), ${r.endpoints === 1 ? 'one endpoint' : `${r.endpoints} endpoints in one process`}: pooled PostgreSQL write + read every ${r.interval}, DNS every 100 ms,`,
     `samples pulled every ${PULL_EVERY_MS / 1000} s; NODE_OPTIONS="${r.nodeOptions}", pod memory limit ${r.limitMiB} MiB`,
     '',
     '   time s   RSS MiB   heap used MiB   heap total MiB   external MiB    samples   CPU %   load',
@@ -266,7 +316,11 @@ export function formatProberMemory(r: ProberMemoryResult): string {
     '',
     `peak RSS ${r.peakRssMiB.toFixed(1)} MiB over ${(r.durationSeconds / 60).toFixed(1)} min ` +
       `(target < ${half} MiB, half the limit: ${r.peakRssMiB < half ? 'met' : 'NOT met'}); ` +
-      `${r.samples} samples (${r.samplesPerSecond.toFixed(0)}/s), ${r.dropped} dropped, ${r.pulled} pulled` +
+      `${r.samples} samples (${r.samplesPerSecond.toFixed(0)}/s), ${r.dropped} dropped, ${r.pulled} pulled; ` +
+      `worst schedule lag p99 ${r.lagP99Ms.toFixed(2)} ms` +
+      (r.endpoints > 1
+        ? `; ${r.endpoints} endpoints: ${(r.peakRssMiB / r.endpoints).toFixed(1)} MiB each`
+        : '') +
       (r.exited ? `; the prober EXITED early: ${r.exited}` : ''),
   );
   return lines.join('\n');

@@ -959,6 +959,18 @@ function auditSchema<R extends boolean>(resolved: R) {
 interface SpecRuleView {
   trigger?: { type?: string; action?: string; instanceIdentifier?: string };
   target?: { kind?: string };
+  probers?: { sharing?: string };
+  endpoints?: { credentials?: { iam?: { serviceAccountName?: string } } }[];
+}
+
+/** The IAM ServiceAccounts the endpoints name (a shared prober pod runs as one). */
+function iamServiceAccounts(self: SpecRuleView): Set<string> {
+  const names = new Set<string>();
+  for (const e of self.endpoints ?? []) {
+    const sa = e.credentials?.iam?.serviceAccountName;
+    if (sa !== undefined) names.add(sa);
+  }
+  return names;
 }
 
 function buildSpecSchema<R extends boolean>(resolved: R) {
@@ -1022,6 +1034,13 @@ function buildSpecSchema<R extends boolean>(resolved: R) {
       message:
         'trigger.instanceIdentifier picks a member of an aurora-cluster target; an rds-instance target names its instance in target.instanceIdentifier',
       check: (self) => self.trigger?.instanceIdentifier === undefined || self.target?.kind !== 'rds-instance',
+    },
+    {
+      cel: "!has(self.probers) || !has(self.probers.sharing) || self.probers.sharing != 'Zone' || self.endpoints.filter(e, has(e.credentials.iam) && has(e.credentials.iam.serviceAccountName)).all(e, self.endpoints.filter(f, has(f.credentials.iam) && has(f.credentials.iam.serviceAccountName)).all(f, f.credentials.iam.serviceAccountName == e.credentials.iam.serviceAccountName))",
+      fieldPath: '.probers.sharing',
+      message:
+        'with sharing Zone the endpoints share prober pods, and a pod runs as one ServiceAccount: give every credentials.iam the same serviceAccountName, or set sharing Endpoint',
+      check: (self) => self.probers?.sharing !== 'Zone' || iamServiceAccounts(self).size <= 1,
     },
   ]);
 }

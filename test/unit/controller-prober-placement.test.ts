@@ -275,6 +275,21 @@ test('sharing Zone: one pod per zone and placement probes its endpoints, each wi
   const own = spec(undefined, [endpoint('cluster', { probers: { sharing: 'Zone' } })]);
   assert.ok(!own.ok);
   assert.match(own.errors.map((e) => `${e.path}: ${e.message}`).join('\n'), /probers.*sharing/);
+  // A shared pod runs as one ServiceAccount: IAM endpoints must agree on it.
+  const iam = (sa: string) => ({
+    credentials: { iam: { username: 'probe', serviceAccountName: sa } },
+    tls: { mode: 'require' },
+  });
+  const twoAccounts = spec({ sharing: 'Zone' }, [endpoint('cluster', iam('a')), endpoint('proxy', iam('b'))]);
+  assert.ok(!twoAccounts.ok);
+  assert.match(
+    twoAccounts.errors.map((e) => `${e.path}: ${e.message}`).join('\n'),
+    /spec\.probers\.sharing: .*same serviceAccountName/,
+  );
+  const oneAccount = spec({ sharing: 'Zone' }, [endpoint('cluster', iam('a')), endpoint('proxy')]);
+  assert.ok(oneAccount.ok, JSON.stringify(!oneAccount.ok && oneAccount.errors));
+  const shared = proberPod(exp, proberGroups(oneAccount.value)[0]!, 'img', TOKEN);
+  assert.equal(shared.spec!.serviceAccountName, 'a');
   const bad = spec({ sharing: 'Node' });
   assert.ok(!bad.ok);
   assert.match(bad.errors.map((e) => `${e.path}: ${e.message}`).join('\n'), /spec\.probers\.sharing/);

@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
+import { proberGroups } from '../../src/api/probe-lanes.ts';
 import { validateExperimentSpec } from '../../src/api/validate-experiment.ts';
 import { proberPod } from '../../src/controller/prober-pods.ts';
-import { GENERATION_SEQS, proberLost, replacementFor } from '../../src/controller/prober-replacement.ts';
+import {
+  GENERATION_SEQS,
+  proberLost,
+  replaceLostProbers,
+  replacementFor,
+} from '../../src/controller/prober-replacement.ts';
 
 const exp = { namespace: 'team', name: 'e2e', uid: 'u1', runId: 'r1' };
 
@@ -68,5 +74,40 @@ describe('prober replacement', () => {
     // seqs start past what any prober could reach by now.
     const again = replacementFor(endpoint, [], 0, 120_000)!;
     assert.deepEqual(again, { generation: 1, seqBase: GENERATION_SEQS + 1800 });
+  });
+
+  it('replaces a shared pod (sharing Zone) as a whole: every lane of it, seqs past the fastest lane', async () => {
+    const spec = validateExperimentSpec({
+      target: { clusterIdentifier: 'lab-pg' },
+      trigger: { type: 'aws-rds' },
+      probers: { sharing: 'Zone', zones: ['us-east-1a', 'us-east-1b'] },
+      endpoints: [
+        { ...endpoint, credentials: { secretRef: { name: 'db' } } },
+        { ...endpoint, name: 'proxy', interval: '10ms', credentials: { secretRef: { name: 'db' } } },
+      ],
+    });
+    assert.ok(spec.ok, JSON.stringify(spec));
+    const groups = proberGroups(spec.value);
+    const pods = groups.map((g) => withPhase(proberPod(exp, g, 'img', TOKEN), 'Running'));
+    pods[0] = withPhase(pods[0]!, 'Running', true); // us-east-1a's pod is being drained
+    const created: V1Pod[] = [];
+    const events: string[] = [];
+    const names = await replaceLostProbers(exp, groups, pods, 'img', TOKEN, Date.now() - 30_000, {
+      createPod: async (pod) => {
+        created.push(pod);
+      },
+      onReplaced: async (lanes, pod) => {
+        events.push(`${lanes} -> ${pod.metadata!.name}`);
+      },
+    });
+    assert.deepEqual(names, ['e2e-probe-shared-us-east-1a-r1']);
+    assert.deepEqual(events, ['cluster@us-east-1a, proxy@us-east-1a -> e2e-probe-shared-us-east-1a-r1']);
+    const pod = created[0]!;
+    assert.equal(pod.metadata!.annotations!['failwatch.io/endpoints'], 'cluster,proxy');
+    const env = Object.fromEntries(pod.spec!.containers[0]!.env!.map((e) => [e.name, e.value]));
+    assert.equal(env.FAILWATCH_LANES, '2');
+    // 30 s + 60 s of headroom at proxy's 10 ms: at least 9,000 seqs into generation 1's range.
+    const seqBase = Number(env.FAILWATCH_SEQ_BASE);
+    assert.ok(seqBase >= GENERATION_SEQS + 9000 && seqBase < GENERATION_SEQS + 9100, String(seqBase));
   });
 });
