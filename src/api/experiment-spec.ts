@@ -960,18 +960,25 @@ interface SpecRuleView {
   trigger?: { type?: string; action?: string; instanceIdentifier?: string };
   target?: { kind?: string };
   probers?: { sharing?: string };
-  endpoints?: { credentials?: { iam?: { serviceAccountName?: string } } }[];
+  endpoints?: {
+    credentials?: { iam?: { serviceAccountName?: string } };
+    client?: { stack?: string };
+  }[];
 }
 
-/** The IAM ServiceAccounts the endpoints name (a shared prober pod runs as one). */
+/** The IAM ServiceAccounts the endpoints sign with (none named: `default`); a shared pod runs as one. */
 function iamServiceAccounts(self: SpecRuleView): Set<string> {
   const names = new Set<string>();
   for (const e of self.endpoints ?? []) {
-    const sa = e.credentials?.iam?.serviceAccountName;
-    if (sa !== undefined) names.add(sa);
+    const iam = e.credentials?.iam;
+    if (iam) names.add(iam.serviceAccountName ?? 'default');
   }
   return names;
 }
+
+const CEL_IAM_ACCOUNT = (e: string) =>
+  `(has(${e}.credentials.iam.serviceAccountName) ? ${e}.credentials.iam.serviceAccountName : 'default')`;
+const CEL_SHARING_ZONE = "has(self.probers) && has(self.probers.sharing) && self.probers.sharing == 'Zone'";
 
 function buildSpecSchema<R extends boolean>(resolved: R) {
   const schema = Type.Object(
@@ -1036,11 +1043,20 @@ function buildSpecSchema<R extends boolean>(resolved: R) {
       check: (self) => self.trigger?.instanceIdentifier === undefined || self.target?.kind !== 'rds-instance',
     },
     {
-      cel: "!has(self.probers) || !has(self.probers.sharing) || self.probers.sharing != 'Zone' || self.endpoints.filter(e, has(e.credentials.iam) && has(e.credentials.iam.serviceAccountName)).all(e, self.endpoints.filter(f, has(f.credentials.iam) && has(f.credentials.iam.serviceAccountName)).all(f, f.credentials.iam.serviceAccountName == e.credentials.iam.serviceAccountName))",
+      cel: `!(${CEL_SHARING_ZONE}) || self.endpoints.filter(e, has(e.credentials.iam)).all(e, self.endpoints.filter(f, has(f.credentials.iam)).all(f, ${CEL_IAM_ACCOUNT('f')} == ${CEL_IAM_ACCOUNT('e')}))`,
       fieldPath: '.probers.sharing',
       message:
-        'with sharing Zone the endpoints share prober pods, and a pod runs as one ServiceAccount: give every credentials.iam the same serviceAccountName, or set sharing Endpoint',
+        'with sharing Zone the endpoints share prober pods, and a pod runs as one ServiceAccount: give every credentials.iam the same serviceAccountName (none: default), or set sharing Endpoint',
       check: (self) => self.probers?.sharing !== 'Zone' || iamServiceAccounts(self).size <= 1,
+    },
+    {
+      cel: `!(${CEL_SHARING_ZONE}) || self.endpoints.all(e, !has(e.client) || !has(e.client.stack) || e.client.stack != '${WRAPPER_STACK}')`,
+      fieldPath: '.probers.sharing',
+      message:
+        'sharing Zone cannot run the AWS Advanced NodeJS Wrapper: it keeps topology and host availability per process, so endpoints in one pod would change what each other measures; set sharing Endpoint',
+      check: (self) =>
+        self.probers?.sharing !== 'Zone' ||
+        !(self.endpoints ?? []).some((e) => e.client?.stack === WRAPPER_STACK),
     },
   ]);
 }

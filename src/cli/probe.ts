@@ -2,6 +2,7 @@
 // controller sets (src/server/probe-pod-env.ts), it probes one endpoint, keeps every sample
 // and serves them over HTTP until SIGTERM. Logs are JSON lines on stdout, never a password.
 import pino from 'pino';
+import { bearerToken, tokensEqual } from '../server/bearer-token.ts';
 import { startHttpServer } from '../server/http.ts';
 import { createRegistry } from '../server/metrics.ts';
 import {
@@ -81,6 +82,7 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
   const registry = createRegistry({ processMetrics: true });
   // One service per lane, all in this process (spec.probers.sharing Zone): they share the
   // registry's series families, the HTTP servers and the event loop, nothing else.
+  const secrets = new Set<string>();
   const services = config.lanes.map(
     (lane) =>
       new ProberService({
@@ -95,8 +97,9 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
         registry,
         log: shared ? log.child({ endpoint: lane.endpoint.name }) : log,
         setupRetryMs: config.setupRetryMs,
-        maxSamples: Math.floor(config.maxSamples / config.lanes.length),
+        maxSamples: config.maxSamples,
         seqBase: config.seqBase,
+        secrets,
       }),
   );
   const ready = () => {
@@ -106,7 +109,8 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     }
     return { ok: true } as const;
   };
-  const redact = (text: string) => services.reduce((out, service) => service.redact(out), text);
+  // Every service hides every endpoint's credentials (they share `secrets`).
+  const redact = (text: string) => services[0]!.redact(text);
   const server = await startHttpServer({
     host: config.listen.host,
     port: config.listen.port,
@@ -114,6 +118,15 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     // One lane: its routes at the root. Several: each under /endpoints/<endpoint name>.
     routes: (app) => {
       if (!shared) return services[0]!.routes(app);
+      // Unknown endpoint names answer 401 like known ones: nothing to learn without the token.
+      app.addHook('onRequest', async (request, reply) => {
+        if (request.url === '/healthz' || request.url === '/readyz') return;
+        if (tokensEqual(bearerToken(request.headers.authorization), config.apiToken)) return;
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer realm="failwatch-prober"')
+          .send({ error: 'this prober answers only its controller: send the run token as a bearer token' });
+      });
       for (const [i, service] of services.entries())
         app.register(async (scope) => service.routes(scope), {
           prefix: proberLanePrefix(config.lanes[i]!.endpoint.name),

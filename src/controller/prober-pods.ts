@@ -108,9 +108,10 @@ export function proberPod(
 ): V1Pod {
   const group = asGroup(what);
   const { zone, placement } = group;
-  // The spec's validation lets a shared pod's endpoints name one IAM ServiceAccount at most.
+  // The spec's validation lets a shared pod's IAM endpoints sign with one ServiceAccount only.
   const serviceAccountName = group.lanes.find((l) => l.endpoint.credentials.iam?.serviceAccountName)?.endpoint
     .credentials.iam?.serviceAccountName;
+  const resources = proberResources(placement.resources, group.lanes.length);
   const env: { name: string; value?: string; valueFrom?: object }[] = [
     { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     { name: 'FAILWATCH_RUN_ID', value: exp.runId },
@@ -160,8 +161,12 @@ export function proberPod(
     { name: 'FAILWATCH_LISTEN_PORT', value: String(PROBER_PORT) },
     { name: 'FAILWATCH_METRICS_PORT', value: String(PROBER_METRICS_PORT) },
     // V8 sized for the container's memory limit (see prober-resources.ts).
-    { name: 'NODE_OPTIONS', value: proberNodeOptions(group.lanes.length) },
+    { name: 'NODE_OPTIONS', value: proberNodeOptions(group.lanes.length, resources.limits?.memory) },
   );
+  // Each endpoint's host lookups (no dns.server: getaddrinfo) take libuv pool threads: one
+  // endpoint's stuck lookups during a failover must not hold up the others' (default pool: 4).
+  if (group.lanes.length > 1)
+    env.push({ name: 'UV_THREADPOOL_SIZE', value: String(Math.min(128, 4 * group.lanes.length)) });
   if (replacement) env.push({ name: 'FAILWATCH_SEQ_BASE', value: String(replacement.seqBase) });
   const single = group.lanes.length === 1 ? group.lanes[0]!.endpoint.name : undefined;
   return {
@@ -216,7 +221,7 @@ export function proberPod(
           ],
           ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
           readinessProbe: { httpGet: { path: '/readyz', port: PROBER_PORT }, periodSeconds: 2 },
-          resources: proberResources(placement.resources, group.lanes.length),
+          resources,
           securityContext: {
             allowPrivilegeEscalation: false,
             readOnlyRootFilesystem: true,

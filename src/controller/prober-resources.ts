@@ -19,10 +19,37 @@ export const PROBER_NODE_OPTIONS = '--max-old-space-size=96 --max-semi-space-siz
 /** Per endpoint beyond the first in a shared pod (sharing Zone): old space, request, limit. */
 const PER_LANE = { oldSpaceMiB: 16, requestMiB: 32, limitMiB: 64, cpuMilli: 50 } as const;
 
-/** PROBER_NODE_OPTIONS for a pod of `lanes` endpoints: more old space per endpoint. */
-export function proberNodeOptions(lanes = 1): string {
+/**
+ * PROBER_NODE_OPTIONS for a pod of `lanes` endpoints: 16 MiB more old space per endpoint, but
+ * never more than a quarter of the container's memory limit (`limitMemory`, a quantity; the
+ * default is 96 MiB of 384Mi), so a user's smaller limit is not outgrown by the heap.
+ */
+export function proberNodeOptions(lanes = 1, limitMemory?: string): string {
   if (lanes <= 1) return PROBER_NODE_OPTIONS;
-  return `--max-old-space-size=${96 + PER_LANE.oldSpaceMiB * (lanes - 1)} --max-semi-space-size=4`;
+  const grown = 96 + PER_LANE.oldSpaceMiB * (lanes - 1);
+  const limitMiB = limitMemory ? quantityMiB(limitMemory) : undefined;
+  const oldSpace = limitMiB ? Math.max(96, Math.min(grown, Math.floor(limitMiB / 4))) : grown;
+  return `--max-old-space-size=${oldSpace} --max-semi-space-size=4`;
+}
+
+/** A memory quantity in MiB (Ki, Mi, Gi, Ti, k, M, G, T, plain bytes); undefined if unknown. */
+export function quantityMiB(quantity: string): number | undefined {
+  const m = /^([0-9.]+)([KMGT]i?|k)?$/.exec(quantity.trim());
+  if (!m) return undefined;
+  const unit: Record<string, number> = {
+    '': 1,
+    k: 1e3,
+    K: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+  };
+  const factor = unit[m[2] ?? ''];
+  return factor === undefined ? undefined : (Number(m[1]) * factor) / 2 ** 20;
 }
 
 /** The default memory limit in MiB (what the memory bench runs under). */
@@ -42,14 +69,24 @@ export function proberResources(
   lanes = 1,
 ): V1ResourceRequirements {
   const more = Math.max(0, lanes - 1);
-  const mib = (text: string, per: number) => `${Number.parseInt(text, 10) + per * more}Mi`;
   const d = DEFAULT_PROBER_RESOURCES;
-  const requests = {
-    cpu: `${Number.parseInt(d.requests.cpu, 10) + PER_LANE.cpuMilli * more}m`,
-    memory: mib(d.requests.memory, PER_LANE.requestMiB),
+  const limits = user?.limits ?? {
+    memory: `${Number.parseInt(d.limits.memory, 10) + PER_LANE.limitMiB * more}Mi`,
   };
-  return {
-    requests: { ...(user?.requests ?? requests) },
-    limits: { ...(user?.limits ?? { memory: mib(d.limits.memory, PER_LANE.limitMiB) }) },
+  // Grown requests never above the user's limits (the API server refuses requests > limits).
+  const capped = (name: 'cpu' | 'memory', value: number, unit: 'm' | 'Mi') => {
+    const limit = limits[name];
+    const limitValue = limit === undefined ? undefined : unit === 'Mi' ? quantityMiB(limit) : cpuMilli(limit);
+    return limitValue !== undefined && value > limitValue ? limit! : `${value}${unit}`;
   };
+  const requests = user?.requests ?? {
+    cpu: capped('cpu', Number.parseInt(d.requests.cpu, 10) + PER_LANE.cpuMilli * more, 'm'),
+    memory: capped('memory', Number.parseInt(d.requests.memory, 10) + PER_LANE.requestMiB * more, 'Mi'),
+  };
+  return { requests: { ...requests }, limits: { ...limits } };
+}
+
+function cpuMilli(quantity: string): number | undefined {
+  const m = /^([0-9.]+)(m)?$/.exec(quantity.trim());
+  return m ? Number(m[1]) * (m[2] ? 1 : 1000) : undefined;
 }

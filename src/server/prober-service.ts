@@ -65,6 +65,11 @@ export interface ProberServiceOptions {
   seqBase?: number;
   /** Replaces the database driver (tests). */
   driverFor?: (config: ProbeEndpointConfig) => ProbeDriver;
+  /**
+   * The credentials to hide in messages, shared by every service of a process that probes
+   * several endpoints (each one hides every endpoint's, not only its own). Default: its own.
+   */
+  secrets?: Set<string>;
 }
 
 export interface ProberStatusBody {
@@ -120,7 +125,7 @@ export class ProberService {
   readonly #log: Logger;
   readonly #store: SampleStore;
   readonly #metrics: ProbeMetrics;
-  readonly #secrets = new Set<string>();
+  readonly #secrets: Set<string>;
   readonly #retryMs: number;
   #state: ProberState = 'starting';
   #prober: Prober | undefined;
@@ -135,6 +140,7 @@ export class ProberService {
 
   constructor(options: ProberServiceOptions) {
     this.#options = options;
+    this.#secrets = options.secrets ?? new Set<string>();
     this.#log = options.log;
     this.#store = new SampleStore(options.maxSamples ?? DEFAULT_MAX_SAMPLES);
     this.#retryMs = options.setupRetryMs ?? 5000;

@@ -290,6 +290,37 @@ test('sharing Zone: one pod per zone and placement probes its endpoints, each wi
   assert.ok(oneAccount.ok, JSON.stringify(!oneAccount.ok && oneAccount.errors));
   const shared = proberPod(exp, proberGroups(oneAccount.value)[0]!, 'img', TOKEN);
   assert.equal(shared.spec!.serviceAccountName, 'a');
+  // An IAM endpoint without serviceAccountName signs as `default`: not the same account as 'a'.
+  const implicit = spec({ sharing: 'Zone' }, [
+    endpoint('cluster', iam('a')),
+    endpoint('proxy', { credentials: { iam: { username: 'probe' } }, tls: { mode: 'require' } }),
+  ]);
+  assert.ok(!implicit.ok, 'the default ServiceAccount is another account');
+  // The wrapper keeps topology per process: endpoints in one pod would share it.
+  const wrapper = spec({ sharing: 'Zone' }, [
+    endpoint('cluster', {
+      connectionMode: 'pooled',
+      client: { stack: 'aws-advanced-nodejs-wrapper' },
+    }),
+  ]);
+  assert.ok(!wrapper.ok);
+  assert.match(
+    wrapper.errors.map((e) => `${e.path}: ${e.message}`).join('\n'),
+    /spec\.probers\.sharing: .*Wrapper/,
+  );
+  // User limits: grown default requests never exceed them, nor does V8's old space a quarter of memory.
+  const limited = spec({ sharing: 'Zone', resources: { limits: { memory: '512Mi', cpu: '500m' } } }, [
+    ...Array.from({ length: 16 }, (_, i) => endpoint(`e${i}`)),
+  ]);
+  assert.ok(limited.ok, JSON.stringify(!limited.ok && limited.errors));
+  const big = proberPod(exp, proberGroups(limited.value)[0]!, 'img', TOKEN);
+  assert.deepEqual(big.spec!.containers[0]!.resources, {
+    requests: { cpu: '500m', memory: '512Mi' },
+    limits: { memory: '512Mi', cpu: '500m' },
+  });
+  const bigEnv = Object.fromEntries(big.spec!.containers[0]!.env!.map((e) => [e.name, e.value]));
+  assert.equal(bigEnv.NODE_OPTIONS, '--max-old-space-size=128 --max-semi-space-size=4');
+  assert.equal(bigEnv.UV_THREADPOOL_SIZE, '64', '4 libuv threads per endpoint for host lookups');
   const bad = spec({ sharing: 'Node' });
   assert.ok(!bad.ok);
   assert.match(bad.errors.map((e) => `${e.path}: ${e.message}`).join('\n'), /spec\.probers\.sharing/);
