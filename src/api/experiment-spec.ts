@@ -1043,7 +1043,8 @@ function buildSpecSchema<R extends boolean>(resolved: R) {
       check: (self) => self.trigger?.instanceIdentifier === undefined || self.target?.kind !== 'rds-instance',
     },
     {
-      cel: `!(${CEL_SHARING_ZONE}) || self.endpoints.filter(e, has(e.credentials.iam)).all(e, self.endpoints.filter(f, has(f.credentials.iam)).all(f, ${CEL_IAM_ACCOUNT('f')} == ${CEL_IAM_ACCOUNT('e')}))`,
+      // Nested all() without filter()/map(): those copy whole endpoints, over the cost budget.
+      cel: `!(${CEL_SHARING_ZONE}) || self.endpoints.all(e, !has(e.credentials.iam) || self.endpoints.all(f, !has(f.credentials.iam) || ${CEL_IAM_ACCOUNT('f')} == ${CEL_IAM_ACCOUNT('e')}))`,
       fieldPath: '.probers.sharing',
       message:
         'with sharing Zone the endpoints share prober pods, and a pod runs as one ServiceAccount: give every credentials.iam the same serviceAccountName (none: default), or set sharing Endpoint',

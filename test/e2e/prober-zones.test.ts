@@ -218,7 +218,7 @@ describe('probers per zone', { timeout: 900_000 }, () => {
 
   it('runs one prober pod per zone for every endpoint with sharing Zone, each endpoint its own lane', async () => {
     const name = 'lab-shared-probers';
-    const doc = parse(labManifest(lab, undefined, `${name}.yaml`)) as Doc;
+    const doc = parse(labManifest(lab, undefined, 'lab-kubernetes-shared-probers.yaml')) as Doc;
     assert.equal(doc.spec.probers.sharing, 'Zone');
     for (const e of doc.spec.endpoints) e.connectTimeout = '5s';
     await experiments.create(doc);
