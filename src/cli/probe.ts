@@ -100,6 +100,8 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
         maxSamples: config.maxSamples,
         seqBase: config.seqBase,
         secrets,
+        // Endpoint i of n starts i/n into its interval: one endpoint's tick at a time.
+        phase: config.lanes.indexOf(lane) / config.lanes.length,
       }),
   );
   const ready = () => {

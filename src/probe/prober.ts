@@ -77,11 +77,14 @@ export class Prober {
     await this.#topology?.setup();
   }
 
-  /** Starts every probe kind on a shared clock (t0 = now). */
-  start(): void {
+  /**
+   * Starts every probe kind on a shared clock: t0 = now, plus `phase` (0 <= phase < 1) of the
+   * endpoint's interval, so that the endpoints of one process do not all tick at once.
+   */
+  start(phase = 0): void {
     if (this.#schedulers.size > 0) return;
     const e = this.endpoint;
-    const t0 = monotonicNow();
+    const t0 = monotonicNow() + Math.min(Math.max(phase, 0), 1) * e.intervalMs;
     for (const kind of new Set(e.kinds)) {
       const intervalMs =
         kind === 'dns'

@@ -63,6 +63,11 @@ export interface ProberServiceOptions {
   maxSamples?: number;
   /** First seq of this prober's attempts (a replacement prober; see ProberOptions.seqBase). */
   seqBase?: number;
+  /**
+   * Where in its interval this endpoint's attempts start (0 <= phase < 1): the endpoints of a
+   * shared pod are spread over the interval instead of all ticking at once. Default 0.
+   */
+  phase?: number;
   /** Replaces the database driver (tests). */
   driverFor?: (config: ProbeEndpointConfig) => ProbeDriver;
   /**
@@ -333,7 +338,7 @@ export class ProberService {
       this.#prober = prober;
       this.#failure = undefined;
       this.#log.info({ event: 'setup-ok', attempts: this.#setupAttempts }, 'probe setup ok');
-      prober.start();
+      prober.start(this.#options.phase ?? 0);
       this.#startedAt = new Date();
       this.#state = 'probing';
       this.#log.info(
