@@ -8,7 +8,7 @@ import type { EndpointSpec, FailoverExperimentSpec, ProberPlacementSpec } from '
 export const LANE_ZONE_SEPARATOR = '@';
 
 /** The placement of one endpoint's probers: spec.probers, each field replaced by the endpoint's own. */
-export type ProberPlacement = Omit<ProberPlacementSpec, 'zones' | 'sharing'>;
+export type ProberPlacement = Omit<ProberPlacementSpec, 'zones' | 'sharing' | 'maxEndpointsPerPod'>;
 
 export interface ProbeLane {
   /** `<endpoint>` or `<endpoint>@<zone>`: unique in the experiment. */
@@ -43,7 +43,12 @@ export function splitLane(lane: string): { endpoint: string; zone: string } {
 /** Every lane of the experiment, endpoint by endpoint, zones in the order listed. */
 export function probeLanes(spec: Pick<FailoverExperimentSpec, 'endpoints' | 'probers'>): ProbeLane[] {
   return spec.endpoints.flatMap((endpoint) => {
-    const { zones, sharing: _sharing, ...placement } = endpointPlacement(spec, endpoint);
+    const {
+      zones,
+      sharing: _sharing,
+      maxEndpointsPerPod: _max,
+      ...placement
+    } = endpointPlacement(spec, endpoint);
     if (!zones || zones.length === 0) return [{ name: endpoint.name, endpoint, placement }];
     return zones.map((zone) => ({ name: laneName(endpoint.name, zone), endpoint, zone, placement }));
   });
@@ -70,7 +75,8 @@ export interface ProberGroup {
   placement: ProberPlacement;
   /**
    * The part of its pod's name after `<experiment>-probe-`: the endpoint's name for a pod per
-   * endpoint; `shared` (`shared<n>` for the n-th other placement) for a pod per zone.
+   * endpoint; `shared` (`shared<n>` for the n-th other placement; `-<k>` appended for the k-th
+   * pod of a zone beyond maxEndpointsPerPod) for a pod per zone.
    */
   podKey: string;
 }
@@ -86,21 +92,23 @@ export function proberGroups(spec: Pick<FailoverExperimentSpec, 'endpoints' | 'p
       podKey: lane.endpoint.name,
     }));
   const placements: string[] = [];
-  const groups = new Map<string, ProberGroup>();
+  const groups = new Map<string, ProberGroup[]>();
+  const max = spec.probers?.maxEndpointsPerPod ?? Number.POSITIVE_INFINITY;
   for (const lane of lanes) {
     const placementKey = JSON.stringify(lane.placement);
     let n = placements.indexOf(placementKey);
     if (n < 0) n = placements.push(placementKey) - 1;
-    const key = `${n}\u0000${lane.zone ?? ''}`;
-    const group = groups.get(key);
-    if (group) group.lanes.push(lane);
+    const pods = groups.get(`${n}\u0000${lane.zone ?? ''}`) ?? [];
+    groups.set(`${n}\u0000${lane.zone ?? ''}`, pods);
+    const last = pods.at(-1);
+    if (last && last.lanes.length < max) last.lanes.push(lane);
     else
-      groups.set(key, {
+      pods.push({
         lanes: [lane],
         ...(lane.zone ? { zone: lane.zone } : {}),
         placement: lane.placement,
-        podKey: n === 0 ? 'shared' : `shared${n}`,
+        podKey: `${n === 0 ? 'shared' : `shared${n}`}${pods.length > 0 ? `-${pods.length + 1}` : ''}`,
       });
   }
-  return [...groups.values()];
+  return [...groups.values()].flat();
 }

@@ -171,6 +171,8 @@ function placementProperties() {
 
 interface PlacementRuleView {
   zones?: string[];
+  sharing?: string;
+  maxEndpointsPerPod?: number;
   nodeSelector?: Record<string, string>;
 }
 
@@ -183,9 +185,20 @@ export function placementSchema(override: boolean) {
         "Endpoint (default): one prober pod per endpoint (per endpoint and zone with zones). Zone: one prober pod per zone (one in all without zones) probes every endpoint placed alike (the same placement after the endpoints' overrides), one Node.js process instead of one per endpoint; without resources set, its requests and limits grow with its endpoints. An endpoint's lane, results and metrics are the same either way.",
     }),
   );
-  const properties = { ...placementProperties(), sharing };
+  const maxEndpointsPerPod = Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 16,
+      description:
+        'sharing Zone: at most this many endpoints per prober pod; a zone with more gets several pods (<experiment>-probe-shared-<zone>, ...-shared-2-<zone>, ...). At 10 ms intervals keep it at 6 or less (docs/accuracy.md, "Prober footprint"). Default: all the zone\'s endpoints in one pod.',
+    }),
+  );
+  const properties = { ...placementProperties(), sharing, maxEndpointsPerPod };
   // An endpoint cannot leave its zone's shared pod: sharing is spec.probers' alone.
-  if (override) delete (properties as Partial<typeof properties>).sharing;
+  if (override) {
+    delete (properties as Partial<typeof properties>).sharing;
+    delete (properties as Partial<typeof properties>).maxEndpointsPerPod;
+  }
   const schema = Type.Object(properties, {
     additionalProperties: false,
     description: override
@@ -199,5 +212,16 @@ export function placementSchema(override: boolean) {
       message: `zones sets nodeSelector ${ZONE_LABEL} per prober: leave it out of nodeSelector`,
       check: (self) => self.zones === undefined || self.nodeSelector?.[ZONE_LABEL] === undefined,
     },
+    ...(override
+      ? []
+      : [
+          {
+            cel: "!has(self.maxEndpointsPerPod) || (has(self.sharing) && self.sharing == 'Zone')",
+            fieldPath: '.maxEndpointsPerPod',
+            message: 'maxEndpointsPerPod limits shared prober pods: set sharing Zone too',
+            check: (self: PlacementRuleView) =>
+              self.maxEndpointsPerPod === undefined || self.sharing === 'Zone',
+          },
+        ]),
   ]);
 }

@@ -249,7 +249,7 @@ function asGroup(value: ProberGroup | ProbeLane | EndpointSpec): ProberGroup {
 /** An endpoint alone is the lane without zones, placed by its own probers override only. */
 function asLane(value: ProbeLane | EndpointSpec): ProbeLane {
   if ('endpoint' in value) return value;
-  const { zones: _zones, sharing: _sharing, ...placement } = value.probers ?? {};
+  const { zones: _zones, sharing: _sharing, maxEndpointsPerPod: _max, ...placement } = value.probers ?? {};
   return { name: value.name, endpoint: value, placement };
 }
 

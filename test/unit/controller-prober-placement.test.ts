@@ -321,6 +321,29 @@ test('sharing Zone: one pod per zone and placement probes its endpoints, each wi
   const bigEnv = Object.fromEntries(big.spec!.containers[0]!.env!.map((e) => [e.name, e.value]));
   assert.equal(bigEnv.NODE_OPTIONS, '--max-old-space-size=128 --max-semi-space-size=4');
   assert.equal(bigEnv.UV_THREADPOOL_SIZE, '64', '4 libuv threads per endpoint for host lookups');
+  // maxEndpointsPerPod: a zone with more endpoints gets several pods, in spec order.
+  const capped = spec({ sharing: 'Zone', maxEndpointsPerPod: 2, zones: ['us-east-1a'] }, [
+    endpoint('a'),
+    endpoint('b'),
+    endpoint('c'),
+    endpoint('d'),
+    endpoint('e'),
+  ]);
+  assert.ok(capped.ok, JSON.stringify(!capped.ok && capped.errors));
+  assert.deepEqual(
+    proberGroups(capped.value).map((g) => [groupPodName('gameday', g), g.lanes.map((l) => l.endpoint.name)]),
+    [
+      ['gameday-probe-shared-us-east-1a', ['a', 'b']],
+      ['gameday-probe-shared-2-us-east-1a', ['c', 'd']],
+      ['gameday-probe-shared-3-us-east-1a', ['e']],
+    ],
+  );
+  const capWithoutSharing = spec({ maxEndpointsPerPod: 2 });
+  assert.ok(!capWithoutSharing.ok);
+  assert.match(
+    capWithoutSharing.errors.map((e) => `${e.path}: ${e.message}`).join('\n'),
+    /spec\.probers\.maxEndpointsPerPod: .*sharing Zone/,
+  );
   const bad = spec({ sharing: 'Node' });
   assert.ok(!bad.ok);
   assert.match(bad.errors.map((e) => `${e.path}: ${e.message}`).join('\n'), /spec\.probers\.sharing/);
