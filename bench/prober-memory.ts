@@ -341,8 +341,8 @@ class SteadyLag {
     for (const sample of samples) {
       if (sample.kind !== 'write' && sample.kind !== 'read') continue;
       const key = `${lane}/${sample.kind}`;
-      let state = this.#lanes.get(key);
-      if (!state) this.#lanes.set(key, (state = { origin: Number.POSITIVE_INFINITY, late: [] }));
+      const state = this.#lanes.get(key) ?? { origin: Number.POSITIVE_INFINITY, late: [] };
+      this.#lanes.set(key, state);
       const offset = sample.startMs - sample.seq * this.#intervalMs;
       if (offset < state.origin) state.origin = offset;
       if (sample.startMs >= this.#fromMs && state.late.length < 2_000_000) state.late.push(offset);

@@ -52,7 +52,6 @@ import { ProberAccess, ProberAccessError } from './prober-access.ts';
 import {
   caVolumeName,
   groupPodName,
-  lanesOfPod,
   ProberClient,
   proberPod,
   setupHint,
