@@ -796,7 +796,7 @@ export class ExperimentReconciler {
             obj,
             'Warning',
             'ProberReplaced',
-            `endpoint ${lane}: prober pod ${lost.map((p) => `${p.metadata?.name} (${p.metadata?.deletionTimestamp ? 'deleted' : (p.status?.phase ?? 'gone')})`).join(', ') || 'gone'} replaced by ${pod.metadata?.name}; the time without a prober is a coverage gap`,
+            `${lane.includes(',') ? 'endpoints' : 'endpoint'} ${lane}: prober pod ${lost.map((p) => `${p.metadata?.name} (${p.metadata?.deletionTimestamp ? 'deleted' : (p.status?.phase ?? 'gone')})`).join(', ') || 'gone'} replaced by ${pod.metadata?.name}; the time without a prober is a coverage gap`,
           ),
       },
     );

@@ -176,4 +176,87 @@ describe('a prober pod lost during the outage', { timeout: 900_000 }, () => {
       /failwatch_experiment_verdict\{[^}]*experiment="lost"[^}]*verdict="Inconclusive"\} 1/,
     );
   });
+
+  it('replaces a shared prober pod (sharing Zone) as a whole: every endpoint of it gaps, goes on and audits', async () => {
+    await waitFor('the lab to be idle', labIdle(lab));
+    const before = failoversInLab();
+    const doc = labExperiment(lab, 'lost-shared', NS, {
+      edit: (d) => {
+        d.spec.probers = { sharing: 'Zone' };
+      },
+    });
+    const names: string[] = doc.spec.endpoints.map((e: { name: string }) => e.name);
+    await experiments.create(doc);
+    const observing = await waitFor(
+      'lost-shared Observing',
+      experiments.phaseIs('lost-shared', ['Observing', 'Completed', 'Failed']),
+    );
+    assert.equal(observing.status.phase, 'Observing');
+    const pods = await core.listNamespacedPod({
+      namespace: NS,
+      labelSelector: 'failwatch.io/experiment=lost-shared',
+    });
+    assert.deepEqual(
+      pods.items.map((p) => [p.metadata!.name, p.metadata!.annotations!['failwatch.io/endpoints']]),
+      [['lost-shared-probe-shared', names.join(',')]],
+      'one pod probes every endpoint',
+    );
+    const t0 = Date.parse(observing.status.triggerTime);
+    // As above: the node goes dark 2 s into the outage, the pod is deleted 2.5 s later.
+    await sleep(Math.max(0, t0 + 2000 - Date.now()));
+    const group = processGroupOfPod('lost-shared-probe-shared');
+    const darkMs = Date.now();
+    process.kill(-group, 'SIGSTOP');
+    await sleep(2500);
+    await core.deleteNamespacedPod({ name: 'lost-shared-probe-shared', namespace: NS });
+    process.kill(-group, 'SIGCONT');
+    const done = await waitFor(
+      'lost-shared Completed',
+      experiments.phaseIs('lost-shared', ['Completed', 'Failed']),
+    );
+    assert.equal(done.status.phase, 'Completed', JSON.stringify(done.status.conditions));
+    assert.equal(failoversInLab(), before + 1, 'exactly one failover');
+    const st = done.status;
+    console.log(
+      `shared prober dark at +${((darkMs - t0) / 1000).toFixed(3)} s, deleted 2.5 s later; verdict ${st.verdict}; ${st.endpoints.map((e: Record<string, unknown>) => `${e.name}: write ${e.writeDowntimeSeconds} s, read ${e.readDowntimeSeconds} s, lost ${e.lostWrites}`).join('; ')}`,
+    );
+    // Every endpoint of the pod lost its prober at once: each one's gap, none invented as downtime.
+    assert.equal(st.verdict, 'Inconclusive');
+    assert.deepEqual(
+      st.inconclusive.map((f: { reason: string; endpoint?: string }) => [f.reason, f.endpoint]).sort(),
+      names.map((n) => ['CoverageGap', n]).sort(),
+    );
+    const cm = await core.readNamespacedConfigMap({ name: 'lost-shared-results', namespace: NS });
+    const results = JSON.parse(cm.data!['results.json']!);
+    for (const name of names) {
+      const e = st.endpoints.find((x: { name: string }) => x.name === name);
+      assert.equal(e.recovered, true, `${name}: the replacement saw the endpoint serving`);
+      if (e.lostWrites !== undefined && e.lostWrites !== null)
+        assert.equal(e.lostWrites, 0, `${name}: every generation's writes read back`);
+      const gap = e.coverage.firstGaps[0];
+      assert.ok(
+        Math.abs(gap.startSeconds - (darkMs - t0) / 1000) <= 3,
+        `${name}: gap at ${gap.startSeconds} s`,
+      );
+      // The lane goes on after the gap in the replacement pod.
+      const lanes = results.endpoints.find((x: { name: string }) => x.name === name).coverage.lanes;
+      for (const lane of lanes)
+        assert.ok(
+          lane.lastAttempt.seconds > gap.endSeconds + 1,
+          `${name}/${lane.kind}: ${JSON.stringify(lane)}`,
+        );
+    }
+    const events = await core.listNamespacedEvent({
+      namespace: NS,
+      fieldSelector: 'involvedObject.name=lost-shared',
+    });
+    const replaced = events.items.filter((e) => e.reason === 'ProberReplaced');
+    assert.equal(replaced.length, 1, 'one replacement pod for all the endpoints');
+    assert.match(
+      replaced[0]!.message ?? '',
+      new RegExp(
+        `^endpoints ${names.join(', ')}: prober pod lost-shared-probe-shared .*replaced by lost-shared-probe-shared-r1`,
+      ),
+    );
+  });
 });
