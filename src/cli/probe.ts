@@ -2,7 +2,6 @@
 // controller sets (src/server/probe-pod-env.ts), it probes one endpoint, keeps every sample
 // and serves them over HTTP until SIGTERM. Logs are JSON lines on stdout, never a password.
 import pino from 'pino';
-import { bearerToken, tokensEqual } from '../server/bearer-token.ts';
 import { startHttpServer } from '../server/http.ts';
 import { createRegistry } from '../server/metrics.ts';
 import {
@@ -11,7 +10,7 @@ import {
   parseProbePodEnv,
   proberLanePrefix,
 } from '../server/probe-pod-env.ts';
-import { ProberService } from '../server/prober-service.ts';
+import { ProberService, requireRunToken } from '../server/prober-service.ts';
 
 export const PROBE_HELP = `Usage: failwatch probe
 
@@ -84,7 +83,7 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
   // registry's series families, the HTTP servers and the event loop, nothing else.
   const secrets = new Set<string>();
   const services = config.lanes.map(
-    (lane) =>
+    (lane, i) =>
       new ProberService({
         runId: config.runId,
         namespace: config.namespace,
@@ -101,7 +100,7 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
         seqBase: config.seqBase,
         secrets,
         // Endpoint i of n starts i/n into its interval: one endpoint's tick at a time.
-        phase: config.lanes.indexOf(lane) / config.lanes.length,
+        phase: i / config.lanes.length,
       }),
   );
   const ready = () => {
@@ -121,14 +120,7 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     routes: (app) => {
       if (!shared) return services[0]!.routes(app);
       // Unknown endpoint names answer 401 like known ones: nothing to learn without the token.
-      app.addHook('onRequest', async (request, reply) => {
-        if (request.url === '/healthz' || request.url === '/readyz') return;
-        if (tokensEqual(bearerToken(request.headers.authorization), config.apiToken)) return;
-        return reply
-          .code(401)
-          .header('www-authenticate', 'Bearer realm="failwatch-prober"')
-          .send({ error: 'this prober answers only its controller: send the run token as a bearer token' });
-      });
+      requireRunToken(app, config.apiToken, log);
       for (const [i, service] of services.entries())
         app.register(async (scope) => service.routes(scope), {
           prefix: proberLanePrefix(config.lanes[i]!.endpoint.name),

@@ -124,6 +124,25 @@ export class ProberRequestError extends Error {
   }
 }
 
+/**
+ * Refuses every request of `app` (but the kubelet's /healthz and /readyz) without the run's
+ * bearer token: 401, logged without the token.
+ */
+export function requireRunToken(app: FastifyInstance, apiToken: string, log: Logger): void {
+  app.addHook('onRequest', async (request, reply) => {
+    if (OPEN_PATHS.has(request.url.split('?')[0]!)) return;
+    if (tokensEqual(bearerToken(request.headers.authorization), apiToken)) return;
+    log.warn(
+      { event: 'unauthorized', method: request.method, path: request.url.slice(0, 200), ip: request.ip },
+      'request without the run token refused',
+    );
+    return reply
+      .code(401)
+      .header('www-authenticate', 'Bearer realm="failwatch-prober"')
+      .send({ error: 'this prober answers only its controller: send the run token as a bearer token' });
+  });
+}
+
 export class ProberService {
   readonly incarnation = crypto.randomUUID();
   readonly #options: ProberServiceOptions;
@@ -255,18 +274,7 @@ export class ProberService {
 
   /** GET /status, GET /samples, POST /stop, POST /audit, all behind the run's bearer token. */
   routes(app: FastifyInstance): void {
-    app.addHook('onRequest', async (request, reply) => {
-      if (OPEN_PATHS.has(request.url.split('?')[0]!)) return;
-      if (tokensEqual(bearerToken(request.headers.authorization), this.#options.apiToken)) return;
-      this.#log.warn(
-        { event: 'unauthorized', method: request.method, path: request.url.slice(0, 200), ip: request.ip },
-        'request without the run token refused',
-      );
-      return reply
-        .code(401)
-        .header('www-authenticate', 'Bearer realm="failwatch-prober"')
-        .send({ error: 'this prober answers only its controller: send the run token as a bearer token' });
-    });
+    requireRunToken(app, this.#options.apiToken, this.#log);
     app.setErrorHandler((err, _request, reply) => {
       if (err instanceof ProberRequestError)
         return reply.code(err.statusCode).send({ error: this.redact(err.message), ...err.details });
