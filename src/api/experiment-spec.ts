@@ -878,7 +878,8 @@ function baselineSchema<R extends boolean>(resolved: R) {
           default: '10s',
           min: '1s',
           max: '1h',
-          description: 'How long to probe before the trigger.',
+          description:
+            "How long to probe before the trigger. It starts 2 s after the last prober started (the probers' warm-up, recorded but not judged).",
         }),
       ),
       maxErrorRatio: defaulted(
@@ -888,7 +889,7 @@ function baselineSchema<R extends boolean>(resolved: R) {
           minimum: 0,
           maximum: 1,
           description:
-            'Largest share of failed attempts per endpoint that still counts as healthy; above it the run aborts without a failover.',
+            'Largest share of failed or slow attempts per endpoint in the baseline (warm-up excluded) that still counts as healthy; above it the run fails without a failover.',
         }),
       ),
     },

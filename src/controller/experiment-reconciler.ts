@@ -23,7 +23,7 @@ import {
   validateExperimentManifest,
 } from '../api/validate-experiment.ts';
 import { DRY_RUN, dryRunMessage } from '../engine/dry-run.ts';
-import { RecoveryTracker, specLanes } from '../engine/recovery.ts';
+import { PROBER_WARM_UP_MS, RecoveryTracker, specLanes } from '../engine/recovery.ts';
 import { measurementMeta, setupReason } from '../engine/run-experiment.ts';
 import { eventsForResults } from '../engine/trigger-protocol.ts';
 import { renderReportHtmlOfLanes } from '../report/report-html.ts';
@@ -385,6 +385,7 @@ export class ExperimentReconciler {
       });
     }
     let ready = 0;
+    let lastStartMs = 0;
     for (const group of groups) {
       const pod = pods.get(groupPodName(obj.metadata.name!, group));
       const podIp = pod?.status?.podIP;
@@ -424,7 +425,10 @@ export class ExperimentReconciler {
             setupReason(st.class ?? 'other') as SetupFailureReason,
             `${endpointMessage(endpoint.name, st.message ?? st.class ?? 'setup failed')} (${setupHint(endpoint, st.class)})`,
           );
-        if (st?.state === 'probing') ready++;
+        if (st?.state === 'probing') {
+          ready++;
+          lastStartMs = Math.max(lastStartMs, Date.parse(st.startedAt ?? '') || 0);
+        }
       }
     }
     if (ready < lanes.length) {
@@ -436,6 +440,10 @@ export class ExperimentReconciler {
         );
       return { requeueAfterMs: 500 };
     }
+    // The last prober to start gets its warm-up before the baseline judges it (a pod's clock
+    // may differ from ours: the wait is never longer than the warm-up itself).
+    const warming = Math.min(PROBER_WARM_UP_MS, lastStartMs + PROBER_WARM_UP_MS - Date.now());
+    if (warming > 0) return { requeueAfterMs: warming };
     try {
       const state = await this.trigger(obj, manifest).preflight();
       // The allowlist's account part: known only now, from the target's ARN.

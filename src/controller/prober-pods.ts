@@ -340,6 +340,8 @@ export interface ProberStatus {
   dropped?: number;
   /** Setup attempts made so far (failed ones included). */
   setupAttempts?: number;
+  /** When probing started (ISO time). */
+  startedAt?: string | null;
   /** When stop was asked (ISO time): no attempt starts after it. */
   stopRequestedAt?: string | null;
 }

@@ -152,6 +152,15 @@ export class BaselineHealth {
   }
 }
 
+/**
+ * A prober's first 2 s (a new process's module loading, JIT and first TLS logins, several
+ * endpoints of one pod starting at once) are its warm-up: recorded and shown like any attempt,
+ * but the baseline starts after it, so a cold start is not judged as an unhealthy endpoint.
+ * A CPU profile of a prober has every stall over 15 ms but two in its first 2 s
+ * (docs/accuracy.md, "Prober footprint").
+ */
+export const PROBER_WARM_UP_MS = 2000;
+
 /** Share of bad attempts per lane in the baseline, and the worst lane. */
 export function baselineHealth(samples: readonly Sample[]): LaneHealth[] {
   const health = new BaselineHealth();

@@ -29,7 +29,7 @@ import {
 } from '../trigger/types.ts';
 import { DRY_RUN, dryRunMessage } from './dry-run.ts';
 import { type EndpointCredentials, EngineConfigError, probeConfigFor } from './endpoint-config.ts';
-import { baselineHealth, RecoveryTracker, specLanes } from './recovery.ts';
+import { baselineHealth, PROBER_WARM_UP_MS, RecoveryTracker, specLanes } from './recovery.ts';
 import {
   callOnce,
   eventsForResults,
@@ -168,11 +168,14 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
     // Baseline: the endpoints must be healthy before anything is triggered.
     const baselineMs = parseDurationMs(spec.baseline.duration);
     phase('Baseline', `probing for ${spec.baseline.duration} before the trigger`);
-    baselineStartMs = Date.now();
     for (const p of probers) p.start();
+    // The probers' warm-up is recorded but not judged (PROBER_WARM_UP_MS).
+    await sleep(PROBER_WARM_UP_MS, undefined, { signal }).catch(() => {});
+    baselineStartMs = Date.now();
     await sleep(baselineMs, undefined, { signal }).catch(() => {});
     if (aborted()) return await finish('Aborted', 'stopped during the baseline; nothing was triggered');
-    const unhealthy = baselineHealth(samples).filter((l) => l.ratio > spec.baseline.maxErrorRatio);
+    const judged = () => samples.filter((s) => s.startMs >= baselineStartMs);
+    const unhealthy = baselineHealth(judged()).filter((l) => l.ratio > spec.baseline.maxErrorRatio);
     if (unhealthy.length > 0) {
       const worst = unhealthy.sort((a, b) => b.ratio - a.ratio)[0]!;
       throw new RunFailure(
@@ -181,7 +184,7 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
       );
     }
     if (spec.dryRun === true)
-      return await finish('Completed', dryRunMessage(baselineHealth(samples)), DRY_RUN);
+      return await finish('Completed', dryRunMessage(baselineHealth(judged())), DRY_RUN);
 
     // Trigger, at most once: the intent is recorded before the call (trigger-protocol.ts).
     phase('Triggering', `${triggerVerb(spec)} ${trigger.description}`);

@@ -25,7 +25,12 @@ import {
   stopProcess,
   waiter,
 } from '../helpers/operator-env.ts';
-import { assertEdge, assertEdgeBetween, assertSameDuration } from '../helpers/timing.ts';
+import {
+  assertEdge,
+  assertEdgeBetween,
+  assertSameDuration,
+  assertWarmUpBeforeBaseline,
+} from '../helpers/timing.ts';
 
 type Doc = Record<string, any>;
 
@@ -289,6 +294,7 @@ describe('probers per zone', { timeout: 900_000 }, () => {
     );
     const cm = await core.readNamespacedConfigMap({ name: `${name}-results`, namespace: NS });
     const results = JSON.parse(cm.data!['results.json']!) as Results;
+    assertWarmUpBeforeBaseline(results);
     for (const zone of zones) {
       const cluster = lanes[`cluster@${zone}`];
       const w = cluster.windows.find((x: Doc) => x.kind === 'write');

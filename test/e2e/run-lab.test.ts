@@ -9,7 +9,7 @@ import type { Results } from '../../src/analysis/results.ts';
 import type { GroundTruthStep } from '../../src/lab/model.ts';
 import { failwatch } from '../helpers/cli.ts';
 import { endpoint, labManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
-import { assertEdge, assertEdgeBetween } from '../helpers/timing.ts';
+import { assertEdge, assertEdgeBetween, assertWarmUpBeforeBaseline } from '../helpers/timing.ts';
 
 const ENV = { FAILWATCH_LAB_PASSWORD: 'failwatch-lab' };
 const tmp = mkdtempSync(join(tmpdir(), 'fw-run-'));
@@ -69,6 +69,7 @@ describe('failwatch run on the lab (fast profile)', { timeout: 600_000 }, () => 
     console.log(stdout);
     assert.equal(doc.run.end, 'Completed', stderr);
     assert.ok(code === 0 || code === 1, stderr);
+    assertWarmUpBeforeBaseline(doc);
     const truth = lab.state().groundTruth.filter((s) => s.failover === 1);
     const stopped = step(truth, 'old-writer-stopped');
     const paused = step(truth, 'proxy-paused');

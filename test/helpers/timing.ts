@@ -8,6 +8,8 @@
 // end well after it was due (seen: 1.9 s late in a clean-clone CI run), and the lab can record
 // a step a little after the clients already see it (hence EARLY_MS).
 import assert from 'node:assert/strict';
+import type { Results } from '../../src/analysis/results.ts';
+import { PROBER_WARM_UP_MS } from '../../src/engine/recovery.ts';
 
 /** A measured edge may precede the lab's record of its event by this much. */
 export const EARLY_MS = 500;
@@ -48,5 +50,26 @@ export function assertSameDuration(
   assert.ok(
     d <= intervalMs + LATE_MS,
     `${what}: ${aSeconds} s vs ${bSeconds} s (${Math.round(d)} ms apart; allowed ${intervalMs + LATE_MS} ms)`,
+  );
+}
+
+/**
+ * The baseline started after the probers' warm-up (PROBER_WARM_UP_MS): every lane's first
+ * attempt (at most one interval after its prober started) is at least the warm-up minus that
+ * interval before the baseline's start.
+ */
+export function assertWarmUpBeforeBaseline(results: Results): void {
+  for (const e of results.endpoints)
+    for (const l of e.coverage?.lanes ?? []) {
+      assert.ok(l.firstAttempt, `${e.name}/${l.kind}: no attempt`);
+      const lead = results.baseline.start.seconds - l.firstAttempt.seconds;
+      assert.ok(
+        lead >= PROBER_WARM_UP_MS / 1000 - l.intervalSeconds - 0.05,
+        `${e.name}/${l.kind}: first attempt ${lead.toFixed(3)} s before the baseline`,
+      );
+    }
+  assert.ok(
+    results.endpoints.every((e) => e.coverage),
+    'every endpoint has its coverage',
   );
 }
