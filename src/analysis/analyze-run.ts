@@ -1,7 +1,14 @@
 import { gapTotalMs, type LaneCoverage, laneCoverage, splitAtGaps } from './coverage.ts';
 import { type DnsFlip, dnsFlip } from './dns-flip.ts';
 import { type Downtime, downtime } from './downtime.ts';
-import { type ClassCounts, type ErrorAt, errorCounts, firstAndLastError } from './error-counts.ts';
+import {
+  type ClassCounts,
+  type ErrorAt,
+  type ErrorExamples,
+  errorCounts,
+  errorExamples,
+  firstAndLastError,
+} from './error-counts.ts';
 import { type LatencySummary, latencySummary } from './latency.ts';
 import {
   type OutageWindow,
@@ -167,6 +174,7 @@ export interface KindFigures {
   attempts: number;
   okAttempts: number;
   errors: ClassCounts;
+  errorExamples: ErrorExamples;
   firstError: ErrorAt | null;
   lastError: ErrorAt | null;
   latency: LatencySummary | null;
@@ -195,6 +203,7 @@ function analyzeKind(
       attempts: samples.length,
       okAttempts: samples.filter((sample) => sample.class === 'ok').length,
       errors: errorCounts(samples),
+      errorExamples: errorExamples(samples),
       firstError: errors?.first ?? null,
       lastError: errors?.last ?? null,
       latency: latencySummary(samples),
@@ -232,6 +241,9 @@ export function kindResult(
       .map((window) => windowResult(window, phases, at, counted.cut.has(window))),
     windowsOmitted: Math.max(0, counted.windows.length - WINDOWS_LIMIT),
     errors: figures.errors,
+    errorExamples: Object.fromEntries(
+      Object.entries(figures.errorExamples).map(([c, e]) => [c, moment(e)]),
+    ) as ProbeKindResult['errorExamples'],
     firstError: figures.firstError ? moment(figures.firstError) : null,
     lastError: figures.lastError ? moment(figures.lastError) : null,
     latency: figures.latency,

@@ -32,6 +32,22 @@ export function firstAndLastError(samples: readonly Sample[]): { first: ErrorAt;
   return { first: errorAt(first, first.startMs), last: errorAt(last, last.endMs) };
 }
 
+export type ErrorExamples = Partial<Record<ErrorClass, ErrorAt>>;
+
+/**
+ * One example per bad class: its earliest attempt by start (ties: the first to arrive), with
+ * the code and message it failed with. `other` above all needs its message to be understood.
+ */
+export function errorExamples(samples: readonly Sample[]): ErrorExamples {
+  const examples: ErrorExamples = {};
+  for (const sample of samples) {
+    if (isGoodClass(sample.class)) continue;
+    const seen = examples[sample.class];
+    if (!seen || sample.startMs < seen.atMs) examples[sample.class] = errorAt(sample, sample.startMs);
+  }
+  return examples;
+}
+
 function errorAt(sample: Sample, atMs: number): ErrorAt {
   const result: ErrorAt = { atMs, class: sample.class };
   if (sample.code !== undefined) result.code = sample.code;

@@ -5,7 +5,7 @@
 import { type CoverageGap, type LaneCoverage, maxGapMs } from './coverage.ts';
 import type { DnsFlip } from './dns-flip.ts';
 import { ERROR_CLASSES, type ErrorClass, isAcknowledgedClass, isGoodClass } from './error-class.ts';
-import type { ClassCounts, ErrorAt } from './error-counts.ts';
+import type { ClassCounts, ErrorAt, ErrorExamples } from './error-counts.ts';
 import type { LaneColumns } from './lane-columns.ts';
 import { type LatencySummary, percentile } from './latency.ts';
 import { HUNG_ERROR_MS, mergeInto, type OutageWindow } from './outage-windows.ts';
@@ -116,6 +116,7 @@ export interface LaneFigures {
   segments: SegmentWindows[];
   coverage: LaneCoverage | undefined;
   errors: ClassCounts;
+  errorExamples: ErrorExamples;
   firstError: ErrorAt | null;
   lastError: ErrorAt | null;
   latency: LatencySummary | null;
@@ -205,14 +206,19 @@ export function laneFigures(
     segments.push({ windows: builder.finish(), cutAtEnd: coverage ? !coverage.endCovered : false });
   // Counts in arrival order (as errorCounts does), latencies of the ok attempts.
   const errors: ClassCounts = {};
+  const exampleOf = new Map<ErrorClass, number>();
   let okAttempts = 0;
   for (let i = 0; i < lane.size; i++) {
     if (lane.classIndex[i] === OK) okAttempts++;
     else {
       const c = lane.classOf(i);
       errors[c] = (errors[c] ?? 0) + 1;
+      const seen = exampleOf.get(c);
+      if (seen === undefined || lane.startMs[i]! < lane.startMs[seen]!) exampleOf.set(c, i);
     }
   }
+  const examples: ErrorExamples = {};
+  for (const [c, i] of exampleOf) examples[c] = errorAtOf(lane, i, lane.startMs[i]!);
   const durations = new Float64Array(okAttempts);
   for (let i = 0, d = 0; i < lane.size; i++)
     if (lane.classIndex[i] === OK) durations[d++] = lane.endMs[i]! - lane.startMs[i]!;
@@ -223,6 +229,7 @@ export function laneFigures(
     segments,
     coverage,
     errors,
+    errorExamples: examples,
     firstError: firstBad < 0 ? null : errorAtOf(lane, firstBad, lane.startMs[firstBad]!),
     lastError: lastBad < 0 ? null : errorAtOf(lane, lastBad, lane.endMs[lastBad]!),
     latency:

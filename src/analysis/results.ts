@@ -1,5 +1,6 @@
 // The results.json format, `failwatch.io/results/v1`. Documented field by field in
 // docs/results.md; users gate CI on it, so change it only compatibly (add fields) within v1.
+import type { ErrorClass } from './error-class.ts';
 import type { ClassCounts } from './error-counts.ts';
 import type { PhasesResult } from './phases.ts';
 import type { ProbeKind } from './sample.ts';
@@ -107,6 +108,8 @@ export interface ProbeKindResult {
   /** Windows not listed because of WINDOWS_LIMIT. */
   windowsOmitted: number;
   errors: ClassCounts;
+  /** Per bad class, its earliest attempt with the code and message it failed with. */
+  errorExamples: Partial<Record<ErrorClass, ErrorMoment>>;
   firstError: ErrorMoment | null;
   lastError: ErrorMoment | null;
   /** Latency of the `ok` attempts. */

@@ -3,7 +3,7 @@
 import type { ServerIdentity } from '../analysis/sample.ts';
 import { classifyPgError, isRecoverablePgError } from './classify-pg.ts';
 import { openPgSession, type PgSession } from './pg-session.ts';
-import { type DialectFeatures, PROBE_TABLE, type SqlDialect } from './sql-dialect.ts';
+import { type DialectFeatures, PROBE_TABLE, type SqlDialect, type WriteRow } from './sql-dialect.ts';
 import { pgSslOptions, type TlsPlan } from './tls-options.ts';
 import { writeKeyOf } from './write-key.ts';
 
@@ -37,6 +37,27 @@ function identity(row: IdentityRow | undefined): ServerIdentity {
   return server;
 }
 
+/**
+ * The write probe's statement: one simple-protocol Query message with the values as escaped
+ * literals, not a parameterised statement: the extended protocol (Parse, Bind, Describe,
+ * Execute, Sync) cost node-postgres about three times the CPU of the whole attempt's other work
+ * (docs/accuracy.md, "CPU per probe"). seq and clientMs are numbers checked here.
+ */
+export function pgWriteStatement(
+  client: { escapeLiteral(value: string): string },
+  features: DialectFeatures,
+  row: WriteRow,
+): string {
+  if (!Number.isSafeInteger(row.seq) || !Number.isFinite(row.clientMs))
+    throw new TypeError(`probe row with bad seq/clientMs: ${row.seq}/${row.clientMs}`);
+  return (
+    `WITH ins AS (INSERT INTO ${PROBE_TABLE} (run_id, endpoint, seq, client_ts) ` +
+    `VALUES (${client.escapeLiteral(row.runId)}, ${client.escapeLiteral(row.endpoint)}, ${row.seq}, ` +
+    `to_timestamp(${row.clientMs}::float8 / 1000)) RETURNING 1) ` +
+    `SELECT ${identityColumns(features)} FROM ins`
+  );
+}
+
 export function pgDialect(tls: TlsPlan): SqlDialect<PgSession> {
   return {
     open: (target, signal) => openPgSession(target, pgSslOptions(tls, target.host), signal),
@@ -54,19 +75,7 @@ export function pgDialect(tls: TlsPlan): SqlDialect<PgSession> {
     },
 
     async write(session, features, row) {
-      // One simple-protocol Query message with the values as escaped literals, not a
-      // parameterised statement: the extended protocol (Parse, Bind, Describe, Execute, Sync)
-      // cost node-postgres about three times the CPU of the whole attempt's other work
-      // (docs/accuracy.md, "CPU per probe"). seq and clientMs are numbers checked here.
-      if (!Number.isSafeInteger(row.seq) || !Number.isFinite(row.clientMs))
-        throw new TypeError(`probe row with bad seq/clientMs: ${row.seq}/${row.clientMs}`);
-      const c = session.client;
-      const r = await c.query<IdentityRow>(
-        `WITH ins AS (INSERT INTO ${PROBE_TABLE} (run_id, endpoint, seq, client_ts) ` +
-          `VALUES (${c.escapeLiteral(row.runId)}, ${c.escapeLiteral(row.endpoint)}, ${row.seq}, ` +
-          `to_timestamp(${row.clientMs}::float8 / 1000)) RETURNING 1) ` +
-          `SELECT ${identityColumns(features)} FROM ins`,
-      );
+      const r = await session.client.query<IdentityRow>(pgWriteStatement(session.client, features, row));
       return identity(r.rows[0]);
     },
 

@@ -99,8 +99,9 @@ export class PooledSessions<S extends DbSession> extends BaseSource<S> {
   }
 
   async acquire(): Promise<Acquired<S>> {
-    const dead = this.#idle.filter((s) => s.dead);
-    if (dead.length > 0) {
+    // Checked without allocating: this runs on every pooled attempt.
+    if (this.#idle.some((s) => s.dead)) {
+      const dead = this.#idle.filter((s) => s.dead);
       this.#idle = this.#idle.filter((s) => !s.dead);
       for (const s of dead) s.destroy();
       const first = dead[0]!;

@@ -41,6 +41,16 @@ describe('analyzeRun on a seed-shaped failover', () => {
     assert.equal(cluster.write!.firstError!.class, 'connection_lost');
     assert.equal(cluster.write!.lastError!.seconds, 10.903);
     assert.equal(cluster.write!.lastError!.class, 'read_only');
+    // One example per class: the earliest attempt of each, with its code.
+    assert.deepEqual(
+      Object.entries(cluster.write!.errorExamples).map(([c, e]) => [c, e.seconds, e.class, e.code ?? null]),
+      [
+        ['connection_lost', 5, 'connection_lost', null],
+        ['connection_refused', 5.5, 'connection_refused', null],
+        ['starting_up', 6, 'starting_up', '57P03'],
+        ['read_only', 8, 'read_only', '25006'],
+      ],
+    );
     assert.equal(cluster.write!.recoveredAt!.seconds, 11.002);
     assert.equal(cluster.roleFlipSeconds, 11.002);
     assert.deepEqual([cluster.roleFlip!.fromServer, cluster.roleFlip!.toServer], ['pg-1', 'pg-2']);
