@@ -75,7 +75,8 @@ export function laneCoverage(
   } else {
     if (first - span.fromMs > limitMs) gaps.push({ fromMs: span.fromMs, toMs: first, cause: 'start' });
     for (let i = 1; i < starts.length; i++) {
-      if (starts[i]! - starts[i - 1]! > limitMs)
+      // A gap that ended before the span (the probers' warm-up) is not the run's.
+      if (starts[i]! - starts[i - 1]! > limitMs && starts[i]! > span.fromMs)
         gaps.push({ fromMs: starts[i - 1]!, toMs: starts[i]!, cause: 'gap' });
     }
     if (span.toMs - last > limitMs) gaps.push({ fromMs: last, toMs: span.toMs, cause: 'end' });

@@ -32,6 +32,13 @@ export function firstAndLastError(samples: readonly Sample[]): { first: ErrorAt;
   return { first: errorAt(first, first.startMs), last: errorAt(last, last.endMs) };
 }
 
+/** Messages in results.json are cut at this length: a lane has up to 16 of them. */
+export const MESSAGE_MAX = 512;
+
+export function capMessage(message: string): string {
+  return message.length > MESSAGE_MAX ? `${message.slice(0, MESSAGE_MAX - 3)}...` : message;
+}
+
 export type ErrorExamples = Partial<Record<ErrorClass, ErrorAt>>;
 
 /**
@@ -51,6 +58,6 @@ export function errorExamples(samples: readonly Sample[]): ErrorExamples {
 function errorAt(sample: Sample, atMs: number): ErrorAt {
   const result: ErrorAt = { atMs, class: sample.class };
   if (sample.code !== undefined) result.code = sample.code;
-  if (sample.message !== undefined) result.message = sample.message;
+  if (sample.message !== undefined) result.message = capMessage(sample.message);
   return result;
 }

@@ -5,7 +5,7 @@
 import { type CoverageGap, type LaneCoverage, maxGapMs } from './coverage.ts';
 import type { DnsFlip } from './dns-flip.ts';
 import { ERROR_CLASSES, type ErrorClass, isAcknowledgedClass, isGoodClass } from './error-class.ts';
-import type { ClassCounts, ErrorAt, ErrorExamples } from './error-counts.ts';
+import { type ClassCounts, capMessage, type ErrorAt, type ErrorExamples } from './error-counts.ts';
 import type { LaneColumns } from './lane-columns.ts';
 import { type LatencySummary, percentile } from './latency.ts';
 import { HUNG_ERROR_MS, mergeInto, type OutageWindow } from './outage-windows.ts';
@@ -126,7 +126,7 @@ function errorAtOf(lane: LaneColumns, i: number, atMs: number): ErrorAt {
   const result: ErrorAt = { atMs, class: lane.classOf(i) };
   const detail = lane.detailOf(i);
   if (detail.code !== undefined) result.code = detail.code;
-  if (detail.message !== undefined) result.message = detail.message;
+  if (detail.message !== undefined) result.message = capMessage(detail.message);
   return result;
 }
 
@@ -152,7 +152,8 @@ function coverageOf(
     for (let k = 1; k < n; k++) {
       const a = lane.startMs[order[k - 1]!]!;
       const b = lane.startMs[order[k]!]!;
-      if (b - a > limitMs) gaps.push({ fromMs: a, toMs: b, cause: 'gap' });
+      // A gap that ended before the span (the probers' warm-up) is not the run's.
+      if (b - a > limitMs && b > span.fromMs) gaps.push({ fromMs: a, toMs: b, cause: 'gap' });
     }
     if (span.toMs - last > limitMs) gaps.push({ fromMs: last, toMs: span.toMs, cause: 'end' });
   }

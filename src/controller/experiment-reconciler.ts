@@ -385,7 +385,9 @@ export class ExperimentReconciler {
       });
     }
     let ready = 0;
-    let lastStartMs = 0;
+    // How long the last prober to start has probed, by its own clock (pods' clocks may differ
+    // from ours); Infinity when no prober says.
+    let probedMs = Number.POSITIVE_INFINITY;
     for (const group of groups) {
       const pod = pods.get(groupPodName(obj.metadata.name!, group));
       const podIp = pod?.status?.podIP;
@@ -427,7 +429,8 @@ export class ExperimentReconciler {
           );
         if (st?.state === 'probing') {
           ready++;
-          lastStartMs = Math.max(lastStartMs, Date.parse(st.startedAt ?? '') || 0);
+          const elapsed = Date.parse(st.now ?? '') - Date.parse(st.startedAt ?? '');
+          if (Number.isFinite(elapsed)) probedMs = Math.min(probedMs, Math.max(0, elapsed));
         }
       }
     }
@@ -440,9 +443,8 @@ export class ExperimentReconciler {
         );
       return { requeueAfterMs: 500 };
     }
-    // The last prober to start gets its warm-up before the baseline judges it (a pod's clock
-    // may differ from ours: the wait is never longer than the warm-up itself).
-    const warming = Math.min(PROBER_WARM_UP_MS, lastStartMs + PROBER_WARM_UP_MS - Date.now());
+    // The last prober to start gets its warm-up before the baseline judges it.
+    const warming = PROBER_WARM_UP_MS - probedMs;
     if (warming > 0) return { requeueAfterMs: warming };
     try {
       const state = await this.trigger(obj, manifest).preflight();

@@ -340,8 +340,10 @@ export interface ProberStatus {
   dropped?: number;
   /** Setup attempts made so far (failed ones included). */
   setupAttempts?: number;
-  /** When probing started (ISO time). */
+  /** When probing started (ISO time, the pod's clock). */
   startedAt?: string | null;
+  /** The pod's clock when it answered. */
+  now?: string;
   /** When stop was asked (ISO time): no attempt starts after it. */
   stopRequestedAt?: string | null;
 }

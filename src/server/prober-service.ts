@@ -90,6 +90,8 @@ export interface ProberStatusBody {
   dropped: number;
   setupAttempts: number;
   startedAt: string | null;
+  /** This process's clock when it answered: `now - startedAt` is how long it has probed, whatever the caller's clock says. */
+  now: string;
   stoppedAt: string | null;
   /** When stop was asked: no attempt starts after it (the end of this prober's coverage). */
   stopRequestedAt: string | null;
@@ -219,6 +221,7 @@ export class ProberService {
       dropped: this.#store.dropped,
       setupAttempts: this.#setupAttempts,
       startedAt: this.#startedAt?.toISOString() ?? null,
+      now: new Date().toISOString(),
       stoppedAt: this.#stoppedAt?.toISOString() ?? null,
       stopRequestedAt: this.#stopRequestedAt?.toISOString() ?? null,
     };

@@ -51,6 +51,12 @@ describe('laneCoverage', () => {
     const none = laneCoverage(lane, [], { fromMs: 0, toMs: 6000 });
     assert.deepEqual(none.gaps, [{ fromMs: 0, toMs: 6000, cause: 'no-samples' }]);
   });
+
+  it("ignores a gap that ended before the span (the probers' warm-up), not one across its start", () => {
+    // A 1.5 s stall in the warm-up (-2500 .. -1000) is not the run's; -800 .. 400 crosses the start.
+    const c = laneCoverage(lane, samples([-2500, -1000, -800, 400, 1000]), { fromMs: 0, toMs: 1500 });
+    assert.deepEqual(c.gaps, [{ fromMs: -800, toMs: 400, cause: 'gap' }]);
+  });
 });
 
 describe('analyzeRun with coverage', () => {

@@ -142,7 +142,12 @@ describe('prober service', () => {
     assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
     const first = (await json<{ samples: number }>(`${server.url}/status`)).body.samples;
     await sleep(500);
-    const second = (await json<{ samples: number }>(`${server.url}/status`)).body.samples;
+    const after = (await json<{ samples: number; startedAt: string; now: string }>(`${server.url}/status`))
+      .body;
+    const second = after.samples;
+    // How long it has probed, on its own clock (the controller's warm-up reads this).
+    const probedMs = Date.parse(after.now) - Date.parse(after.startedAt);
+    assert.ok(probedMs >= 500 && probedMs < 60_000, `probing for ${probedMs} ms`);
     // Two kinds every 10 ms: ~100 samples in 500 ms.
     assert.ok(second - first >= 40 && second - first <= 130, `${second - first} samples in 500 ms`);
   });
