@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Results } from '../../src/analysis/results.ts';
+import { PROBER_WARM_UP_MS } from '../../src/engine/recovery.ts';
 import type { GroundTruthStep } from '../../src/lab/model.ts';
 import { failwatch } from '../helpers/cli.ts';
 import { endpoint, labManifest, startTestLab, type TestLab } from '../helpers/lab.ts';
@@ -177,7 +178,8 @@ describe('failwatch run on the lab (fast profile)', { timeout: 600_000 }, () => 
     );
     const before = lab.state().groundTruth.filter((g) => g.step === 'failover-requested').length;
     const runP = failwatch(['run', file, '--quiet'], ENV);
-    await new Promise((r) => setTimeout(r, 1200)); // inside the baseline: preflight passed
+    // Inside the baseline: preflight passed and the probers' warm-up is over.
+    await new Promise((r) => setTimeout(r, 1200 + PROBER_WARM_UP_MS));
     const f = await failwatch(['lab', 'failover', '--dir', lab.dir, '--cluster', 'lab-pg']);
     assert.equal(f.code, 0, f.stderr);
     const r = await runP;
