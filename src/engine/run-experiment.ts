@@ -174,8 +174,8 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
     baselineStartMs = Date.now();
     await sleep(baselineMs, undefined, { signal }).catch(() => {});
     if (aborted()) return await finish('Aborted', 'stopped during the baseline; nothing was triggered');
-    const judged = () => samples.filter((s) => s.startMs >= baselineStartMs);
-    const unhealthy = baselineHealth(judged()).filter((l) => l.ratio > spec.baseline.maxErrorRatio);
+    const health = baselineHealth(samples.filter((s) => s.startMs >= baselineStartMs));
+    const unhealthy = health.filter((l) => l.ratio > spec.baseline.maxErrorRatio);
     if (unhealthy.length > 0) {
       const worst = unhealthy.sort((a, b) => b.ratio - a.ratio)[0]!;
       throw new RunFailure(
@@ -184,7 +184,7 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
       );
     }
     if (spec.dryRun === true)
-      return await finish('Completed', dryRunMessage(baselineHealth(judged())), DRY_RUN);
+      return await finish('Completed', dryRunMessage(health), DRY_RUN);
 
     // Trigger, at most once: the intent is recorded before the call (trigger-protocol.ts).
     phase('Triggering', `${triggerVerb(spec)} ${trigger.description}`);
