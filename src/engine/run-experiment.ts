@@ -183,8 +183,7 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
         `baseline not healthy, nothing was triggered: ${unhealthy.map((l) => `${l.lane} ${l.bad}/${l.attempts} bad`).join(', ')}; e.g. ${worst.topClass}: ${worst.topMessage ?? ''}`.trim(),
       );
     }
-    if (spec.dryRun === true)
-      return await finish('Completed', dryRunMessage(health), DRY_RUN);
+    if (spec.dryRun === true) return await finish('Completed', dryRunMessage(health), DRY_RUN);
 
     // Trigger, at most once: the intent is recorded before the call (trigger-protocol.ts).
     phase('Triggering', `${triggerVerb(spec)} ${trigger.description}`);
