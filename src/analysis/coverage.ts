@@ -59,6 +59,15 @@ export interface CoverageSpan {
   toMs: number;
 }
 
+/**
+ * Whether two consecutive attempt starts leave a gap in the run: further apart than the lane
+ * allows, and ending inside the span (a gap that ended before it, in the probers' warm-up, is
+ * not the run's). Both analysis paths (this file and lane-analysis.ts) ask this.
+ */
+export function isRunGap(aMs: number, bMs: number, limitMs: number, span: CoverageSpan): boolean {
+  return bMs - aMs > limitMs && bMs > span.fromMs;
+}
+
 /** Coverage of ONE lane (pass that lane's samples only). */
 export function laneCoverage(
   lane: { endpoint: string; kind: ProbeKind; intervalMs: number },
@@ -75,8 +84,7 @@ export function laneCoverage(
   } else {
     if (first - span.fromMs > limitMs) gaps.push({ fromMs: span.fromMs, toMs: first, cause: 'start' });
     for (let i = 1; i < starts.length; i++) {
-      // A gap that ended before the span (the probers' warm-up) is not the run's.
-      if (starts[i]! - starts[i - 1]! > limitMs && starts[i]! > span.fromMs)
+      if (isRunGap(starts[i - 1]!, starts[i]!, limitMs, span))
         gaps.push({ fromMs: starts[i - 1]!, toMs: starts[i]!, cause: 'gap' });
     }
     if (span.toMs - last > limitMs) gaps.push({ fromMs: last, toMs: span.toMs, cause: 'end' });

@@ -2,7 +2,7 @@
 // same definitions as outage-windows.ts, coverage.ts, error-counts.ts, latency.ts, dns-flip.ts,
 // server-flip.ts and write-audit.ts (which take sample objects), without making an object per
 // sample. analyze-streamed.test.ts checks that both give the same results.json.
-import { type CoverageGap, type LaneCoverage, maxGapMs } from './coverage.ts';
+import { type CoverageGap, isRunGap, type LaneCoverage, maxGapMs } from './coverage.ts';
 import type { DnsFlip } from './dns-flip.ts';
 import { ERROR_CLASSES, type ErrorClass, isAcknowledgedClass, isGoodClass } from './error-class.ts';
 import { type ClassCounts, capMessage, type ErrorAt, type ErrorExamples } from './error-counts.ts';
@@ -152,8 +152,7 @@ function coverageOf(
     for (let k = 1; k < n; k++) {
       const a = lane.startMs[order[k - 1]!]!;
       const b = lane.startMs[order[k]!]!;
-      // A gap that ended before the span (the probers' warm-up) is not the run's.
-      if (b - a > limitMs && b > span.fromMs) gaps.push({ fromMs: a, toMs: b, cause: 'gap' });
+      if (isRunGap(a, b, limitMs, span)) gaps.push({ fromMs: a, toMs: b, cause: 'gap' });
     }
     if (span.toMs - last > limitMs) gaps.push({ fromMs: last, toMs: span.toMs, cause: 'end' });
   }
