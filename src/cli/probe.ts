@@ -2,6 +2,7 @@
 // controller sets (src/server/probe-pod-env.ts), it probes one endpoint, keeps every sample
 // and serves them over HTTP until SIGTERM. Logs are JSON lines on stdout, never a password.
 import pino from 'pino';
+import { Redactor } from '../probe/redact.ts';
 import { startHttpServer } from '../server/http.ts';
 import { createRegistry } from '../server/metrics.ts';
 import {
@@ -81,7 +82,7 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
   const registry = createRegistry({ processMetrics: true });
   // One service per lane, all in this process (spec.probers.sharing Zone): they share the
   // registry's series families, the HTTP servers and the event loop, nothing else.
-  const secrets = new Set<string>();
+  const redactor = new Redactor();
   const services = config.lanes.map(
     (lane, i) =>
       new ProberService({
@@ -98,7 +99,7 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
         setupRetryMs: config.setupRetryMs,
         maxSamples: config.maxSamples,
         seqBase: config.seqBase,
-        secrets,
+        redactor,
         // Endpoint i of n starts i/n into its interval: one endpoint's tick at a time.
         phase: i / config.lanes.length,
       }),
@@ -110,7 +111,7 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     }
     return { ok: true } as const;
   };
-  // Every service hides every endpoint's credentials (they share `secrets`).
+  // Every service hides every endpoint's credentials (they share one redactor).
   const redact = (text: string) => services[0]!.redact(text);
   const server = await startHttpServer({
     host: config.listen.host,

@@ -23,7 +23,13 @@ import {
   validateExperimentManifest,
 } from '../api/validate-experiment.ts';
 import { DRY_RUN, dryRunMessage } from '../engine/dry-run.ts';
-import { PROBER_WARM_UP_MS, RecoveryTracker, specLanes } from '../engine/recovery.ts';
+import {
+  baselineLanes,
+  describeLaneHealth,
+  PROBER_WARM_UP_MS,
+  RecoveryTracker,
+  specLanes,
+} from '../engine/recovery.ts';
 import { measurementMeta, setupReason } from '../engine/run-experiment.ts';
 import { eventsForResults } from '../engine/trigger-protocol.ts';
 import { renderReportHtmlOfLanes } from '../report/report-html.ts';
@@ -488,12 +494,15 @@ export class ExperimentReconciler {
     const remaining = startedMs + parseDurationMs(manifest.spec.baseline.duration) - Date.now();
     if (remaining > 0) return { requeueAfterMs: remaining };
     const store = await this.pull(obj);
-    const health = store.baselineHealth();
+    const baselineMs = parseDurationMs(manifest.spec.baseline.duration);
+    const health = store.baselineHealth(
+      baselineLanes(probeLanes(manifest.spec).map(laneEndpoint), baselineMs),
+    );
     const unhealthy = health.filter((l) => l.ratio > manifest.spec.baseline.maxErrorRatio);
     if (unhealthy.length > 0)
       throw new RunFailed(
         'BaselineUnhealthy',
-        `baseline not healthy, nothing was triggered: ${unhealthy.map((l) => `${l.lane} ${l.bad}/${l.attempts} bad (${l.topClass})`).join(', ')}`,
+        `baseline not healthy, nothing was triggered: ${unhealthy.map(describeLaneHealth).join(', ')}`,
       );
     if (manifest.spec.dryRun === true) return this.completeDryRun(obj, dryRunMessage(health));
     const status: FailoverExperimentStatus = { ...obj.status, phase: 'Triggering' };

@@ -58,9 +58,9 @@ export class ProberSamples {
     return this.spill.samples;
   }
 
-  /** Share of bad attempts per lane since baseline start. */
-  baselineHealth(): LaneHealth[] {
-    return this.#baseline.lanes();
+  /** Share of bad attempts per lane since baseline start; `expected` lanes without any have ratio 1. */
+  baselineHealth(expected: readonly string[] = []): LaneHealth[] {
+    return this.#baseline.lanes(expected);
   }
 
   /**

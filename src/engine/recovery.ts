@@ -136,20 +136,45 @@ export class BaselineHealth {
     if (!lane.firstMessage.has(s.class)) lane.firstMessage.set(s.class, s.message);
   }
 
-  /** Per lane in the order first seen, with its most frequent bad class and an example message. */
-  lanes(): LaneHealth[] {
-    return [...this.#lanes.entries()].map(([lane, { attempts, bad, counts, firstMessage }]) => {
-      const top = [...counts.entries()].sort((a, b) => b[1] - a[1])[0];
-      return {
-        lane,
-        attempts,
-        bad,
-        ratio: attempts === 0 ? 1 : bad / attempts,
-        topClass: top?.[0],
-        topMessage: top ? firstMessage.get(top[0]) : undefined,
-      };
-    });
+  /**
+   * Per lane in the order first seen, with its most frequent bad class and an example message;
+   * then each `expected` lane that had no attempt at all (ratio 1: a lane that shows nothing is
+   * not healthy).
+   */
+  lanes(expected: readonly string[] = []): LaneHealth[] {
+    const silent = expected
+      .filter((lane) => !this.#lanes.has(lane))
+      .map((lane): LaneHealth => ({ lane, attempts: 0, bad: 0, ratio: 1 }));
+    const seen = [...this.#lanes.entries()].map(
+      ([lane, { attempts, bad, counts, firstMessage }]): LaneHealth => {
+        const top = [...counts.entries()].sort((a, b) => b[1] - a[1])[0];
+        return {
+          lane,
+          attempts,
+          bad,
+          ratio: attempts === 0 ? 1 : bad / attempts,
+          topClass: top?.[0],
+          topMessage: top ? firstMessage.get(top[0]) : undefined,
+        };
+      },
+    );
+    return [...seen, ...silent];
   }
+}
+
+/**
+ * The lanes that must have attempts in a baseline of `baselineMs` (`endpoint/kind`): those with
+ * at least two attempts due in it. Topology is the database's view, not a client's (specLanes).
+ */
+export function baselineLanes(endpoints: readonly EndpointSpec[], baselineMs: number): string[] {
+  return specLanes(endpoints)
+    .filter((l) => baselineMs >= 2 * l.intervalMs)
+    .map((l) => `${l.endpoint}/${l.kind}`);
+}
+
+/** A lane of an unhealthy baseline, for the run's message: "cluster/write 4/20 bad (slow)". */
+export function describeLaneHealth(l: LaneHealth): string {
+  return l.attempts === 0 ? `${l.lane} no attempts` : `${l.lane} ${l.bad}/${l.attempts} bad (${l.topClass})`;
 }
 
 /**
@@ -162,8 +187,8 @@ export class BaselineHealth {
 export const PROBER_WARM_UP_MS = 2000;
 
 /** Share of bad attempts per lane in the baseline, and the worst lane. */
-export function baselineHealth(samples: readonly Sample[]): LaneHealth[] {
+export function baselineHealth(samples: readonly Sample[], expected: readonly string[] = []): LaneHealth[] {
   const health = new BaselineHealth();
   for (const s of samples) health.add(s);
-  return health.lanes();
+  return health.lanes(expected);
 }

@@ -18,9 +18,10 @@ import {
 } from '../api/spec-accessors.ts';
 import type { ExperimentManifest } from '../api/validate-experiment.ts';
 import { Prober } from '../probe/prober.ts';
+import { Redactor } from '../probe/redact.ts';
 import { ProbeSetupError } from '../probe/sql-driver.ts';
 import { TlsConfigError } from '../probe/tls-options.ts';
-import type { ProbeSample } from '../probe/types.ts';
+import type { ProbeDriver, ProbeEndpointConfig, ProbeSample } from '../probe/types.ts';
 import {
   type FailoverTrigger,
   type FiredTrigger,
@@ -29,7 +30,14 @@ import {
 } from '../trigger/types.ts';
 import { DRY_RUN, dryRunMessage } from './dry-run.ts';
 import { type EndpointCredentials, EngineConfigError, probeConfigFor } from './endpoint-config.ts';
-import { baselineHealth, PROBER_WARM_UP_MS, RecoveryTracker, specLanes } from './recovery.ts';
+import {
+  baselineHealth,
+  baselineLanes,
+  describeLaneHealth,
+  PROBER_WARM_UP_MS,
+  RecoveryTracker,
+  specLanes,
+} from './recovery.ts';
 import {
   callOnce,
   eventsForResults,
@@ -60,6 +68,8 @@ export interface RunOptions {
   runId?: string;
   /** How often the observe loop checks recovery and the target's state. */
   pollMs?: number;
+  /** Replaces the database driver (tests). */
+  driverFor?: (config: ProbeEndpointConfig) => ProbeDriver;
 }
 
 export interface RunOutcome {
@@ -110,7 +120,10 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
   let tracker: RecoveryTracker | undefined;
   let flips: RoleFlipWatcher | undefined;
   let inconclusive: Inconclusive | undefined;
+  // Samples, the run's message and results.json hide the credentials, as a prober pod does.
+  const redactor = new Redactor();
   const sink = (s: ProbeSample) => {
+    if (s.message !== undefined) s.message = redactor.redact(s.message);
     samples.push(s);
     tracker?.add(s);
     flips?.add(s);
@@ -123,7 +136,13 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
     // Lanes must have attempts up to here (coverage); the audit after it takes its own time.
     const probingEndMs = Date.now();
     await Promise.allSettled(probers.map((p) => p.stop()));
-    const outcome: RunOutcome = { end, runId, message, triggered: fired !== undefined, samples };
+    const outcome: RunOutcome = {
+      end,
+      runId,
+      message: redactor.redact(message),
+      triggered: fired !== undefined,
+      samples,
+    };
     if (reason) outcome.reason = reason;
     if (fired) {
       phase('Analyzing', 'auditing writes and analyzing samples');
@@ -149,9 +168,12 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
     // Preflight: every endpoint answers with the given credentials, the target can fail over.
     phase('Preflight', 'checking endpoints and the failover target');
     for (const endpoint of spec.endpoints) {
-      const endpointConfig = probeConfigFor(endpoint, options.credentials(endpoint));
+      const credentials = options.credentials(endpoint);
+      redactor.add(credentials.password);
+      const endpointConfig = probeConfigFor(endpoint, credentials);
       try {
-        probers.push(new Prober({ runId, endpoint: endpointConfig, sink }));
+        const driver = options.driverFor?.(endpointConfig);
+        probers.push(new Prober({ runId, endpoint: endpointConfig, sink, ...(driver ? { driver } : {}) }));
       } catch (err) {
         // An unreadable tls.caFile (a lab that is down, a typo) is the user's to fix, not a bug.
         if (err instanceof TlsConfigError)
@@ -174,13 +196,17 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
     baselineStartMs = Date.now();
     await sleep(baselineMs, undefined, { signal }).catch(() => {});
     if (aborted()) return await finish('Aborted', 'stopped during the baseline; nothing was triggered');
-    const health = baselineHealth(samples.filter((s) => s.startMs >= baselineStartMs));
+    const health = baselineHealth(
+      samples.filter((s) => s.startMs >= baselineStartMs),
+      baselineLanes(spec.endpoints, baselineMs),
+    );
     const unhealthy = health.filter((l) => l.ratio > spec.baseline.maxErrorRatio);
     if (unhealthy.length > 0) {
-      const worst = unhealthy.sort((a, b) => b.ratio - a.ratio)[0]!;
+      const worst = unhealthy.filter((l) => l.topClass).sort((a, b) => b.ratio - a.ratio)[0];
+      const example = worst ? `; e.g. ${worst.topClass}: ${worst.topMessage ?? ''}` : '';
       throw new RunFailure(
         'BaselineUnhealthy',
-        `baseline not healthy, nothing was triggered: ${unhealthy.map((l) => `${l.lane} ${l.bad}/${l.attempts} bad`).join(', ')}; e.g. ${worst.topClass}: ${worst.topMessage ?? ''}`.trim(),
+        `baseline not healthy, nothing was triggered: ${unhealthy.map(describeLaneHealth).join(', ')}${example}`.trim(),
       );
     }
     if (spec.dryRun === true) return await finish('Completed', dryRunMessage(health), DRY_RUN);

@@ -23,6 +23,7 @@ import { laneName } from '../api/probe-lanes.ts';
 import { type EndpointCredentials, probeConfigFor } from '../engine/endpoint-config.ts';
 import type { LagSummary } from '../probe/lag-histogram.ts';
 import { Prober } from '../probe/prober.ts';
+import { Redactor } from '../probe/redact.ts';
 import { ProbeSetupError } from '../probe/sql-driver.ts';
 import { TlsConfigError } from '../probe/tls-options.ts';
 import type { ProbeDriver, ProbeEndpointConfig, ProbeSample } from '../probe/types.ts';
@@ -71,10 +72,10 @@ export interface ProberServiceOptions {
   /** Replaces the database driver (tests). */
   driverFor?: (config: ProbeEndpointConfig) => ProbeDriver;
   /**
-   * The credentials to hide in messages, shared by every service of a process that probes
-   * several endpoints (each one hides every endpoint's, not only its own). Default: its own.
+   * Hides credentials in messages, shared by every service of a process that probes several
+   * endpoints (each one hides every endpoint's, not only its own). Default: its own.
    */
-  secrets?: Set<string>;
+  redactor?: Redactor;
 }
 
 export interface ProberStatusBody {
@@ -151,7 +152,7 @@ export class ProberService {
   readonly #log: Logger;
   readonly #store: SampleStore;
   readonly #metrics: ProbeMetrics;
-  readonly #secrets: Set<string>;
+  readonly #redactor: Redactor;
   readonly #retryMs: number;
   #state: ProberState = 'starting';
   #prober: Prober | undefined;
@@ -166,7 +167,7 @@ export class ProberService {
 
   constructor(options: ProberServiceOptions) {
     this.#options = options;
-    this.#secrets = options.secrets ?? new Set<string>();
+    this.#redactor = options.redactor ?? new Redactor();
     this.#log = options.log;
     this.#store = new SampleStore(options.maxSamples ?? DEFAULT_MAX_SAMPLES);
     this.#retryMs = options.setupRetryMs ?? 5000;
@@ -311,10 +312,7 @@ export class ProberService {
 
   /** `text` with every credential this service has used replaced. */
   redact(text: string): string {
-    let out = text;
-    for (const secret of this.#secrets) if (secret) out = out.replaceAll(secret, '[redacted]');
-    // IAM auth tokens are made per connection and never stored here: hide their signatures.
-    return out.replace(/X-Amz-Signature=[0-9a-fA-F]+/g, 'X-Amz-Signature=[redacted]');
+    return this.#redactor.redact(text);
   }
 
   async #runSetupLoop(): Promise<void> {
@@ -324,7 +322,7 @@ export class ProberService {
       let prober: Prober | undefined;
       try {
         const credentials = o.credentials();
-        this.#secrets.add(credentials.password);
+        this.#redactor.add(credentials.password);
         // Per zone, samples and probe rows name the lane, so the zones' write keys never collide.
         const config = probeConfigFor({ ...o.endpoint, name: this.lane }, credentials, o.caFile);
         prober = new Prober({
