@@ -9,6 +9,8 @@
 //                                with the wrapper)
 //   --endpoints N                prober-memory: endpoints probed by the one process (a shared
 //                                prober pod, spec.probers.sharing Zone; default 1)
+//   --compile-cache on|off       prober-memory: load the prober from a warmed compile cache, as
+//                                the image does (default on; off: every module is stripped)
 //   --minutes N                  longrun: length of the streamed run (default 60)
 //   --before-minutes N           longrun: length of the old path's run (default 10; 0: skip it)
 //   --cases SUBSTRING            accuracy cases whose label (db/fault/interval/mode/length) contains it
@@ -46,6 +48,7 @@ const { values } = parseArgs({
     client: { type: 'string', default: 'driver' },
     interval: { type: 'string' },
     endpoints: { type: 'string', default: '1' },
+    'compile-cache': { type: 'string', default: 'on' },
     minutes: { type: 'string', default: '60' },
     'before-minutes': { type: 'string' },
   },
@@ -69,6 +72,10 @@ if (!(durationSeconds >= 10)) {
 const endpoints = Number(values.endpoints);
 if (!(Number.isInteger(endpoints) && endpoints >= 1 && endpoints <= 64)) {
   console.error(`--endpoints must be an integer from 1 to 64, got ${values.endpoints}`);
+  process.exit(2);
+}
+if (values['compile-cache'] !== 'on' && values['compile-cache'] !== 'off') {
+  console.error(`--compile-cache must be on or off, got ${values['compile-cache']}`);
   process.exit(2);
 }
 const want = (part: string) => !values.only || values.only === part;
@@ -179,6 +186,7 @@ try {
       endpoints,
       client,
       interval,
+      compileCache: values['compile-cache'] === 'on',
       everySeconds: Math.min(60, Math.max(10, Math.round(durationSeconds / 30))),
       onPoint: (p) =>
         log(

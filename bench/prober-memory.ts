@@ -10,7 +10,7 @@
 // A real memory cgroup is not used: this machine's cgroups are v1 and belong to the sandbox
 // that runs it, so the limit is enforced the way the pod's V8 settings enforce it (old space)
 // and RSS is compared with the pod's memory limit.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +46,8 @@ export interface MemoryPoint {
 
 export interface ProberMemoryResult {
   nodeOptions: string;
+  /** Whether the prober loaded its modules from a warmed compile cache (as in the image). */
+  compileCache: boolean;
   endpoints: number;
   /** The worst schedule lag p50, p99 and maximum of any lane and kind at the end, ms. */
   lagP50Ms: number;
@@ -79,7 +81,24 @@ export interface ProberMemoryOptions {
   /** Endpoints probed by the one process (default 1). */
   endpoints?: number;
   nodeOptions?: string;
+  /** Run the prober with a warmed compile cache, as the image does (default true). */
+  compileCache?: boolean;
   onPoint?: (p: MemoryPoint) => void;
+}
+
+/** Git-ignored: the bench's compile cache, warmed as the image build warms /app/.compile-cache. */
+const COMPILE_CACHE = fileURLToPath(new URL('../.cache/compile-cache', import.meta.url));
+
+/** Fills COMPILE_CACHE with every module (src/cli/warm-compile-cache.ts), as the Dockerfile does. */
+function warmCompileCache(): void {
+  execFileSync(
+    process.execPath,
+    [fileURLToPath(new URL('../src/cli/warm-compile-cache.ts', import.meta.url))],
+    {
+      env: { PATH: process.env.PATH, NODE_COMPILE_CACHE: COMPILE_CACHE },
+      stdio: 'ignore',
+    },
+  );
 }
 
 const MiB = 1024 * 1024;
@@ -113,6 +132,7 @@ async function get<T>(path: string, base: string): Promise<T> {
 export async function runProberMemory(opts: ProberMemoryOptions): Promise<ProberMemoryResult> {
   const endpoints = opts.endpoints ?? 1;
   const nodeOptions = opts.nodeOptions ?? proberNodeOptions(endpoints);
+  const compileCache = opts.compileCache ?? true;
   const names = Array.from({ length: endpoints }, (_, i) => (i === 0 ? 'cluster' : `cluster${i}`));
   // A pod of several endpoints serves each one's API under /endpoints/<name>.
   const lanePath = (name: string) => (endpoints === 1 ? '' : `/endpoints/${name}`);
@@ -164,11 +184,13 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
       tls: { mode: 'disable' },
       credentials: { secretRef: { name: 'pg' } },
     });
+    if (compileCache) warmCompileCache();
     child = spawn(process.execPath, [MAIN, 'probe'], {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: {
         PATH: process.env.PATH,
         NODE_OPTIONS: nodeOptions,
+        ...(compileCache ? { NODE_COMPILE_CACHE: COMPILE_CACHE } : {}),
         FAILWATCH_RUN_ID: `memory-${Date.now()}`,
         FAILWATCH_EXPERIMENT: 'bench/prober-memory',
         ...Object.fromEntries(
@@ -290,6 +312,7 @@ export async function runProberMemory(opts: ProberMemoryOptions): Promise<Prober
     const seconds = (performance.now() - started) / 1000;
     return {
       nodeOptions,
+      compileCache,
       endpoints,
       lagP50Ms,
       lagP99Ms,
@@ -359,7 +382,7 @@ class SteadyLag {
 export function formatProberMemory(r: ProberMemoryResult): string {
   const lines = [
     `Prober memory: failwatch probe (${r.client === 'wrapper' ? 'AWS Advanced NodeJS Wrapper, failover2 + efm2' : 'plain driver'}), ${r.endpoints === 1 ? 'one endpoint' : `${r.endpoints} endpoints in one process`}: pooled PostgreSQL write + read every ${r.interval}, DNS every 100 ms,`,
-    `samples pulled every ${PULL_EVERY_MS / 1000} s; NODE_OPTIONS="${r.nodeOptions}", pod memory limit ${r.limitMiB} MiB`,
+    `samples pulled every ${PULL_EVERY_MS / 1000} s; NODE_OPTIONS="${r.nodeOptions}", pod memory limit ${r.limitMiB} MiB; compile cache ${r.compileCache ? 'warm (as in the image)' : 'off'}`,
     '',
     '   time s   RSS MiB   heap used MiB   heap total MiB   external MiB    samples   CPU %   load',
   ];

@@ -343,6 +343,21 @@ describe('Helm chart and image', { timeout: 600_000 }, () => {
     const help = run(entry[0]!, [...entry.slice(1), 'operator', '--help']);
     assert.equal(help.code, 0, help.out);
     assert.match(help.out, /--allowed-targets/);
+    // The image's processes load every module from the compile cache its build made: not one
+    // TypeScript file is stripped again (Node's debug log names each hit and each miss).
+    const imageEnv = Object.fromEntries(
+      Object.entries(image.env).map(([k, v]) => [k, v.replace(/^\/app\//, `${app}/`)]),
+    );
+    assert.equal(imageEnv.NODE_COMPILE_CACHE, join(app, '.compile-cache'));
+    const cached = spawnSync(entry[0]!, [...entry.slice(1), 'probe', '--help'], {
+      env: { PATH: process.env.PATH, ...imageEnv, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' },
+      encoding: 'utf8',
+    });
+    assert.equal(cached.status, 0, cached.stderr);
+    const hits = cached.stderr.match(/for StrippedTypeScript .*success/g) ?? [];
+    const misses = cached.stderr.match(/Creating temporary .*StrippedTypeScript/g) ?? [];
+    assert.ok(hits.length >= 40, `${hits.length} TypeScript modules read from the compile cache`);
+    assert.equal(misses.length, 0, misses.join('\n'));
 
     // `helm install`, the equivalent: apply the rendered chart, then run its Deployment's
     // container as the chart's ServiceAccount.
@@ -358,7 +373,7 @@ describe('Helm chart and image', { timeout: 600_000 }, () => {
     const args = (container.args as string[]).map((a) =>
       a.startsWith('--metrics-listen=') ? `--metrics-listen=${listen}` : a,
     );
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, ...image.env, HOME: tmp, POD_NAMESPACE: NS };
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, ...imageEnv, HOME: tmp, POD_NAMESPACE: NS };
     for (const e of container.env as Doc[]) if (e.value !== undefined) env[e.name] = e.value;
     const log = openSync(join(tmp, 'operator.log'), 'a');
     operator = spawn(entry[0]!, [...entry.slice(1), ...args, '--kubeconfig', kubeconfig], {

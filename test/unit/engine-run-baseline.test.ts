@@ -116,7 +116,7 @@ describe('failwatch run before the trigger', { timeout: 60_000 }, () => {
       async attempt(kind): Promise<AttemptOutcome> {
         if (kind === 'read') {
           await sleep(4000);
-          return { class: 'timeout', message: 'read timed out' };
+          return { class: 'query_timeout', message: 'read timed out' };
         }
         return { class: 'ok', server: { id: 'a', role: 'writer' } };
       },
