@@ -190,7 +190,7 @@ export function placementSchema(override: boolean) {
       minimum: 1,
       maximum: 16,
       description:
-        'sharing Zone: at most this many endpoints per prober pod; a zone with more gets several pods (<experiment>-probe-shared-<zone>, ...-shared-2-<zone>, ...). At 10 ms intervals keep it at 6 or less (docs/accuracy.md, "Prober footprint"). Default: all the zone\'s endpoints in one pod.',
+        'sharing Zone: at most this many endpoints per prober pod; a zone with more gets several pods (<experiment>-probe-shared-<zone>, ...-shared-2-<zone>, ...). At 10 ms intervals keep it at 8 or less (docs/accuracy.md, "Prober footprint"). Default: all the zone\'s endpoints in one pod.',
     }),
   );
   const properties = { ...placementProperties(), sharing, maxEndpointsPerPod };
