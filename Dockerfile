@@ -22,18 +22,21 @@ RUN npm pkg delete devDependencies \
  && npm cache clean --force
 
 # ---- Node's compile cache of the sources, made as the user the pods run as ----
-# Without it, every process loads Node's TypeScript stripper on its first module and keeps
-# about 24 MiB more RSS for its whole life (docs/accuracy.md, "Prober footprint"). The cache is
-# keyed by Node version, path, content and UID: a process of another UID only misses it.
+# Every process then loads its modules already stripped and compiled: a prober starts in
+# 0.31 s with a 96 MiB peak instead of 0.44 s and 115 MiB (its steady RSS is about the same;
+# docs/install.md). The cache is keyed by Node version, path, content and UID: a process of
+# another UID only misses it. Node writes its files 0600: made readable to all before the copy.
 FROM ${NODE_IMAGE} AS compile-cache
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src
-RUN mkdir .compile-cache && chown 65532:65532 .compile-cache
+RUN mkdir -m 0777 .compile-cache
 USER 65532:65532
 RUN NODE_COMPILE_CACHE=.compile-cache node src/cli/warm-compile-cache.ts \
  && NODE_COMPILE_CACHE=.compile-cache node src/cli/main.ts help > /dev/null
+USER root
+RUN chmod -R a+rX,go-w .compile-cache
 
 # ---- runtime ----
 FROM ${NODE_IMAGE} AS runtime
@@ -56,7 +59,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
 COPY src ./src
-COPY --from=compile-cache /app/.compile-cache ./.compile-cache
+COPY --from=compile-cache --chown=0:0 /app/.compile-cache ./.compile-cache
 # Root owns the files, nobody may write them; the process runs as a numeric non-root user
 # (Kubernetes' runAsNonRoot can check a numeric UID) and needs no writable path except /tmp.
 USER 65532:65532

@@ -1,8 +1,8 @@
 // Fills Node's compile cache (NODE_COMPILE_CACHE) with every module of failwatch: the image
 // build runs it, as the user the pods run as, so that a process of the image loads its
-// TypeScript already stripped and compiled. Without the cache, the first type stripping loads
-// Node's TypeScript stripper into every process: about 24 MiB of RSS a prober pod (and its
-// controller) keeps for its whole life (docs/accuracy.md, "Prober footprint").
+// TypeScript already stripped and compiled: `failwatch probe --help` in 0.31 s with a 96 MiB
+// peak RSS instead of 0.44 s and 115 MiB (Node's TypeScript stripper is not loaded). A running
+// prober's steady RSS is about the same either way (docs/accuracy.md, "Prober footprint").
 //
 //   NODE_COMPILE_CACHE=<dir> node src/cli/warm-compile-cache.ts
 //

@@ -29,6 +29,7 @@ import {
   PROBER_WARM_UP_MS,
   RecoveryTracker,
   specLanes,
+  unhealthyLanes,
 } from '../engine/recovery.ts';
 import { measurementMeta, setupReason } from '../engine/run-experiment.ts';
 import { eventsForResults } from '../engine/trigger-protocol.ts';
@@ -142,6 +143,9 @@ class RunFailed extends Error {
     this.reason = reason;
   }
 }
+
+/** How long after its end the baseline waits for a prober whose samples cannot be pulled. */
+const BASELINE_PULL_GRACE_MS = 30_000;
 
 export class ExperimentReconciler {
   private readonly deps: ReconcilerDeps;
@@ -491,14 +495,34 @@ export class ExperimentReconciler {
     manifest: ExperimentManifest,
   ): Promise<ReconcileResult> {
     const startedMs = Date.parse(obj.status!.baselineStartTime!);
-    const remaining = startedMs + parseDurationMs(manifest.spec.baseline.duration) - Date.now();
-    if (remaining > 0) return { requeueAfterMs: remaining };
-    const store = await this.pull(obj);
     const baselineMs = parseDurationMs(manifest.spec.baseline.duration);
+    const remaining = startedMs + baselineMs - Date.now();
+    if (remaining > 0) return { requeueAfterMs: remaining };
+    // The baseline is judged on every prober's samples to its end: a pod that ended, or whose
+    // samples cannot be pulled, is the prober's problem, not the database's.
+    const pods = await this.pods(obj);
+    for (const pod of pods.values())
+      if (pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded')
+        throw new RunFailed(
+          'ProberFailed',
+          `prober pod ${pod.metadata!.name} ended (${pod.status.phase}) during the baseline; nothing was triggered`,
+        );
+    const store = this.store(obj);
+    const pulled = await store.pull(pods.values(), await this.proberToken(obj), this.deps.log);
+    const unpulled = [...pods.values()]
+      .filter((p) => !pulled.has(p.metadata!.uid!))
+      .map((p) => p.metadata!.name);
+    if (unpulled.length > 0) {
+      if (-remaining < BASELINE_PULL_GRACE_MS) return { requeueAfterMs: 2000 };
+      throw new RunFailed(
+        'ProberFailed',
+        `the samples of prober pod ${unpulled.join(', ')} could not be pulled for ${BASELINE_PULL_GRACE_MS / 1000} s after the baseline (see the controller's log); nothing was triggered`,
+      );
+    }
     const health = store.baselineHealth(
       baselineLanes(probeLanes(manifest.spec).map(laneEndpoint), baselineMs),
     );
-    const unhealthy = health.filter((l) => l.ratio > manifest.spec.baseline.maxErrorRatio);
+    const unhealthy = unhealthyLanes(health, manifest.spec.baseline.maxErrorRatio);
     if (unhealthy.length > 0)
       throw new RunFailed(
         'BaselineUnhealthy',

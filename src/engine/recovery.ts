@@ -164,12 +164,19 @@ export class BaselineHealth {
 
 /**
  * The lanes that must have attempts in a baseline of `baselineMs` (`endpoint/kind`): those with
- * at least two attempts due in it. Topology is the database's view, not a client's (specLanes).
+ * at least three attempts due in it (one interval of margin for a pod clock apart from the
+ * controller's, one for an attempt's own time). Topology is the database's view, not a
+ * client's (specLanes).
  */
 export function baselineLanes(endpoints: readonly EndpointSpec[], baselineMs: number): string[] {
   return specLanes(endpoints)
-    .filter((l) => baselineMs >= 2 * l.intervalMs)
+    .filter((l) => baselineMs >= 3 * l.intervalMs)
     .map((l) => `${l.endpoint}/${l.kind}`);
+}
+
+/** Lanes over the spec's error ratio, and every lane without an attempt whatever the ratio. */
+export function unhealthyLanes(health: readonly LaneHealth[], maxErrorRatio: number): LaneHealth[] {
+  return health.filter((l) => l.attempts === 0 || l.ratio > maxErrorRatio);
 }
 
 /** A lane of an unhealthy baseline, for the run's message: "cluster/write 4/20 bad (slow)". */

@@ -37,6 +37,7 @@ import {
   PROBER_WARM_UP_MS,
   RecoveryTracker,
   specLanes,
+  unhealthyLanes,
 } from './recovery.ts';
 import {
   callOnce,
@@ -200,7 +201,7 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
       samples.filter((s) => s.startMs >= baselineStartMs),
       baselineLanes(spec.endpoints, baselineMs),
     );
-    const unhealthy = health.filter((l) => l.ratio > spec.baseline.maxErrorRatio);
+    const unhealthy = unhealthyLanes(health, spec.baseline.maxErrorRatio);
     if (unhealthy.length > 0) {
       const worst = unhealthy.filter((l) => l.topClass).sort((a, b) => b.ratio - a.ratio)[0];
       const example = worst ? `; e.g. ${worst.topClass}: ${worst.topMessage ?? ''}` : '';

@@ -7,18 +7,25 @@ export class Redactor {
   readonly #secrets: Set<string>;
 
   constructor(secrets: Iterable<string> = []) {
-    this.#secrets = new Set(secrets);
+    this.#secrets = new Set();
+    for (const secret of secrets) this.add(secret);
   }
 
-  /** Remembers a credential (an empty one, as with IAM authentication, is ignored). */
+  /**
+   * Remembers a credential, as written and as it appears in a URL (percent-encoded); an empty
+   * one, as with IAM authentication, is ignored.
+   */
   add(secret: string): void {
-    if (secret) this.#secrets.add(secret);
+    if (!secret) return;
+    this.#secrets.add(secret);
+    this.#secrets.add(encodeURIComponent(secret));
   }
 
   redact(text: string): string {
     let out = text;
     for (const secret of this.#secrets) out = out.replaceAll(secret, '[redacted]');
-    // IAM auth tokens are made per connection and never stored here: hide their signatures.
-    return out.replace(/X-Amz-Signature=[0-9a-fA-F]+/g, 'X-Amz-Signature=[redacted]');
+    // IAM auth tokens are made per connection and never stored here: hide their signatures and
+    // session tokens, plain or percent-encoded (a token inside a URL).
+    return out.replace(/(X-Amz-(?:Signature|Security-Token))(=|%3D)(?:(?!%26)[^&\s"'])+/gi, '$1$2[redacted]');
   }
 }

@@ -9,7 +9,17 @@
 //     experiment whose target is not in allowedTargets fails with reason TargetNotAllowed.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -64,9 +74,22 @@ function ruleTriples(docs: Doc[], kind: 'ClusterRole' | 'Role'): string[] {
 }
 
 /** The image, without Docker: replays the Dockerfile's COPY/RUN/ENV in `dir` (= /app). */
-function replayDockerfile(dir: string): { entrypoint: string[]; cmd: string[]; env: Record<string, string> } {
+function replayDockerfile(dir: string): {
+  entrypoint: string[];
+  cmd: string[];
+  env: Record<string, string>;
+  /** The USER in effect: at the end, and for each RUN (the replay runs them all as itself). */
+  user: string;
+  runs: { command: string; user: string }[];
+} {
   const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
-  const image = { entrypoint: [] as string[], cmd: [] as string[], env: {} as Record<string, string> };
+  const image = {
+    entrypoint: [] as string[],
+    cmd: [] as string[],
+    env: {} as Record<string, string>,
+    user: 'root',
+    runs: [] as { command: string; user: string }[],
+  };
   const inApp = (path: string) =>
     join(dir, relative('/app', path.startsWith('/') ? path : join('/app', path)));
   for (const line of text.split('\n')) {
@@ -75,13 +98,20 @@ function replayDockerfile(dir: string): { entrypoint: string[]; cmd: string[]; e
     const [, instruction, rest] = m as unknown as [string, string, string];
     const words = rest.trim().split(/\s+/);
     switch (instruction) {
+      case 'FROM':
+        image.user = 'root';
+        break;
+      case 'USER':
+        image.user = rest.trim();
+        break;
       case 'WORKDIR':
         assert.equal(rest.trim(), '/app', 'the replay assumes WORKDIR /app');
         break;
       case 'COPY': {
-        // --from=deps copies a directory of an earlier stage: the replay built it in place.
+        // --from=<stage> copies a directory of an earlier stage: the replay built it in place.
         if (words[0]!.startsWith('--from=')) {
-          assert.ok(words[1]!.startsWith('/app/'), `COPY ${rest}`);
+          const source = words.find((w) => !w.startsWith('--'))!;
+          assert.ok(source.startsWith('/app/'), `COPY ${rest}`);
           break;
         }
         const dest = words.at(-1)!;
@@ -96,6 +126,7 @@ function replayDockerfile(dir: string): { entrypoint: string[]; cmd: string[]; e
       case 'RUN': {
         // A clean npm cache, as in a Docker build (and `npm cache clean` must not touch ours).
         const env = { ...process.env, npm_config_cache: join(dir, '..', 'npm-cache') };
+        image.runs.push({ command: rest, user: image.user });
         const res = spawnSync('sh', ['-c', rest], { cwd: dir, env, encoding: 'utf8' });
         assert.equal(res.status, 0, `RUN ${rest}\n${res.stdout}${res.stderr}`);
         break;
@@ -344,7 +375,19 @@ describe('Helm chart and image', { timeout: 600_000 }, () => {
     assert.equal(help.code, 0, help.out);
     assert.match(help.out, /--allowed-targets/);
     // The image's processes load every module from the compile cache its build made: not one
-    // TypeScript file is stripped again (Node's debug log names each hit and each miss).
+    // TypeScript file is stripped again (Node's debug log names each hit and each miss). The
+    // cache is per UID: it is made as the user the image runs as, and readable by all (Node
+    // writes 0600, and the runtime stage's copy belongs to root).
+    const warm = image.runs.filter((r) => r.command.includes('warm-compile-cache'));
+    assert.deepEqual(
+      warm.map((r) => r.user),
+      [image.user],
+      'the compile cache is made once, as the USER of the image',
+    );
+    const unreadable = readdirSync(join(app, '.compile-cache'), { recursive: true, withFileTypes: true })
+      .filter((e) => (statSync(join(e.parentPath, e.name)).mode & (e.isDirectory() ? 0o005 : 0o004)) === 0)
+      .map((e) => join(e.parentPath, e.name));
+    assert.deepEqual(unreadable, [], 'every compile cache file readable by all');
     const imageEnv = Object.fromEntries(
       Object.entries(image.env).map(([k, v]) => [k, v.replace(/^\/app\//, `${app}/`)]),
     );

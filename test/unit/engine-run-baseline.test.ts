@@ -7,8 +7,14 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDurationMs } from '../../src/api/duration.ts';
 import { parseExperimentManifest } from '../../src/api/load-experiment.ts';
-import { BaselineHealth, baselineLanes, describeLaneHealth } from '../../src/engine/recovery.ts';
+import {
+  BaselineHealth,
+  baselineLanes,
+  describeLaneHealth,
+  unhealthyLanes,
+} from '../../src/engine/recovery.ts';
 import { runExperiment } from '../../src/engine/run-experiment.ts';
+import { Redactor } from '../../src/probe/redact.ts';
 import { ProbeSetupError } from '../../src/probe/sql-driver.ts';
 import type { AttemptOutcome, ProbeDriver, ProbeEndpointConfig } from '../../src/probe/types.ts';
 import type { FailoverTrigger } from '../../src/trigger/types.ts';
@@ -129,12 +135,12 @@ describe('failwatch run before the trigger', { timeout: 60_000 }, () => {
 
 describe('baseline lanes', () => {
   const endpoints = manifest('[write, read, dns]').spec.endpoints;
-  it('expects a lane only when two of its attempts are due in the baseline', () => {
+  it('expects a lane only when three of its attempts are due in the baseline', () => {
     const dnsMs = parseDurationMs(endpoints[0]!.dns.interval);
     assert.ok(dnsMs > 100, `dns every ${dnsMs} ms`);
-    assert.deepEqual(baselineLanes(endpoints, 150), []);
-    assert.deepEqual(baselineLanes(endpoints, 200), ['cluster/write', 'cluster/read']);
-    assert.deepEqual(baselineLanes(endpoints, 2 * dnsMs), ['cluster/write', 'cluster/read', 'cluster/dns']);
+    assert.deepEqual(baselineLanes(endpoints, 299), []);
+    assert.deepEqual(baselineLanes(endpoints, 300), ['cluster/write', 'cluster/read']);
+    assert.deepEqual(baselineLanes(endpoints, 3 * dnsMs), ['cluster/write', 'cluster/read', 'cluster/dns']);
   });
 
   it('reports an expected lane without attempts with ratio 1, after the lanes seen', () => {
@@ -160,5 +166,30 @@ describe('baseline lanes', () => {
       'cluster/write 2/10 bad (slow)',
       'cluster/read no attempts',
     ]);
+    // A lane without attempts is unhealthy even when every error ratio is allowed.
+    assert.deepEqual(
+      unhealthyLanes(lanes, 1).map((l) => l.lane),
+      ['cluster/read'],
+    );
+    assert.deepEqual(
+      unhealthyLanes(lanes, 0.1).map((l) => l.lane),
+      ['cluster/write', 'cluster/read'],
+    );
+  });
+});
+
+describe('Redactor', () => {
+  it('hides passwords plain and percent-encoded, and IAM token signatures and session tokens', () => {
+    const r = new Redactor(['p@ss w/rd']);
+    r.add('');
+    const token =
+      'db:5432/?Action=connect&DBUser=app&X-Amz-Credential=AKIA%2F20261203&X-Amz-Security-Token=IQoJb3JpZ2luX2Vj%2Fxyz&X-Amz-Signature=0a1b2c3d';
+    const out = r.redact(
+      `login failed: password=p@ss w/rd url=postgres://app:p%40ss%20w%2Frd@db token=${token} encoded=${encodeURIComponent(token)}`,
+    );
+    assert.ok(!out.includes('p@ss w/rd') && !out.includes('p%40ss%20w%2Frd'), out);
+    assert.ok(!out.includes('0a1b2c3d') && !out.includes('IQoJb3JpZ2luX2Vj'), out);
+    assert.equal(out.match(/\[redacted\]/g)?.length, 6, out);
+    assert.match(out, /X-Amz-Credential=AKIA/);
   });
 });
