@@ -3,7 +3,8 @@
 // whether it answers `SELECT 1` within the case's slow threshold (the query, not a
 // reconnect), on a kept connection, reconnecting on the next tick when it broke. Its outage is
 // what such a minimal client saw, at 2 ms resolution: from the end of its last good answer
-// before its first failure to the start of its first good attempt after its last failure.
+// before its first failure to the start of its first good attempt after its last failure, or
+// the end of its last stall (an answer slower than the threshold) if that is later.
 // Attempts overlap (at most MAX_IN_FLIGHT) so a hung one hides nothing. New connections are
 // opened at most MAX_CONNECTING at a time (a tick that would open one more records nothing): a
 // client that opened one per 2 ms tick while the server came back (50 logins at once, each
@@ -32,6 +33,8 @@ interface Attempt {
   startMs: number;
   endMs: number;
   ok: boolean;
+  /** Answered, but slower than the threshold: a stall. */
+  slow: boolean;
 }
 
 interface Conn {
@@ -108,6 +111,7 @@ export class ReferenceProber {
     const startMs = now();
     let conn: Conn | undefined = idle;
     let ok = false;
+    let slow = false;
     let answered = false;
     try {
       if (!conn) {
@@ -122,10 +126,11 @@ export class ReferenceProber {
       await withTimeout(conn.query());
       answered = true;
       ok = now() - queryStartMs <= this.#target.slowMs;
+      slow = !ok;
     } catch {
       // A failure is all the reference records.
     }
-    this.#attempts.push({ startMs, endMs: now(), ok });
+    this.#attempts.push({ startMs, endMs: now(), ok, slow });
     if (conn && answered && this.#idle.length < 4) this.#idle.push(conn);
     else conn?.close();
     this.#inFlight--;
@@ -144,7 +149,11 @@ export class ReferenceProber {
     const after = sorted.find((a) => a.ok && a.startMs > lastBad.startMs);
     if (!after) return null;
     const startMs = before.length > 0 ? Math.max(...before.map((a) => a.endMs)) : firstBad.startMs;
-    return { startMs: Math.min(startMs, firstBad.endMs), endMs: after.startMs };
+    // A client stuck in a stall waits until it ends: recovery is not before the last stall's
+    // end, even when an attempt started after it (its answer released with the stall's) was
+    // fast. The same rule as failwatch's estimate (docs/results.md), at 2 ms resolution.
+    const lastStallEndMs = Math.max(...bad.filter((a) => a.slow).map((a) => a.endMs), after.startMs);
+    return { startMs: Math.min(startMs, firstBad.endMs), endMs: lastStallEndMs };
   }
 }
 
