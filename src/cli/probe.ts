@@ -112,7 +112,7 @@ export async function probeCommand(argv: string[], env: NodeJS.ProcessEnv = proc
     return { ok: true } as const;
   };
   // Every service hides every endpoint's credentials (they share one redactor).
-  const redact = (text: string) => services[0]!.redact(text);
+  const redact = (text: string) => redactor.redact(text);
   const server = await startHttpServer({
     host: config.listen.host,
     port: config.listen.port,

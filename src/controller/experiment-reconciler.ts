@@ -25,10 +25,10 @@ import {
 import { DRY_RUN, dryRunMessage } from '../engine/dry-run.ts';
 import {
   baselineLanes,
-  describeLaneHealth,
   PROBER_WARM_UP_MS,
   RecoveryTracker,
   specLanes,
+  unhealthyBaselineMessage,
   unhealthyLanes,
 } from '../engine/recovery.ts';
 import { measurementMeta, setupReason } from '../engine/run-experiment.ts';
@@ -523,11 +523,7 @@ export class ExperimentReconciler {
       baselineLanes(probeLanes(manifest.spec).map(laneEndpoint), baselineMs),
     );
     const unhealthy = unhealthyLanes(health, manifest.spec.baseline.maxErrorRatio);
-    if (unhealthy.length > 0)
-      throw new RunFailed(
-        'BaselineUnhealthy',
-        `baseline not healthy, nothing was triggered: ${unhealthy.map(describeLaneHealth).join(', ')}`,
-      );
+    if (unhealthy.length > 0) throw new RunFailed('BaselineUnhealthy', unhealthyBaselineMessage(unhealthy));
     if (manifest.spec.dryRun === true) return this.completeDryRun(obj, dryRunMessage(health));
     const status: FailoverExperimentStatus = { ...obj.status, phase: 'Triggering' };
     setCondition(status, obj, {

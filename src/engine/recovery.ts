@@ -184,6 +184,11 @@ export function describeLaneHealth(l: LaneHealth): string {
   return l.attempts === 0 ? `${l.lane} no attempts` : `${l.lane} ${l.bad}/${l.attempts} bad (${l.topClass})`;
 }
 
+/** The BaselineUnhealthy message of both paths (failwatch run, the controller). */
+export function unhealthyBaselineMessage(unhealthy: readonly LaneHealth[]): string {
+  return `baseline not healthy, nothing was triggered: ${unhealthy.map(describeLaneHealth).join(', ')}`;
+}
+
 /**
  * A prober's first 2 s (a new process's module loading, JIT and first TLS logins, several
  * endpoints of one pod starting at once) are its warm-up: recorded and shown like any attempt,

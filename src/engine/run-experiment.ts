@@ -33,10 +33,10 @@ import { type EndpointCredentials, EngineConfigError, probeConfigFor } from './e
 import {
   baselineHealth,
   baselineLanes,
-  describeLaneHealth,
   PROBER_WARM_UP_MS,
   RecoveryTracker,
   specLanes,
+  unhealthyBaselineMessage,
   unhealthyLanes,
 } from './recovery.ts';
 import {
@@ -205,10 +205,7 @@ export async function runExperiment(options: RunOptions): Promise<RunOutcome> {
     if (unhealthy.length > 0) {
       const worst = unhealthy.filter((l) => l.topClass).sort((a, b) => b.ratio - a.ratio)[0];
       const example = worst ? `; e.g. ${worst.topClass}: ${worst.topMessage ?? ''}` : '';
-      throw new RunFailure(
-        'BaselineUnhealthy',
-        `baseline not healthy, nothing was triggered: ${unhealthy.map(describeLaneHealth).join(', ')}${example}`.trim(),
-      );
+      throw new RunFailure('BaselineUnhealthy', `${unhealthyBaselineMessage(unhealthy)}${example}`.trim());
     }
     if (spec.dryRun === true) return await finish('Completed', dryRunMessage(health), DRY_RUN);
 
