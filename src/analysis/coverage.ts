@@ -20,6 +20,18 @@ export function maxGapMs(intervalMs: number): number {
   return Math.max(GAP_INTERVALS * intervalMs, MIN_GAP_MS);
 }
 
+/**
+ * Where the operator's lanes must have attempts up to (the end of the coverage span): when the
+ * controller asked the probers to stop (`askedMs`, its clock), or, when earlier, the latest time
+ * a prober says the request reached it (`stopRequestedMs`, each prober's clock). A prober whose
+ * clock is behind is held only to when it stopped; one that got the request late (its node or
+ * process frozen, a slow network) is not held to time after the observation was decided, which
+ * the decision's own samples already covered. No prober answered: `askedMs`.
+ */
+export function observationCoverageEnd(askedMs: number, stopRequestedMs: readonly number[]): number {
+  return stopRequestedMs.length > 0 ? Math.min(askedMs, Math.max(...stopRequestedMs)) : askedMs;
+}
+
 export type GapCause =
   /** No attempt started for longer than maxGapMs between two attempts. */
   | 'gap'

@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import type { V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
 import type { AuditRow } from '../analysis/analyze-run.ts';
 import { analyzeRunStreamed } from '../analysis/analyze-streamed.ts';
+import { observationCoverageEnd } from '../analysis/coverage.ts';
 import type { Results } from '../analysis/results.ts';
 import { statusSummary } from '../analysis/status-summary.ts';
 import { parseDurationMs } from '../api/duration.ts';
@@ -559,13 +560,14 @@ export class ExperimentReconciler {
     const clients = [...pods.values()]
       .filter((p) => p.status?.podIP && p.status.phase === 'Running')
       .flatMap((p) => ProberClient.ofPod(p, token).map(([lane, client]) => [p, lane, client] as const));
+    const askedMs = Date.now();
     await Promise.all(clients.map(([, , c]) => c.stop().catch(() => {})));
     const store = await this.pull(obj, pods);
-    // Lanes need attempts up to when the probers stopped (coverage); the latest stop time a
-    // prober reports, or now when none answers.
     const stopped = await Promise.all(clients.map(([, , c]) => c.status().catch(() => undefined)));
-    const stoppedMs = stopped.flatMap((st) => (st?.stopRequestedAt ? [Date.parse(st.stopRequestedAt)] : []));
-    const coverageEndMs = stoppedMs.length > 0 ? Math.max(...stoppedMs) : Date.now();
+    const coverageEndMs = observationCoverageEnd(
+      askedMs,
+      stopped.flatMap((st) => (st?.stopRequestedAt ? [Date.parse(st.stopRequestedAt)] : [])),
+    );
     const trigger = this.trigger(obj, manifest);
     const baselineStartMs = Date.parse(obj.status!.baselineStartTime!);
     const t0Ms = Date.parse(obj.status!.triggerTime!);

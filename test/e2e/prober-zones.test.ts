@@ -20,6 +20,7 @@ import {
   experimentClient,
   LAB_PASSWORD,
   labIdle,
+  logTails,
   prepareOperatorNamespace,
   spawnOperator,
   stopProcess,
@@ -326,7 +327,7 @@ describe('probers per zone', { timeout: 900_000 }, () => {
         assert.equal(e.zone, zone);
         assert.ok(
           e.coverage?.lanes.every((l) => l.endCovered),
-          `${e.name}: samples up to observation end (${JSON.stringify(e.coverage)})`,
+          `${e.name}: samples up to observation end (${JSON.stringify(e.coverage)})${logTails({ operator: LOG })}`,
         );
       }
     }

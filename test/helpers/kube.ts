@@ -134,7 +134,9 @@ export function buildControlPlane(): Promise<void> {
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   await buildControlPlane();
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'failwatch-kube-'));
-  const removeDir = opts.dir === undefined && !opts.keepDir;
+  // FAILWATCH_KEEP_KUBE_DIR=1 keeps every control plane's logs and pod logs to read after a failure.
+  const removeDir = opts.dir === undefined && !opts.keepDir && !process.env.FAILWATCH_KEEP_KUBE_DIR;
+  if (!removeDir) console.log(`control plane logs: ${dir}`);
   const logDir = join(dir, 'logs');
   const podLogDir = join(dir, 'pods');
   const pkiDir = join(dir, 'pki');

@@ -245,7 +245,8 @@ export interface WaitOptions {
   logs?: Record<string, string>;
 }
 
-function logTails(logs: Record<string, string>): string {
+/** The tails of `logs` (label → file), for a failure's message. */
+export function logTails(logs: Record<string, string>): string {
   return Object.entries(logs)
     .map(([label, file]) => {
       let tail: string;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { analyzeRun, type RunInput } from '../../src/analysis/analyze-run.ts';
-import { laneCoverage, maxGapMs } from '../../src/analysis/coverage.ts';
+import { laneCoverage, maxGapMs, observationCoverageEnd } from '../../src/analysis/coverage.ts';
 import type { Sample } from '../../src/analysis/sample.ts';
 import { statusSummary } from '../../src/analysis/status-summary.ts';
 import { fixedRateLane, syntheticRun, T0_MS } from './analysis-synthetic-run.ts';
@@ -56,6 +56,38 @@ describe('laneCoverage', () => {
     // A 1.5 s stall in the warm-up (-2500 .. -1000) is not the run's; -800 .. 400 crosses the start.
     const c = laneCoverage(lane, samples([-2500, -1000, -800, 400, 1000]), { fromMs: 0, toMs: 1500 });
     assert.deepEqual(c.gaps, [{ fromMs: -800, toMs: 400, cause: 'gap' }]);
+  });
+});
+
+describe('observationCoverageEnd (the operator: when the probers were asked to stop)', () => {
+  // The controller asked at 8100 ms; last attempt of a lane at 8017 ms (300 ms interval).
+  const lane = { endpoint: 'e', kind: 'write' as const, intervalMs: 300 };
+  const last = [
+    { endpoint: 'e', kind: 'write' as const, seq: 0, startMs: 8017, endMs: 8019, class: 'ok' as const },
+  ];
+
+  it('a prober frozen when the stop came (it arrived 10.4 s late): covered up to the ask', () => {
+    const end = observationCoverageEnd(8100, [8130, 18_560]);
+    assert.equal(end, 8100);
+    assert.equal(laneCoverage(lane, last, { fromMs: 0, toMs: end }).endCovered, true);
+    // Held to the late arrival instead, the lane showed an end gap of 10.5 s (the CI failure).
+    assert.equal(laneCoverage(lane, last, { fromMs: 0, toMs: 18_560 }).endCovered, false);
+  });
+
+  it('probers whose clocks are behind are held only to when they stopped', () => {
+    assert.equal(observationCoverageEnd(8100, [6100, 7900]), 7900);
+  });
+
+  it('a prober that stopped probing long before the ask still shows its end gap', () => {
+    const end = observationCoverageEnd(8100, [8120]);
+    const early = [{ ...last[0]!, startMs: 6000, endMs: 6002 }];
+    assert.deepEqual(laneCoverage(lane, early, { fromMs: 5000, toMs: end }).gaps, [
+      { fromMs: 6000, toMs: 8100, cause: 'end' },
+    ]);
+  });
+
+  it('no prober answered: the ask', () => {
+    assert.equal(observationCoverageEnd(8100, []), 8100);
   });
 });
 
