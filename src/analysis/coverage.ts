@@ -25,11 +25,19 @@ export function maxGapMs(intervalMs: number): number {
  * controller asked the probers to stop (`askedMs`, its clock), or, when earlier, the latest time
  * a prober says the request reached it (`stopRequestedMs`, each prober's clock). A prober whose
  * clock is behind is held only to when it stopped; one that got the request late (its node or
- * process frozen, a slow network) is not held to time after the observation was decided, which
- * the decision's own samples already covered. No prober answered: `askedMs`.
+ * process frozen, a slow network) is not held to the time it lost. No prober answered:
+ * `askedMs`. `recoveredThroughMs`: when observation ended because every lane had answered well
+ * for observe.recoveredFor, the newest sample that decision saw; it had checked every lane's
+ * attempts up to there, so a prober that froze or could not be pulled after it (the decision
+ * waited for that pull) is not held to the time after it either.
  */
-export function observationCoverageEnd(askedMs: number, stopRequestedMs: readonly number[]): number {
-  return stopRequestedMs.length > 0 ? Math.min(askedMs, Math.max(...stopRequestedMs)) : askedMs;
+export function observationCoverageEnd(
+  askedMs: number,
+  stopRequestedMs: readonly number[],
+  recoveredThroughMs?: number,
+): number {
+  const stopped = stopRequestedMs.length > 0 ? Math.min(askedMs, Math.max(...stopRequestedMs)) : askedMs;
+  return recoveredThroughMs === undefined ? stopped : Math.min(stopped, recoveredThroughMs);
 }
 
 export type GapCause =

@@ -560,6 +560,11 @@ export class ExperimentReconciler {
     const clients = [...pods.values()]
       .filter((p) => p.status?.podIP && p.status.phase === 'Running')
       .flatMap((p) => ProberClient.ofPod(p, token).map(([lane, client]) => [p, lane, client] as const));
+    // Coverage ends where observation did (observationCoverageEnd): what the recovery decision
+    // saw, read before the final pull, and when the probers were asked to stop.
+    const recoveredThroughMs = this.store(obj).recoveredThrough(
+      parseDurationMs(manifest.spec.observe.recoveredFor),
+    );
     const askedMs = Date.now();
     await Promise.all(clients.map(([, , c]) => c.stop().catch(() => {})));
     const store = await this.pull(obj, pods);
@@ -567,6 +572,7 @@ export class ExperimentReconciler {
     const coverageEndMs = observationCoverageEnd(
       askedMs,
       stopped.flatMap((st) => (st?.stopRequestedAt ? [Date.parse(st.stopRequestedAt)] : [])),
+      recoveredThroughMs,
     );
     const trigger = this.trigger(obj, manifest);
     const baselineStartMs = Date.parse(obj.status!.baselineStartTime!);

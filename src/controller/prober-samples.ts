@@ -79,6 +79,16 @@ export class ProberSamples {
     return this.#observe;
   }
 
+  /**
+   * The newest sample end, when the observe state holds every lane recovered for `forMs` up to
+   * it (what ended observation; read before the final pull): every lane has attempts up to
+   * there. Undefined otherwise, or when this process never observed (a restart).
+   */
+  recoveredThrough(forMs: number): number | undefined {
+    const newest = this.#newestEndMs;
+    return this.#observe?.tracker.allRecovered(newest, forMs) ? newest : undefined;
+  }
+
   /** Samples each lane's probers could not store (their stores were full), by lane. */
   droppedByEndpoint(): Record<string, number> {
     const dropped: Record<string, number> = {};
