@@ -18,6 +18,7 @@
 // end finish right after it, and the window ends with the first good attempt in start order
 // (a slow attempt still pending then counts only until that acknowledgement).
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { downtime } from '../src/analysis/downtime.ts';
 import type { ErrorClass } from '../src/analysis/error-class.ts';
@@ -134,6 +135,7 @@ export async function runCase(
   c: AccuracyCase,
   slot: number,
   runId: string,
+  pgLog?: string,
 ): Promise<AccuracyResult> {
   const name = `acc-${slot}-${randomUUID().slice(0, 8)}`;
   const proxy: ToxicProxy = await toxiproxy.createProxy(
@@ -196,7 +198,10 @@ export async function runCase(
         Math.abs(result.referenceErrorMs) <= result.toleranceMs && result.windows === 1;
     }
   }
-  if (process.env.BENCH_DEBUG) debugEdges(injected, samples, c.intervalMs);
+  if (process.env.BENCH_DEBUG) {
+    debugEdges(injected, samples, c.intervalMs);
+    if (pgLog && c.db === 'postgresql') debugLogins(injected, pgLog);
+  }
   return result;
 }
 
@@ -213,6 +218,36 @@ function debugEdges(injected: InjectedWindow, samples: readonly Sample[], interv
       console.log(
         `  seq ${s.seq} ${rel(s.startMs)} .. ${rel(s.endMs)} ${s.class} ${s.code ?? ''} ${(s.message ?? '').slice(0, 60)}`,
       );
+}
+
+/**
+ * PostgreSQL's logins around the fault's end, from its log (log_connections on; meaningful
+ * with one case at a time: `--cases`): backends started ("received") and logins done
+ * ("authorized") during the fault and after its end, in bins relative to the end.
+ */
+function debugLogins(injected: InjectedWindow, pgLog: string): void {
+  const at = (line: string) => Date.parse(`${line.slice(0, 23).replace(' ', 'T')}Z`);
+  const bins = [0, 25, 50, 100, 200, 400];
+  const count = (kind: string) => {
+    const during = { n: 0 };
+    const after = bins.map(() => 0);
+    let last = Number.NEGATIVE_INFINITY;
+    for (const line of readFileSync(pgLog, 'utf8').split('\n')) {
+      if (!line.includes(`connection ${kind}`)) continue;
+      const t = at(line);
+      if (!(t >= injected.startMs - 50)) continue;
+      if (t < injected.endMs) during.n++;
+      else {
+        const i = bins.findLastIndex((b) => t - injected.endMs >= b);
+        if (i >= 0 && t - injected.endMs < 1000) after[i]!++;
+      }
+      if (t - injected.endMs < 1000) last = Math.max(last, t - injected.endMs);
+    }
+    const binText = bins.map((b, i) => `${b}..${bins[i + 1] ?? 1000}:${after[i]}`).join(' ');
+    return `${kind} during the fault ${during.n}; after its end (ms: count) ${binText}; last +${last.toFixed(0)} ms`;
+  };
+  console.log(`  PostgreSQL logins: ${count('received')}`);
+  console.log(`  PostgreSQL logins: ${count('authorized')}`);
 }
 
 export function analyse(
@@ -354,6 +389,8 @@ export interface AccuracyOptions {
   /** Sum of caseWeight of the cases running at once. */
   budget: number;
   onResult?: (r: AccuracyResult) => void;
+  /** PostgreSQL's log with log_connections on: BENCH_DEBUG prints the logins around each fault's end. */
+  pgLog?: string;
 }
 
 export interface FailedCase {
@@ -471,7 +508,7 @@ export async function runAccuracy(options: AccuracyOptions): Promise<{
     const task = (async () => {
       try {
         await settled(c.db, options.targets[c.db], setupMs[c.db]!);
-        const r = await runCase(options.toxiproxy, options.targets[c.db], c, slot, runId);
+        const r = await runCase(options.toxiproxy, options.targets[c.db], c, slot, runId, options.pgLog);
         results.push(r);
         options.onResult?.(r);
       } catch (err) {

@@ -20,7 +20,9 @@
 // Figures outside their targets are reported in the tables; the exit code is non-zero only
 // when the benchmark itself could not run.
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import * as pgLab from '../src/lab/postgres.ts';
 import { Toxiproxy } from '../test/helpers/toxiproxy.ts';
 import {
   type AccuracyCase,
@@ -116,6 +118,11 @@ try {
 
   if (wantAccuracy) {
     toxiproxy = await Toxiproxy.start({ logFile: servers.dir.sub('toxiproxy.log') });
+    // BENCH_DEBUG: PostgreSQL logs its logins, printed around each fault's end.
+    if (process.env.BENCH_DEBUG) {
+      await pgLab.psqlLocal(servers.pg, 'ALTER SYSTEM SET log_connections = on');
+      await pgLab.psqlLocal(servers.pg, 'SELECT pg_reload_conf()');
+    }
     const cases = selectedCases();
     log(`accuracy: ${cases.length} cases with Toxiproxy ${toxiproxy.version}`);
     const accuracyStarted = performance.now();
@@ -124,6 +131,7 @@ try {
       targets,
       cases,
       budget: Number(values.budget),
+      ...(process.env.BENCH_DEBUG ? { pgLog: join(servers.pg.runDir, 'postgres.log') } : {}),
       onResult: (r) =>
         log(
           `${caseLabel(r.case)}: injected ${(r.injectedMs / 1000).toFixed(3)} s, reference ${r.referenceMs === null ? '-' : (r.referenceMs / 1000).toFixed(3)} s, measured ${r.measuredMs === null ? '-' : (r.measuredMs / 1000).toFixed(3)} s${r.within ? '' : ' OUTSIDE'}${r.withinReference ? '' : ' (vs reference: OUTSIDE)'}`,
