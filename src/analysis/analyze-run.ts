@@ -55,6 +55,8 @@ export interface RunPhasesMs {
    * Default observeEndMs.
    */
   coverageEndMs?: number;
+  /** Per endpoint (lane name): when its own prober stopped, where that differs; default coverageEndMs. */
+  coverageEndByEndpointMs?: Record<string, number>;
 }
 
 export interface TriggerEventInput {
@@ -394,11 +396,12 @@ export function endpointResult(
   };
 }
 
-/** The span every lane must cover: baseline start to when the probers stopped. */
-export function coverageSpan(input: RunMeta): { fromMs: number; toMs: number } {
+/** The span `endpoint`'s lanes must cover: baseline start to when its probers stopped. */
+export function coverageSpan(input: RunMeta, endpoint: string): { fromMs: number; toMs: number } {
+  const { phases } = input;
   return {
-    fromMs: input.phases.baselineStartMs,
-    toMs: input.phases.coverageEndMs ?? input.phases.observeEndMs,
+    fromMs: phases.baselineStartMs,
+    toMs: phases.coverageEndByEndpointMs?.[endpoint] ?? phases.coverageEndMs ?? phases.observeEndMs,
   };
 }
 
@@ -421,7 +424,7 @@ function endpointCoverage(
     laneCoverage(
       { endpoint: endpoint.name, kind, intervalMs: laneIntervalMs(endpoint, kind)! },
       samples.filter((sample) => sample.kind === kind),
-      coverageSpan(input),
+      coverageSpan(input, endpoint.name),
     ),
   );
 }

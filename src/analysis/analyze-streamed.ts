@@ -53,7 +53,7 @@ function analyzeEndpointLanes(
   const { phases } = input;
   const t0 = phases.triggerMs;
   const at = timePoints(t0);
-  const span = coverageSpan(input);
+  const span = coverageSpan(input, endpoint.name);
   const errors: ClassCounts = {};
   const coverage = new Map<ProbeKind, LaneCoverage>();
   const results = new Map<ProbeKind, ProbeKindResult>();

@@ -21,23 +21,45 @@ export function maxGapMs(intervalMs: number): number {
 }
 
 /**
- * Where the operator's lanes must have attempts up to (the end of the coverage span): when the
- * controller asked the probers to stop (`askedMs`, its clock), or, when earlier, the latest time
- * a prober says the request reached it (`stopRequestedMs`, each prober's clock). A prober whose
- * clock is behind is held only to when it stopped; one that got the request late (its node or
- * process frozen, a slow network) is not held to the time it lost. No prober answered:
- * `askedMs`. `recoveredThroughMs`: when observation ended because every lane had answered well
- * for observe.recoveredFor, the newest sample that decision saw; it had checked every lane's
- * attempts up to there, so a prober that froze or could not be pulled after it (the decision
- * waited for that pull) is not held to the time after it either.
+ * Where one of the operator's lanes must have attempts up to (the end of its coverage span):
+ * when the controller asked the probers to stop (`askedMs`, its clock), or, when earlier, when
+ * the lane's own prober says the request reached it (`stopRequestedMs`, that prober's clock;
+ * undefined when it did not answer). A prober whose clock is behind is held only to when it
+ * stopped; one that got the request late (its node or process frozen, a slow network) is not
+ * held to the time it lost. `recoveredThroughMs` (recoveredThroughAtDecision): observation
+ * ended on fresh samples showing every lane recovered up to there, so nothing after it is owed.
  */
-export function observationCoverageEnd(
+export function laneCoverageEnd(
   askedMs: number,
-  stopRequestedMs: readonly number[],
+  stopRequestedMs: number | undefined,
   recoveredThroughMs?: number,
 ): number {
-  const stopped = stopRequestedMs.length > 0 ? Math.min(askedMs, Math.max(...stopRequestedMs)) : askedMs;
-  return recoveredThroughMs === undefined ? stopped : Math.min(stopped, recoveredThroughMs);
+  let end = askedMs;
+  if (stopRequestedMs !== undefined && Number.isFinite(stopRequestedMs)) end = Math.min(end, stopRequestedMs);
+  if (recoveredThroughMs !== undefined && Number.isFinite(recoveredThroughMs))
+    end = Math.min(end, recoveredThroughMs);
+  return end;
+}
+
+/** How much older than its pass the newest sample may be and still count as fresh. */
+export const FRESH_SAMPLES_MS = MIN_GAP_MS;
+
+/**
+ * What an observe pass that ended observation proved: with every lane recovered (the tracker's
+ * allRecovered at the newest sample) on samples as new as the pass (the newest one ending no
+ * more than FRESH_SAMPLES_MS before the pass began, on the controller's clock), every lane has
+ * attempts up to that newest sample, and the decision needed nothing later. Undefined when
+ * observation ended otherwise (observe.maxDuration, not recovered) or on stale samples (probers
+ * unreachable while observation went on): then the probers owe samples up to their stop.
+ */
+export function recoveredThroughAtDecision(decision: {
+  recovered: boolean;
+  newestEndMs: number;
+  passStartMs: number;
+}): number | undefined {
+  return decision.recovered && decision.newestEndMs >= decision.passStartMs - FRESH_SAMPLES_MS
+    ? decision.newestEndMs
+    : undefined;
 }
 
 export type GapCause =

@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import type { V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
 import type { AuditRow } from '../analysis/analyze-run.ts';
 import { analyzeRunStreamed } from '../analysis/analyze-streamed.ts';
-import { observationCoverageEnd } from '../analysis/coverage.ts';
+import { laneCoverageEnd } from '../analysis/coverage.ts';
 import type { Results } from '../analysis/results.ts';
 import { statusSummary } from '../analysis/status-summary.ts';
 import { parseDurationMs } from '../api/duration.ts';
@@ -183,6 +183,9 @@ export class ExperimentReconciler {
         await this.pull(obj, pods);
         await this.replaceLostProbers(obj, manifest, pods);
         return { tracker, roleFlips, newestEndMs: store.newestEndMs };
+      },
+      observationEnded: (obj, recoveredThroughMs) => {
+        this.store(obj).recoveredThroughMs = recoveredThroughMs;
       },
       log: deps.log,
       pollMs: deps.pollMs ?? 1000,
@@ -560,19 +563,22 @@ export class ExperimentReconciler {
     const clients = [...pods.values()]
       .filter((p) => p.status?.podIP && p.status.phase === 'Running')
       .flatMap((p) => ProberClient.ofPod(p, token).map(([lane, client]) => [p, lane, client] as const));
-    // Coverage ends where observation did (observationCoverageEnd): what the recovery decision
-    // saw, read before the final pull, and when the probers were asked to stop.
-    const recoveredThroughMs = this.store(obj).recoveredThrough(
-      parseDurationMs(manifest.spec.observe.recoveredFor),
-    );
+    // Each lane's coverage ends where its observation did (laneCoverageEnd): when its prober was
+    // asked to stop, or stopped by its own clock, and no later than what the pass that ended
+    // observation proved for every lane (kept in memory by this process).
+    const { recoveredThroughMs } = this.store(obj);
     const askedMs = Date.now();
     await Promise.all(clients.map(([, , c]) => c.stop().catch(() => {})));
     const store = await this.pull(obj, pods);
     const stopped = await Promise.all(clients.map(([, , c]) => c.status().catch(() => undefined)));
-    const coverageEndMs = observationCoverageEnd(
-      askedMs,
-      stopped.flatMap((st) => (st?.stopRequestedAt ? [Date.parse(st.stopRequestedAt)] : [])),
-      recoveredThroughMs,
+    const stopByLane = new Map<string, number>();
+    for (const [i, [, lane]] of clients.entries()) {
+      const at = Date.parse(stopped[i]?.stopRequestedAt ?? '');
+      if (Number.isFinite(at)) stopByLane.set(lane, Math.max(stopByLane.get(lane) ?? at, at));
+    }
+    const coverageEndMs = laneCoverageEnd(askedMs, undefined, recoveredThroughMs);
+    const coverageEndByEndpointMs = Object.fromEntries(
+      [...stopByLane].map(([lane, at]) => [lane, laneCoverageEnd(askedMs, at, recoveredThroughMs)]),
     );
     const trigger = this.trigger(obj, manifest);
     const baselineStartMs = Date.parse(obj.status!.baselineStartTime!);
@@ -587,6 +593,7 @@ export class ExperimentReconciler {
         fired: { t0Ms, action: obj.status?.trigger?.action ?? trigger.description },
         observeEndMs: Math.max(t0Ms, store.newestEndMs),
         coverageEndMs,
+        coverageEndByEndpointMs,
         events,
         auditRows: undefined,
         droppedSamples: store.droppedByEndpoint(),

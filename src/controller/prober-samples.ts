@@ -80,14 +80,10 @@ export class ProberSamples {
   }
 
   /**
-   * The newest sample end, when the observe state holds every lane recovered for `forMs` up to
-   * it (what ended observation; read before the final pull): every lane has attempts up to
-   * there. Undefined otherwise, or when this process never observed (a restart).
+   * What the observe pass that ended observation proved (recoveredThroughAtDecision): every lane
+   * has attempts up to here. Kept in memory only: a controller that restarted since does not know.
    */
-  recoveredThrough(forMs: number): number | undefined {
-    const newest = this.#newestEndMs;
-    return this.#observe?.tracker.allRecovered(newest, forMs) ? newest : undefined;
-  }
+  recoveredThroughMs: number | undefined;
 
   /** Samples each lane's probers could not store (their stores were full), by lane. */
   droppedByEndpoint(): Record<string, number> {

@@ -2,6 +2,7 @@
 // (engine/trigger-protocol.ts) with the intent in status before the call. Never a second call:
 // a restart that finds the intent without the call's result observes instead; a refusal fails
 // the run cleanly; transient RDS errors back off and never end a run while the probes run.
+import { recoveredThroughAtDecision } from '../analysis/coverage.ts';
 import { parseDurationMs } from '../api/duration.ts';
 import type { FailoverExperimentStatus } from '../api/experiment-status.ts';
 import { operationReasonName, triggerAction, triggerOperation } from '../api/spec-accessors.ts';
@@ -45,6 +46,8 @@ export interface TriggerPhaseHost {
     manifest: ExperimentManifest,
     t0Ms: number,
   ): Promise<{ tracker: RecoveryTracker; roleFlips: RoleFlipWatcher; newestEndMs: number }>;
+  /** Observation ended; `recoveredThroughMs`: what that pass proved (recoveredThroughAtDecision). */
+  observationEnded(obj: FailoverExperimentObject, recoveredThroughMs: number | undefined): void;
   log?: ReconcilerDeps['log'];
   pollMs: number;
 }
@@ -177,6 +180,7 @@ export class TriggerPhases {
     const spec = manifest.spec;
     const record = obj.status?.trigger ?? {};
     const t0Ms = Date.parse(obj.status!.triggerTime!);
+    const passStartMs = Date.now();
     const { tracker, roleFlips, newestEndMs } = await this.host.observeSamples(obj, manifest, t0Ms);
     const observer = this.observer(obj, manifest);
     const trigger = this.host.trigger(obj, manifest);
@@ -197,13 +201,14 @@ export class TriggerPhases {
       );
     // Probers report in pulls: judge recovery up to the newest sample, not up to now.
     const newest = newestEndMs;
+    const recovered = tracker.allRecovered(newest, parseDurationMs(spec.observe.recoveredFor));
     const decision = observer.step({
       nowMs: now,
       look,
       roleFlipMs: roleFlips.firstFlipMs(),
       restartMs: roleFlips.firstRestartMs(),
       sawOutage: tracker.sawOutage(),
-      recovered: tracker.allRecovered(newest, parseDurationMs(spec.observe.recoveredFor)),
+      recovered,
     });
     const seen = observer.happened;
     const observed =
@@ -222,6 +227,10 @@ export class TriggerPhases {
       }
       return { requeueAfterMs: this.host.pollMs };
     }
+    this.host.observationEnded(
+      obj,
+      recoveredThroughAtDecision({ recovered, newestEndMs: newest, passStartMs }),
+    );
     // A Blue/Green or Global Database operation seen but rolled back or never completed: kept
     // with the trigger record, so the analysis (and a restarted controller) reports it.
     const end = decision.inconclusive;

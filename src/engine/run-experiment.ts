@@ -281,6 +281,8 @@ export interface Measurement {
   observeEndMs: number;
   /** When the probers were stopped (coverage: lanes need attempts up to here); default observeEndMs. */
   coverageEndMs?: number;
+  /** Per endpoint (lane name), when its own prober stopped, where that differs from coverageEndMs. */
+  coverageEndByEndpointMs?: Readonly<Record<string, number>>;
   events: TriggerEvent[];
   samples: readonly ProbeSample[];
   auditRows: AuditRow[] | undefined;
@@ -312,6 +314,7 @@ export function measurementMeta(m: Omit<Measurement, 'samples'>): RunMeta {
       triggerMs: m.fired.t0Ms,
       observeEndMs: m.observeEndMs,
       ...(m.coverageEndMs !== undefined ? { coverageEndMs: m.coverageEndMs } : {}),
+      ...(m.coverageEndByEndpointMs ? { coverageEndByEndpointMs: { ...m.coverageEndByEndpointMs } } : {}),
     },
     trigger: {
       type: spec.trigger.type,

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { analyzeRun, type RunInput } from '../../src/analysis/analyze-run.ts';
-import { laneCoverage, maxGapMs, observationCoverageEnd } from '../../src/analysis/coverage.ts';
+import {
+  FRESH_SAMPLES_MS,
+  laneCoverage,
+  laneCoverageEnd,
+  maxGapMs,
+  recoveredThroughAtDecision,
+} from '../../src/analysis/coverage.ts';
 import type { Sample } from '../../src/analysis/sample.ts';
 import { statusSummary } from '../../src/analysis/status-summary.ts';
 import { fixedRateLane, syntheticRun, T0_MS } from './analysis-synthetic-run.ts';
@@ -59,7 +65,7 @@ describe('laneCoverage', () => {
   });
 });
 
-describe('observationCoverageEnd (the operator: when the probers were asked to stop)', () => {
+describe('laneCoverageEnd and recoveredThroughAtDecision (the operator)', () => {
   // The controller asked at 8100 ms; last attempt of a lane at 8017 ms (300 ms interval).
   const lane = { endpoint: 'e', kind: 'write' as const, intervalMs: 300 };
   const last = [
@@ -67,27 +73,56 @@ describe('observationCoverageEnd (the operator: when the probers were asked to s
   ];
 
   it('a prober frozen when the stop came (it arrived 10.4 s late): covered up to the ask', () => {
-    const end = observationCoverageEnd(8100, [8130, 18_560]);
+    const end = laneCoverageEnd(8100, 18_560);
     assert.equal(end, 8100);
     assert.equal(laneCoverage(lane, last, { fromMs: 0, toMs: end }).endCovered, true);
     // Held to the late arrival instead, the lane showed an end gap of 10.5 s (the CI failure).
     assert.equal(laneCoverage(lane, last, { fromMs: 0, toMs: 18_560 }).endCovered, false);
   });
 
-  it('probers whose clocks are behind are held only to when they stopped', () => {
-    assert.equal(observationCoverageEnd(8100, [6100, 7900]), 7900);
+  it('a prober whose clock is behind is held to its own stop; one that did not answer, or gave no time, to the ask', () => {
+    assert.equal(laneCoverageEnd(8100, 7900), 7900);
+    assert.equal(laneCoverageEnd(8100, undefined), 8100);
+    assert.equal(laneCoverageEnd(8100, Number.NaN), 8100);
   });
 
   it('a prober that stopped probing long before the ask still shows its end gap', () => {
-    const end = observationCoverageEnd(8100, [8120]);
+    const end = laneCoverageEnd(8100, 8120);
     const early = [{ ...last[0]!, startMs: 6000, endMs: 6002 }];
     assert.deepEqual(laneCoverage(lane, early, { fromMs: 5000, toMs: end }).gaps, [
       { fromMs: 6000, toMs: 8100, cause: 'end' },
     ]);
   });
 
-  it('no prober answered: the ask', () => {
-    assert.equal(observationCoverageEnd(8100, []), 8100);
+  it('what the pass that ended observation proved bounds every lane, only on fresh samples', () => {
+    // The CI case: the pass began at 8050 ms and waited 10 s for a frozen pod; the others'
+    // samples reached 8040 ms and showed every lane recovered: nothing after 8040 ms is owed.
+    const proved = recoveredThroughAtDecision({ recovered: true, newestEndMs: 8040, passStartMs: 8050 });
+    assert.equal(proved, 8040);
+    assert.equal(laneCoverageEnd(18_100, 18_560, proved), 8040);
+    assert.equal(
+      laneCoverage(lane, last, { fromMs: 0, toMs: laneCoverageEnd(18_100, 18_560, proved) }).endCovered,
+      true,
+    );
+    // Observation went on for minutes after the probers' data stopped (RDS not settled): stale.
+    assert.equal(
+      recoveredThroughAtDecision({ recovered: true, newestEndMs: 8040, passStartMs: 90_000 }),
+      undefined,
+    );
+    assert.equal(
+      recoveredThroughAtDecision({
+        recovered: true,
+        newestEndMs: 8040,
+        passStartMs: 8040 + FRESH_SAMPLES_MS + 1,
+      }),
+      undefined,
+    );
+    // Ended without every lane recovered (observe.maxDuration): the probers owe samples to their stop.
+    assert.equal(
+      recoveredThroughAtDecision({ recovered: false, newestEndMs: 8040, passStartMs: 8050 }),
+      undefined,
+    );
+    assert.equal(laneCoverageEnd(18_100, 18_560, undefined), 18_100);
   });
 });
 
@@ -174,6 +209,29 @@ describe('analyzeRun with coverage', () => {
     assert.equal(cluster.write!.downtimeSeconds, 6.1);
     assert.equal(cluster.write!.recovered, false);
     assert.equal(results.verdict.result, 'Inconclusive');
+  });
+
+  it("each endpoint's lanes are held to its own prober's end (coverageEndByEndpointMs)", () => {
+    // The cluster's prober stopped at 20 s by its own clock; the run's end is 30 s.
+    const input = without(withIntervals(syntheticRun()), 'cluster', 20, 30);
+    const held = analyzeRun({ ...input, defaultSlo: {} });
+    assert.equal(held.endpoints.find((e) => e.name === 'cluster')!.coverage!.complete, false);
+    assert.equal(held.verdict.result, 'Inconclusive');
+    const own = analyzeRun({
+      ...input,
+      phases: { ...input.phases, coverageEndByEndpointMs: { cluster: at(20) } },
+      defaultSlo: {},
+    });
+    assert.equal(own.endpoints.find((e) => e.name === 'cluster')!.coverage!.complete, true);
+    // The other endpoints keep the run's end: the proxy's samples stop at 25 s, an end gap.
+    const proxyShort = analyzeRun({
+      ...without(input, 'proxy', 25, 30),
+      phases: { ...input.phases, coverageEndByEndpointMs: { cluster: at(20) } },
+      defaultSlo: {},
+    });
+    const proxy = proxyShort.endpoints.find((e) => e.name === 'proxy')!;
+    assert.equal(proxy.coverage!.lanes.find((l) => l.kind === 'write')!.endCovered, false);
+    assert.equal(proxyShort.endpoints.find((e) => e.name === 'cluster')!.coverage!.complete, true);
   });
 
   it('a lane without samples and dropped samples make it Inconclusive', () => {

@@ -135,6 +135,14 @@ function randomRun(seed: number): RunInput {
       triggerMs: T0,
       observeEndMs,
       ...(chance(0.5) ? { coverageEndMs: observeEndMs + random() * 300 } : {}),
+      // Some endpoints' probers stopped earlier by their own clocks (the operator's per-lane end).
+      ...(chance(0.5)
+        ? {
+            coverageEndByEndpointMs: Object.fromEntries(
+              endpoints.filter(() => chance(0.5)).map((e) => [e.name, observeEndMs - random() * 3000]),
+            ),
+          }
+        : {}),
     },
     trigger: {
       type: 'aws-rds',
