@@ -46,9 +46,11 @@ export const FRESH_SAMPLES_MS = MIN_GAP_MS;
 
 /**
  * What an observe pass that ended observation proved: with every lane recovered (the tracker's
- * allRecovered at the newest sample) on samples as new as the pass (the newest one ending no
- * more than FRESH_SAMPLES_MS before the pass began, on the controller's clock), every lane has
- * attempts up to that newest sample, and the decision needed nothing later. Undefined when
+ * allRecovered at the newest sample: the write, read and dns lanes; topology lanes are not
+ * judged on recovery and raise no CoverageGap) on samples as new as the pass (the newest one
+ * ending no more than FRESH_SAMPLES_MS before the pass began, on the controller's clock: pod
+ * clocks ahead of it widen that by their lead), each of those lanes has attempts up to that
+ * newest sample, and the decision needed nothing later. Undefined when
  * observation ended otherwise (observe.maxDuration, not recovered) or on stale samples (probers
  * unreachable while observation went on): then the probers owe samples up to their stop.
  */

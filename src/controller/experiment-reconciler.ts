@@ -572,7 +572,9 @@ export class ExperimentReconciler {
     const store = await this.pull(obj, pods);
     const stopped = await Promise.all(clients.map(([, , c]) => c.status().catch(() => undefined)));
     const stopByLane = new Map<string, number>();
-    for (const [i, [, lane]] of clients.entries()) {
+    for (const [i, [pod, lane]] of clients.entries()) {
+      // A pod being deleted stopped itself on SIGTERM: a lost prober, not the end of observation.
+      if (pod.metadata?.deletionTimestamp) continue;
       const at = Date.parse(stopped[i]?.stopRequestedAt ?? '');
       if (Number.isFinite(at)) stopByLane.set(lane, Math.max(stopByLane.get(lane) ?? at, at));
     }
