@@ -133,8 +133,6 @@ describe('ProberSamples against real prober servers', () => {
       new Map(baselineHealth(pulled.filter((s) => s.startMs >= baselineStartMs)).map((l) => [l.lane, l])),
     );
     assert.equal(store.newestEndMs, Math.max(...pulled.map((s) => s.endMs)));
-    // Every lane answered well for the last 5 s (what ends observation): coverage may end at the
-    // newest sample; not for the last 60 s (the outage is in it).
 
     const { samples: _, ...meta } = run;
     const runMeta: RunMeta = {
