@@ -226,28 +226,30 @@ function debugEdges(injected: InjectedWindow, samples: readonly Sample[], interv
  * ("authorized") during the fault and after its end, in bins relative to the end.
  */
 function debugLogins(injected: InjectedWindow, pgLog: string): void {
-  const at = (line: string) => Date.parse(`${line.slice(0, 23).replace(' ', 'T')}Z`);
   const bins = [0, 25, 50, 100, 200, 400];
-  const count = (kind: string) => {
-    const during = { n: 0 };
-    const after = bins.map(() => 0);
-    let last = Number.NEGATIVE_INFINITY;
-    for (const line of readFileSync(pgLog, 'utf8').split('\n')) {
-      if (!line.includes(`connection ${kind}`)) continue;
-      const t = at(line);
-      if (!(t >= injected.startMs - 50)) continue;
-      if (t < injected.endMs) during.n++;
-      else {
-        const i = bins.findLastIndex((b) => t - injected.endMs >= b);
-        if (i >= 0 && t - injected.endMs < 1000) after[i]!++;
-      }
-      if (t - injected.endMs < 1000) last = Math.max(last, t - injected.endMs);
-    }
-    const binText = bins.map((b, i) => `${b}..${bins[i + 1] ?? 1000}:${after[i]}`).join(' ');
-    return `${kind} during the fault ${during.n}; after its end (ms: count) ${binText}; last +${last.toFixed(0)} ms`;
-  };
-  console.log(`  PostgreSQL logins: ${count('received')}`);
-  console.log(`  PostgreSQL logins: ${count('authorized')}`);
+  const kinds = ['received', 'authorized'] as const;
+  const counts = Object.fromEntries(
+    kinds.map((kind) => [kind, { during: 0, after: bins.map(() => 0), last: Number.NEGATIVE_INFINITY }]),
+  );
+  // One read of the log for both kinds of line.
+  for (const line of readFileSync(pgLog, 'utf8').split('\n')) {
+    const kind = kinds.find((k) => line.includes(`connection ${k}`));
+    if (!kind) continue;
+    const t = Date.parse(`${line.slice(0, 23).replace(' ', 'T')}Z`);
+    if (!(t >= injected.startMs - 50)) continue;
+    const c = counts[kind]!;
+    const sinceEnd = t - injected.endMs;
+    if (sinceEnd < 0) c.during++;
+    else if (sinceEnd < 1000) c.after[bins.findLastIndex((b) => sinceEnd >= b)]!++;
+    if (sinceEnd < 1000) c.last = Math.max(c.last, sinceEnd);
+  }
+  for (const kind of kinds) {
+    const c = counts[kind]!;
+    const binText = bins.map((b, i) => `${b}..${bins[i + 1] ?? 1000}:${c.after[i]}`).join(' ');
+    console.log(
+      `  PostgreSQL logins: ${kind} during the fault ${c.during}; after its end (ms: count) ${binText}; last +${c.last.toFixed(0)} ms`,
+    );
+  }
 }
 
 export function analyse(
