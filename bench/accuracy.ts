@@ -33,7 +33,7 @@ import {
   type ToxicProxy,
   type Toxiproxy,
 } from '../test/helpers/toxiproxy.ts';
-import { openReference, ReferenceProber } from './reference-prober.ts';
+import { openReference, type ReferenceAttempt, ReferenceProber } from './reference-prober.ts';
 import { type BenchDb, benchEndpoint, type HostPort } from './servers.ts';
 
 export const PROXY_HOST = '127.0.80.1';
@@ -199,7 +199,9 @@ export async function runCase(
     }
   }
   if (process.env.BENCH_DEBUG) {
+    console.log(`case ${caseLabel(c)}`);
     debugEdges(injected, samples, c.intervalMs);
+    debugReference(injected, reference.attempts);
     if (pgLog && c.db === 'postgresql') debugLogins(injected, pgLog);
   }
   return result;
@@ -213,11 +215,25 @@ function debugEdges(injected: InjectedWindow, samples: readonly Sample[], interv
   console.log(
     `injected: sent ${rel(injected.startSentMs)} start 0 endSent ${rel(injected.endSentMs)} end ${rel(injected.endMs)}`,
   );
+  // Also every bad attempt after the fault's end: a second window starts there.
   for (const s of [...samples].sort((a, b) => a.startMs - b.startMs))
-    if (near(s.startMs) || near(s.endMs))
+    if (near(s.startMs) || near(s.endMs) || (s.class !== 'ok' && s.startMs > injected.endMs))
       console.log(
         `  seq ${s.seq} ${rel(s.startMs)} .. ${rel(s.endMs)} ${s.class} ${s.code ?? ''} ${(s.message ?? '').slice(0, 60)}`,
       );
+}
+
+/** The reference's attempts that failed or stalled and ended after the fault's end. */
+function debugReference(injected: InjectedWindow, attempts: readonly ReferenceAttempt[]): void {
+  const rel = (t: number) => (t - injected.startMs).toFixed(1);
+  const late = attempts.filter((a) => !a.ok && a.endMs > injected.endMs);
+  console.log(
+    `  reference: ${attempts.length} attempts, ${late.length} bad ones ended after the fault's end`,
+  );
+  for (const a of late.slice(0, 20))
+    console.log(
+      `  ref ${rel(a.startMs)} .. ${rel(a.endMs)} ${a.slow ? 'slow' : 'failed'}${a.connectMs === undefined ? '' : ` (connect ${a.connectMs.toFixed(1)} ms)`}`,
+    );
 }
 
 /**
@@ -343,7 +359,9 @@ export function caseWeight(c: AccuracyCase): number {
  * Fresh connections every 10 ms load the machine most: such cases run one at a time. So do
  * PostgreSQL's pooled 10 ms cases: after a reset or blackhole fault every tick reconnects, and
  * each reconnect makes Toxiproxy open a server connection, a backend fork (26 ms here), 100 a
- * second; three of them at once kept PostgreSQL saturated for the rest of the run.
+ * second; three of them at once kept PostgreSQL saturated for the rest of the run. No other
+ * case of the same server runs beside one of them either: a case's logins slowed by a
+ * neighbour's reconnect storm measure the neighbour, not the instrument.
  */
 function isExclusive(c: AccuracyCase): boolean {
   return c.intervalMs < 100 && (c.mode === 'fresh' || c.db === 'postgresql');
@@ -485,6 +503,8 @@ export async function runAccuracy(options: AccuracyOptions): Promise<{
   const failed: FailedCase[] = [];
   const freeSlots = Array.from({ length: 100 }, (_, i) => i);
   const held: Record<BenchDb, number> = { postgresql: 0, mariadb: 0 };
+  const runningOn: Record<BenchDb, number> = { postgresql: 0, mariadb: 0 };
+  const exclusiveOn: Record<BenchDb, boolean> = { postgresql: false, mariadb: false };
   let load = 0;
   let exclusiveRunning = false;
   const running = new Set<Promise<void>>();
@@ -492,6 +512,8 @@ export async function runAccuracy(options: AccuracyOptions): Promise<{
     running.size === 0 ||
     (load + caseWeight(c) <= options.budget &&
       !(isExclusive(c) && exclusiveRunning) &&
+      !exclusiveOn[c.db] &&
+      !(isExclusive(c) && runningOn[c.db] > 0) &&
       held[c.db] + heldConnections(c) <= CONNECTION_LIMIT[c.db]);
   while (queue.length > 0 || running.size > 0) {
     const index = queue.findIndex(fits);
@@ -506,7 +528,8 @@ export async function runAccuracy(options: AccuracyOptions): Promise<{
     const slot = freeSlots.shift()!;
     load += weight;
     held[c.db] += conns;
-    if (exclusive) exclusiveRunning = true;
+    runningOn[c.db]++;
+    if (exclusive) exclusiveRunning = exclusiveOn[c.db] = true;
     const task = (async () => {
       try {
         await settled(c.db, options.targets[c.db], setupMs[c.db]!);
@@ -518,7 +541,8 @@ export async function runAccuracy(options: AccuracyOptions): Promise<{
       } finally {
         load -= weight;
         held[c.db] -= conns;
-        if (exclusive) exclusiveRunning = false;
+        runningOn[c.db]--;
+        if (exclusive) exclusiveRunning = exclusiveOn[c.db] = false;
         freeSlots.push(slot);
       }
     })();

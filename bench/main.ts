@@ -34,6 +34,12 @@ import {
   summarizeAccuracy,
 } from './accuracy.ts';
 import { formatEfficiency, psqlVersion, runEfficiency } from './efficiency.ts';
+import {
+  accuracyBeforeAfter,
+  efficiencyBeforeAfter,
+  LoadSpan,
+  proberMemoryBeforeAfter,
+} from './issue-15-before.ts';
 import { formatLongrun, runLongrun } from './longrun.ts';
 import { formatProberMemory, runProberMemory } from './prober-memory.ts';
 import { formatScale, runScale } from './scale.ts';
@@ -124,6 +130,7 @@ try {
       await pgLab.psqlLocal(servers.pg, 'SELECT pg_reload_conf()');
     }
     const cases = selectedCases();
+    const accuracyLoad = new LoadSpan();
     log(`accuracy: ${cases.length} cases with Toxiproxy ${toxiproxy.version}`);
     const accuracyStarted = performance.now();
     const { results, failed, serverBound, setupMs } = await runAccuracy({
@@ -161,6 +168,7 @@ try {
         .map(([db, ms]) => `${db} ${ms!.toFixed(1)} ms`)
         .join(', ')}`,
     );
+    console.log(accuracyBeforeAfter(summary, accuracyLoad));
     if (serverBound.length > 0)
       console.log(
         `${serverBound.length} cases not run, server-bound (fresh connections every interval, more often than the server sets one up): ${serverBound.map((b) => caseLabel(b.case)).join(', ')}`,
@@ -171,9 +179,16 @@ try {
 
   if (wantEfficiency) {
     log('efficiency: failwatch pooled, fresh, the psql loop, then schedule lag');
+    const efficiencyLoad = new LoadSpan();
     const efficiency = await runEfficiency({ targets, dir: servers.dir.path, quick: values.quick });
     console.log(formatEfficiency(efficiency));
     console.log(`  (${psqlVersion()}; Node ${process.version})`);
+    console.log(
+      efficiencyBeforeAfter(
+        { pooledMs: efficiency.pooled.cpuMsPerProbe, floorMs: efficiency.rawDriver.cpuMsPerProbe },
+        efficiencyLoad,
+      ),
+    );
     console.log('');
     report.efficiency = efficiency;
   }
@@ -189,6 +204,7 @@ try {
     log(
       `prober-memory: failwatch probe (${client}, ${endpoints} endpoints, every ${interval}) for ${durationSeconds} s`,
     );
+    const memoryLoad = new LoadSpan();
     const memory = await runProberMemory({
       durationSeconds,
       endpoints,
@@ -202,6 +218,7 @@ try {
         ),
     });
     console.log(formatProberMemory(memory));
+    console.log(proberMemoryBeforeAfter(memory, memoryLoad));
     console.log('');
     report.proberMemory = memory;
   }

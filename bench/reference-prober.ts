@@ -1,21 +1,30 @@
 // The accuracy bench's second instrument: a deliberately simple client, independent of
 // failwatch (raw `pg` / `mysql2`, no failwatch code), that asks the same proxy every 2 ms
-// whether it answers `SELECT 1` within the case's slow threshold (the query, not a
-// reconnect), on a kept connection, reconnecting on the next tick when it broke. Its outage is
+// whether it answers `SELECT 1` within the case's slow threshold, on a kept connection,
+// reconnecting on the next tick when it broke. A reconnect is judged as failwatch judges a
+// pooled one (the only definition the two share): up to RECONNECT_ALLOWANCE_MS of it is not
+// held against the threshold, the rest is. Before, a reconnect was never counted, so an attempt
+// whose login waited behind a server's backlog for 100+ ms after a stall counted as a good
+// answer from its start, where failwatch (and the client) waited. Its outage is
 // what such a minimal client saw, at 2 ms resolution: from the end of its last good answer
 // before its first failure to the start of its first good attempt after its last failure, or
 // the end of its last stall (an answer slower than the threshold) if that is later.
 // Attempts overlap (at most MAX_IN_FLIGHT) so a hung one hides nothing. New connections are
-// opened at most MAX_CONNECTING at a time (a tick that would open one more records nothing): a
-// client that opened one per 2 ms tick while the server came back (50 logins at once, each
-// timing out and retried) kept PostgreSQL saturated for seconds after a refuse fault ended, and
-// the bench measured that storm instead of the fault (docs/accuracy.md).
+// opened at most MAX_CONNECTING at a time and at most one every CONNECT_GAP_MS (a tick that
+// would open one more records nothing): a client that opened one per 2 ms tick while the server
+// came back (50 logins at once, each timing out and retried) kept PostgreSQL saturated for
+// seconds after a refuse fault ended, and the bench measured that storm instead of the fault;
+// and under a reset fault, where every connection fails at once, a new one every 2 ms made
+// PostgreSQL fork up to 500 backends a second for the reference alone, which slowed the logins
+// of every other case running then (docs/accuracy.md).
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { RECONNECT_ALLOWANCE_MS } from '../src/probe/prober.ts';
 
 const TICK_MS = 2;
 const MAX_IN_FLIGHT = 50;
 const MAX_CONNECTING = 2;
+const CONNECT_GAP_MS = 5;
 const TIMEOUT_MS = 1000;
 
 export interface ReferenceTarget {
@@ -29,12 +38,26 @@ export interface ReferenceTarget {
   slowMs: number;
 }
 
-interface Attempt {
+export interface ReferenceAttempt {
   startMs: number;
   endMs: number;
   ok: boolean;
   /** Answered, but slower than the threshold: a stall. */
   slow: boolean;
+  /** Set when the attempt opened its connection: how long that took (or until it failed). */
+  connectMs?: number;
+}
+
+/**
+ * Whether an answered attempt was good: its query within `slowMs`, counting the part of its
+ * reconnect (from its start to the query's) beyond RECONNECT_ALLOWANCE_MS.
+ */
+export function answeredInTime(
+  t: { startMs: number; queryStartMs: number; endMs: number },
+  slowMs: number,
+): boolean {
+  const reconnectMs = t.queryStartMs - t.startMs;
+  return t.endMs - t.queryStartMs + Math.max(0, reconnectMs - RECONNECT_ALLOWANCE_MS) <= slowMs;
 }
 
 interface Conn {
@@ -82,10 +105,11 @@ async function open(t: ReferenceTarget): Promise<Conn> {
 
 export class ReferenceProber {
   readonly #target: ReferenceTarget;
-  readonly #attempts: Attempt[] = [];
+  readonly #attempts: ReferenceAttempt[] = [];
   readonly #idle: Conn[] = [];
   #inFlight = 0;
   #connecting = 0;
+  #lastConnectMs = Number.NEGATIVE_INFINITY;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(target: ReferenceTarget) {
@@ -106,55 +130,73 @@ export class ReferenceProber {
 
   async #attempt(): Promise<void> {
     const idle = this.#idle.pop();
-    if (!idle && this.#connecting >= MAX_CONNECTING) return;
+    if (!idle && (this.#connecting >= MAX_CONNECTING || now() - this.#lastConnectMs < CONNECT_GAP_MS)) return;
     this.#inFlight++;
     const startMs = now();
     let conn: Conn | undefined = idle;
     let ok = false;
     let slow = false;
     let answered = false;
+    let connectMs: number | undefined;
     try {
       if (!conn) {
         this.#connecting++;
+        this.#lastConnectMs = startMs;
         try {
           conn = await withTimeout(open(this.#target));
         } finally {
           this.#connecting--;
+          connectMs = now() - startMs;
         }
       }
       const queryStartMs = now();
       await withTimeout(conn.query());
       answered = true;
-      ok = now() - queryStartMs <= this.#target.slowMs;
+      ok = answeredInTime({ startMs, queryStartMs, endMs: now() }, this.#target.slowMs);
       slow = !ok;
     } catch {
       // A failure is all the reference records.
     }
-    this.#attempts.push({ startMs, endMs: now(), ok, slow });
+    const attempt: ReferenceAttempt = { startMs, endMs: now(), ok, slow };
+    if (connectMs !== undefined) attempt.connectMs = connectMs;
+    this.#attempts.push(attempt);
     if (conn && answered && this.#idle.length < 4) this.#idle.push(conn);
     else conn?.close();
     this.#inFlight--;
   }
 
+  get attempts(): readonly ReferenceAttempt[] {
+    return this.#attempts;
+  }
+
   /** The outage this client saw around [fromMs, toMs] (the injected window), or null. */
   outage(fromMs: number, toMs: number): { startMs: number; endMs: number } | null {
-    const sorted = [...this.#attempts].sort((a, b) => a.startMs - b.startMs);
-    // Failures that ended well before the fault (e.g. while the first connections were being
-    // opened) are not this outage.
-    const bad = sorted.filter((a) => !a.ok && a.endMs >= fromMs - 50 && a.startMs <= toMs + 5000);
-    if (bad.length === 0) return null;
-    const firstBad = bad[0]!;
-    const lastBad = bad.at(-1)!;
-    const before = sorted.filter((a) => a.ok && a.startMs < firstBad.startMs);
-    const after = sorted.find((a) => a.ok && a.startMs > lastBad.startMs);
-    if (!after) return null;
-    const startMs = before.length > 0 ? Math.max(...before.map((a) => a.endMs)) : firstBad.startMs;
-    // A client stuck in a stall waits until it ends: recovery is not before the last stall's
-    // end, even when an attempt started after it (its answer released with the stall's) was
-    // fast. The same rule as failwatch's estimate (docs/results.md), at 2 ms resolution.
-    const lastStallEndMs = Math.max(...bad.filter((a) => a.slow).map((a) => a.endMs), after.startMs);
-    return { startMs: Math.min(startMs, firstBad.endMs), endMs: lastStallEndMs };
+    return referenceOutage(this.#attempts, fromMs, toMs);
   }
+}
+
+/** The outage a reference client's attempts show around [fromMs, toMs], or null. */
+export function referenceOutage(
+  attempts: readonly ReferenceAttempt[],
+  fromMs: number,
+  toMs: number,
+): { startMs: number; endMs: number } | null {
+  const sorted = [...attempts].sort((a, b) => a.startMs - b.startMs);
+  // Failures that ended well before the fault (e.g. while the first connections were being
+  // opened) are not this outage.
+  const bad = sorted.filter((a) => !a.ok && a.endMs >= fromMs - 50 && a.startMs <= toMs + 5000);
+  if (bad.length === 0) return null;
+  const firstBad = bad[0]!;
+  const lastBad = bad.at(-1)!;
+  const before = sorted.filter((a) => a.ok && a.startMs < firstBad.startMs);
+  const after = sorted.find((a) => a.ok && a.startMs > lastBad.startMs);
+  if (!after) return null;
+  const startMs = before.length > 0 ? Math.max(...before.map((a) => a.endMs)) : firstBad.startMs;
+  // A client stuck in a stall waits until it ends: recovery is not before the last stall's
+  // end, even when an attempt started after it (its answer released with the stall's) was
+  // fast. The same rule as failwatch's estimate (docs/results.md), at 2 ms resolution.
+  const lastStallEndMs = Math.max(...bad.filter((a) => a.slow).map((a) => a.endMs), after.startMs);
+  return { startMs: Math.min(startMs, firstBad.endMs), endMs: lastStallEndMs };
 }
 
 function withTimeout<T>(p: Promise<T>): Promise<T> {

@@ -1,0 +1,68 @@
+// The accuracy bench's reference client judges its attempts and bounds its outage by the rules
+// docs/accuracy.md states: a reconnect counts only beyond failwatch's pooled allowance, and a
+// client stuck in a stall waits until it ends.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { answeredInTime, type ReferenceAttempt, referenceOutage } from '../../bench/reference-prober.ts';
+import { RECONNECT_ALLOWANCE_MS } from '../../src/probe/prober.ts';
+
+describe('reference client: an answered attempt', () => {
+  const slowMs = 50;
+  it('on a kept connection is good when its query is within the threshold', () => {
+    assert.equal(answeredInTime({ startMs: 0, queryStartMs: 0, endMs: 50 }, slowMs), true);
+    assert.equal(answeredInTime({ startMs: 0, queryStartMs: 0, endMs: 51 }, slowMs), false);
+  });
+
+  it('that reconnected first is not held to the reconnect up to the allowance', () => {
+    const q = RECONNECT_ALLOWANCE_MS;
+    assert.equal(answeredInTime({ startMs: 0, queryStartMs: q, endMs: q + 40 }, slowMs), true);
+  });
+
+  it('that waited longer than the allowance for its login is a stall', () => {
+    // A login that waited 130 ms past the allowance behind a server's backlog, then a 5 ms query.
+    const q = RECONNECT_ALLOWANCE_MS + 130;
+    assert.equal(answeredInTime({ startMs: 0, queryStartMs: q, endMs: q + 5 }, slowMs), false);
+    // 45 ms past the allowance and a 5 ms query: exactly the threshold.
+    const r = RECONNECT_ALLOWANCE_MS + 45;
+    assert.equal(answeredInTime({ startMs: 0, queryStartMs: r, endMs: r + 5 }, slowMs), true);
+  });
+});
+
+describe('reference client: its outage', () => {
+  const good = (startMs: number, endMs = startMs + 1): ReferenceAttempt => ({
+    startMs,
+    endMs,
+    ok: true,
+    slow: false,
+  });
+  const failed = (startMs: number, endMs = startMs + 1): ReferenceAttempt => ({
+    startMs,
+    endMs,
+    ok: false,
+    slow: false,
+  });
+  const stalled = (startMs: number, endMs: number): ReferenceAttempt => ({
+    startMs,
+    endMs,
+    ok: false,
+    slow: true,
+  });
+
+  it('runs from the last good answer before the first failure to the first good start after the last', () => {
+    const attempts = [good(0), good(2), failed(4), failed(6), failed(1004), good(1006), good(1008)];
+    assert.deepEqual(referenceOutage(attempts, 3, 1005), { startMs: 3, endMs: 1006 });
+  });
+
+  it('ends no earlier than the end of its last stall', () => {
+    // An attempt held by the stall (started at 990) answered at 1130, after a fast one at 1006.
+    const attempts = [good(0), failed(4), stalled(990, 1130), good(1006), good(1008)];
+    assert.deepEqual(referenceOutage(attempts, 3, 1005), { startMs: 1, endMs: 1130 });
+  });
+
+  it('is none without a failure near the window, or without a good answer after it', () => {
+    assert.equal(referenceOutage([good(0), good(2)], 3, 1005), null);
+    assert.equal(referenceOutage([good(0), failed(4), failed(1004)], 3, 1005), null);
+    // A failure that ended long before the window (the first connections) is not this outage.
+    assert.equal(referenceOutage([failed(-500, -400), good(0), good(2000)], 3, 1005), null);
+  });
+});
