@@ -188,7 +188,10 @@ export function referenceOutage(
   if (bad.length === 0) return null;
   const firstBad = bad[0]!;
   const lastBad = bad.at(-1)!;
-  const before = sorted.filter((a) => a.ok && a.startMs < firstBad.startMs);
+  // Good answers that came before the first failure did: an attempt that started before it but
+  // answered later (a login held by a latency fault, within the reconnect allowance) does not
+  // move the outage's start past the failure.
+  const before = sorted.filter((a) => a.ok && a.startMs < firstBad.startMs && a.endMs <= firstBad.endMs);
   const after = sorted.find((a) => a.ok && a.startMs > lastBad.startMs);
   if (!after) return null;
   const startMs = before.length > 0 ? Math.max(...before.map((a) => a.endMs)) : firstBad.startMs;

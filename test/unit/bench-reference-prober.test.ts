@@ -59,6 +59,20 @@ describe('reference client: its outage', () => {
     assert.deepEqual(referenceOutage(attempts, 3, 1005), { startMs: 1, endMs: 1130 });
   });
 
+  it('starts at a good answer that came before the first failure, not at one released with the stall', () => {
+    // 0.2 s latency fault from 0 to 195: kept connections stall from -3 to 195; a login started
+    // at -5 was held with them and answered at 200, within the reconnect allowance (good).
+    const attempts = [
+      good(-10, -9),
+      { startMs: -5, endMs: 200, ok: true, slow: false, connectMs: 198 },
+      stalled(-3, 195.4),
+      stalled(4, 195.1),
+      { startMs: 6, endMs: 199, ok: true, slow: false, connectMs: 192 },
+      good(202),
+    ];
+    assert.deepEqual(referenceOutage(attempts, 0, 195), { startMs: -9, endMs: 195.4 });
+  });
+
   it('is none without a failure near the window, or without a good answer after it', () => {
     assert.equal(referenceOutage([good(0), good(2)], 3, 1005), null);
     assert.equal(referenceOutage([good(0), failed(4), failed(1004)], 3, 1005), null);
