@@ -676,9 +676,27 @@ export interface AccuracySummary {
   withinReference: number;
   /** Cases where the reference client saw an outage. */
   withReference: number;
+  /**
+   * Cases within interval + 10 ms of the reference plus the two Toxiproxy calls' durations
+   * (faultEdgeSpreadMs): the instants between which each connection saw the fault begin and end.
+   */
+  withinReferenceSpread: number;
+  /** Cases off the reference by more than interval + 10 ms (each with its edges and call spans). */
+  offReference: string[];
   outside: string[];
   /** Cases where the reference and the injected window differ by more than 10 ms. */
   referenceDiffers: string[];
+}
+
+/**
+ * How long the calls that began and ended the fault took. Toxiproxy changes a fault on every
+ * live connection, one by one, before the call returns (closing ~100 hung connections took
+ * 66-202 ms on 3 December), so a connection may see the fault begin or end anywhere within the
+ * call; the injected window takes the returns. Two clients on different connections can
+ * therefore differ by up to both calls' durations with neither being wrong.
+ */
+export function faultEdgeSpreadMs(w: InjectedWindow): number {
+  return w.startMs - w.startSentMs + (w.endMs - w.endSentMs);
 }
 
 export function summarizeAccuracy(
@@ -705,6 +723,18 @@ export function summarizeAccuracy(
     ).length,
     failed: failed.length,
     withinReference: results.filter((r) => r.withinReference).length,
+    withinReferenceSpread: results.filter(
+      (r) =>
+        r.referenceErrorMs !== null &&
+        r.windows === 1 &&
+        Math.abs(r.referenceErrorMs) <= r.toleranceMs + faultEdgeSpreadMs(r.injected),
+    ).length,
+    offReference: results
+      .filter((r) => !r.withinReference)
+      .map(
+        (r) =>
+          `${caseLabel(r.case)}: failwatch ${msSigned(r.referenceErrorMs)} ms vs reference (tolerance ${r.toleranceMs}); edges vs injected: failwatch ${msSigned(r.startErrorMs)} / ${msSigned(r.endErrorMs)} ms, reference ${msSigned(r.referenceStartMs)} / ${msSigned(r.referenceEndMs)} ms; fault calls ${(r.injected.startMs - r.injected.startSentMs).toFixed(1)} / ${(r.injected.endMs - r.injected.endSentMs).toFixed(1)} ms${r.note ? `; ${r.note}` : ''}`,
+      ),
     withReference: results.filter((r) => r.referenceMs !== null).length,
     outside,
     referenceDiffers: results

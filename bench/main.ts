@@ -162,6 +162,11 @@ try {
       `${summary.withinReference}/${summary.cases} within interval + 10 ms of the reference ` +
         `(a raw-driver client asking SELECT 1 every 2 ms on the same proxy; it saw an outage in ${summary.withReference})`,
     );
+    for (const line of summary.offReference) console.log(`  off the reference: ${line}`);
+    console.log(
+      `${summary.withinReferenceSpread}/${summary.cases} within interval + 10 ms of the reference plus the two fault calls' durations ` +
+        '(Toxiproxy changes each live connection within its call, so clients on different connections may see an edge anywhere in it)',
+    );
     for (const line of summary.referenceDiffers) console.log(`  reference differs: ${line}`);
     console.log(
       `connection set-up at the server (median of 15, raw driver, no proxy): ${Object.entries(setupMs)
