@@ -8,7 +8,9 @@
 // answer from its start, where failwatch (and the client) waited. Its outage is
 // what such a minimal client saw, at 2 ms resolution: from the end of its last good answer
 // before its first failure to the start of its first good attempt after its last failure, or
-// the end of its last stall (an answer slower than the threshold) if that is later.
+// to the end of its last stall if that is later: an answer slower than the threshold, or an
+// error that came after hanging longer than HUNG_ERROR_MS (a connection closed under a held
+// attempt; failwatch's rule too). A timeout says nothing of when the path came back.
 // Attempts overlap (at most MAX_IN_FLIGHT) so a hung one hides nothing. New connections are
 // opened at most MAX_CONNECTING at a time and at most one every CONNECT_GAP_MS (a tick that
 // would open one more records nothing): a client that opened one per 2 ms tick while the server
@@ -19,6 +21,7 @@
 // of every other case running then (docs/accuracy.md).
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { HUNG_ERROR_MS } from '../src/analysis/outage-windows.ts';
 import { RECONNECT_ALLOWANCE_MS } from '../src/probe/prober.ts';
 
 const TICK_MS = 2;
@@ -46,6 +49,15 @@ export interface ReferenceAttempt {
   slow: boolean;
   /** Set when the attempt opened its connection: how long that took (or until it failed). */
   connectMs?: number;
+  /** Failed at its own deadline (TIMEOUT_MS), not by an answer or a closed connection. */
+  timedOut?: boolean;
+}
+
+/** Until when a bad attempt shows the path unavailable beyond its start, if it does. */
+function stallEndMs(a: ReferenceAttempt): number | undefined {
+  if (a.ok) return undefined;
+  if (a.slow) return a.endMs;
+  return !a.timedOut && a.endMs - a.startMs > HUNG_ERROR_MS ? a.endMs : undefined;
 }
 
 /**
@@ -138,6 +150,7 @@ export class ReferenceProber {
     let slow = false;
     let answered = false;
     let connectMs: number | undefined;
+    let timedOut = false;
     try {
       if (!conn) {
         this.#connecting++;
@@ -154,11 +167,13 @@ export class ReferenceProber {
       answered = true;
       ok = answeredInTime({ startMs, queryStartMs, endMs: now() }, this.#target.slowMs);
       slow = !ok;
-    } catch {
-      // A failure is all the reference records.
+    } catch (err) {
+      // A failure, and whether it was the attempt's own deadline, is all the reference records.
+      timedOut = err instanceof ReferenceTimeout;
     }
     const attempt: ReferenceAttempt = { startMs, endMs: now(), ok, slow };
     if (connectMs !== undefined) attempt.connectMs = connectMs;
+    if (timedOut) attempt.timedOut = true;
     this.#attempts.push(attempt);
     if (conn && answered && this.#idle.length < 4) this.#idle.push(conn);
     else conn?.close();
@@ -197,14 +212,21 @@ export function referenceOutage(
   const startMs = before.length > 0 ? Math.max(...before.map((a) => a.endMs)) : firstBad.startMs;
   // A client stuck in a stall waits until it ends: recovery is not before the last stall's
   // end, even when an attempt started after it (its answer released with the stall's) was
-  // fast. The same rule as failwatch's estimate (docs/results.md), at 2 ms resolution.
-  const lastStallEndMs = Math.max(...bad.filter((a) => a.slow).map((a) => a.endMs), after.startMs);
-  return { startMs: Math.min(startMs, firstBad.endMs), endMs: lastStallEndMs };
+  // fast; nor past the first good answer's end. The same rule as failwatch's estimate
+  // (docs/results.md), at 2 ms resolution.
+  const stallEnds = bad.map(stallEndMs).filter((t): t is number => t !== undefined);
+  const endMs = Math.min(after.endMs, Math.max(...stallEnds, after.startMs));
+  return { startMs: Math.min(startMs, firstBad.endMs), endMs };
 }
+
+class ReferenceTimeout extends Error {}
 
 function withTimeout<T>(p: Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('timeout')), TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new ReferenceTimeout(`no answer within ${TIMEOUT_MS} ms`)),
+      TIMEOUT_MS,
+    );
     p.then(
       (v) => {
         clearTimeout(timer);

@@ -53,10 +53,14 @@ describe('reference client: its outage', () => {
     assert.deepEqual(referenceOutage(attempts, 3, 1005), { startMs: 3, endMs: 1006 });
   });
 
-  it('ends no earlier than the end of its last stall', () => {
-    // An attempt held by the stall (started at 990) answered at 1130, after a fast one at 1006.
-    const attempts = [good(0), failed(4), stalled(990, 1130), good(1006), good(1008)];
+  it('ends no earlier than the end of its last stall, nor after the first good answer', () => {
+    // An attempt held by the stall (started at 990) answered at 1130; one started at 1006
+    // answered at 1135, released with it.
+    const attempts = [good(0), failed(4), stalled(990, 1130), good(1006, 1135), good(1140)];
     assert.deepEqual(referenceOutage(attempts, 3, 1005), { startMs: 1, endMs: 1130 });
+    // Had the one started at 1006 answered at 1007, the path was back by then.
+    const early = [good(0), failed(4), stalled(990, 1130), good(1006, 1007), good(1140)];
+    assert.deepEqual(referenceOutage(early, 3, 1005), { startMs: 1, endMs: 1007 });
   });
 
   it('starts at a good answer that came before the first failure, not at one released with the stall', () => {
@@ -71,6 +75,29 @@ describe('reference client: its outage', () => {
       good(202),
     ];
     assert.deepEqual(referenceOutage(attempts, 0, 195), { startMs: -9, endMs: 195.4 });
+  });
+
+  it('ends no earlier than a connection closed under a held attempt, but a timeout does not hold it', () => {
+    // A blackhole from 0 to 5130: an attempt hung from 4990 until Toxiproxy closed its
+    // connection at 5128; one hung from 4200 until its own 1 s deadline at 5200; a new
+    // connection started at 5015 waited for the end and answered at 5135 (good).
+    const closed: ReferenceAttempt = { startMs: 4990, endMs: 5128, ok: false, slow: false };
+    const timedOut: ReferenceAttempt = { startMs: 4200, endMs: 5200, ok: false, slow: false, timedOut: true };
+    const attempts = [good(-4, -3), failed(0, 1), timedOut, closed, good(5015, 5135), good(5140)];
+    assert.deepEqual(referenceOutage(attempts, 0, 5130), { startMs: -3, endMs: 5128 });
+    // Without the closed one, the timeout alone leaves recovery at the good attempt's start.
+    assert.deepEqual(referenceOutage([good(-4, -3), failed(0, 1), timedOut, good(5015, 5135)], 0, 5130), {
+      startMs: -3,
+      endMs: 5015,
+    });
+    // An error answered at once (not hung) does not hold it either.
+    assert.deepEqual(
+      referenceOutage([good(-4, -3), failed(0, 1), failed(5010, 5011), good(5015, 5135)], 0, 5130),
+      {
+        startMs: -3,
+        endMs: 5015,
+      },
+    );
   });
 
   it('is none without a failure near the window, or without a good answer after it', () => {
