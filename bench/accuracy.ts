@@ -168,6 +168,11 @@ export async function runCase(
     password: endpoint.password,
     slowMs: SLOW_THRESHOLD_MS[c.mode],
   });
+  // BENCH_DEBUG: the event loop's longest stall in the case (a tick that late is skipped), and
+  // the CPU this process used in it: about as much means its own work, much less means it
+  // waited for a core (descheduled, or blocked in the kernel).
+  const stall = process.env.BENCH_DEBUG ? new LoopStallWatch() : undefined;
+  let schedulerStats: ReturnType<Prober['stats']> = {};
   let injected: InjectedWindow;
   let observationEndMs: number;
   try {
@@ -183,6 +188,8 @@ export async function runCase(
     );
     observationEndMs = nowMs();
   } finally {
+    schedulerStats = prober.stats();
+    stall?.stop();
     await Promise.all([prober.stop(), reference.stop()]);
     await toxiproxy.deleteProxy(name).catch(() => {});
   }
@@ -199,7 +206,10 @@ export async function runCase(
     }
   }
   if (process.env.BENCH_DEBUG) {
-    console.log(`case ${caseLabel(c)}`);
+    const w = schedulerStats.write;
+    console.log(
+      `case ${caseLabel(c)}: skipped late ${w?.skippedLate ?? 0}, at the in-flight cap ${w?.skippedInFlightCap ?? 0} (most in flight ${w?.maxInFlightSeen ?? 0}); ${stall?.describe(injected.startMs) ?? ''}`,
+    );
     debugEdges(injected, samples, c.intervalMs);
     debugReference(injected, reference.attempts);
     if (pgLog && c.db === 'postgresql') debugLogins(injected, pgLog);
@@ -207,10 +217,45 @@ export async function runCase(
   return result;
 }
 
+/** Watches the event loop with a 5 ms timer: its longest gap, when, and the CPU used in it. */
+class LoopStallWatch {
+  readonly #timer: NodeJS.Timeout;
+  #lastMs = nowMs();
+  #lastCpuMs = cpuMs();
+  #worst = { gapMs: 0, atMs: 0, cpuMs: 0 };
+
+  constructor() {
+    this.#timer = setInterval(() => {
+      const t = nowMs();
+      const c = cpuMs();
+      if (t - this.#lastMs > this.#worst.gapMs)
+        this.#worst = { gapMs: t - this.#lastMs, atMs: this.#lastMs, cpuMs: c - this.#lastCpuMs };
+      this.#lastMs = t;
+      this.#lastCpuMs = c;
+    }, 5);
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  describe(faultStartMs: number): string {
+    const w = this.#worst;
+    return `event loop's longest gap ${w.gapMs.toFixed(1)} ms from ${(w.atMs - faultStartMs).toFixed(0)} ms (fault time), this process's CPU in it ${w.cpuMs.toFixed(1)} ms`;
+  }
+}
+
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 function debugEdges(injected: InjectedWindow, samples: readonly Sample[], intervalMs: number): void {
+  // Near an edge, or inside the call that ended the fault (Toxiproxy may take 100+ ms for it).
   const near = (t: number) =>
     Math.abs(t - injected.startMs) < 3 * intervalMs + 20 ||
-    Math.abs(t - injected.endMs) < 3 * intervalMs + 20;
+    Math.abs(t - injected.endMs) < 3 * intervalMs + 20 ||
+    (t >= injected.endSentMs && t <= injected.endMs);
   const rel = (t: number) => (t - injected.startMs).toFixed(1);
   console.log(
     `injected: sent ${rel(injected.startSentMs)} start 0 endSent ${rel(injected.endSentMs)} end ${rel(injected.endMs)}`,

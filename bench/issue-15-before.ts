@@ -38,7 +38,7 @@ export function proberMemoryBeforeAfter(
   const b = ISSUE_15_BEFORE.proberMemory;
   return (
     `issue 15, before -> now: RSS ${b.rssMiB} MiB after ${b.atSeconds} s (limit then ${b.limitMiB} MiB) -> ` +
-    `peak ${now.peakRssMiB.toFixed(1)} MiB over ${now.durationSeconds} s (limit ${now.limitMiB} MiB; this run: ${load})`
+    `peak ${now.peakRssMiB.toFixed(1)} MiB over ${now.durationSeconds.toFixed(0)} s (limit ${now.limitMiB} MiB; this run: ${load})`
   );
 }
 
