@@ -221,17 +221,24 @@ export async function runCase(
 class LoopStallWatch {
   readonly #timer: NodeJS.Timeout;
   #lastMs = nowMs();
-  #lastCpuMs = cpuMs();
-  #worst = { gapMs: 0, atMs: 0, cpuMs: 0 };
+  #last = process.resourceUsage();
+  #worst = { gapMs: 0, atMs: 0, cpuMs: 0, involuntary: 0, voluntary: 0 };
 
   constructor() {
     this.#timer = setInterval(() => {
       const t = nowMs();
-      const c = cpuMs();
+      const u = process.resourceUsage();
       if (t - this.#lastMs > this.#worst.gapMs)
-        this.#worst = { gapMs: t - this.#lastMs, atMs: this.#lastMs, cpuMs: c - this.#lastCpuMs };
+        this.#worst = {
+          gapMs: t - this.#lastMs,
+          atMs: this.#lastMs,
+          cpuMs: (u.userCPUTime + u.systemCPUTime - this.#last.userCPUTime - this.#last.systemCPUTime) / 1000,
+          // Preempted (a core taken by another task) against waiting of its own accord.
+          involuntary: u.involuntaryContextSwitches - this.#last.involuntaryContextSwitches,
+          voluntary: u.voluntaryContextSwitches - this.#last.voluntaryContextSwitches,
+        };
       this.#lastMs = t;
-      this.#lastCpuMs = c;
+      this.#last = u;
     }, 5);
   }
 
@@ -241,13 +248,8 @@ class LoopStallWatch {
 
   describe(faultStartMs: number): string {
     const w = this.#worst;
-    return `event loop's longest gap ${w.gapMs.toFixed(1)} ms from ${(w.atMs - faultStartMs).toFixed(0)} ms (fault time), this process's CPU in it ${w.cpuMs.toFixed(1)} ms`;
+    return `event loop's longest gap ${w.gapMs.toFixed(1)} ms from ${(w.atMs - faultStartMs).toFixed(0)} ms (fault time), this process's CPU in it ${w.cpuMs.toFixed(1)} ms, context switches ${w.involuntary} involuntary / ${w.voluntary} voluntary`;
   }
-}
-
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
 }
 
 function debugEdges(injected: InjectedWindow, samples: readonly Sample[], intervalMs: number): void {
