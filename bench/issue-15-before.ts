@@ -25,6 +25,8 @@ export function accuracyBeforeAfter(
   load: LoadSpan,
 ): string {
   const b = ISSUE_15_BEFORE.accuracy;
+  if (now.cases !== b.cases)
+    return `issue 15 measured ${b.within}/${b.cases} over the whole matrix; this run has ${now.cases} cases (${load})`;
   return (
     `issue 15, before -> now: ${b.within}/${b.cases} -> ${now.within}/${now.cases} within interval + 10 ms of the injected window; ` +
     `of the reference: none then -> ${now.withinReference}/${now.cases} (this run: ${load})`
