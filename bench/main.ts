@@ -160,12 +160,12 @@ try {
     for (const line of summary.outside) console.log(`  outside: ${line}`);
     console.log(
       `${summary.withinReference}/${summary.cases} within interval + 10 ms of the reference ` +
-        `(a raw-driver client asking SELECT 1 every 2 ms on the same proxy; it saw an outage in ${summary.withReference})`,
+        `(a raw-driver client asking SELECT 1 every 2 ms on the same proxy, judged by failwatch's analysis; it saw an outage in ${summary.withReference})`,
     );
     for (const line of summary.offReference) console.log(`  off the reference: ${line}`);
     console.log(
-      `${summary.withinReferenceSpread}/${summary.cases} within interval + 10 ms of the reference plus the two fault calls' durations ` +
-        '(Toxiproxy changes each live connection within its call, so clients on different connections may see an edge anywhere in it)',
+      `${summary.withinReferenceOrCalls}/${summary.cases} within the reference, or with both instruments' edges inside the calls that began and ended the fault ` +
+        '(± interval + 10 ms: Toxiproxy changes each live connection within its call, so clients on different connections may see an edge anywhere in it)',
     );
     for (const line of summary.referenceDiffers) console.log(`  reference differs: ${line}`);
     console.log(

@@ -1,16 +1,13 @@
-// The accuracy bench's second instrument: a deliberately simple client, independent of
-// failwatch (raw `pg` / `mysql2`, no failwatch code), that asks the same proxy every 2 ms
-// whether it answers `SELECT 1` within the case's slow threshold, on a kept connection,
-// reconnecting on the next tick when it broke. A reconnect is judged as failwatch judges a
-// pooled one (the only definition the two share): up to RECONNECT_ALLOWANCE_MS of it is not
-// held against the threshold, the rest is. Before, a reconnect was never counted, so an attempt
-// whose login waited behind a server's backlog for 100+ ms after a stall counted as a good
-// answer from its start, where failwatch (and the client) waited. Its outage is
-// what such a minimal client saw, at 2 ms resolution: from the end of its last good answer
-// before its first failure to the start of its first good attempt after its last failure, or
-// to the end of its last stall if that is later: an answer slower than the threshold, or an
-// error that came after hanging longer than HUNG_ERROR_MS (a connection closed under a held
-// attempt; failwatch's rule too). A timeout says nothing of when the path came back.
+// The accuracy bench's second instrument: a deliberately simple client that shares no code
+// with failwatch's prober (raw `pg` / `mysql2`: no failwatch scheduler, pool, deadline or
+// driver), asking the same proxy every 2 ms for `SELECT 1` on a kept connection, reconnecting
+// on the next tick when it broke. Its attempts are then judged by failwatch's own definitions
+// (docs/results.md): an answer is good within the case's slow threshold, a reconnect counting
+// only beyond the allowance failwatch gives the case's connection mode (RECONNECT_ALLOWANCE_MS
+// for pooled probes, none for fresh ones), and its outage is the point estimate of failwatch's
+// analysis (`outageWindows`, `downtime`) over those attempts. So the two instruments differ in
+// how they measure (client, schedule, pool, resolution), not in what they count; the injected
+// window checks the definitions. Both run in the bench's one process.
 // Attempts overlap (at most MAX_IN_FLIGHT) so a hung one hides nothing. New connections are
 // opened at most MAX_CONNECTING at a time and at most one every CONNECT_GAP_MS (a tick that
 // would open one more records nothing): a client that opened one per 2 ms tick while the server
@@ -18,11 +15,14 @@
 // seconds after a refuse fault ended, and the bench measured that storm instead of the fault;
 // and under a reset fault, where every connection fails at once, a new one every 2 ms made
 // PostgreSQL fork up to 500 backends a second for the reference alone, which slowed the logins
-// of every other case running then (docs/accuracy.md).
+// of every other case running then (docs/accuracy.md). Its resolution is therefore 2 ms only
+// while it has an idle connection: through a blackhole its kept connections hang, and it opens
+// a new one at most every 5 ms (two at a time, each hanging up to its 1 s deadline).
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { HUNG_ERROR_MS } from '../src/analysis/outage-windows.ts';
-import { RECONNECT_ALLOWANCE_MS } from '../src/probe/prober.ts';
+import { downtime } from '../src/analysis/downtime.ts';
+import { outageWindows } from '../src/analysis/outage-windows.ts';
+import type { Sample } from '../src/analysis/sample.ts';
 
 const TICK_MS = 2;
 const MAX_IN_FLIGHT = 50;
@@ -39,6 +39,8 @@ export interface ReferenceTarget {
   password: string;
   /** An answer slower than this counts as a failure (a stall), as failwatch's slow threshold. */
   slowMs: number;
+  /** Reconnect time not held against slowMs: failwatch's for the case's mode (pooled 250 ms, fresh 0). */
+  reconnectAllowanceMs: number;
 }
 
 export interface ReferenceAttempt {
@@ -49,27 +51,38 @@ export interface ReferenceAttempt {
   slow: boolean;
   /** Set when the attempt opened its connection: how long that took (or until it failed). */
   connectMs?: number;
-  /** Failed at its own deadline (TIMEOUT_MS), not by an answer or a closed connection. */
-  timedOut?: boolean;
-}
-
-/** Until when a bad attempt shows the path unavailable beyond its start, if it does. */
-function stallEndMs(a: ReferenceAttempt): number | undefined {
-  if (a.ok) return undefined;
-  if (a.slow) return a.endMs;
-  return !a.timedOut && a.endMs - a.startMs > HUNG_ERROR_MS ? a.endMs : undefined;
+  /** Failed at its own deadline (TIMEOUT_MS) while connecting or querying, not by an answer or a closed connection. */
+  timedOut?: 'connect' | 'query';
 }
 
 /**
  * Whether an answered attempt was good: its query within `slowMs`, counting the part of its
- * reconnect (from its start to the query's) beyond RECONNECT_ALLOWANCE_MS.
+ * reconnect (from its start to the query's) beyond `allowanceMs`.
  */
 export function answeredInTime(
   t: { startMs: number; queryStartMs: number; endMs: number },
   slowMs: number,
+  allowanceMs: number,
 ): boolean {
   const reconnectMs = t.queryStartMs - t.startMs;
-  return t.endMs - t.queryStartMs + Math.max(0, reconnectMs - RECONNECT_ALLOWANCE_MS) <= slowMs;
+  return t.endMs - t.queryStartMs + Math.max(0, reconnectMs - allowanceMs) <= slowMs;
+}
+
+/**
+ * An attempt as failwatch's analysis sees a sample: good, a stall, a timeout (evidence at its
+ * start only) or an error (evidence at its end, or over its whole length when it hung).
+ */
+export function asSample(a: ReferenceAttempt, seq: number): Sample {
+  const cls = a.ok
+    ? 'ok'
+    : a.slow
+      ? 'slow'
+      : a.timedOut === 'connect'
+        ? 'connect_timeout'
+        : a.timedOut === 'query'
+          ? 'query_timeout'
+          : 'connection_lost';
+  return { endpoint: 'reference', kind: 'read', seq, startMs: a.startMs, endMs: a.endMs, class: cls };
 }
 
 interface Conn {
@@ -93,8 +106,9 @@ async function open(t: ReferenceTarget): Promise<Conn> {
       database,
       user,
       password,
-      connectionTimeoutMillis: TIMEOUT_MS,
-      query_timeout: TIMEOUT_MS,
+      // Backstops only: the attempt's own deadline (withTimeout) comes first and says timeout.
+      connectionTimeoutMillis: 2 * TIMEOUT_MS,
+      query_timeout: 2 * TIMEOUT_MS,
     });
     client.on('error', () => {});
     await client.connect();
@@ -106,11 +120,11 @@ async function open(t: ReferenceTarget): Promise<Conn> {
     database,
     user,
     password,
-    connectTimeout: TIMEOUT_MS,
+    connectTimeout: 2 * TIMEOUT_MS,
   });
   conn.on('error', () => {});
   return {
-    query: () => conn.query({ sql: 'SELECT 1', timeout: TIMEOUT_MS }),
+    query: () => conn.query({ sql: 'SELECT 1', timeout: 2 * TIMEOUT_MS }),
     close: () => conn.destroy(),
   };
 }
@@ -150,7 +164,7 @@ export class ReferenceProber {
     let slow = false;
     let answered = false;
     let connectMs: number | undefined;
-    let timedOut = false;
+    let timedOut: ReferenceAttempt['timedOut'];
     try {
       if (!conn) {
         this.#connecting++;
@@ -165,15 +179,19 @@ export class ReferenceProber {
       const queryStartMs = now();
       await withTimeout(conn.query());
       answered = true;
-      ok = answeredInTime({ startMs, queryStartMs, endMs: now() }, this.#target.slowMs);
+      ok = answeredInTime(
+        { startMs, queryStartMs, endMs: now() },
+        this.#target.slowMs,
+        this.#target.reconnectAllowanceMs,
+      );
       slow = !ok;
     } catch (err) {
       // A failure, and whether it was the attempt's own deadline, is all the reference records.
-      timedOut = err instanceof ReferenceTimeout;
+      if (err instanceof ReferenceTimeout) timedOut = conn ? 'query' : 'connect';
     }
     const attempt: ReferenceAttempt = { startMs, endMs: now(), ok, slow };
     if (connectMs !== undefined) attempt.connectMs = connectMs;
-    if (timedOut) attempt.timedOut = true;
+    if (timedOut) attempt.timedOut = timedOut;
     this.#attempts.push(attempt);
     if (conn && answered && this.#idle.length < 4) this.#idle.push(conn);
     else conn?.close();
@@ -184,39 +202,41 @@ export class ReferenceProber {
     return this.#attempts;
   }
 
-  /** The outage this client saw around [fromMs, toMs] (the injected window), or null. */
-  outage(fromMs: number, toMs: number): { startMs: number; endMs: number } | null {
-    return referenceOutage(this.#attempts, fromMs, toMs);
+  /** The outage this client saw in the observation phase, or null (see referenceOutage). */
+  outage(phase: { startMs: number; endMs: number }): ReferenceOutage | null {
+    return referenceOutage(this.#attempts, phase);
   }
 }
 
-/** The outage a reference client's attempts show around [fromMs, toMs], or null. */
+export interface ReferenceOutage {
+  /** The first window's estimated start and the last one's estimated end. */
+  startMs: number;
+  endMs: number;
+  /** The sum of the windows' estimates (failwatch's `estimateSeconds`). */
+  estimateMs: number;
+  windows: number;
+}
+
+/**
+ * The outage a reference client's attempts show in the observation phase (from the fault's
+ * start to the end of observation), by failwatch's analysis; null when it saw none, or did not
+ * see the path recover.
+ */
 export function referenceOutage(
   attempts: readonly ReferenceAttempt[],
-  fromMs: number,
-  toMs: number,
-): { startMs: number; endMs: number } | null {
-  const sorted = [...attempts].sort((a, b) => a.startMs - b.startMs);
-  // Failures that ended well before the fault (e.g. while the first connections were being
-  // opened) are not this outage.
-  const bad = sorted.filter((a) => !a.ok && a.endMs >= fromMs - 50 && a.startMs <= toMs + 5000);
-  if (bad.length === 0) return null;
-  const firstBad = bad[0]!;
-  const lastBad = bad.at(-1)!;
-  // Good answers that came before the first failure did: an attempt that started before it but
-  // answered later (a login held by a latency fault, within the reconnect allowance) does not
-  // move the outage's start past the failure.
-  const before = sorted.filter((a) => a.ok && a.startMs < firstBad.startMs && a.endMs <= firstBad.endMs);
-  const after = sorted.find((a) => a.ok && a.startMs > lastBad.startMs);
-  if (!after) return null;
-  const startMs = before.length > 0 ? Math.max(...before.map((a) => a.endMs)) : firstBad.startMs;
-  // A client stuck in a stall waits until it ends: recovery is not before the last stall's
-  // end, even when an attempt started after it (its answer released with the stall's) was
-  // fast; nor past the first good answer's end. The same rule as failwatch's estimate
-  // (docs/results.md), at 2 ms resolution.
-  const stallEnds = bad.map(stallEndMs).filter((t): t is number => t !== undefined);
-  const endMs = Math.min(after.endMs, Math.max(...stallEnds, after.startMs));
-  return { startMs: Math.min(startMs, firstBad.endMs), endMs };
+  phase: { startMs: number; endMs: number },
+): ReferenceOutage | null {
+  const samples = [...attempts].sort((a, b) => a.startMs - b.startMs).map(asSample);
+  const d = downtime(outageWindows(samples), phase);
+  const first = d.windows[0];
+  const last = d.windows.at(-1);
+  if (!first || !last || !d.recovered || last.estimateEndMs === null) return null;
+  return {
+    startMs: first.estimateStartMs,
+    endMs: last.estimateEndMs,
+    estimateMs: d.estimateMs,
+    windows: d.windows.length,
+  };
 }
 
 class ReferenceTimeout extends Error {}
