@@ -410,12 +410,6 @@ export function caseWeight(c: AccuracyCase): number {
 }
 
 /**
- * Fresh connections every 10 ms load the machine most: such cases run one at a time. So do
- * PostgreSQL's pooled 10 ms cases: after a reset or blackhole fault every tick reconnects, and
- * each reconnect makes Toxiproxy open a server connection, a backend fork (26 ms here), 100 a
- * second; three of them at once kept PostgreSQL saturated for the rest of the run.
- */
-/**
  * PostgreSQL's cases run one at a time (MariaDB's are packed around them). PostgreSQL forks a
  * backend per connection, and on this 2-core machine a neighbour's reconnects (a pooled or a
  * reference client under a reset fault opens 100-200 connections a second) slowed a case's
@@ -427,6 +421,12 @@ export function caseWeight(c: AccuracyCase): number {
  */
 const ONE_AT_A_TIME: ReadonlySet<BenchDb> = new Set(['postgresql']);
 
+/**
+ * Fresh connections every 10 ms load the machine most: such cases run one at a time. So do
+ * PostgreSQL's pooled 10 ms cases: after a reset or blackhole fault every tick reconnects, and
+ * each reconnect makes Toxiproxy open a server connection, a backend fork (26 ms here), 100 a
+ * second; three of them at once kept PostgreSQL saturated for the rest of the run.
+ */
 function isExclusive(c: AccuracyCase): boolean {
   return c.intervalMs < 100 && (c.mode === 'fresh' || c.db === 'postgresql');
 }
@@ -530,8 +530,8 @@ export function isServerBound(c: AccuracyCase, setupMs: Partial<Record<BenchDb, 
 
 /**
  * Runs the cases, several at once (one proxy each): fresh 10 ms cases one after another (the
- * critical path, longest first), the others packed around them within a CPU budget and the
- * servers' connection limits.
+ * critical path, longest first), PostgreSQL's cases one at a time (ONE_AT_A_TIME), the others
+ * packed around them within a CPU budget and the servers' connection limits.
  */
 export async function runAccuracy(options: AccuracyOptions): Promise<{
   results: AccuracyResult[];
