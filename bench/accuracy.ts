@@ -147,7 +147,6 @@ export async function runCase(
     upstream,
   );
   const samples: Sample[] = [];
-  let skipped = 0;
   const prober = new Prober({
     runId,
     endpoint: benchEndpoint(name, c.db, proxy.listen, {
@@ -158,9 +157,6 @@ export async function runCase(
       slowThresholdMs: SLOW_THRESHOLD_MS[c.mode],
     }),
     sink: (s) => samples.push(s),
-    onSkip: () => {
-      skipped++;
-    },
   });
   const endpoint = benchEndpoint(name, c.db, proxy.listen, {});
   const reference = new ReferenceProber({
@@ -197,7 +193,15 @@ export async function runCase(
     await Promise.all([prober.stop(), reference.stop()]);
     await toxiproxy.deleteProxy(name).catch(() => {});
   }
-  const result = analyse(c, injected, samples, observationEndMs, skipped);
+  // The bench probes one kind (write): its scheduler's skips are all the case's.
+  const w = schedulerStats.write;
+  const result = analyse(
+    c,
+    injected,
+    samples,
+    observationEndMs,
+    (w?.skippedLate ?? 0) + (w?.skippedInFlightCap ?? 0),
+  );
   // The same phase as failwatch's analysis: from the fault's start to the end of observation.
   const seen = reference.outage({ startMs: injected.startMs, endMs: observationEndMs });
   if (seen) {
@@ -212,7 +216,6 @@ export async function runCase(
     }
   }
   if (process.env.BENCH_DEBUG) {
-    const w = schedulerStats.write;
     console.log(
       `case ${caseLabel(c)}: skipped late ${w?.skippedLate ?? 0}, at the in-flight cap ${w?.skippedInFlightCap ?? 0} (most in flight ${w?.maxInFlightSeen ?? 0}); ${stall?.describe(injected.startMs) ?? ''}`,
     );
