@@ -757,8 +757,7 @@ export interface AccuracySummary {
  * before the start call was sent) is a miss here too.
  */
 export function edgesInsideCalls(r: AccuracyResult): boolean {
-  const startCallMs = r.injected.startMs - r.injected.startSentMs;
-  const endCallMs = r.injected.endMs - r.injected.endSentMs;
+  const { startCallMs, endCallMs } = faultCallsMs(r.injected);
   const tol = r.toleranceMs;
   const inside = (edge: number | null, callMs: number) =>
     edge !== null && edge >= -callMs - tol && edge <= tol;
@@ -770,6 +769,11 @@ export function edgesInsideCalls(r: AccuracyResult): boolean {
     inside(r.referenceStartMs, startCallMs) &&
     inside(r.referenceEndMs, endCallMs)
   );
+}
+
+/** How long the Toxiproxy calls that began and ended the fault took. */
+function faultCallsMs(w: InjectedWindow): { startCallMs: number; endCallMs: number } {
+  return { startCallMs: w.startMs - w.startSentMs, endCallMs: w.endMs - w.endSentMs };
 }
 
 export function summarizeAccuracy(
@@ -799,10 +803,10 @@ export function summarizeAccuracy(
     withinReferenceOrCalls: results.filter((r) => r.withinReference || edgesInsideCalls(r)).length,
     offReference: results
       .filter((r) => !r.withinReference)
-      .map(
-        (r) =>
-          `${caseLabel(r.case)}: failwatch ${msSigned(r.referenceErrorMs)} ms vs reference (tolerance ${r.toleranceMs}); edges vs injected: failwatch ${msSigned(r.startErrorMs)} / ${msSigned(r.endErrorMs)} ms, reference ${msSigned(r.referenceStartMs)} / ${msSigned(r.referenceEndMs)} ms; fault calls ${(r.injected.startMs - r.injected.startSentMs).toFixed(1)} / ${(r.injected.endMs - r.injected.endSentMs).toFixed(1)} ms; windows ${r.windows} / ${r.referenceWindows}${edgesInsideCalls(r) ? '; both inside the calls' : ''}${r.note ? `; ${r.note}` : ''}`,
-      ),
+      .map((r) => {
+        const calls = faultCallsMs(r.injected);
+        return `${caseLabel(r.case)}: failwatch ${msSigned(r.referenceErrorMs)} ms vs reference (tolerance ${r.toleranceMs}); edges vs injected: failwatch ${msSigned(r.startErrorMs)} / ${msSigned(r.endErrorMs)} ms, reference ${msSigned(r.referenceStartMs)} / ${msSigned(r.referenceEndMs)} ms; fault calls ${calls.startCallMs.toFixed(1)} / ${calls.endCallMs.toFixed(1)} ms; windows ${r.windows} / ${r.referenceWindows}${edgesInsideCalls(r) ? '; both inside the calls' : ''}${r.note ? `; ${r.note}` : ''}`;
+      }),
     withReference: results.filter((r) => r.referenceMs !== null).length,
     outside,
     referenceDiffers: results
